@@ -1,0 +1,60 @@
+# The project's vocabulary: make install | test | lint | build | deploy | bench | demo
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STACK ?= aup-enforcer
+PYTEST_ARGS ?=
+
+.PHONY: install test test-fast lint format typecheck build deploy bench demo reliability clean
+
+install: $(STAMP)
+
+# Idempotent: the venv is rebuilt only when pyproject.toml changes.
+$(STAMP): pyproject.toml layers/aup/requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/aup/aup functions aupctl
+	$(BIN)/cfn-lint template.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam validate --lint --region us-east-1
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# sam build for python3.13/arm64 needs a python3.13 on PATH: take one from PATH or pyenv.
+PY313 = $(shell command -v python3.13 2>/dev/null || ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | head -n1)
+
+build: install
+	@if [ -z "$(PY313)" ]; then \
+	  echo "make build: no python3.13 found on PATH or in pyenv; install one (e.g. 'pyenv install 3.13') and retry" >&2; exit 1; fi
+	@mkdir -p .aws-sam/py313 && ln -sf "$(PY313)" .aws-sam/py313/python3.13 && ln -sf "$(PY313)" .aws-sam/py313/python3
+	PATH="$(CURDIR)/.aws-sam/py313:$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --template template.yaml
+
+deploy: build
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam deploy --stack-name $(STACK)
+
+bench: install
+	$(BIN)/python -m tests.bench
+
+demo: install
+	$(BIN)/aupctl demo --html demo-report.html
+
+reliability: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/reliability $(PYTEST_ARGS)
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
