@@ -1,0 +1,260 @@
+"""Deploy ``template.yaml`` into moto as ``sam deploy`` would into AWS.
+
+SAM -> CloudFormation with samtranslator (local CodeUri/ContentUri rewritten to zips uploaded to an
+artifacts bucket, as ``sam package`` does), then moto's CloudFormation ``create_stack``, then by API
+what moto's CloudFormation ignores (table TTL, bucket notifications, dead-letter configs).
+
+Used by the integration tests (in-process ``mock_aws``) and by ``aupctl local up`` (moto server): the
+tables, buckets and queues the code runs against always come from the real template.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+ARTIFACTS_BUCKET = "aup-local-artifacts"
+DEFAULT_STACK = "aup-enforcer"
+REGION = "us-east-1"
+
+# Parameters that make the template deployable into moto: no account-wide API Gateway role.
+LOCAL_PARAMETERS = {"CreateApiGatewayAccountRole": "false"}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation's short-form intrinsics (!Ref, !Sub, ...) as dicts."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
+        doc = yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: not a template")
+    return doc
+
+
+class _NoManagedPolicies:
+    """samtranslator asks IAM for AWS managed policy names; the template only uses ARNs."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def _zip_dir(folder: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                zf.write(path, path.relative_to(folder).as_posix())
+    return buf.getvalue()
+
+
+def code_locations(template: Mapping[str, Any]) -> dict[str, Path]:
+    """Logical id -> local code folder for every function and layer of the template."""
+    out: dict[str, Path] = {}
+    for logical_id, res in template.get("Resources", {}).items():
+        props = res.get("Properties", {}) or {}
+        if res.get("Type") == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
+            out[logical_id] = ROOT / props["CodeUri"]
+        elif res.get("Type") == "AWS::Serverless::LayerVersion" and isinstance(props.get("ContentUri"), str):
+            out[logical_id] = ROOT / props["ContentUri"]
+    return out
+
+
+def translate(template: dict[str, Any], s3: Any | None = None, parameters: Mapping[str, str] | None = None,
+              bucket: str = ARTIFACTS_BUCKET) -> dict[str, Any]:
+    """SAM -> CloudFormation. With ``s3``, the code folders are zipped and uploaded as ``sam package`` does."""
+    from samtranslator.translator.transform import transform
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    doc = yaml.safe_load(yaml.safe_dump(template))  # deep copy
+    for logical_id, folder in code_locations(doc).items():
+        key = f"{logical_id}.zip"
+        if s3 is not None:
+            s3.put_object(Bucket=bucket, Key=key, Body=_zip_dir(folder))
+        props = doc["Resources"][logical_id]["Properties"]
+        uri_field = "CodeUri" if "CodeUri" in props else "ContentUri"
+        props[uri_field] = f"s3://{bucket}/{key}"
+    params = {**LOCAL_PARAMETERS, **(parameters or {})}
+    return transform(doc, params, _NoManagedPolicies())  # type: ignore[arg-type]
+
+
+@dataclass
+class DeployedStack:
+    name: str
+    outputs: dict[str, str]
+    resources: dict[str, str]  # logical id -> physical id
+    template: dict[str, Any] = field(repr=False)
+
+
+def deploy(session: Any | None = None, *, stack_name: str = DEFAULT_STACK, endpoint_url: str | None = None,
+           parameters: Mapping[str, str] | None = None, template_path: Path = TEMPLATE) -> DeployedStack:
+    """Deploy the template into moto (in-process ``mock_aws`` or a server at ``endpoint_url``)."""
+    import boto3
+
+    session = session or boto3.session.Session(region_name=REGION)
+
+    def client(name: str) -> Any:
+        return session.client(name, region_name=REGION, endpoint_url=endpoint_url)
+
+    s3, cfn = client("s3"), client("cloudformation")
+    try:
+        s3.create_bucket(Bucket=ARTIFACTS_BUCKET)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    sam = load_template(template_path)
+    cfn_template = translate(sam, s3, parameters)
+    params = {**LOCAL_PARAMETERS, **(parameters or {})}
+    declared = cfn_template.get("Parameters", {})
+    deployable, api_bodies = _split_api_bodies(cfn_template)
+    cfn.create_stack(
+        StackName=stack_name,
+        TemplateBody=yaml.safe_dump(deployable),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items() if k in declared],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    desc = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    if desc["StackStatus"] != "CREATE_COMPLETE":
+        raise RuntimeError(f"stack {stack_name} ended {desc['StackStatus']}: {desc.get('StackStatusReason')}")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in desc.get("Outputs", [])}
+    resources: dict[str, str] = {}
+    paginator = cfn.get_paginator("list_stack_resources")
+    for page in paginator.paginate(StackName=stack_name):
+        for r in page["StackResourceSummaries"]:
+            resources[r["LogicalResourceId"]] = r.get("PhysicalResourceId", "")
+    stack = DeployedStack(name=stack_name, outputs=outputs, resources=resources, template=cfn_template)
+    _apply_what_moto_ignores(stack, client)
+    _import_api_bodies(stack, api_bodies, params.get("StageName", "prod"), client("apigateway"))
+    return stack
+
+
+def _split_api_bodies(cfn_template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """moto's CloudFormation ignores a RestApi's ``Body``, so its Deployment fails ("no methods").
+
+    Deploy the stack without the Deployment and Stage resources; the bodies are imported and the
+    stages deployed by API afterwards (``_import_api_bodies``).
+    """
+    doc = yaml.safe_load(yaml.safe_dump(cfn_template))
+    resources = doc["Resources"]
+    bodies = {lid: r["Properties"].pop("Body") for lid, r in resources.items()
+              if r["Type"] == "AWS::ApiGateway::RestApi" and "Body" in r.get("Properties", {})}
+    dropped = {lid for lid, r in resources.items()
+               if r["Type"] in ("AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage")}
+    for lid in dropped:
+        del resources[lid]
+    for r in resources.values():
+        deps = r.get("DependsOn")
+        if isinstance(deps, list):
+            r["DependsOn"] = [d for d in deps if d not in dropped]
+        elif isinstance(deps, str) and deps in dropped:
+            del r["DependsOn"]
+    return doc, bodies
+
+
+def _import_api_bodies(stack: DeployedStack, bodies: dict[str, Any], stage: str, apigw: Any) -> None:
+    """Create the swagger paths and methods by API (moto imports OpenAPI 3 only), then deploy the stage."""
+    for logical_id, body in bodies.items():
+        api_id = stack.resources.get(logical_id)
+        if not api_id:
+            continue
+        swagger = _resolve_swagger(body, stack)
+        resources = {r["path"]: r["id"] for r in apigw.get_resources(restApiId=api_id)["items"]}
+        for path, methods in sorted(swagger.get("paths", {}).items()):
+            parent = resources["/"]
+            current = ""
+            for part in [p for p in path.split("/") if p]:
+                current += "/" + part
+                if current not in resources:
+                    resources[current] = apigw.create_resource(restApiId=api_id, parentId=parent,
+                                                               pathPart=part)["id"]
+                parent = resources[current]
+            for method, spec in methods.items():
+                verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+                auth = "AWS_IAM" if "sigv4" in str(spec.get("security", "")) else "CUSTOM" if spec.get(
+                    "security") else "NONE"
+                apigw.put_method(restApiId=api_id, resourceId=parent, httpMethod=verb, authorizationType=auth)
+                uri = str(spec.get("x-amazon-apigateway-integration", {}).get("uri", ""))
+                target = re.search(r"\$\{(\w+)\.Arn\}", uri)
+                fn = stack.resources.get(target.group(1), "unknown") if target else "unknown"
+                apigw.put_integration(
+                    restApiId=api_id, resourceId=parent, httpMethod=verb, type="AWS_PROXY",
+                    integrationHttpMethod="POST",
+                    uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
+                        f"arn:aws:lambda:{REGION}:123456789012:function:{fn}/invocations")
+        apigw.create_deployment(restApiId=api_id, stageName=stage)
+
+
+def _resolve_swagger(node: Any, stack: DeployedStack) -> Any:
+    """Replace the intrinsics SAM leaves in a swagger body by strings (moto only needs the shape)."""
+    if isinstance(node, dict):
+        if len(node) == 1:
+            (key, value), = node.items()
+            if key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                return text
+            if key in ("Ref", "Fn::GetAtt", "Fn::If", "Fn::Join"):
+                return str(stack.resources.get(value if isinstance(value, str) else value[0], "local"))
+        return {k: _resolve_swagger(v, stack) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve_swagger(v, stack) for v in node]
+    return node
+
+
+def _apply_what_moto_ignores(stack: DeployedStack, client: Any) -> None:
+    # moto would run event-source mappings through Docker (absent here); the local stack's dispatcher
+    # and ``aupctl invoke`` play the event sources instead, in-process.
+    lam = client("lambda")
+    for mapping in lam.list_event_source_mappings().get("EventSourceMappings", []):
+        lam.delete_event_source_mapping(UUID=mapping["UUID"])
+    res = stack.template["Resources"]
+    ddb, s3, sqs = client("dynamodb"), client("s3"), client("sqs")
+    for logical_id, r in res.items():
+        props = r.get("Properties", {})
+        physical = stack.resources.get(logical_id)
+        if not physical:
+            continue
+        if r["Type"] == "AWS::DynamoDB::Table" and props.get("TimeToLiveSpecification"):
+            spec = props["TimeToLiveSpecification"]
+            ddb.update_time_to_live(TableName=physical, TimeToLiveSpecification={
+                "Enabled": True, "AttributeName": spec["AttributeName"]})
+        if r["Type"] == "AWS::S3::Bucket" and props.get("NotificationConfiguration"):
+            queues = []
+            for qc in props["NotificationConfiguration"].get("QueueConfigurations", []):
+                queue_logical = qc["Queue"]["Fn::GetAtt"][0]
+                url = stack.resources[queue_logical]
+                arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                queues.append({"QueueArn": arn, "Events": [qc["Event"]]})
+            s3.put_bucket_notification_configuration(
+                Bucket=physical, NotificationConfiguration={"QueueConfigurations": queues})
+
+
+def function_environment(stack: DeployedStack, logical_id: str, lambda_client: Any) -> dict[str, str]:
+    """A function's environment as deployed (``!Ref``s resolved to physical names)."""
+    cfg = lambda_client.get_function_configuration(FunctionName=stack.resources[logical_id])
+    return dict(cfg.get("Environment", {}).get("Variables", {}))

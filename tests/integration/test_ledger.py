@@ -1,0 +1,88 @@
+"""The ledger against the table of the deployed template."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aup import runtime
+from aup.ledger import AccountExists, CounterUpdate
+from aup.models import AccountState, Finding, Source, Status, hash_api_key
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def finding(rule_id: str, clause: str, event: str, account: str = "acme-corp", **kw) -> Finding:
+    return Finding(rule_id=rule_id, clause=clause, account_id=account, source=Source.log,
+                   source_event_id=event, detected_at=kw.pop("at", NOW), **kw)
+
+
+def test_create_account_and_key_projection(stack):
+    ledger = runtime.ledger()
+    state = ledger.create_account(AccountState(account_id="acme-corp", plan="standard"), hash_api_key("k1"),
+                                  NOW, "operator")
+    assert state.registered and state.version == 1
+    record = ledger.get_key(hash_api_key("k1"))
+    assert record is not None and record.account_id == "acme-corp" and record.status is Status.active
+    with pytest.raises(AccountExists):
+        ledger.create_account(AccountState(account_id="acme-corp"), hash_api_key("k2"), NOW, "operator")
+
+
+def test_same_finding_three_times_is_one_violation_and_one_strike(stack):
+    ledger = runtime.ledger()
+    f = finding("D1-error-burst", "D1", "log-event-1")
+    for _ in range(3):
+        ledger.apply_findings([f], NOW)
+    state = ledger.get_account("acme-corp")
+    assert state is not None and len(state.strikes) == 1
+    assert len(ledger.list_violations("acme-corp").items) == 1
+    assert len(ledger.list_audit("acme-corp")) == 1
+
+
+def test_redelivery_after_violation_ids_are_forgotten_is_still_one(stack):
+    """The violation item's attribute_not_exists guard holds even when the state no longer remembers it."""
+    ledger = runtime.ledger()
+    f = finding("D1-error-burst", "D1", "old-event")
+    ledger.apply_findings([f], NOW)
+    state = ledger.get_account("acme-corp")
+    assert state is not None
+    forgotten = state.model_copy(update={"recent_violation_ids": []})
+    ledger.transition("acme-corp", lambda s: __import__("aup.models").models.Outcome(
+        state=forgotten.model_copy(update={"version": s.version + 1})))
+    ledger.apply_findings([f], NOW)
+    assert len(ledger.list_violations("acme-corp").items) == 1
+    assert len(ledger.get_account("acme-corp").strikes) == 1
+
+
+def test_high_finding_suspends_and_key_projection_follows(stack):
+    ledger = runtime.ledger()
+    ledger.create_account(AccountState(account_id="acme-corp", plan="standard"), hash_api_key("k1"), NOW, "op")
+    ledger.apply_findings([finding("D1-scanner-agent", "D1", "e1")], NOW)
+    state = ledger.get_account("acme-corp")
+    assert state is not None and state.enforced(NOW)
+    key = ledger.get_key(hash_api_key("k1"))
+    assert key is not None and key.enforced(NOW) and not key.enforced(NOW + timedelta(hours=25))
+    assert ledger.expired_suspensions(NOW + timedelta(hours=25)) == ["acme-corp"]
+    assert ledger.expired_suspensions(NOW + timedelta(hours=1)) == []
+
+
+def test_counters_apply_once_per_marker(stack):
+    ledger = runtime.ledger()
+    updates = [CounterUpdate(scope="acme-corp", name=f"D5a#{i}", add={"requests": 10}, add_sets={"nets": ["a", "b"]},
+                             expires_at=NOW + timedelta(hours=1)) for i in range(150)]
+    assert ledger.add_counters_once("payload-1", updates) is True
+    assert ledger.add_counters_once("payload-1", updates) is False
+    got = ledger.get_counters([("acme-corp", "D5a#0"), ("acme-corp", "D5a#149"), ("acme-corp", "nope")])
+    assert got[("acme-corp", "D5a#0")]["requests"] == 10
+    assert got[("acme-corp", "D5a#149")]["nets"] == {"a", "b"}
+    assert ("acme-corp", "nope") not in got
+
+
+def test_ip_scoped_finding_blocks_the_source(stack):
+    ledger = runtime.ledger()
+    f = Finding(rule_id="D2-key-stuffing", clause="D2", source=Source.log, source_event_id="x",
+                detected_at=NOW, source_ip_hash="abc123")
+    ledger.apply_findings([f], NOW)
+    _, block = ledger.authorizer_lookup(hash_api_key("nokey"), "abc123")
+    assert block is not None and block.until > NOW
