@@ -1,5 +1,201 @@
-"""Placeholder."""
+"""AdminApiFunction: the operators' REST API (IAM-signed), routes of DESIGN.md's admin API contract."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+
+from aup import accounts, runtime
+from aup.ledger import AccountExists, AccountNotFound, ReviewClosed, ReviewNotFound
+from aup.models import ACCOUNT_ID_PATTERN, AccountView, Review, Violation
+
+logger = Logger()
+tracer = Tracer()
+app = APIGatewayRestResolver(enable_validation=True)
+
+AccountIdPath = Annotated[str, Path(pattern=ACCOUNT_ID_PATTERN, description="account id")]
+ReviewIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,128}$", description="review id")]
+Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-def lambda_handler(event, context):
-    raise NotImplementedError
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateAccount(_Body):
+    account_id: str = Field(pattern=ACCOUNT_ID_PATTERN)
+    plan: str = Field(min_length=1, max_length=64)
+    api_key: str | None = Field(default=None, min_length=16, max_length=256)
+
+
+class CreatedAccount(AccountView):
+    api_key: str = Field(description="shown once, never again")
+
+
+class SuspendBody(_Body):
+    reason: str = Field(min_length=1, max_length=1000)
+    until: datetime | None = None
+
+
+class ReasonBody(_Body):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class AllowlistBody(_Body):
+    allowlisted: bool
+
+
+class ReviewDecision(_Body):
+    decision: Literal["confirm", "dismiss"]
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ViolationPage(BaseModel):
+    items: list[Violation]
+    next_token: str | None = None
+
+
+class AccountPage(BaseModel):
+    items: list[AccountView]
+    next_token: str | None = None
+
+
+class ReviewPage(BaseModel):
+    items: list[Review]
+    next_token: str | None = None
+
+
+def _actor() -> str:
+    """The IAM caller of this request, recorded as the actor of every change it makes."""
+    identity = app.current_event.request_context.identity
+    return identity.user_arn or identity.caller or identity.user or "unknown-caller"
+
+
+def _error(status: int, message: str, **extra: Any) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body={"error": message, **extra})
+
+
+@app.post("/accounts")
+def create_account(body: CreateAccount) -> Response[CreatedAccount]:
+    now = runtime.utcnow()
+    state, key = accounts.register(runtime.ledger(), runtime.policy(), account_id=body.account_id, plan=body.plan,
+                                   api_key=body.api_key, now=now, actor=_actor())
+    created = CreatedAccount(**accounts.view(state, now).model_dump(), api_key=key)
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=created.model_dump(mode="json"))
+
+
+@app.get("/accounts")
+def list_accounts(limit: Limit = 50, next_token: Annotated[str | None, Query(max_length=2048)] = None) -> AccountPage:
+    page = runtime.ledger().list_accounts(limit, next_token)
+    now = runtime.utcnow()
+    return AccountPage(items=[accounts.view(s, now) for s in page.items], next_token=page.next_token)
+
+
+@app.get("/accounts/<account_id>")
+def get_account(account_id: AccountIdPath) -> AccountView:
+    state = runtime.ledger().get_account(account_id)
+    if state is None:
+        raise AccountNotFound(f"no account {account_id}")
+    return accounts.view(state, runtime.utcnow())
+
+
+@app.get("/accounts/<account_id>/violations")
+def list_violations(account_id: AccountIdPath, limit: Limit = 50,
+                    next_token: Annotated[str | None, Query(max_length=2048)] = None) -> ViolationPage:
+    ledger = runtime.ledger()
+    if ledger.get_account(account_id) is None:
+        raise AccountNotFound(f"no account {account_id}")
+    page = ledger.list_violations(account_id, limit, next_token)
+    return ViolationPage(items=page.items, next_token=page.next_token)
+
+
+@app.post("/accounts/<account_id>/suspend")
+def suspend(account_id: AccountIdPath, body: SuspendBody) -> AccountView:
+    now = runtime.utcnow()
+    state = accounts.suspend(runtime.ledger(), account_id=account_id, reason=body.reason, until=body.until, now=now,
+                             actor=_actor())
+    return accounts.view(state, now)
+
+
+@app.post("/accounts/<account_id>/reinstate")
+def reinstate(account_id: AccountIdPath, body: ReasonBody) -> AccountView:
+    now = runtime.utcnow()
+    state = accounts.reinstate(runtime.ledger(), account_id=account_id, reason=body.reason, now=now, actor=_actor())
+    return accounts.view(state, now)
+
+
+@app.put("/accounts/<account_id>/allowlist")
+def allowlist(account_id: AccountIdPath, body: AllowlistBody) -> AccountView:
+    now = runtime.utcnow()
+    state = accounts.set_allowlisted(runtime.ledger(), account_id=account_id, allowlisted=body.allowlisted, now=now,
+                                     actor=_actor())
+    return accounts.view(state, now)
+
+
+@app.get("/reviews")
+def list_reviews(status: Annotated[Literal["pending", "confirmed", "dismissed"], Query()] = "pending",
+                 limit: Limit = 50, next_token: Annotated[str | None, Query(max_length=2048)] = None) -> ReviewPage:
+    page = runtime.ledger().list_reviews(status, limit, next_token)
+    return ReviewPage(items=page.items, next_token=page.next_token)
+
+
+@app.post("/reviews/<review_id>")
+def decide_review(review_id: ReviewIdPath, body: ReviewDecision) -> Review:
+    return accounts.decide_review(runtime.ledger(), review_id=review_id, confirm=body.decision == "confirm",
+                                  reason=body.reason, now=runtime.utcnow(), actor=_actor())
+
+
+@app.get("/openapi.json")
+def openapi() -> Response[dict[str, Any]]:
+    schema = app.get_openapi_schema(title="aup-enforcer admin API", version="1.0.0")
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON,
+                    body=schema.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(exc: RequestValidationError) -> Response:
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+              for e in exc.errors()]
+    return _error(422, "invalid request", errors=errors)
+
+
+@app.exception_handler([AccountNotFound, ReviewNotFound])
+def _not_found(exc: Exception) -> Response:
+    return _error(404, str(exc))
+
+
+@app.exception_handler([AccountExists, ReviewClosed])
+def _conflict(exc: Exception) -> Response:
+    return _error(409, str(exc))
+
+
+@app.exception_handler(ValueError)
+def _bad_value(exc: ValueError) -> Response:
+    return _error(422, "invalid request", errors=[{"loc": ["body"], "msg": str(exc), "type": "value_error"}])
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    logger.exception("unhandled error")
+    return _error(500, "internal error; see the function's logs", request_id=app.lambda_context.aws_request_id)
+
+
+@app.not_found
+def _no_route(exc: Exception) -> Response:
+    return _error(404, "no such route")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if not isinstance(event, dict) or "httpMethod" not in event:
+        return {"statusCode": 400, "headers": {"content-type": "application/json"},
+                "body": '{"error": "not an API Gateway REST proxy event"}'}
+    return app.resolve(event, context)
