@@ -10,6 +10,7 @@ tables, buckets and queues the code runs against always come from the real templ
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -87,9 +88,13 @@ def code_locations(template: Mapping[str, Any]) -> dict[str, Path]:
     return out
 
 
-def translate(template: dict[str, Any], s3: Any | None = None, parameters: Mapping[str, str] | None = None,
-              bucket: str = ARTIFACTS_BUCKET) -> dict[str, Any]:
-    """SAM -> CloudFormation. With ``s3``, the code folders are zipped and uploaded as ``sam package`` does."""
+def translate(
+    template: dict[str, Any],
+    s3: Any | None = None,
+    parameters: Mapping[str, str] | None = None,
+    bucket: str = ARTIFACTS_BUCKET,
+) -> dict[str, Any]:
+    """SAM -> CloudFormation. With ``s3``, code folders are zipped and uploaded as ``sam package`` does."""
     from samtranslator.translator.transform import transform
 
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
@@ -102,7 +107,7 @@ def translate(template: dict[str, Any], s3: Any | None = None, parameters: Mappi
         uri_field = "CodeUri" if "CodeUri" in props else "ContentUri"
         props[uri_field] = f"s3://{bucket}/{key}"
     params = {**LOCAL_PARAMETERS, **(parameters or {})}
-    return transform(doc, params, _NoManagedPolicies())  # type: ignore[arg-type]
+    return transform(doc, params, _NoManagedPolicies())
 
 
 @dataclass
@@ -113,21 +118,25 @@ class DeployedStack:
     template: dict[str, Any] = field(repr=False)
 
 
-def deploy(session: Any | None = None, *, stack_name: str = DEFAULT_STACK, endpoint_url: str | None = None,
-           parameters: Mapping[str, str] | None = None, template_path: Path = TEMPLATE) -> DeployedStack:
+def deploy(
+    session: Any | None = None,
+    *,
+    stack_name: str = DEFAULT_STACK,
+    endpoint_url: str | None = None,
+    parameters: Mapping[str, str] | None = None,
+    template_path: Path = TEMPLATE,
+) -> DeployedStack:
     """Deploy the template into moto (in-process ``mock_aws`` or a server at ``endpoint_url``)."""
     import boto3
 
     session = session or boto3.session.Session(region_name=REGION)
 
     def client(name: str) -> Any:
-        return session.client(name, region_name=REGION, endpoint_url=endpoint_url)
+        return session.client(name, region_name=REGION, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
     s3, cfn = client("s3"), client("cloudformation")
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=ARTIFACTS_BUCKET)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     sam = load_template(template_path)
     cfn_template = translate(sam, s3, parameters)
     params = {**LOCAL_PARAMETERS, **(parameters or {})}
@@ -162,10 +171,16 @@ def _split_api_bodies(cfn_template: dict[str, Any]) -> tuple[dict[str, Any], dic
     """
     doc = yaml.safe_load(yaml.safe_dump(cfn_template))
     resources = doc["Resources"]
-    bodies = {lid: r["Properties"].pop("Body") for lid, r in resources.items()
-              if r["Type"] == "AWS::ApiGateway::RestApi" and "Body" in r.get("Properties", {})}
-    dropped = {lid for lid, r in resources.items()
-               if r["Type"] in ("AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage")}
+    bodies = {
+        lid: r["Properties"].pop("Body")
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::ApiGateway::RestApi" and "Body" in r.get("Properties", {})
+    }
+    dropped = {
+        lid
+        for lid, r in resources.items()
+        if r["Type"] in ("AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage")
+    }
     for lid in dropped:
         del resources[lid]
     for r in resources.values():
@@ -191,22 +206,32 @@ def _import_api_bodies(stack: DeployedStack, bodies: dict[str, Any], stage: str,
             for part in [p for p in path.split("/") if p]:
                 current += "/" + part
                 if current not in resources:
-                    resources[current] = apigw.create_resource(restApiId=api_id, parentId=parent,
-                                                               pathPart=part)["id"]
+                    resources[current] = apigw.create_resource(
+                        restApiId=api_id, parentId=parent, pathPart=part
+                    )["id"]
                 parent = resources[current]
             for method, spec in methods.items():
                 verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
-                auth = "AWS_IAM" if "sigv4" in str(spec.get("security", "")) else "CUSTOM" if spec.get(
-                    "security") else "NONE"
+                auth = (
+                    "AWS_IAM"
+                    if "sigv4" in str(spec.get("security", ""))
+                    else "CUSTOM"
+                    if spec.get("security")
+                    else "NONE"
+                )
                 apigw.put_method(restApiId=api_id, resourceId=parent, httpMethod=verb, authorizationType=auth)
                 uri = str(spec.get("x-amazon-apigateway-integration", {}).get("uri", ""))
                 target = re.search(r"\$\{(\w+)\.Arn\}", uri)
                 fn = stack.resources.get(target.group(1), "unknown") if target else "unknown"
                 apigw.put_integration(
-                    restApiId=api_id, resourceId=parent, httpMethod=verb, type="AWS_PROXY",
+                    restApiId=api_id,
+                    resourceId=parent,
+                    httpMethod=verb,
+                    type="AWS_PROXY",
                     integrationHttpMethod="POST",
                     uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
-                        f"arn:aws:lambda:{REGION}:123456789012:function:{fn}/invocations")
+                    f"arn:aws:lambda:{REGION}:123456789012:function:{fn}/invocations",
+                )
         apigw.create_deployment(restApiId=api_id, stageName=stage)
 
 
@@ -214,7 +239,7 @@ def _resolve_swagger(node: Any, stack: DeployedStack) -> Any:
     """Replace the intrinsics SAM leaves in a swagger body by strings (moto only needs the shape)."""
     if isinstance(node, dict):
         if len(node) == 1:
-            (key, value), = node.items()
+            ((key, value),) = node.items()
             if key == "Fn::Sub":
                 text = value if isinstance(value, str) else value[0]
                 return text
@@ -241,17 +266,22 @@ def _apply_what_moto_ignores(stack: DeployedStack, client: Any) -> None:
             continue
         if r["Type"] == "AWS::DynamoDB::Table" and props.get("TimeToLiveSpecification"):
             spec = props["TimeToLiveSpecification"]
-            ddb.update_time_to_live(TableName=physical, TimeToLiveSpecification={
-                "Enabled": True, "AttributeName": spec["AttributeName"]})
+            ddb.update_time_to_live(
+                TableName=physical,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": spec["AttributeName"]},
+            )
         if r["Type"] == "AWS::S3::Bucket" and props.get("NotificationConfiguration"):
             queues = []
             for qc in props["NotificationConfiguration"].get("QueueConfigurations", []):
                 queue_logical = qc["Queue"]["Fn::GetAtt"][0]
                 url = stack.resources[queue_logical]
-                arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                    "QueueArn"
+                ]
                 queues.append({"QueueArn": arn, "Events": [qc["Event"]]})
             s3.put_bucket_notification_configuration(
-                Bucket=physical, NotificationConfiguration={"QueueConfigurations": queues})
+                Bucket=physical, NotificationConfiguration={"QueueConfigurations": queues}
+            )
 
 
 def function_environment(stack: DeployedStack, logical_id: str, lambda_client: Any) -> dict[str, str]:

@@ -1,0 +1,224 @@
+"""The operators' commands (``aupctl accounts|reviews``) through AdminApiFunction, in-process.
+
+Each command becomes the API Gateway REST proxy event the admin API would receive from an
+IAM-signed request by the local user, and the function's response is decoded back into JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import gzip
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from aupctl.runner import ACCOUNT, FunctionRunner
+
+FUNCTION = "AdminApiFunction"
+API = "AdminApi"
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def error_message(self) -> str:
+        body = self.body
+        if not isinstance(body, dict):
+            return body if isinstance(body, str) else json.dumps(body, default=str)
+        message = str(body.get("error") or body.get("message") or json.dumps(body, default=str))
+        details = [
+            f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg', '')}"
+            for e in body.get("errors", [])
+            if isinstance(e, dict)
+        ]
+        return message + (f" ({'; '.join(details)})" if details else "")
+
+
+def local_user_arn() -> str:
+    try:
+        user = re.sub(r"[^\w+=,.@-]", "-", getpass.getuser()) or "operator"
+    except Exception:  # no user name in a bare container
+        user = "operator"
+    return f"arn:aws:iam::{ACCOUNT}:user/{user}"
+
+
+def _routes(runner: FunctionRunner) -> list[tuple[str, str]]:
+    """(METHOD, resource path) of every Api event of the admin function in the template."""
+    props = runner.local.template["Resources"][FUNCTION]["Properties"]
+    return [
+        (str(e["Properties"]["Method"]).upper(), str(e["Properties"]["Path"]))
+        for e in props.get("Events", {}).values()
+        if e.get("Type") == "Api"
+    ]
+
+
+def _match(resource: str, path: str) -> dict[str, str] | None:
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
+    m = re.fullmatch(pattern, path)
+    return m.groupdict() if m else None
+
+
+def rest_event(
+    *,
+    method: str,
+    resource: str,
+    path: str,
+    path_params: dict[str, str] | None,
+    body: Any,
+    query: dict[str, str] | None,
+    api_id: str,
+    stage: str,
+    user_arn: str,
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event for an IAM-authorized (SigV4) request."""
+    headers = {
+        "Accept": "application/json",
+        "Host": f"{api_id}.execute-api.us-east-1.amazonaws.com",
+        "User-Agent": "aupctl",
+        "X-Forwarded-For": "127.0.0.1",
+    }
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    now = time.time()
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_params or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "local",
+            "resourcePath": resource,
+            "httpMethod": method,
+            "extendedRequestId": uuid.uuid4().hex[:16],
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "path": f"/{stage}{path}",
+            "accountId": ACCOUNT,
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "domainPrefix": api_id,
+            "requestTimeEpoch": int(now * 1000),
+            "requestId": str(uuid.uuid4()),
+            "identity": {
+                "cognitoIdentityPoolId": None,
+                "cognitoIdentityId": None,
+                "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None,
+                "principalOrgId": None,
+                "accountId": ACCOUNT,
+                "caller": user_arn.rsplit("/", 1)[-1],
+                "user": user_arn.rsplit("/", 1)[-1],
+                "userArn": user_arn,
+                "accessKey": "testing",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "aupctl",
+            },
+            "domainName": f"{api_id}.execute-api.us-east-1.amazonaws.com",
+            "apiId": api_id,
+        },
+        "body": json.dumps(body) if body is not None else None,
+        "isBase64Encoded": False,
+    }
+
+
+def decode_response(raw: Any) -> Response:
+    """The proxy response's status and JSON body (base64 and gzip undone)."""
+    if not isinstance(raw, dict) or "statusCode" not in raw:
+        return Response(502, {"message": f"{FUNCTION} returned no proxy response: {str(raw)[:200]}"})
+    body = raw.get("body") or ""
+    data: bytes = base64.b64decode(body) if raw.get("isBase64Encoded") else str(body).encode()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    try:
+        parsed: Any = json.loads(data) if data else None
+    except ValueError:
+        parsed = data.decode(errors="replace")
+    return Response(int(raw["statusCode"]), parsed)
+
+
+class AdminClient:
+    def __init__(self, runner: FunctionRunner, stage: str = "prod") -> None:
+        self.runner = runner
+        self.stage = stage
+        self.user_arn = local_user_arn()
+
+    def call(self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> Response:
+        for route_method, resource in _routes(self.runner):
+            params = _match(resource, path)
+            if route_method in (method, "ANY") and params is not None:
+                break
+        else:
+            resource, params = path, {}
+        api_id = self.runner.local.resources.get(API, "local")
+        event = rest_event(
+            method=method,
+            resource=resource,
+            path=path,
+            path_params=params,
+            body=body,
+            query=query,
+            api_id=api_id,
+            stage=self.stage,
+            user_arn=self.user_arn,
+        )
+        return decode_response(self.runner.invoke(FUNCTION, event).result)
+
+    # The routes of DESIGN.md's admin API table.
+    def list_accounts(self, limit: int | None = None, next_token: str | None = None) -> Response:
+        query = {k: str(v) for k, v in (("limit", limit), ("next_token", next_token)) if v}
+        return self.call("GET", "/accounts", query=query)
+
+    def get_account(self, account_id: str) -> Response:
+        return self.call("GET", f"/accounts/{account_id}")
+
+    def violations(self, account_id: str, next_token: str | None = None) -> Response:
+        return self.call(
+            "GET",
+            f"/accounts/{account_id}/violations",
+            query={"next_token": next_token} if next_token else None,
+        )
+
+    def create_account(self, account_id: str, plan: str, api_key: str | None = None) -> Response:
+        body: dict[str, Any] = {"account_id": account_id, "plan": plan}
+        if api_key:
+            body["api_key"] = api_key
+        return self.call("POST", "/accounts", body)
+
+    def suspend(self, account_id: str, reason: str, until: str | None = None) -> Response:
+        body: dict[str, Any] = {"reason": reason}
+        if until:
+            body["until"] = until
+        return self.call("POST", f"/accounts/{account_id}/suspend", body)
+
+    def reinstate(self, account_id: str, reason: str) -> Response:
+        return self.call("POST", f"/accounts/{account_id}/reinstate", {"reason": reason})
+
+    def allowlist(self, account_id: str, allowlisted: bool) -> Response:
+        return self.call("PUT", f"/accounts/{account_id}/allowlist", {"allowlisted": allowlisted})
+
+    def list_reviews(self) -> Response:
+        return self.call("GET", "/reviews")
+
+    def decide_review(self, review_id: str, decision: str, reason: str) -> Response:
+        return self.call("POST", f"/reviews/{review_id}", {"decision": decision, "reason": reason})
+
+
+def items_of(body: Any) -> list[dict[str, Any]]:
+    """The records of a list answer (``{"items": [...]}`` or a bare list)."""
+    if isinstance(body, dict):
+        body = body.get("items", [])
+    return [i for i in body if isinstance(i, dict)] if isinstance(body, list) else []
