@@ -308,15 +308,15 @@ def _reviews(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from aupctl import replay
+    from aupctl.replay import run
 
-    return replay.run(args)
+    return run(args)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from aupctl import demo
+    from aupctl.demo import run
 
-    return demo.run(html=args.html, port=args.port)
+    return run(html=args.html, port=args.port)
 
 
 if __name__ == "__main__":

@@ -257,6 +257,14 @@ def _apply_what_moto_ignores(stack: DeployedStack, client: Any) -> None:
     lam = client("lambda")
     for mapping in lam.list_event_source_mappings().get("EventSourceMappings", []):
         lam.delete_event_source_mapping(UUID=mapping["UUID"])
+    # Likewise EventBridge rules with Lambda targets: moto's put_events raises NotImplementedError on
+    # them. The rules stay (they are part of the stack); their Lambda targets go.
+    events = client("events")
+    for rule in events.list_rules().get("Rules", []):
+        targets = events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", [])
+        lambda_ids = [t["Id"] for t in targets if ":lambda:" in t.get("Arn", "")]
+        if lambda_ids:
+            events.remove_targets(Rule=rule["Name"], Ids=lambda_ids)
     res = stack.template["Resources"]
     ddb, s3, sqs = client("dynamodb"), client("s3"), client("sqs")
     for logical_id, r in res.items():

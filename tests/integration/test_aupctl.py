@@ -1,0 +1,310 @@
+"""End to end: ``aupctl`` against a moto server on a free port, as a user runs it (console script).
+
+One ``local up`` is shared by the module (the template plus test doubles: see ``test_template``);
+the last test takes it down and checks no process is left. The AWS CLI is not installed in the
+venv: uploads go through boto3 against the endpoint, which is the same HTTP API ``aws s3 cp`` uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from aupctl import state
+from aupctl.runner import function_specs
+from aupctl.stack import load_template
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+DOUBLES = ROOT / "tests" / "fixtures" / "local_doubles"
+CONTRACT_OUTPUTS = {
+    "UploadsBucketName",
+    "QuarantineBucketName",
+    "LedgerTableName",
+    "AdminApiUrl",
+    "ServiceApiUrl",
+    "NotificationsTopicArn",
+    "AccessLogGroupName",
+}
+SPECS = function_specs(load_template())
+SCANNER_IS_PLACEHOLDER = SPECS["UploadScannerFunction"].is_placeholder
+
+
+def test_template(folder: Path) -> Path:
+    """template.yaml plus two doubles (EMF emitter, raiser); the scanner's double while it is a stub."""
+    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    doubles = "".join(
+        f"""
+  {name}:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: {DOUBLES}/
+      Handler: app.{handler}
+"""
+        for name, handler in (("AupctlEmitFunction", "emit"), ("AupctlExplodeFunction", "explode"))
+    )
+    text = text.replace("\nOutputs:", doubles + "\nOutputs:", 1)
+    if SCANNER_IS_PLACEHOLDER:
+        old = "CodeUri: functions/upload_scanner/\n      Handler: app.lambda_handler"
+        assert old in text
+        text = text.replace(old, f"CodeUri: {DOUBLES}/\n      Handler: app.scan")
+    path = folder / "template.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+test_template.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def aupctl(*args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 120):
+    return subprocess.run(
+        [sys.executable, "-m", "aupctl.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="module")
+def cli_env(tmp_path_factory) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AUPCTL_STATE_DIR"] = str(tmp_path_factory.mktemp("aupctl-state"))
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "layers" / "aup")])
+    return env
+
+
+@pytest.fixture(scope="module")
+def local_stack(cli_env, tmp_path_factory):
+    port = state.free_port()
+    template = test_template(tmp_path_factory.mktemp("template"))
+    started = aupctl("local", "up", "--port", str(port), "--template", str(template), env=cli_env)
+    assert started.returncode == 0, started.stderr
+    yield port, started
+    aupctl("local", "down", "--port", str(port), env=cli_env)
+
+
+def client(port: int, service: str):
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client(service, endpoint_url=f"http://127.0.0.1:{port}")
+
+
+def one_line_error(result: subprocess.CompletedProcess, needle: str) -> None:
+    assert result.returncode != 0
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("aupctl: ") and needle in lines[0], lines[0]
+
+
+# ------------------------------------------------------------------------------------------ the stack
+
+
+def test_up_deploys_the_stack_and_its_outputs_are_readable(local_stack):
+    port, started = local_stack
+    assert f"http://127.0.0.1:{port}" in started.stdout
+    stack = client(port, "cloudformation").describe_stacks(StackName="aup-enforcer")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert CONTRACT_OUTPUTS <= outputs.keys()
+    client(port, "s3").head_bucket(Bucket=outputs["UploadsBucketName"])
+    ttl = client(port, "dynamodb").describe_time_to_live(TableName=outputs["LedgerTableName"])
+    assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_second_up_on_the_same_port_says_already_running(local_stack, cli_env):
+    port, _ = local_stack
+    again = aupctl("local", "up", "--port", str(port), env=cli_env)
+    assert again.returncode == 0
+    assert "already running" in again.stdout
+
+
+def test_status_shows_the_running_stack(local_stack, cli_env):
+    port, _ = local_stack
+    status = aupctl("local", "status", "--port", str(port), env=cli_env)
+    assert status.returncode == 0
+    assert status.stdout.startswith(f"port {port}: ready")
+
+
+def test_up_on_a_port_taken_by_another_program_is_a_one_line_error(cli_env):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        taken = sock.getsockname()[1]
+        one_line_error(aupctl("local", "up", "--port", str(taken), env=cli_env), "in use")
+
+
+# ------------------------------------------------------------------------------------------ admin
+
+
+def test_admin_commands_go_through_the_admin_api(local_stack, cli_env):
+    port, _ = local_stack
+    created = aupctl(
+        "accounts", "create", "aupctl-e2e", "--plan", "business", "--port", str(port), "--json", env=cli_env
+    )
+    assert created.returncode == 0, created.stderr
+    body = json.loads(created.stdout)
+    assert body["account_id"] == "aupctl-e2e" and body["plan"] == "business" and body["api_key"]
+    suspended = aupctl(
+        "accounts", "suspend", "aupctl-e2e", "--reason", "e2e check", "--port", str(port), env=cli_env
+    )
+    assert suspended.returncode == 0, suspended.stderr
+    assert "suspended" in suspended.stdout and "e2e check" in suspended.stdout
+    shown = json.loads(
+        aupctl("accounts", "show", "aupctl-e2e", "--json", "--port", str(port), env=cli_env).stdout
+    )
+    assert shown["status"] == "suspended"
+    assert shown["suspension"]["decided_by"].startswith("arn:aws:iam::123456789012:user/")
+    assert "api_key" not in shown
+    listed = aupctl("accounts", "list", "--port", str(port), env=cli_env)
+    assert "aupctl-e2e" in listed.stdout and "business" in listed.stdout
+
+
+def test_admin_error_is_a_one_line_error(local_stack, cli_env):
+    port, _ = local_stack
+    one_line_error(aupctl("accounts", "show", "no-such-account", "--port", str(port), env=cli_env), "404")
+
+
+# ------------------------------------------------------------------------------------------ uploads
+
+
+def test_an_upload_is_scanned_through_the_dispatcher(local_stack):
+    port, _ = local_stack
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in client(port, "cloudformation").describe_stacks(StackName="aup-enforcer")["Stacks"][0][
+            "Outputs"
+        ]
+    }
+    s3 = client(port, "s3")
+    bucket, key = outputs["UploadsBucketName"], "accounts/aupctl-e2e/report 1.txt"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"hello, plain text\n")
+    deadline = time.monotonic() + 30
+    tags: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+        if tags:
+            break
+        time.sleep(0.2)
+    if SCANNER_IS_PLACEHOLDER:
+        assert tags == {"aupctl-test": "scanned"}
+    else:
+        assert tags.get("aup-verdict"), tags
+
+
+# ------------------------------------------------------------------------------------------ invoke
+
+
+def test_invoke_prints_exactly_the_result_and_publishes_emf(local_stack, cli_env):
+    port, _ = local_stack
+    result = aupctl(
+        "invoke",
+        "AupctlEmitFunction",
+        "--event",
+        "-",
+        "--port",
+        str(port),
+        env=cli_env,
+        stdin='{"account": "emf-acct"}',
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)  # exactly one JSON document
+    assert answer["echo"] == {"account": "emf-acct"} and answer["remaining_ms_positive"] is True
+    assert answer["function"].startswith("aup-enforcer-AupctlEmitFunction")
+    assert "a plain line the handler prints" in result.stderr
+    metrics = client(port, "cloudwatch").list_metrics(
+        Namespace="AUP/Usage",
+        MetricName="EgressBytes",
+        Dimensions=[{"Name": "AccountId", "Value": "emf-acct"}],
+    )["Metrics"]
+    assert len(metrics) == 1
+
+
+def test_invoke_a_raising_handler_exits_non_zero_with_the_error(local_stack, cli_env, tmp_path):
+    port, _ = local_stack
+    event = tmp_path / "e.json"
+    event.write_text("{}")
+    result = aupctl(
+        "invoke", "AupctlExplodeFunction", "--event", str(event), "--port", str(port), env=cli_env
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == (
+        "aupctl: AupctlExplodeFunction raised RuntimeError: the double exploded on purpose"
+    )
+
+
+SAMPLES = sorted(
+    p
+    for p in (ROOT / "events").glob("*/*.json")
+    if p.parent.name in SPECS and not SPECS[p.parent.name].is_placeholder
+)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[f"{p.parent.name}/{p.stem}" for p in SAMPLES])
+def test_invoke_every_sample_event_of_an_existing_function(local_stack, cli_env, sample):
+    port, _ = local_stack
+    result = aupctl("invoke", sample.parent.name, "--event", str(sample), "--port", str(port), env=cli_env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    json.loads(result.stdout)
+
+
+# ------------------------------------------------------------------------------------------ bad usage
+
+
+def test_invoke_unknown_function(cli_env):
+    one_line_error(
+        aupctl("invoke", "NoSuchFunction", "--event", "-", env=cli_env, stdin="{}"),
+        "unknown function 'NoSuchFunction'",
+    )
+
+
+def test_invoke_missing_event_file(cli_env, tmp_path):
+    one_line_error(
+        aupctl("invoke", "AuthorizerFunction", "--event", str(tmp_path / "nope.json"), env=cli_env),
+        "does not exist",
+    )
+
+
+def test_invoke_invalid_json_event(cli_env, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    one_line_error(aupctl("invoke", "AuthorizerFunction", "--event", str(bad), env=cli_env), "not valid JSON")
+
+
+def test_invoke_without_a_running_stack(cli_env):
+    port = state.free_port()
+    one_line_error(
+        aupctl("invoke", "AuthorizerFunction", "--event", "-", "--port", str(port), env=cli_env, stdin="{}"),
+        f"no local stack on port {port}",
+    )
+
+
+# ------------------------------------------------------------------------------------------ down (last)
+
+
+def test_down_leaves_no_process_behind(local_stack, cli_env):
+    port, _ = local_stack
+    pid = json.loads((Path(cli_env["AUPCTL_STATE_DIR"]) / f"local-{port}.json").read_text())["pid"]
+    assert state.pid_alive(pid)
+    down = aupctl("local", "down", "--port", str(port), env=cli_env)
+    assert down.returncode == 0 and "stopped" in down.stdout
+    assert not state.pid_alive(pid)
+    assert (
+        not Path(f"/proc/{pid}").exists()
+        or "Z" in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
+    )
+    assert state.port_free(port)
+    status = aupctl("local", "status", "--port", str(port), env=cli_env)
+    assert status.returncode == 3 and "no local stack" in status.stdout
