@@ -79,17 +79,24 @@ def decide_review(ledger: Ledger, *, review_id: str, confirm: bool, reason: str,
     return ledger.decide_review(review_id, confirm=confirm, reason=reason, actor=actor, now=now)
 
 
-def expire_suspensions(ledger: Ledger, now: datetime) -> list[str]:
-    """Lift every temporary suspension that ended by ``now``; returns the accounts lifted."""
+def expire_suspensions(ledger: Ledger, now: datetime) -> tuple[list[str], list[str]]:
+    """Lift every temporary suspension that ended by ``now``: (accounts lifted, accounts that failed).
+
+    One account's failure does not stop the others; the caller reports the failures.
+    """
     lifted: list[str] = []
+    failed: list[str] = []
     for account_id in ledger.expired_suspensions(now):
         try:
             outcome = ledger.transition(account_id, lambda s: engine.lift_expired(s, now=now))
-        except (AccountNotFound, LedgerError):
+        except AccountNotFound:
+            continue
+        except LedgerError:
+            failed.append(account_id)
             continue
         if outcome is not None:
             lifted.append(account_id)
-    return lifted
+    return lifted, failed
 
 
 def _state_after(outcome: object, ledger: Ledger, account_id: str) -> AccountState:
