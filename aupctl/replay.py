@@ -1,11 +1,203 @@
-"""``aupctl replay``: backtest the log analyzer on a file of access-log lines (wired when it lands)."""
+"""``aupctl replay``: backtest the log analyzer on a file of access-log lines.
+
+The analyzer's own code path (``aup.logs.replay``: lines fed in invocation-sized chunks, counters in
+memory), then the ladder. With ``--dry-run`` nothing is written anywhere: decisions are computed
+against the local stack's current account states when a stack is running (else fresh accounts), at
+the time of the last finding, so last week's logs decide as they would have then. Without it the
+findings are applied to the local stack's ledger (flags change, as the deployed analyzer would).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from aupctl import state, tables
 from aupctl.errors import CliError
+from aupctl.runner import FunctionRunner, LocalStack, function_environment
+
+FUNCTION = "ApiLogAnalyzerFunction"
+
+
+def read_log_lines(source: Path) -> list[str]:
+    if str(source) == "-":
+        return sys.stdin.read().splitlines()
+    if not source.is_file():
+        raise CliError(f"log file {source} does not exist")
+    with source.open(encoding="utf-8", errors="replace") as fh:
+        return [line.rstrip("\n") for line in fh]
+
+
+def detect_format(lines: list[str]) -> str:
+    first = next((line.strip() for line in lines if line.strip()), "")
+    return "json" if first.startswith("{") else "clf"
+
+
+@contextmanager
+def _domain(local: LocalStack | None) -> Iterator[tuple[Any, Any]]:
+    """(policy, ledger or None): the analyzer's own, in its environment, when a stack is running."""
+    from aup import runtime
+
+    if local is None:
+        from aup.policy import load_policy
+
+        yield load_policy(""), None
+        return
+    env = FunctionRunner(local).environment(FUNCTION)
+    with function_environment(env):
+        runtime.reset()
+        try:
+            yield runtime.policy(), runtime.ledger()
+        finally:
+            runtime.reset()
+
+
+def _accounts(ledger: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    token = None
+    while True:
+        page = ledger.list_accounts(200, token)
+        out.update({s.account_id: s for s in page.items})
+        token = page.next_token
+        if not token:
+            return out
 
 
 def run(args: argparse.Namespace) -> int:
-    raise CliError("replay needs the log analyzer (aup.logs), which is not implemented yet")
+    lines = read_log_lines(args.logs)
+    fmt = detect_format(lines) if args.format == "auto" else args.format
+    local = LocalStack.connect(args.port) if state.endpoint_answers(args.port) else None
+    if local is None and not args.dry_run:
+        raise CliError(
+            f"replay applies its decisions to the local stack's ledger and none runs on port "
+            f"{args.port}: start one with `aupctl local up`, or pass --dry-run"
+        )
+    try:
+        from aup.logs import replay, replay_decisions
+        from aup.logs.analyzer import ReadResult
+    except ImportError as err:  # the analyzer is not in this checkout
+        raise CliError(f"the log analyzer is not available: {err}") from err
+
+    with _domain(local) as (policy, ledger):
+        known = _accounts(ledger) if ledger is not None else {}
+        plans = {account_id: s.plan for account_id, s in known.items()}
+        stats = ReadResult()
+        findings = replay(lines, policy, fmt=fmt, plans=plans, stats=stats)
+        if args.dry_run:
+            when = max((f.detected_at for f in findings), default=datetime.now(UTC))
+            outcomes = list(replay_decisions(findings, policy, when, plans=plans, states=known).values())
+        else:
+            outcomes = ledger.apply_findings(findings, datetime.now(UTC))
+    report = _report(
+        lines,
+        fmt=fmt,
+        stats=stats,
+        findings=findings,
+        outcomes=outcomes,
+        before=known,
+        applied=not args.dry_run,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        _print(report)
+    return 0
+
+
+def _report(
+    lines: list[str],
+    *,
+    fmt: str,
+    stats: Any,
+    findings: list[Any],
+    outcomes: list[Any],
+    before: dict[str, Any],
+    applied: bool,
+) -> dict[str, Any]:
+    accounts: dict[str, dict[str, Any]] = {}
+    by_account: dict[str, list[Any]] = defaultdict(list)
+    for f in findings:
+        if f.account_id:
+            by_account[f.account_id].append(f)
+    for outcome in outcomes:
+        s = outcome.state
+        entry = accounts.setdefault(
+            s.account_id,
+            {
+                "account_id": s.account_id,
+                "plan": s.plan,
+                "status_before": before[s.account_id].status.value if s.account_id in before else "new",
+                "decisions": [],
+                "findings": [],
+            },
+        )
+        entry["status_after"] = s.status.value
+        entry["suspension"] = s.suspension.model_dump(mode="json") if s.suspension else None
+        entry["strikes"] = len(s.strikes)
+        entry["decisions"] += [d.model_dump(mode="json") for d in outcome.decisions]
+        entry["reviews"] = entry.get("reviews", 0) + len(outcome.reviews)
+    for account_id, group in by_account.items():
+        if account_id in accounts:
+            accounts[account_id]["findings"] = [_finding(f) for f in group]
+    sources = [_finding(f) for f in findings if not f.account_id]
+    return {
+        "lines": len(lines),
+        "format": fmt,
+        "unparseable": stats.unparseable,
+        "oversized": stats.oversized,
+        "applied": applied,
+        "findings": len(findings),
+        "accounts": list(accounts.values()),
+        "source_blocks": sources,
+    }
+
+
+def _finding(f: Any) -> dict[str, Any]:
+    return {
+        "detected_at": f.detected_at.isoformat(),
+        "clause": f.clause,
+        "rule_id": f.rule_id,
+        "severity": f.severity.value if f.severity else None,
+        "confidence": f.confidence,
+        "summary": f.summary,
+        "evidence": f.evidence,
+        "source_ip_hash": f.source_ip_hash,
+    }
+
+
+def _print(report: dict[str, Any]) -> None:
+    mode = "applied to the local ledger" if report["applied"] else "dry run: nothing written"
+    print(
+        f"{report['lines']} lines ({report['format']}), {report['unparseable']} unparseable, "
+        f"{report['oversized']} oversized; {report['findings']} finding(s); {mode}"
+    )
+    verb = "" if report["applied"] else "would be "
+    for a in report["accounts"]:
+        change = f"{a['status_before']} -> {a['status_after']}"
+        print(f"\naccount {a['account_id']} (plan {a['plan']}): {change}, strikes {a['strikes']}")
+        if a.get("suspension"):
+            print(f"  {verb}suspended: {tables.suspension_text(a)}")
+        for d in a["decisions"]:
+            until = f" until {d['until']}" if d.get("until") else ""
+            print(
+                f"  {d['clause']:4} {d['rule_id']:28} {d['severity']:8} -> {verb}{d['action']}{until}: "
+                f"{d['reason']}"
+            )
+        for f in a["findings"]:
+            print(
+                f"      why: {f['detected_at']} {f['rule_id']}: "
+                f"{f['summary'] or tables.cell(f['evidence'], 90)}"
+            )
+    if report["source_blocks"]:
+        print(f"\nsources {verb}blocked (IP-scoped, D2):")
+        for f in report["source_blocks"]:
+            print(f"  {f['detected_at']} {f['rule_id']} source {f['source_ip_hash']}: {f['summary']}")
+    if not report["accounts"] and not report["source_blocks"]:
+        print("nothing would have been decided")

@@ -39,6 +39,8 @@ def local_environment(endpoint: str) -> dict[str, str]:
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
+        # No X-Ray daemon locally (as under `sam local`): the tracer would only cost its import.
+        "POWERTOOLS_TRACE_DISABLED": "true",
     }
 
 

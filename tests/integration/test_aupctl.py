@@ -292,6 +292,96 @@ def test_invoke_without_a_running_stack(cli_env):
     )
 
 
+# ------------------------------------------------------------------------------------------ replay
+
+try:
+    from aup.logs import backtest as _backtest  # noqa: F401
+
+    HAS_ANALYZER = True
+except ImportError:
+    HAS_ANALYZER = False
+needs_analyzer = pytest.mark.skipif(
+    not HAS_ANALYZER, reason="the log analyzer (aup.logs.backtest) has not landed"
+)
+
+
+def probe_log(path: Path, account: str, days_ago: int = 0) -> Path:
+    """An access log of a few minutes ago: an honest client and ``account`` scanning with sqlmap."""
+    from aupctl.demo import BROWSER_UA, PROBES, access_line
+
+    start = int(time.time() * 1000) - days_ago * 86_400_000 - 300_000
+    lines = [
+        access_line(
+            start + i * 3000,
+            ip="198.51.100.20",
+            agent=BROWSER_UA,
+            path=f"/items/{i % 13}",
+            resource="/items/{id}",
+            status=200,
+            account="replay-honest",
+        )
+        for i in range(40)
+    ]
+    lines += [
+        access_line(
+            start + 60_000 + i * 1000,
+            ip="203.0.113.66",
+            agent="sqlmap/1.8.4",
+            path=PROBES[i % len(PROBES)],
+            resource="-",
+            status=404,
+            account=account,
+        )
+        for i in range(60)
+    ]
+    path.write_text("\n".join([*lines, "not a log line"]) + "\n")
+    return path
+
+
+@needs_analyzer
+def test_replay_dry_run_without_a_stack_says_what_would_be_decided(cli_env, tmp_path):
+    log = probe_log(tmp_path / "access.log", "replay-probe")
+    result = aupctl(
+        "replay", "--logs", str(log), "--dry-run", "--json", "--port", str(state.free_port()), env=cli_env
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["lines"] == 101 and report["unparseable"] == 1 and report["applied"] is False
+    [account] = report["accounts"]
+    assert account["account_id"] == "replay-probe" and account["status_after"] == "suspended"
+    assert {d["clause"] for d in account["decisions"]} == {"D1"}
+
+
+@needs_analyzer
+def test_replay_applies_to_the_stack_ledger_and_dry_run_changes_nothing(local_stack, cli_env, tmp_path):
+    port, _ = local_stack
+    created = aupctl(
+        "accounts", "create", "replay-probe", "--plan", "standard", "--port", str(port), env=cli_env
+    )
+    assert created.returncode == 0, created.stderr
+    log = probe_log(tmp_path / "access.log", "replay-probe")
+    dry = aupctl("replay", "--logs", str(log), "--dry-run", "--port", str(port), env=cli_env)
+    assert dry.returncode == 0, dry.stderr
+    assert "account replay-probe (plan standard): active -> suspended" in dry.stdout
+    assert "dry run: nothing written" in dry.stdout
+    applied = aupctl("replay", "--logs", str(log), "--port", str(port), env=cli_env)
+    assert applied.returncode == 0, applied.stderr
+    # "active" before the real run: the dry run wrote nothing.
+    assert "account replay-probe (plan standard): active -> suspended" in applied.stdout
+    shown = json.loads(
+        aupctl("accounts", "show", "replay-probe", "--json", "--port", str(port), env=cli_env).stdout
+    )
+    assert shown["status"] == "suspended" and shown["suspension"]["clause"] == "D1"
+
+
+def test_replay_without_dry_run_needs_a_stack(cli_env, tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text("{}\n")
+    one_line_error(
+        aupctl("replay", "--logs", str(log), "--port", str(state.free_port()), env=cli_env), "--dry-run"
+    )
+
+
 # ------------------------------------------------------------------------------------------ down (last)
 
 

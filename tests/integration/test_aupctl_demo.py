@@ -1,0 +1,59 @@
+"""``aupctl demo`` (= ``make demo``) end to end: exit 0, a suspended and an honest account, a report
+that shows them, no API key in any output, and no process left behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aupctl import state
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_shows_suspended_and_honest_accounts_and_writes_a_report(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AUPCTL_STATE_DIR"] = str(tmp_path / "state")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "layers" / "aup")])
+    report = tmp_path / "report.html"
+    port = state.free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "aupctl.cli", "demo", "--html", str(report), "--port", str(port)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    rows: dict[str, list[str]] = {}
+    for line in out.splitlines():  # the accounts table comes first
+        if re.match(r"^(honest-co|bad-actor) ", line):
+            rows.setdefault(line.split()[0], line.split())
+    assert rows["honest-co"][2] == "active"
+    assert rows["bad-actor"][2] == "suspended"
+    assert (
+        re.search(r"honest-co's API key -> Allow", out) or "AuthorizerFunction is still a placeholder" in out
+    )
+    assert (
+        re.search(r"bad-actor's API key -> Deny", out) or "AuthorizerFunction is still a placeholder" in out
+    )
+    html = report.read_text(encoding="utf-8")
+    assert html.startswith("<!doctype html>") and "<script" not in html.split("</style>")[0]
+    assert 'class="card suspended"' in html and 'class="card active"' in html
+    for account in ("honest-co", "probe-bot", "malware-drop", "cpu-hog", "bad-actor"):
+        assert account in html
+    # API keys are shown once, to the operator who creates an account: never in the demo's output.
+    assert not re.search(r"aup_[A-Za-z0-9]{20,}", out + result.stderr + html)
+    assert f"stack on port {port} shut down" in out
+    assert state.port_free(port)
+    assert not list((tmp_path / "state").glob("local-*.json"))
