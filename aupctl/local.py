@@ -34,7 +34,7 @@ def up(
     if existing is not None and state.pid_alive(existing.pid):
         if existing.status == "starting":
             return _wait_ready(port, None, timeout), False
-        if existing.status == "ready":
+        if existing.status == "ready" and state.endpoint_answers(port):
             return existing, False
     if existing is not None:  # stale: the process is gone or failed
         state.state_file(port).unlink(missing_ok=True)

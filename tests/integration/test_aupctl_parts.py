@@ -1,0 +1,214 @@
+"""Fast checks of aupctl's parts with fakes (no server): the dispatcher's batch semantics, EMF
+publishing, the admin API event and response plumbing, process bookkeeping."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from aupctl import admin, emf, state
+from aupctl.dispatcher import UploadsDispatcher
+from aupctl.runner import Invocation, StdoutTee
+
+
+class FakeSqs:
+    def __init__(self, messages: list[dict[str, Any]]) -> None:
+        self.messages = messages
+        self.deleted: list[str] = []
+
+    def get_queue_attributes(self, **_: Any) -> dict[str, Any]:
+        return {"Attributes": {"QueueArn": "arn:aws:sqs:us-east-1:123456789012:uploads"}}
+
+    def receive_message(self, **kw: Any) -> dict[str, Any]:
+        assert kw["WaitTimeSeconds"] > 0  # long polling
+        batch, self.messages = (
+            self.messages[: kw["MaxNumberOfMessages"]],
+            self.messages[kw["MaxNumberOfMessages"] :],
+        )
+        return {"Messages": batch}
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> None:
+        self.deleted += [e["ReceiptHandle"] for e in Entries]
+
+
+class FakeRunner:
+    def __init__(self, sqs: FakeSqs, answer: Any) -> None:
+        template = {
+            "Resources": {
+                "UploadScannerFunction": {
+                    "Properties": {"Events": {"Uploads": {"Type": "SQS", "Properties": {"BatchSize": 3}}}}
+                }
+            }
+        }
+        self.local = SimpleNamespace(
+            client=lambda _: sqs,
+            resources={"UploadsQueue": "http://q"},
+            template=template,
+            session=SimpleNamespace(region_name="us-east-1"),
+        )
+        self.answer = answer
+        self.events: list[Any] = []
+
+    def invoke(self, logical_id: str, event: Any) -> Invocation:
+        assert logical_id == "UploadScannerFunction"
+        self.events.append(event)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return Invocation(result=self.answer(event) if callable(self.answer) else self.answer)
+
+
+def messages(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "MessageId": f"m{i}",
+            "ReceiptHandle": f"r{i}",
+            "Body": json.dumps({"Records": []}),
+            "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1"},
+            "MD5OfBody": "x",
+        }
+        for i in range(n)
+    ]
+
+
+def test_dispatcher_deletes_all_but_the_reported_failures_in_lambda_batches():
+    sqs = FakeSqs(messages(5))
+    runner = FakeRunner(
+        sqs, lambda e: {"batchItemFailures": [{"itemIdentifier": e["Records"][0]["messageId"]}]}
+    )
+    dispatcher = UploadsDispatcher(runner, wait_seconds=1)  # type: ignore[arg-type]
+    assert dispatcher.poll_once() == 3  # the template's BatchSize
+    assert dispatcher.poll_once() == 2
+    assert dispatcher.poll_once() == 0
+    assert sqs.deleted == ["r1", "r2", "r4"]  # m0 and m3 were reported: they stay for a retry
+    record = runner.events[0]["Records"][0]
+    assert record["eventSource"] == "aws:sqs" and record["receiptHandle"] == "r0"
+    assert (
+        record["eventSourceARN"].endswith(":uploads")
+        and record["attributes"]["ApproximateReceiveCount"] == "1"
+    )
+
+
+def test_a_raising_scanner_fails_the_whole_batch():
+    sqs = FakeSqs(messages(2))
+    dispatcher = UploadsDispatcher(FakeRunner(sqs, RuntimeError("boom")), wait_seconds=1)  # type: ignore[arg-type]
+    assert dispatcher.poll_once() == 2
+    assert sqs.deleted == []
+
+
+def test_emf_lines_become_metric_data_and_other_lines_are_ignored():
+    doc = {
+        "_aws": {
+            "Timestamp": 1_700_000_000_000,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "AUP/Usage",
+                    "Dimensions": [["AccountId"]],
+                    "Metrics": [
+                        {"Name": "RequestCount", "Unit": "Count"},
+                        {"Name": "EgressBytes", "Unit": "Bytes"},
+                    ],
+                }
+            ],
+        },
+        "AccountId": "acme",
+        "RequestCount": 7,
+        "EgressBytes": [10, 20],
+    }
+    sent: list[dict[str, Any]] = []
+    cw = SimpleNamespace(put_metric_data=lambda **kw: sent.append(kw))
+    lines = ['{"level":"INFO","message":"hello"}', "plain text", "{broken", json.dumps(doc)]
+    assert emf.publish(lines, cw) == 2
+    [call] = sent
+    assert call["Namespace"] == "AUP/Usage"
+    by_name = {d["MetricName"]: d for d in call["MetricData"]}
+    assert by_name["RequestCount"]["Value"] == 7.0 and by_name["RequestCount"]["Unit"] == "Count"
+    assert by_name["EgressBytes"]["Values"] == [10.0, 20.0]
+    assert by_name["RequestCount"]["Dimensions"] == [{"Name": "AccountId", "Value": "acme"}]
+    assert by_name["RequestCount"]["Timestamp"].timestamp() == 1_700_000_000
+
+
+def test_stdout_tee_forwards_and_keeps_lines(capsys):
+    tee = StdoutTee(sys.stderr)
+    tee.write("one\ntw")
+    tee.write("o\n")
+    tee.write("partial")
+    assert tee.drain() == ["one", "two", "partial"]
+    assert capsys.readouterr().err == "one\ntwo\npartial"
+
+
+def test_admin_event_is_an_iam_signed_rest_proxy_event_with_path_parameters():
+    runner = SimpleNamespace(
+        local=SimpleNamespace(
+            template={
+                "Resources": {
+                    "AdminApiFunction": {
+                        "Properties": {
+                            "Events": {
+                                "Get": {
+                                    "Type": "Api",
+                                    "Properties": {"Path": "/accounts/{id}", "Method": "get"},
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+            resources={"AdminApi": "abc123"},
+        )
+    )
+    seen: list[dict[str, Any]] = []
+
+    def invoke(logical_id: str, event: dict[str, Any]) -> Invocation:
+        seen.append(event)
+        body = base64.b64encode(gzip.compress(b'{"account_id": "acme"}')).decode()
+        return Invocation(result={"statusCode": 200, "body": body, "isBase64Encoded": True})
+
+    runner.invoke = invoke
+    response = admin.AdminClient(runner).get_account("acme")  # type: ignore[arg-type]
+    assert response.ok and response.body == {"account_id": "acme"}
+    [event] = seen
+    assert event["resource"] == "/accounts/{id}" and event["pathParameters"] == {"id": "acme"}
+    assert event["requestContext"]["identity"]["userArn"].startswith("arn:aws:iam::123456789012:user/")
+    assert event["requestContext"]["apiId"] == "abc123" and event["body"] is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {
+                "statusCode": 422,
+                "body": json.dumps(
+                    {
+                        "error": "invalid request",
+                        "errors": [{"loc": ["body", "plan"], "msg": "Field required"}],
+                    }
+                ),
+            },
+            "invalid request (body.plan: Field required)",
+        ),
+        ({"statusCode": 404, "body": '{"error": "no account x"}'}, "no account x"),
+        ("not a proxy response", "returned no proxy response"),
+    ],
+)
+def test_admin_errors_read_as_one_message(raw, message):
+    response = admin.decode_response(raw)
+    assert not response.ok and message in response.error_message()
+
+
+def test_a_zombie_is_not_alive():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    import time
+
+    deadline = time.monotonic() + 10
+    while state.pid_alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not state.pid_alive(child.pid)  # exited, not yet reaped
+    child.wait()
