@@ -1,5 +1,57 @@
-"""Placeholder."""
+"""ApiLogAnalyzerFunction: API access logs (CloudWatch Logs subscription or Kinesis) -> findings -> ledger.
+
+Clauses D1 D2 D5a D5b G1 W1 W5 (``aup.logs``). Emits per-account usage (``RequestCount``,
+``EgressBytes``) as EMF for the usage monitor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aup import runtime
+from aup.logs.parse import MalformedPayload
+from aup.logs.service import emit_usage, is_kinesis, process_event
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
 
 
-def lambda_handler(event, context):
-    raise NotImplementedError
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    kinesis = is_kinesis(event)
+    try:
+        result = process_event(event, ledger=runtime.ledger(), policy=runtime.policy(), now=runtime.utcnow())
+    except MalformedPayload as exc:
+        metrics.add_metric(name="MalformedPayloads", unit=MetricUnit.Count, value=1)
+        logger.error("access-log payload cannot be decoded", extra={"error": str(exc)})
+        raise  # async retries, then the on-failure destination keeps it
+    bad = result.unparseable + result.oversized
+    metrics.add_metric(name="LogLinesParsed", unit=MetricUnit.Count, value=result.records)
+    metrics.add_metric(name="LogLinesUnparseable", unit=MetricUnit.Count, value=bad)
+    metrics.add_metric(name="LogFindings", unit=MetricUnit.Count, value=result.findings)
+    if bad:
+        logger.warning(
+            "access-log lines skipped",
+            extra={"unparseable": result.unparseable, "oversized": result.oversized, "sample": result.sample},
+        )
+    if result.malformed_records:
+        metrics.add_metric(name="MalformedPayloads", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "kinesis record cannot be decoded", extra={"failed_records": len(result.malformed_records)}
+        )
+    if result.findings:
+        logger.info(
+            "access-log findings applied",
+            extra={
+                "findings": result.findings,
+                "decisions": [d.label for o in result.outcomes for d in o.decisions],
+            },
+        )
+    emit_usage(result.usage, runtime.settings().metrics_namespace)
+    return result.response(kinesis)

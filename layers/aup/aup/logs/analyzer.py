@@ -1,0 +1,221 @@
+"""The access-log analysis of one batch: lines -> tallies -> counters -> rules -> findings.
+
+``read_events`` turns log events into records (counting what it cannot read); ``analyze`` adds the
+batch's tallies to the counter store once per marker, reads the windows' totals back and runs the
+rules. The store is the ledger in Lambda and ``MemoryCounters`` in replays. Applying the findings
+(the ladder) is the caller's business: ``ledger.apply_findings``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from aup.ledger import CounterUpdate
+from aup.logs import rules
+from aup.logs.counters import DAY_MS, HOUR_MS, plan_counters, rate_name, source_scope
+from aup.logs.parse import AccessRecord, LogEvent, record_from_clf, record_from_json
+from aup.logs.settings import LogAnalysis
+from aup.logs.signatures import Signatures, signatures
+from aup.logs.summary import BatchSummary, summarize
+from aup.models import Finding
+from aup.policy import Policy
+from aup.policy.document import Plan
+from aup.redact import scrub_text
+
+SAMPLE_CHARS = 160
+
+
+class CounterStore(Protocol):
+    def add_counters_once(self, marker: str, updates: Sequence[CounterUpdate]) -> bool: ...
+    def get_counters(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]: ...
+
+
+PlanOf = Callable[[str], str | None]  # account id -> its plan name (None: unknown account)
+
+
+@dataclass
+class ReadResult:
+    records: list[AccessRecord] = field(default_factory=list)
+    unparseable: int = 0
+    oversized: int = 0
+    sample: str | None = None  # one unreadable line, truncated and scrubbed, for the batch's log entry
+
+
+def _note_bad(result: ReadResult, line: str) -> None:
+    if result.sample is None:
+        result.sample = scrub_text(line[:SAMPLE_CHARS])
+
+
+def read_lines(
+    lines: Iterable[str], cfg: LogAnalysis, *, fmt: str = "json", into: ReadResult | None = None
+) -> ReadResult:
+    """Parse lines of one format (``json`` covers both JSON formats; ``clf``). Never raises."""
+    result = into or ReadResult()
+    out = result.records
+    limit = cfg.max_line_bytes
+    loads = orjson.loads
+    for line in lines:
+        if len(line) > limit:
+            result.oversized += 1
+            _note_bad(result, line)
+            continue
+        rec = None
+        if fmt == "clf":
+            rec = record_from_clf(line.strip())
+        else:
+            try:
+                d = loads(line)
+            except orjson.JSONDecodeError:
+                d = None
+            if type(d) is dict:
+                rec = record_from_json(d)
+        if rec is None:
+            result.unparseable += 1
+            _note_bad(result, line)
+        else:
+            out.append(rec)
+    return result
+
+
+def read_events(events: Iterable[LogEvent], cfg: LogAnalysis, into: ReadResult | None = None) -> ReadResult:
+    return read_lines((e.message for e in events), cfg, into=into)
+
+
+def batch_marker(event_ids: Iterable[str]) -> str:
+    """The counter marker of a batch: derived from its log event ids, so a redelivery finds it applied."""
+    h = hashlib.sha256()
+    for i in event_ids:
+        h.update(i.encode())
+        h.update(b"\n")
+    return "logs:" + h.hexdigest()[:40]
+
+
+def strictest_plan(policy: Policy) -> Plan:
+    """The lowest limit of every plan: no account can trip a rule under its own plan that it does not
+    trip under this one, so only accounts that trip it need their plan looked up."""
+    plans = list(policy.plans.values())
+    fields = Plan.model_fields
+    return Plan.model_construct(**{f: min(getattr(p, f) for p in plans) for f in fields})
+
+
+@dataclass
+class Analysis:
+    findings: list[Finding]
+    summary: BatchSummary
+    counters_written: int
+    applied: bool  # False: this batch's marker was applied before (a redelivery), counters unchanged
+
+
+def analyze(
+    records: Iterable[AccessRecord],
+    *,
+    marker: str,
+    store: CounterStore,
+    policy: Policy,
+    plan_of: PlanOf,
+    sig: Signatures | None = None,
+) -> Analysis:
+    """Tally, count once per ``marker``, read the totals back and run every rule."""
+    cfg = policy.log_analysis
+    sig = sig or signatures(cfg.break_in.account_path_markers)
+    wsec = cfg.windows.rate_seconds
+    summary = summarize(
+        records,
+        window_ms=wsec * 1000,
+        failure_statuses=cfg.break_in.failure_statuses,
+        public_resources=frozenset(cfg.scraping.public_resources),
+    )
+    plan = plan_counters(summary, sig, cfg)
+    applied = store.add_counters_once(marker, plan.updates) if plan.updates else False
+    totals = store.get_counters(plan.keys) if plan.keys else {}
+
+    # Each account's windows touched by this batch (rate, hour, sharing, day), with their totals.
+    windows: dict[str, dict[str, tuple[str, rules.Window]]] = {}
+
+    def window(
+        kind: str,
+        account: str,
+        name: str,
+        *,
+        seconds: int,
+        at_ms: int,
+        samples: dict[str, list[str]] | None = None,
+        start_ms: int = 0,
+    ) -> None:
+        per = windows.setdefault(account, {})
+        seen = per.get(name)
+        if seen is not None:
+            w = seen[1]
+            w.at_ms = max(w.at_ms, at_ms)
+            for rule_id, paths in (samples or {}).items():
+                kept = w.samples.setdefault(rule_id, [])
+                kept.extend(p for p in paths if p not in kept)
+                del kept[3:]
+            return
+        got = totals.get((account, name))
+        if got is not None:
+            copied = {k: list(v) for k, v in (samples or {}).items()}
+            per[name] = (kind, rules.Window(account, name, seconds, got, at_ms, copied, start_ms))
+
+    for f in plan.facts:
+        start = f.bucket * wsec * 1000
+        hour, day = start // HOUR_MS, start // DAY_MS
+        window(
+            "rate",
+            f.account,
+            rate_name(wsec, f.bucket),
+            seconds=wsec,
+            at_ms=f.last_ts,
+            samples=f.samples,
+            start_ms=start,
+        )
+        window("hour", f.account, f"logs:h:{hour}", seconds=3600, at_ms=f.last_ts, samples=f.samples)
+        window("sharing", f.account, f"logs:g:{hour}", seconds=3600, at_ms=f.last_ts)
+        window("day", f.account, f"logs:d:{day}", seconds=86400, at_ms=f.last_ts)
+
+    strict = strictest_plan(policy)
+    findings: dict[str, Finding] = {}
+    for account, per in windows.items():
+        found = _evaluate(per, strict, cfg)
+        if any(fd.rule_id in rules.PLAN_RULES for fd in found):
+            own = policy.plan(plan_of(account) or policy.default_plan)
+            found = _evaluate(per, own, cfg)
+        for fd in found:
+            findings.setdefault(fd.violation_id, fd)
+
+    for s in plan.sources:
+        scope = source_scope(s.ip)
+        name = rate_name(wsec, s.bucket)
+        got = totals.get((scope, name))
+        if got is None:
+            continue
+        w = rules.Window(scope, name, wsec, got, s.last_ts, start_ms=s.bucket * wsec * 1000)
+        ip_hash = scope.removeprefix("source:")
+        for source_rule in rules.SOURCE_RULES:
+            found_here = source_rule(w, strict, cfg, ip_hash)
+            if found_here is not None:
+                findings.setdefault(found_here.violation_id, found_here)
+    return Analysis(list(findings.values()), summary, len(plan.updates), applied)
+
+
+_KIND_RULES: dict[str, tuple[Callable[..., Finding | None], ...]] = {
+    "rate": rules.RATE_RULES,
+    "hour": rules.HOUR_RULES,
+    "sharing": rules.SHARING_RULES,
+    "day": rules.DAY_RULES,
+}
+
+
+def _evaluate(per: dict[str, tuple[str, rules.Window]], plan: Plan, cfg: LogAnalysis) -> list[Finding]:
+    out: list[Finding] = []
+    for kind, w in per.values():
+        for rule in _KIND_RULES[kind]:
+            fd = rule(w, plan, cfg)
+            if fd is not None:
+                out.append(fd)
+    return out

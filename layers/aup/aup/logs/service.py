@@ -1,0 +1,174 @@
+"""One invocation of ApiLogAnalyzerFunction: a subscription or Kinesis event -> findings applied.
+
+A subscription event carries one payload (``awslogs.data``); a Kinesis event carries one payload per
+record. All lines of the invocation are analysed as one batch: one counter write set under a marker
+derived from the log event ids, one read of the touched windows, one ``apply_findings``.
+
+Kinesis records are taken in order up to the first one that cannot be decoded: that record (and the
+ones after it, not processed) are reported in ``batchItemFailures``, so the platform retries from it
+and, when its retries run out, hands the range to the on-failure destination. Nothing after a broken
+record is counted before it is retried, so a retry never counts a line twice.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from aup.ledger import DynamoLedger
+from aup.logs.analyzer import analyze, batch_marker, read_events
+from aup.logs.parse import LogEvent, MalformedPayload, decode_payload, log_events
+from aup.models import Outcome
+from aup.policy import Policy
+
+PLAN_CACHE_SECONDS = 300.0
+_plans: dict[str, tuple[str | None, float]] = {}
+
+
+@dataclass
+class InvocationResult:
+    events: int = 0
+    records: int = 0
+    unparseable: int = 0
+    oversized: int = 0
+    sample: str | None = None
+    control_messages: int = 0
+    malformed_records: list[str] = field(default_factory=list)  # Kinesis sequence numbers
+    findings: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+    counters_written: int = 0
+    counters_applied: bool = False
+    usage: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+    def response(self, kinesis: bool) -> dict[str, Any]:
+        """The handler's answer: partial batch failures for Kinesis, a summary for a subscription."""
+        if kinesis:
+            return {"batchItemFailures": [{"itemIdentifier": s} for s in self.malformed_records]}
+        return {
+            "events": self.events,
+            "records": self.records,
+            "unparseable": self.unparseable,
+            "oversized": self.oversized,
+            "findings": self.findings,
+            "decisions": [d.label for o in self.outcomes for d in o.decisions],
+        }
+
+
+def is_kinesis(event: dict[str, Any]) -> bool:
+    records = event.get("Records")
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, dict) and isinstance(r.get("kinesis"), dict) for r in records)
+    )
+
+
+def _events(event: dict[str, Any], result: InvocationResult) -> list[LogEvent]:
+    if isinstance(event.get("awslogs"), dict):
+        payload = decode_payload(event["awslogs"].get("data", ""))  # raises: the invocation fails
+        if payload["messageType"] != "DATA_MESSAGE":
+            result.control_messages += 1
+        return log_events(payload)
+    if not is_kinesis(event):
+        raise MalformedPayload("neither a CloudWatch Logs subscription event nor a Kinesis event")
+    out: list[LogEvent] = []
+    records = event["Records"]
+    for i, record in enumerate(records):
+        k = record["kinesis"]
+        try:
+            payload = decode_payload(k.get("data", ""))
+        except MalformedPayload:
+            result.malformed_records = [str(r["kinesis"].get("sequenceNumber", "")) for r in records[i:]]
+            break
+        if payload["messageType"] != "DATA_MESSAGE":
+            result.control_messages += 1
+        out.extend(log_events(payload))
+    return out
+
+
+def plan_lookup(
+    ledger: DynamoLedger, *, now: Callable[[], float] = time.monotonic
+) -> Callable[[str], str | None]:
+    """Account -> plan, read from the ledger at most once per account per ``PLAN_CACHE_SECONDS``."""
+
+    def plan_of(account: str) -> str | None:
+        hit = _plans.get(account)
+        if hit is not None and hit[1] > now():
+            return hit[0]
+        state = ledger.get_account(account)
+        plan = state.plan if state is not None else None
+        if len(_plans) > 100_000:
+            _plans.clear()
+        _plans[account] = (plan, now() + PLAN_CACHE_SECONDS)
+        return plan
+
+    return plan_of
+
+
+def process_event(
+    event: dict[str, Any], *, ledger: DynamoLedger, policy: Policy, now: datetime
+) -> InvocationResult:
+    """Analyse one invocation's access logs and apply the findings. Raises MalformedPayload for a
+    subscription payload that cannot be decoded, LedgerError when the ledger keeps failing."""
+    result = InvocationResult()
+    events = _events(event, result)
+    result.events = len(events)
+    if not events:
+        return result
+    read = read_events(events, policy.log_analysis)
+    result.records = len(read.records)
+    result.unparseable, result.oversized, result.sample = read.unparseable, read.oversized, read.sample
+    analysis = analyze(
+        read.records,
+        marker=batch_marker(e.id or e.message for e in events),
+        store=ledger,
+        policy=policy,
+        plan_of=plan_lookup(ledger),
+    )
+    result.counters_written, result.counters_applied = analysis.counters_written, analysis.applied
+    result.usage = analysis.summary.usage()
+    result.findings = len(analysis.findings)
+    if analysis.findings:
+        result.outcomes = ledger.apply_findings(analysis.findings, now)
+    return result
+
+
+def emit_usage(usage: dict[str, tuple[int, int, int]], namespace: str, out: Any = None) -> int:
+    """Per-account ``RequestCount`` and ``EgressBytes`` as EMF, one document per account (stdout).
+
+    Each document carries the latest event time of the account's lines as its timestamp, so the
+    usage monitor sees the traffic in the period it happened. Returns the number of documents.
+    """
+    lines = []
+    for account, (requests, egress, last_ms) in usage.items():
+        lines.append(
+            orjson.dumps(
+                {
+                    "_aws": {
+                        "Timestamp": last_ms,
+                        "CloudWatchMetrics": [
+                            {
+                                "Namespace": namespace,
+                                "Dimensions": [["AccountId"]],
+                                "Metrics": [
+                                    {"Name": "RequestCount", "Unit": "Count"},
+                                    {"Name": "EgressBytes", "Unit": "Bytes"},
+                                ],
+                            }
+                        ],
+                    },
+                    "AccountId": account,
+                    "RequestCount": requests,
+                    "EgressBytes": egress,
+                }
+            )
+        )
+    if lines:
+        (out or sys.stdout).write(b"\n".join(lines).decode() + "\n")
+    return len(lines)
