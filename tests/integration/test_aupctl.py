@@ -7,6 +7,7 @@ venv: uploads go through boto3 against the endpoint, which is the same HTTP API 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -100,6 +101,24 @@ def client(port: int, service: str):
     return boto3.session.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
     ).client(service, endpoint_url=f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture
+def inline(cli_env, monkeypatch, capsys):
+    """``aupctl`` in this process (the checks that start no handler: no interpreter start-up to pay)."""
+    from aupctl.cli import main
+
+    monkeypatch.setenv("AUPCTL_STATE_DIR", cli_env["AUPCTL_STATE_DIR"])
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run
 
 
 def one_line_error(result: subprocess.CompletedProcess, needle: str) -> None:
@@ -271,25 +290,25 @@ def test_invoke_unknown_function(cli_env):
     )
 
 
-def test_invoke_missing_event_file(cli_env, tmp_path):
+def test_invoke_missing_event_file(inline, tmp_path):
     one_line_error(
-        aupctl("invoke", "AuthorizerFunction", "--event", str(tmp_path / "nope.json"), env=cli_env),
-        "does not exist",
+        inline("invoke", "AuthorizerFunction", "--event", str(tmp_path / "nope.json")), "does not exist"
     )
 
 
-def test_invoke_invalid_json_event(cli_env, tmp_path):
+def test_invoke_invalid_json_event(inline, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    one_line_error(aupctl("invoke", "AuthorizerFunction", "--event", str(bad), env=cli_env), "not valid JSON")
+    one_line_error(inline("invoke", "AuthorizerFunction", "--event", str(bad)), "not valid JSON")
+    one_line_error(inline("invoke", "AuthorizerFunction", "--event", "-", stdin=""), "not valid JSON")
 
 
-def test_invoke_without_a_running_stack(cli_env):
-    port = state.free_port()
-    one_line_error(
-        aupctl("invoke", "AuthorizerFunction", "--event", "-", "--port", str(port), env=cli_env, stdin="{}"),
-        f"no local stack on port {port}",
-    )
+def test_invoke_and_admin_commands_without_a_running_stack(inline):
+    port = str(state.free_port())
+    needle = f"no local stack on port {port}"
+    one_line_error(inline("invoke", "AuthorizerFunction", "--event", "-", "--port", port, stdin="{}"), needle)
+    one_line_error(inline("accounts", "list", "--port", port), needle)
+    one_line_error(inline("reviews", "list", "--port", port), needle)
 
 
 # ------------------------------------------------------------------------------------------ replay
@@ -374,12 +393,11 @@ def test_replay_applies_to_the_stack_ledger_and_dry_run_changes_nothing(local_st
     assert shown["status"] == "suspended" and shown["suspension"]["clause"] == "D1"
 
 
-def test_replay_without_dry_run_needs_a_stack(cli_env, tmp_path):
+def test_replay_without_dry_run_needs_a_stack(inline, tmp_path):
     log = tmp_path / "a.log"
     log.write_text("{}\n")
-    one_line_error(
-        aupctl("replay", "--logs", str(log), "--port", str(state.free_port()), env=cli_env), "--dry-run"
-    )
+    one_line_error(inline("replay", "--logs", str(log), "--port", str(state.free_port())), "--dry-run")
+    one_line_error(inline("replay", "--logs", str(tmp_path / "none.log"), "--dry-run"), "does not exist")
 
 
 # ------------------------------------------------------------------------------------------ down (last)
