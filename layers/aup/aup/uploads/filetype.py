@@ -1,0 +1,159 @@
+"""What an object is, by its first bytes (magic numbers), never by its name.
+
+``sniff`` looks at the head of a stream (a few KB) and answers a ``FileType``: a coarse ``kind`` the
+rules reason about (executable, archive, audio, video, image, html, svg, text, ...) and a ``label``
+naming the format for evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+HEAD_BYTES = 8192
+
+# MP4 / QuickTime / 3GP brands (ISO base media "ftyp"): audio-only brands are audio, the rest video;
+# image brands (HEIF/AVIF) are images.
+_FTYP_AUDIO = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
+_FTYP_IMAGE = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis", b"hevc"}
+_MACHO = {b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe"}
+_TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r\f\b\x1b"
+_MARKUP_HTML = re.compile(rb"<(?:!doctype\s+html|html|head|body|script|iframe|form|div|a\s|img\s)", re.I)
+_MARKUP_SVG = re.compile(rb"<svg[\s>]", re.I)
+_XML = re.compile(rb"^\s*<\?xml", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class FileType:
+    kind: str  # executable archive audio video image document html svg xml text binary empty
+    label: str
+
+    @property
+    def is_text(self) -> bool:
+        return self.kind in {"html", "svg", "xml", "text"}
+
+    @property
+    def is_markup(self) -> bool:
+        return self.kind in {"html", "svg"}
+
+
+def _looks_text(head: bytes) -> bool:
+    if not head or b"\x00" in head:
+        return False
+    sample = head[:HEAD_BYTES]
+    non_ascii = len(sample.translate(None, _TEXT_BYTES))
+    if non_ascii == 0:
+        return True
+    try:
+        sample.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the end of the sample is still text.
+        if exc.start >= len(sample) - 4:
+            return True
+    return non_ascii / len(sample) < 0.1  # latin-1 text with a few accents
+
+
+def _is_pe(head: bytes) -> bool:
+    if head[:2] != b"MZ" or len(head) < 0x40:
+        return False
+    offset = int.from_bytes(head[0x3C:0x40], "little")
+    # A DOS stub whose PE header lies beyond the head is still an executable (MZ is enough for DOS).
+    return offset + 4 > len(head) or head[offset : offset + 4] == b"PE\x00\x00"
+
+
+def _is_mp3(head: bytes) -> bool:
+    if head[:3] == b"ID3":
+        return True
+    # MPEG audio frame sync: 11 set bits, a valid version / layer, a bitrate index that is not "bad".
+    return (
+        len(head) > 3
+        and head[0] == 0xFF
+        and (head[1] & 0xE0) == 0xE0
+        and (head[1] & 0x06) != 0
+        and (head[2] & 0xF0) != 0xF0
+    )
+
+
+def sniff(head: bytes, name: str = "") -> FileType:
+    """The type of a stream whose first bytes are ``head``; ``name`` only tells markup from plain text."""
+    if not head:
+        return FileType("empty", "empty")
+    if _is_pe(head):
+        return FileType("executable", "pe")
+    if head[:4] == b"\x7fELF":
+        return FileType("executable", "elf")
+    if head[:4] in _MACHO:
+        return FileType("executable", "mach-o")
+    if head[:4] == b"\xca\xfe\xba\xbe" and len(head) > 8 and int.from_bytes(head[4:8], "big") < 40:
+        return FileType("executable", "mach-o-fat")  # (Java classes share the magic, with a large version)
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
+        return FileType("archive", "zip")
+    if head[:2] == b"\x1f\x8b":
+        return FileType("archive", "gzip")
+    if head[:6] == b"7z\xbc\xaf\x27\x1c":
+        return FileType("archive", "7z")
+    if head[:4] == b"Rar!":
+        return FileType("archive", "rar")
+    if head[:3] == b"BZh":
+        return FileType("archive", "bzip2")
+    if head[:6] == b"\xfd7zXZ\x00":
+        return FileType("archive", "xz")
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _FTYP_AUDIO:
+            return FileType("audio", "mp4-audio")
+        if brand in _FTYP_IMAGE:
+            return FileType("image", "heif")
+        return FileType("video", "mp4" if brand != b"qt  " else "quicktime")
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return FileType("video", "webm" if b"webm" in head[:64] else "matroska")
+    if head[:4] == b"RIFF" and len(head) >= 12:
+        sub = head[8:12]
+        if sub == b"WAVE":
+            return FileType("audio", "wav")
+        if sub == b"AVI ":
+            return FileType("video", "avi")
+        if sub == b"WEBP":
+            return FileType("image", "webp")
+    if head[:4] == b"fLaC":
+        return FileType("audio", "flac")
+    if head[:4] == b"OggS":
+        return FileType("audio", "ogg")
+    if head[:4] in (b"\x30\x26\xb2\x75",):
+        return FileType("video", "asf")
+    if head[:3] == b"FLV":
+        return FileType("video", "flv")
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return FileType("image", "png")
+    if head[:3] == b"\xff\xd8\xff":
+        return FileType("image", "jpeg")
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return FileType("image", "gif")
+    if head[:2] == b"BM" and len(head) > 14:
+        return FileType("image", "bmp")
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return FileType("image", "tiff")
+    if _is_mp3(head):
+        return FileType("audio", "mp3")
+    if head[:5] == b"%PDF-":
+        return FileType("document", "pdf")
+    if head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return FileType("document", "ole")
+    if _looks_text(head):
+        sample = head[:HEAD_BYTES]
+        ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        if _MARKUP_SVG.search(sample) or ext == "svg":
+            return FileType("svg", "svg")
+        if _MARKUP_HTML.search(sample) or ext in {"html", "htm", "xhtml", "shtml"}:
+            return FileType("html", "html")
+        if _XML.match(sample):
+            return FileType("xml", "xml")
+        return FileType("text", "text")
+    return FileType("binary", "binary")
+
+
+def extension(name: str) -> str:
+    """The lower-cased extension of the last path segment, '' when there is none."""
+    base = name.rsplit("/", 1)[-1]
+    return base.rsplit(".", 1)[-1].lower() if "." in base.strip(".") else ""

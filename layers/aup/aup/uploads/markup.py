@@ -1,0 +1,233 @@
+"""HTML/SVG read incrementally: scripts and handlers (I3), hidden trademarks (W6), login forms (W1).
+
+``MarkupScanner.feed`` takes decoded text in pieces (``html.parser`` is incremental), so a page is never
+held whole. It records counts and names, never the page's text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+_VOID = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "path", "circle", "rect", "line", "polygon", "polyline", "ellipse", "use", "stop",
+})  # fmt: skip
+_URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href", "data", "background", "poster"})
+_EXFIL = re.compile(
+    r"document\.cookie|localstorage|sessionstorage|\bfetch\s*\(|xmlhttprequest|sendbeacon|new\s+image\b|"
+    r"\.src\s*=|window\.location|document\.location|location\.href\s*=|\batob\s*\(|\beval\s*\(|websocket",
+    re.I,
+)
+_HIDDEN_DECL = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:\.0+)?(?:px|em|rem|pt|%)?\s*(?:;|$|!)|"
+    r"opacity\s*:\s*0(?:\.0+)?\s*(?:;|$|!)|text-indent\s*:\s*-\d{3,}|"
+    r"(?:left|top|right)\s*:\s*-\d{3,}(?:px|em)|(?:width|height)\s*:\s*0(?:px)?\s*;.*overflow\s*:\s*hidden",
+    re.I | re.S,
+)
+_COLOR = re.compile(r"(?<![-\w])color\s*:\s*([#\w(),. ]+?)\s*(?:;|$|!)", re.I)
+_BACKGROUND = re.compile(r"background(?:-color)?\s*:\s*([#\w(),. ]+?)\s*(?:;|$|!)", re.I)
+_CSS_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
+_SIMPLE_SELECTOR = re.compile(r"^\s*([.#])([\w-]+)\s*$")
+_WHITE = {"#fff", "#ffffff", "white", "rgb(255,255,255)", "#fefefe", "rgba(255,255,255,1)"}
+
+
+def _norm_color(value: str) -> str:
+    return value.strip().lower().replace(" ", "")
+
+
+@dataclass
+class MarkupReport:
+    script_tags: int = 0
+    event_handlers: Counter[str] = field(default_factory=Counter)  # attribute names (onerror, onload)
+    javascript_urls: int = 0
+    exfiltration_markers: Counter[str] = field(default_factory=Counter)
+    marks_in_meta: Counter[str] = field(default_factory=Counter)
+    marks_hidden: Counter[str] = field(default_factory=Counter)
+    hiding_methods: Counter[str] = field(default_factory=Counter)
+    marks_visible: Counter[str] = field(default_factory=Counter)
+    password_forms: int = 0
+    brands_seen: Counter[str] = field(default_factory=Counter)
+    truncated: bool = False
+
+
+@dataclass
+class _Element:
+    tag: str
+    hidden: str | None  # how it is hidden, None when visible
+    background: str | None
+
+
+class MarkupScanner(HTMLParser):
+    def __init__(self, marks: tuple[str, ...], brands: tuple[str, ...]) -> None:
+        super().__init__(convert_charrefs=True)
+        self.report = MarkupReport()
+        self._marks = (
+            re.compile(r"(?i)\b(" + "|".join(re.escape(m) for m in marks) + r")\b") if marks else None
+        )
+        self._mark_names = {m.lower(): m for m in marks}
+        all_brands = tuple(dict.fromkeys((*brands, *marks)))
+        self._brands = (
+            re.compile(r"(?i)\b(" + "|".join(re.escape(b) for b in all_brands) + r")\b")
+            if all_brands
+            else None
+        )
+        self._brand_names = {b.lower(): b for b in all_brands}
+        self._stack: list[_Element] = []
+        self._hidden_classes: set[str] = set()
+        self._hidden_ids: set[str] = set()
+        self._in_script = False
+        self._in_style = False
+        self._form_depth = 0
+        self._form_has_password = False
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _hidden_by(self, attrs: dict[str, str]) -> str | None:
+        if "hidden" in attrs:
+            return "hidden-attribute"
+        style = attrs.get("style", "")
+        if style:
+            m = _HIDDEN_DECL.search(style)
+            if m:
+                return re.split(r"\s*:", m.group(0))[0].strip().lower()
+            color = _COLOR.search(style)
+            if color:
+                fg = _norm_color(color.group(1))
+                bg_m = _BACKGROUND.search(style)
+                bg = _norm_color(bg_m.group(1)) if bg_m else self._background()
+                if bg is not None and (fg == bg or (fg in _WHITE and bg in _WHITE)):
+                    return "same-colour-text"
+        classes = attrs.get("class", "").split()
+        if any(c in self._hidden_classes for c in classes):
+            return "css-class"
+        if attrs.get("id") in self._hidden_ids:
+            return "css-id"
+        return None
+
+    def _background(self) -> str | None:
+        for el in reversed(self._stack):
+            if el.background is not None:
+                return el.background
+        return None
+
+    def _hidden(self) -> str | None:
+        for el in reversed(self._stack):
+            if el.hidden:
+                return el.hidden
+        return None
+
+    def _count_marks(self, text: str, into: Counter[str]) -> int:
+        if self._marks is None:
+            return 0
+        n = 0
+        for m in self._marks.finditer(text):
+            into[self._mark_names.get(m.group(1).lower(), m.group(1))] += 1
+            n += 1
+        return n
+
+    # -- parser callbacks -------------------------------------------------------------------------
+
+    def handle_starttag(self, tag: str, attrs_list: list[tuple[str, str | None]]) -> None:
+        attrs = {k.lower(): (v or "") for k, v in attrs_list}
+        r = self.report
+        if tag == "script":
+            r.script_tags += 1
+            self._in_script = True
+        elif tag == "style":
+            self._in_style = True
+        for name, value in attrs.items():
+            if name.startswith("on") and len(name) > 2:
+                r.event_handlers[name] += 1
+                for m in _EXFIL.finditer(value):
+                    r.exfiltration_markers[m.group(0).lower().split("(")[0].strip()] += 1
+            elif name in _URL_ATTRS and value.strip().lower().replace("\t", "").startswith(
+                ("javascript:", "vbscript:")
+            ):
+                r.javascript_urls += 1
+        if tag == "meta":
+            if attrs.get("name", "").lower() in {"keywords", "description"} or attrs.get(
+                "property", ""
+            ).lower() in {
+                "og:description",
+                "article:tag",
+            }:
+                self._count_marks(attrs.get("content", ""), r.marks_in_meta)
+        elif tag == "form":
+            self._form_depth += 1
+        elif tag == "input" and attrs.get("type", "").lower() == "password":
+            self._form_has_password = True
+        if tag in ("img", "input"):
+            alt = attrs.get("alt", "") + " " + attrs.get("title", "")
+            hidden = self._hidden_by(attrs) or self._hidden()
+            if hidden and self._count_marks(alt, r.marks_hidden):
+                r.hiding_methods[hidden] += 1
+        if tag in _VOID:
+            return
+        style = attrs.get("style", "")
+        bg_m = _BACKGROUND.search(style) if style else None
+        self._stack.append(
+            _Element(tag, self._hidden_by(attrs), _norm_color(bg_m.group(1)) if bg_m else None)
+        )
+        if len(self._stack) > 512:  # malformed pages: bound the stack
+            del self._stack[:256]
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID and self._stack and self._stack[-1].tag == tag:
+            self._stack.pop()
+            if tag == "script":
+                self._in_script = False
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = False
+        elif tag == "style":
+            self._in_style = False
+        elif tag == "form" and self._form_depth:
+            self._form_depth -= 1
+            if self._form_has_password:
+                self.report.password_forms += 1
+            self._form_has_password = False
+        for i in range(len(self._stack) - 1, -1, -1):
+            if self._stack[i].tag == tag:
+                del self._stack[i:]
+                break
+
+    def handle_data(self, data: str) -> None:
+        r = self.report
+        if self._in_script:
+            for m in _EXFIL.finditer(data):
+                r.exfiltration_markers[m.group(0).lower().split("(")[0].strip()] += 1
+            return
+        if self._in_style:
+            for rule in _CSS_RULE.finditer(data):
+                if not _HIDDEN_DECL.search(rule.group(2)):
+                    continue
+                for selector in rule.group(1).split(","):
+                    sm = _SIMPLE_SELECTOR.match(selector)
+                    if sm:
+                        (self._hidden_classes if sm.group(1) == "." else self._hidden_ids).add(sm.group(2))
+            return
+        if not data.strip():
+            return
+        hidden = self._hidden()
+        if hidden:
+            if self._count_marks(data, r.marks_hidden):
+                r.hiding_methods[hidden] += 1
+        else:
+            self._count_marks(data, r.marks_visible)
+        if self._brands is not None:
+            for m in self._brands.finditer(data):
+                r.brands_seen[self._brand_names.get(m.group(1).lower(), m.group(1))] += 1
+
+    def finish(self) -> MarkupReport:
+        with contextlib.suppress(Exception):  # a malformed tail never sinks the scan
+            self.close()
+        if self._form_has_password:  # a password field outside a closed form still asks for a password
+            self.report.password_forms += 1
+            self._form_has_password = False
+        return self.report
