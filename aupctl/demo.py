@@ -192,7 +192,7 @@ class Demo:
         result = self.runner.invoke("ApiLogAnalyzerFunction", event).result
         self.say(
             "access logs",
-            f"analyzed {len(lines)} access-log lines of honest-co and probe-bot: {tables.cell(result, 100)}",
+            f"analyzer on {len(lines)} access-log lines of honest-co and probe-bot: {brief(result)}",
         )
 
     def usage(self) -> None:
@@ -232,7 +232,7 @@ class Demo:
             "detail": {},
         }
         result = self.runner.invoke("UsageMonitorFunction", event).result
-        self.say("usage", f"usage monitor sweep: {tables.cell(result, 100)}")
+        self.say("usage", f"usage monitor sweep: {brief(result)}")
 
     def authorizer(self) -> None:
         if not self.ready("AuthorizerFunction", "authorizer"):
@@ -254,6 +254,17 @@ class Demo:
         for account in self.result.accounts:
             account_id = account["account_id"]
             self.result.violations[account_id] = items_of(self.admin.violations(account_id).body)
+
+
+def brief(result: Any) -> str:
+    """The counts a person wants from a handler's result (its whole JSON is in the function log)."""
+    if not isinstance(result, dict):
+        return tables.cell(result, 100)
+    keys = ("accounts", "events", "records", "unparseable", "findings", "decisions")
+    parts = [
+        f"{k} {len(v) if isinstance(v, list | dict) else v}" for k in keys if (v := result.get(k)) is not None
+    ]
+    return ", ".join(parts) if parts else tables.cell(result, 100)
 
 
 def access_line(
