@@ -24,12 +24,31 @@ from aupctl.stack import DEFAULT_STACK, TEMPLATE
 log = logging.getLogger("aupctl.server")
 
 
+class DynamoDBOneAtATime:
+    """WSGI wrapper: DynamoDB requests are served one at a time, as DynamoDB applies each atomically.
+
+    moto's backends hold no locks, so two concurrent ``TransactWriteItems`` could both pass their
+    version conditions and one update would be lost, which real DynamoDB never does. Other services
+    stay concurrent (an SQS long poll must not block the ledger).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
 def _serve(port: int) -> Any:
     """moto's WSGI app on 127.0.0.1:port in a thread (binding here, so a taken port raises OSError)."""
     from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
-    app = DomainDispatcherApplication(create_backend_app)
+    app = DynamoDBOneAtATime(DomainDispatcherApplication(create_backend_app))
     server = make_server(state.HOST, port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, name="moto-server", daemon=True).start()
     return server

@@ -179,7 +179,11 @@ def _split_api_bodies(cfn_template: dict[str, Any]) -> tuple[dict[str, Any], dic
     dropped = {
         lid
         for lid, r in resources.items()
-        if r["Type"] in ("AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage")
+        # Event-source mappings too: moto would run their functions through Docker (absent here), and
+        # deleting a mapping later does not unhook a DynamoDB stream's trigger. The local stack's
+        # dispatcher and ``aupctl invoke`` play the event sources instead.
+        if r["Type"]
+        in ("AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage", "AWS::Lambda::EventSourceMapping")
     }
     for lid in dropped:
         del resources[lid]

@@ -58,7 +58,7 @@ from aup.models import (
 from aup.policy import Policy
 from aup.redact import scrub
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 25  # optimistic retries under contention; then the caller fails the record
 FINDINGS_PER_TRANSACTION = 25  # each finding writes <= 3 items; state and key projections fit beside
 KEYS_PER_ACCOUNT = 20
 
@@ -109,7 +109,8 @@ def _is_conditional(exc: Exception) -> bool:
 
 
 def _backoff(attempt: int) -> None:
-    time.sleep(min(0.5, 0.01 * (2**attempt)) * random.random())  # noqa: S311 - jitter, not crypto
+    # Full jitter, capped: 50 writers on one account settle in a few rounds instead of colliding again.
+    time.sleep(min(1.0, 0.02 * (2 ** min(attempt, 10))) * random.random())  # noqa: S311 - jitter, not crypto
 
 
 class DynamoLedger:
@@ -241,12 +242,24 @@ class DynamoLedger:
                     "dry_run": state.dry_run,
                 }
             )
-            entry = AuditEntry(account_id=new.account_id, at=now, actor=actor, action="create",
-                               reason=f"registered on plan {new.plan}", to_status=new.status, version=new.version)
+            entry = AuditEntry(
+                account_id=new.account_id,
+                at=now,
+                actor=actor,
+                action="create",
+                reason=f"registered on plan {new.plan}",
+                to_status=new.status,
+                version=new.version,
+            )
             items = [
                 self._put_state(new, existing.version if existing else None, now),
-                {"Put": {"TableName": self.table, "Item": self._key_item(key_hash, new),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": self._key_item(key_hash, new),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
                 self._put_new(self._audit_item(entry, 0)),
             ]
             try:
@@ -273,8 +286,10 @@ class DynamoLedger:
         if start:
             kwargs["ExclusiveStartKey"] = start
         resp = self.ddb.query(**kwargs)
-        return Page(items=[self._state_from(i) for i in resp.get("Items", [])],
-                    next_token=_encode_token(resp.get("LastEvaluatedKey")))
+        return Page(
+            items=[self._state_from(i) for i in resp.get("Items", [])],
+            next_token=_encode_token(resp.get("LastEvaluatedKey")),
+        )
 
     def _put_state(self, state: AccountState, expected_version: int | None, now: datetime) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self.table, "Item": self._state_item(state, now)}
@@ -287,15 +302,21 @@ class DynamoLedger:
         return {"Put": put}
 
     def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+        return {
+            "Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+        }
 
-    def _outcome_items(self, before: AccountState | None, outcome: Outcome, findings: dict[str, Finding],
-                       now: datetime) -> tuple[list[dict[str, Any]], list[str]]:
+    def _outcome_items(
+        self, before: AccountState | None, outcome: Outcome, findings: dict[str, Finding], now: datetime
+    ) -> tuple[list[dict[str, Any]], list[str]]:
         """Transaction items for one outcome, and the violation id of each violation item (by index)."""
         state = outcome.state
         items = [self._put_state(state, before.version if before else None, now)]
         vids: list[str] = [""]
-        enforcement_changed = before is None or (before.status, before.suspension) != (state.status, state.suspension)
+        enforcement_changed = before is None or (before.status, before.suspension) != (
+            state.status,
+            state.suspension,
+        )
         if enforcement_changed or (before is not None and before.plan != state.plan):
             for key_hash in state.key_hashes:
                 items.append({"Put": {"TableName": self.table, "Item": self._key_item(key_hash, state)}})
@@ -303,16 +324,31 @@ class DynamoLedger:
         for d in outcome.decisions:
             f = findings[d.violation_id]
             violation = Violation(
-                violation_id=d.violation_id, account_id=d.account_id, rule_id=d.rule_id, clause=d.clause,
-                severity=d.severity, confidence=f.confidence, source=f.source, source_event_id=f.source_event_id,
-                detected_at=f.detected_at, recorded_at=now, summary=scrub(f.summary),
-                evidence=scrub(f.evidence), decision=d.label, policy_version=d.policy_version,
+                violation_id=d.violation_id,
+                account_id=d.account_id,
+                rule_id=d.rule_id,
+                clause=d.clause,
+                severity=d.severity,
+                confidence=f.confidence,
+                source=f.source,
+                source_event_id=f.source_event_id,
+                detected_at=f.detected_at,
+                recorded_at=now,
+                summary=scrub(f.summary),
+                evidence=scrub(f.evidence),
+                decision=d.label,
+                policy_version=d.policy_version,
             )
             items.append(self._put_new(self._violation_item(violation)))
             vids.append(d.violation_id)
         for r in outcome.reviews:
-            safe = r.model_copy(update={"finding": r.finding.model_copy(
-                update={"evidence": scrub(r.finding.evidence), "summary": scrub(r.finding.summary)})})
+            safe = r.model_copy(
+                update={
+                    "finding": r.finding.model_copy(
+                        update={"evidence": scrub(r.finding.evidence), "summary": scrub(r.finding.summary)}
+                    )
+                }
+            )
             items.append(self._put_new(self._review_item(safe)))
             vids.append("")
         for n, entry in enumerate(outcome.audit):
@@ -383,7 +419,9 @@ class DynamoLedger:
                     raise
                 codes = _cancel_codes(exc)
                 # A violation item that already exists: that finding was applied before (redelivery).
-                duplicates = {vids[i] for i, c in enumerate(codes) if c == "ConditionalCheckFailed" and vids[i]}
+                duplicates = {
+                    vids[i] for i, c in enumerate(codes) if c == "ConditionalCheckFailed" and vids[i]
+                }
                 for vid in duplicates:
                     pending.pop(vid, None)
                 if not pending:
@@ -395,15 +433,22 @@ class DynamoLedger:
     def block_source(self, finding: Finding, now: datetime) -> SourceBlock:
         assert finding.source_ip_hash is not None
         until = now + timedelta(hours=self.policy.ladder.source_block_hours)
-        block = SourceBlock(source_ip_hash=finding.source_ip_hash, until=until, rule_id=finding.rule_id,
-                            violation_id=finding.violation_id)
+        block = SourceBlock(
+            source_ip_hash=finding.source_ip_hash,
+            until=until,
+            rule_id=finding.rule_id,
+            violation_id=finding.violation_id,
+        )
         # Extend, never shorten, an existing block.
         try:
             self.ddb.put_item(
                 TableName=self.table,
                 Item={
-                    "pk": _s(f"SOURCE#{finding.source_ip_hash}"), "sk": _s("BLOCK"), "type": _s("source_block"),
-                    "until": _s(_iso(until)), "expires_at": _n(_epoch(until) + 86400),
+                    "pk": _s(f"SOURCE#{finding.source_ip_hash}"),
+                    "sk": _s("BLOCK"),
+                    "type": _s("source_block"),
+                    "until": _s(_iso(until)),
+                    "expires_at": _n(_epoch(until) + 86400),
                     "doc": _s(block.model_dump_json()),
                 },
                 ConditionExpression="attribute_not_exists(pk) OR #u < :u",
@@ -421,8 +466,10 @@ class DynamoLedger:
         if start:
             kwargs["ExclusiveStartKey"] = start
         resp = self.ddb.query(**kwargs)
-        return Page(items=[model.model_validate_json(i["doc"]["S"]) for i in resp.get("Items", [])],
-                    next_token=_encode_token(resp.get("LastEvaluatedKey")))
+        return Page(
+            items=[model.model_validate_json(i["doc"]["S"]) for i in resp.get("Items", [])],
+            next_token=_encode_token(resp.get("LastEvaluatedKey")),
+        )
 
     def list_violations(self, account_id: str, limit: int = 50, next_token: str | None = None) -> Page:
         return self._page(
@@ -432,7 +479,9 @@ class DynamoLedger:
                 "ExpressionAttributeValues": {":p": _s(f"ACCOUNT#{account_id}"), ":s": _s("VIOLATION#")},
                 "ScanIndexForward": False,
             },
-            next_token, limit, Violation,
+            next_token,
+            limit,
+            Violation,
         )
 
     def list_audit(self, account_id: str) -> list[AuditEntry]:
@@ -460,16 +509,23 @@ class DynamoLedger:
                 "KeyConditionExpression": "gsi1pk = :p",
                 "ExpressionAttributeValues": {":p": _s(f"REVIEW#{status}")},
             },
-            next_token, limit, Review,
+            next_token,
+            limit,
+            Review,
         )
 
     def get_review(self, review_id: str) -> Review | None:
-        resp = self.ddb.get_item(TableName=self.table, Key={"pk": _s(f"REVIEW#{review_id}"), "sk": _s("REVIEW")},
-                                 ConsistentRead=True)
+        resp = self.ddb.get_item(
+            TableName=self.table,
+            Key={"pk": _s(f"REVIEW#{review_id}"), "sk": _s("REVIEW")},
+            ConsistentRead=True,
+        )
         item = resp.get("Item")
         return Review.model_validate_json(item["doc"]["S"]) if item else None
 
-    def decide_review(self, review_id: str, *, confirm: bool, reason: str, actor: str, now: datetime) -> Review:
+    def decide_review(
+        self, review_id: str, *, confirm: bool, reason: str, actor: str, now: datetime
+    ) -> Review:
         """Close a pending review. Confirming runs its finding through the ladder as an operator's decision."""
         for attempt in range(MAX_ATTEMPTS):
             review = self.get_review(review_id)
@@ -477,16 +533,23 @@ class DynamoLedger:
                 raise ReviewNotFound(f"no review {review_id}")
             if review.status is not ReviewStatus.pending:
                 raise ReviewClosed(f"review {review_id} is already {review.status.value}")
-            closed = review.model_copy(update={
-                "status": ReviewStatus.confirmed if confirm else ReviewStatus.dismissed,
-                "decided_at": now, "decided_by": actor, "decision_reason": reason,
-            })
-            review_put = {"Put": {
-                "TableName": self.table, "Item": self._review_item(closed),
-                "ConditionExpression": "#st = :pending",
-                "ExpressionAttributeNames": {"#st": "status"},
-                "ExpressionAttributeValues": {":pending": _s("pending")},
-            }}
+            closed = review.model_copy(
+                update={
+                    "status": ReviewStatus.confirmed if confirm else ReviewStatus.dismissed,
+                    "decided_at": now,
+                    "decided_by": actor,
+                    "decision_reason": reason,
+                }
+            )
+            review_put = {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._review_item(closed),
+                    "ConditionExpression": "#st = :pending",
+                    "ExpressionAttributeNames": {"#st": "status"},
+                    "ExpressionAttributeValues": {":pending": _s("pending")},
+                }
+            }
             items: list[dict[str, Any]] = [review_put]
             item = self._get_state_item(review.account_id)
             before = self._state_from(item) if item else None
@@ -498,9 +561,17 @@ class DynamoLedger:
                 more, _ = self._outcome_items(before, outcome, {finding.violation_id: finding}, now)
                 items.extend(more)
             else:
-                entry = AuditEntry(account_id=state.account_id, at=now, actor=actor, action="dismiss_review",
-                                   reason=reason, violation_id=review.violation_id, from_status=state.status,
-                                   to_status=state.status, version=state.version)
+                entry = AuditEntry(
+                    account_id=state.account_id,
+                    at=now,
+                    actor=actor,
+                    action="dismiss_review",
+                    reason=reason,
+                    violation_id=review.violation_id,
+                    from_status=state.status,
+                    to_status=state.status,
+                    version=state.version,
+                )
                 items.append(self._put_new(self._audit_item(entry, 900)))
             try:
                 self.ddb.transact_write_items(TransactItems=items)
@@ -518,8 +589,9 @@ class DynamoLedger:
         item = resp.get("Item")
         return ApiKeyRecord.model_validate_json(item["doc"]["S"]) if item else None
 
-    def authorizer_lookup(self, key_hash: str,
-                          source_ip_hash: str | None) -> tuple[ApiKeyRecord | None, SourceBlock | None]:
+    def authorizer_lookup(
+        self, key_hash: str, source_ip_hash: str | None
+    ) -> tuple[ApiKeyRecord | None, SourceBlock | None]:
         """The key's enforcement view and any block on the caller's source: one BatchGetItem."""
         keys = [{"pk": _s(f"KEY#{key_hash}"), "sk": _s("KEY")}]
         if source_ip_hash:
@@ -576,8 +648,9 @@ class DynamoLedger:
             update["ExpressionAttributeValues"] = values
         return {"Update": update}
 
-    def add_counters_once(self, marker: str, updates: Sequence[CounterUpdate],
-                          marker_ttl: timedelta = timedelta(days=3)) -> bool:
+    def add_counters_once(
+        self, marker: str, updates: Sequence[CounterUpdate], marker_ttl: timedelta = timedelta(days=3)
+    ) -> bool:
         """Apply counter increments atomically, once per ``marker`` (a redelivered batch adds nothing).
 
         Up to 99 counters go into one transaction with the marker ``MARK#<marker>#<chunk>``; larger
@@ -590,8 +663,12 @@ class DynamoLedger:
         applied_any = False
         for chunk_no, start in enumerate(range(0, len(useful), 99)):
             chunk = useful[start : start + 99]
-            mark = {"pk": _s(f"MARK#{marker}#{chunk_no}"), "sk": _s("MARK"), "expires_at": expires,
-                    "type": _s("marker")}
+            mark = {
+                "pk": _s(f"MARK#{marker}#{chunk_no}"),
+                "sk": _s("MARK"),
+                "expires_at": expires,
+                "type": _s("marker"),
+            }
             items = [self._put_new(mark), *(self._counter_update(u) for u in chunk)]
             for attempt in range(MAX_ATTEMPTS):
                 try:
@@ -614,9 +691,15 @@ class DynamoLedger:
         out: dict[tuple[str, str], dict[str, Any]] = {}
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 100):
-            request: dict[str, Any] = {self.table: {"Keys": [
-                {"pk": _s(f"ACCOUNT#{scope}"), "sk": _s(f"COUNTER#{name}")} for scope, name in unique[start:start + 100]
-            ], "ConsistentRead": True}}
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [
+                        {"pk": _s(f"ACCOUNT#{scope}"), "sk": _s(f"COUNTER#{name}")}
+                        for scope, name in unique[start : start + 100]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
             for attempt in range(MAX_ATTEMPTS):
                 resp = self.ddb.batch_get_item(RequestItems=request)
                 for item in resp.get("Responses", {}).get(self.table, []):
