@@ -161,10 +161,13 @@ class Demo:
     def access_logs(self) -> None:
         if not self.ready("ApiLogAnalyzerFunction", "access logs"):
             return
-        now_ms = int(time.time() * 1000)
+        # The last complete 5-minute window: the analyzer's rate windows are aligned on 5 minutes, and
+        # a scenario that straddled two of them would halve its counts.
+        window_ms = 300_000
+        start = (int(time.time() * 1000) // window_ms - 1) * window_ms
         lines: list[tuple[int, str]] = []
         for i in range(40):  # honest-co: a person clicking around for two minutes
-            at = now_ms - 120_000 + i * 3000
+            at = start + i * 3000
             line = access_line(
                 at,
                 ip="198.51.100.20",
@@ -176,7 +179,7 @@ class Demo:
             )
             lines.append((at, line))
         for i in range(60):  # probe-bot: sqlmap hammering for secrets
-            at = now_ms - 60_000 + i * 1000
+            at = start + 120_000 + i * 1000
             line = access_line(
                 at,
                 ip="203.0.113.66",

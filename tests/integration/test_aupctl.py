@@ -325,41 +325,25 @@ needs_analyzer = pytest.mark.skipif(
 
 
 def probe_log(path: Path, account: str, days_ago: int = 0) -> Path:
-    """An access log of a few minutes ago: an honest client and ``account`` scanning with sqlmap."""
+    """An access log of the last complete 5-minute window (``days_ago`` earlier): an honest client,
+    then ``account`` scanning with sqlmap. One window, so the counts never straddle a boundary."""
     from aupctl.demo import BROWSER_UA, PROBES, access_line
 
-    start = int(time.time() * 1000) - days_ago * 86_400_000 - 300_000
-    lines = [
-        access_line(
-            start + i * 3000,
-            ip="198.51.100.20",
-            agent=BROWSER_UA,
-            path=f"/items/{i % 13}",
-            resource="/items/{id}",
-            status=200,
-            account="replay-honest",
-        )
-        for i in range(40)
-    ]
-    lines += [
-        access_line(
-            start + 60_000 + i * 1000,
-            ip="203.0.113.66",
-            agent="sqlmap/1.8.4",
-            path=PROBES[i % len(PROBES)],
-            resource="-",
-            status=404,
-            account=account,
-        )
-        for i in range(60)
-    ]
+    window = 300_000
+    start = (int(time.time() * 1000) // window - 1) * window - days_ago * 86_400_000
+    honest = {"ip": "198.51.100.20", "agent": BROWSER_UA, "resource": "/items/{id}", "status": 200}
+    probe = {"ip": "203.0.113.66", "agent": "sqlmap/1.8.4", "resource": "-", "status": 404}
+    lines = [access_line(start + i * 3000, path=f"/items/{i % 13}", account="replay-honest", **honest)
+             for i in range(40)]  # fmt: skip
+    lines += [access_line(start + 120_000 + i * 1000, path=PROBES[i % len(PROBES)], account=account, **probe)
+              for i in range(60)]  # fmt: skip
     path.write_text("\n".join([*lines, "not a log line"]) + "\n")
     return path
 
 
 @needs_analyzer
 def test_replay_dry_run_without_a_stack_says_what_would_be_decided(cli_env, tmp_path):
-    log = probe_log(tmp_path / "access.log", "replay-probe")
+    log = probe_log(tmp_path / "access.log", "replay-probe", days_ago=7)
     result = aupctl(
         "replay", "--logs", str(log), "--dry-run", "--json", "--port", str(state.free_port()), env=cli_env
     )
