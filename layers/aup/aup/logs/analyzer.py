@@ -17,8 +17,24 @@ import orjson
 
 from aup.ledger import CounterUpdate
 from aup.logs import rules
-from aup.logs.counters import DAY_MS, HOUR_MS, plan_counters, rate_name, source_scope
-from aup.logs.parse import AccessRecord, LogEvent, record_from_clf, record_from_json
+from aup.logs.counters import (
+    DAY_MS,
+    HOUR_MS,
+    plan_counters,
+    rate_name,
+    rate_window_totals,
+    slot_prefix,
+    source_scope,
+)
+from aup.logs.parse import (
+    CONTRACT_LINE,
+    AccessRecord,
+    LogEvent,
+    RawRecord,
+    raw_from_record,
+    record_from_clf,
+    record_from_json,
+)
 from aup.logs.settings import LogAnalysis
 from aup.logs.signatures import Signatures, signatures
 from aup.logs.summary import BatchSummary, summarize
@@ -40,7 +56,7 @@ PlanOf = Callable[[str], str | None]  # account id -> its plan name (None: unkno
 
 @dataclass
 class ReadResult:
-    records: list[AccessRecord] = field(default_factory=list)
+    records: list[RawRecord] = field(default_factory=list)
     unparseable: int = 0
     oversized: int = 0
     sample: str | None = None  # one unreadable line, truncated and scrubbed, for the batch's log entry
@@ -54,32 +70,41 @@ def _note_bad(result: ReadResult, line: str) -> None:
 def read_lines(
     lines: Iterable[str], cfg: LogAnalysis, *, fmt: str = "json", into: ReadResult | None = None
 ) -> ReadResult:
-    """Parse lines of one format (``json`` covers both JSON formats; ``clf``). Never raises."""
+    """Parse lines of one format (``json`` covers both JSON formats; ``clf``). Never raises.
+
+    Lines in the contract's exact layout take the one-regex fast path; others are parsed with orjson
+    (or the CLF pattern) and converted to the same tuple shape."""
     result = into or ReadResult()
     out = result.records
+    append = out.append
     limit = cfg.max_line_bytes
-    loads = orjson.loads
+    fast = CONTRACT_LINE if fmt != "clf" else None
     for line in lines:
         if len(line) > limit:
             result.oversized += 1
             _note_bad(result, line)
             continue
-        rec = None
-        if fmt == "clf":
-            rec = record_from_clf(line.strip())
-        else:
-            try:
-                d = loads(line)
-            except orjson.JSONDecodeError:
-                d = None
-            if type(d) is dict:
-                rec = record_from_json(d)
+        m = fast(line) if fast is not None else None
+        if m is not None:
+            append(m.groups())
+            continue
+        rec = _slow(line, fmt)
         if rec is None:
             result.unparseable += 1
             _note_bad(result, line)
         else:
-            out.append(rec)
+            append(raw_from_record(rec))
     return result
+
+
+def _slow(line: str, fmt: str) -> AccessRecord | None:
+    if fmt == "clf":
+        return record_from_clf(line.strip())
+    try:
+        d = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return record_from_json(d) if type(d) is dict else None
 
 
 def read_events(events: Iterable[LogEvent], cfg: LogAnalysis, into: ReadResult | None = None) -> ReadResult:
@@ -88,11 +113,8 @@ def read_events(events: Iterable[LogEvent], cfg: LogAnalysis, into: ReadResult |
 
 def batch_marker(event_ids: Iterable[str]) -> str:
     """The counter marker of a batch: derived from its log event ids, so a redelivery finds it applied."""
-    h = hashlib.sha256()
-    for i in event_ids:
-        h.update(i.encode())
-        h.update(b"\n")
-    return "logs:" + h.hexdigest()[:40]
+    joined = "\n".join(event_ids).encode("utf-8", "surrogatepass")
+    return "logs:" + hashlib.sha256(joined).hexdigest()[:40]
 
 
 def strictest_plan(policy: Policy) -> Plan:
@@ -112,7 +134,7 @@ class Analysis:
 
 
 def analyze(
-    records: Iterable[AccessRecord],
+    records: list[RawRecord],
     *,
     marker: str,
     store: CounterStore,
@@ -146,6 +168,8 @@ def analyze(
         at_ms: int,
         samples: dict[str, list[str]] | None = None,
         start_ms: int = 0,
+        item: str | None = None,
+        prefix: str = "",
     ) -> None:
         per = windows.setdefault(account, {})
         seen = per.get(name)
@@ -157,8 +181,10 @@ def analyze(
                 kept.extend(p for p in paths if p not in kept)
                 del kept[3:]
             return
-        got = totals.get((account, name))
-        if got is not None:
+        got = totals.get((account, item or name))
+        if got is not None and prefix:
+            got = rate_window_totals(got, prefix)
+        if got:
             copied = {k: list(v) for k, v in (samples or {}).items()}
             per[name] = (kind, rules.Window(account, name, seconds, got, at_ms, copied, start_ms))
 
@@ -173,9 +199,10 @@ def analyze(
             at_ms=f.last_ts,
             samples=f.samples,
             start_ms=start,
+            item=f"logs:h:{hour}",
+            prefix=slot_prefix(start, wsec * 1000),
         )
         window("hour", f.account, f"logs:h:{hour}", seconds=3600, at_ms=f.last_ts, samples=f.samples)
-        window("sharing", f.account, f"logs:g:{hour}", seconds=3600, at_ms=f.last_ts)
         window("day", f.account, f"logs:d:{day}", seconds=86400, at_ms=f.last_ts)
 
     strict = strictest_plan(policy)
@@ -205,8 +232,7 @@ def analyze(
 
 _KIND_RULES: dict[str, tuple[Callable[..., Finding | None], ...]] = {
     "rate": rules.RATE_RULES,
-    "hour": rules.HOUR_RULES,
-    "sharing": rules.SHARING_RULES,
+    "hour": (*rules.HOUR_RULES, *rules.SHARING_RULES),
     "day": rules.DAY_RULES,
 }
 

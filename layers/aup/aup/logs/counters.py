@@ -4,12 +4,11 @@ Counter items (``CounterUpdate(scope, name)``), one write per item per invocatio
 
 | scope            | name                 | fields                                                           |
 |------------------|----------------------|------------------------------------------------------------------|
-| account          | ``logs:r<W>:<n>``    | rate window W s: n nb gn gs gq dp e ef, set ep                   |
-| account          | ``logs:h:<hour>``    | only when a per-hour signal fired: sens payl scan crawl claim    |
-|                  |                      | xff fp en es em ud, sets fid udp                                 |
-| account          | ``logs:g:<hour>``    | sets net ua (G1: networks and agents, hashed)                    |
+| account          | ``logs:h:<hour>``    | per rate window W in the hour, prefixed ``s<slot>.``: n nb gn gs |
+|                  |                      | gq dp e ef and set ep; for the hour: sens payl scan crawl claim  |
+|                  |                      | xff fp en es em ud (when non-zero), sets fid udp net ua          |
 | account          | ``logs:d:<day>``     | n b (requests and egress bytes per UTC day)                      |
-| ``source:<hash>``| ``logs:r<W>:<n>``    | only for sources with failures or 2+ identities: n f, set id     |
+| ``source:<hash>``| ``logs:r<W>:<n>``    | only for sources with auth failures in the batch: n f, set id    |
 
 Set members are short hashes, never raw paths, addresses or agents.
 """
@@ -47,6 +46,16 @@ def source_scope(ip: str) -> str:
 
 def rate_name(window_s: int, bucket: int) -> str:
     return f"logs:r{window_s}:{bucket}"
+
+
+def slot_prefix(start_ms: int, window_ms: int) -> str:
+    """Field prefix of a rate window inside its hour's counter item (``s7.n``: slot 7's requests)."""
+    return f"s{(start_ms % HOUR_MS) // window_ms}."
+
+
+def rate_window_totals(hour_totals: dict[str, Any], prefix: str) -> dict[str, Any]:
+    n = len(prefix)
+    return {k[n:]: v for k, v in hour_totals.items() if k.startswith(prefix)}
 
 
 def network(ip: str) -> str:
@@ -89,6 +98,7 @@ class WindowFacts:
     account: str
     bucket: int
     last_ts: int
+    bytes: int = 0
     rate: dict[str, int] = field(default_factory=dict)
     error_paths: set[str] = field(default_factory=set)
     hourly: dict[str, int] = field(default_factory=dict)
@@ -106,7 +116,7 @@ def _sample(facts: WindowFacts, rule: str, path: str) -> None:
 
 
 def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowFacts:
-    f = WindowFacts(w.account, w.bucket, w.last_ts)
+    f = WindowFacts(w.account, w.bucket, w.last_ts, w.bytes)
     nb = scan = crawl = 0
     for agent, count in w.agents.items():
         flags = sig.agent(agent)
@@ -118,8 +128,9 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
             crawl += count
     sens = payl = 0
     groups: dict[str, set[int]] = {}
+    known = sig.known_paths
     for path, count in w.paths.items():
-        info = sig.path(path)
+        info = known.get(path) or sig.path(path)
         if info.flags & SENSITIVE:
             sens += count
             _sample(f, "D1-sensitive-path", path)
@@ -145,7 +156,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
             e += count
             if len(f.error_paths) < MAX_SET_MEMBERS:
                 f.error_paths.add(tag(path))
-        info = sig.path(path)
+        info = known.get(path) or sig.path(path)
         if info.number >= 0 and status in (403, 404):
             em += count
         if status in denied and info.tenant and info.tenant != w.account:
@@ -156,7 +167,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
     for path in list(w.undocumented)[:MAX_SET_MEMBERS]:
         f.undocumented_paths.add(tag(path))
         _sample(f, "W5-undocumented-routes", path)
-    xff = sum(1 for chain, ip in w.forwarded if forged_forwarded(chain, ip, cfg))
+    xff = sum(c for (chain, ip), c in w.forwarded.items() if forged_forwarded(chain, ip, cfg))
     f.rate = {
         "n": w.requests,
         "nb": nb,
@@ -186,8 +197,17 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
     return f
 
 
+_EXPIRIES: dict[tuple[int, int], datetime] = {}
+
+
 def _expiry(end_ms: int, cfg: LogAnalysis) -> datetime:
-    return datetime.fromtimestamp(end_ms / 1000, UTC) + timedelta(hours=cfg.windows.retention_hours)
+    key = (end_ms, cfg.windows.retention_hours)
+    at = _EXPIRIES.get(key)
+    if at is None:
+        if len(_EXPIRIES) > 4096:
+            _EXPIRIES.clear()
+        at = _EXPIRIES[key] = datetime.fromtimestamp(end_ms / 1000, UTC) + timedelta(hours=key[1])
+    return at
 
 
 @dataclass
@@ -204,47 +224,42 @@ def plan_counters(summary: BatchSummary, sig: Signatures, cfg: LogAnalysis) -> C
     wsec = cfg.windows.rate_seconds
     wms = wsec * 1000
     updates: dict[tuple[str, str], CounterUpdate] = {}
-    keys: list[tuple[str, str]] = []
 
-    def add(
-        scope: str, name: str, end_ms: int, nums: dict[str, int], sets: dict[str, set[str]] | None = None
-    ) -> None:
-        keys.append((scope, name))
+    def add(scope: str, name: str, end_ms: int, nums: dict[str, int], sets: dict[str, set[str]]) -> None:
         u = updates.get((scope, name))
         if u is None:
-            u = updates[(scope, name)] = CounterUpdate(
-                scope=scope, name=name, expires_at=_expiry(end_ms, cfg)
+            # Built here from checked values: skip pydantic's validation on the hot path.
+            u = updates[(scope, name)] = CounterUpdate.model_construct(
+                scope=scope, name=name, add={}, add_sets={}, expires_at=_expiry(end_ms, cfg)
             )
         for k, v in nums.items():
             if v:
                 u.add[k] = u.add.get(k, 0) + v
-        for k, members in (sets or {}).items():
+        for k, members in sets.items():
             if members:
-                u.add_sets[k] = sorted(set(u.add_sets.get(k, [])) | members)
+                have = u.add_sets.get(k)
+                u.add_sets[k] = sorted(members.union(have) if have else members)
 
     facts = [window_facts(w, sig, cfg) for w in summary.accounts.values()]
     for f in facts:
         start = f.bucket * wms
         hour = start // HOUR_MS
         day = start // DAY_MS
-        add(f.account, rate_name(wsec, f.bucket), start + wms, f.rate, {"ep": f.error_paths})
-        if f.hourly or f.foreign_ids:
-            add(
-                f.account,
-                f"logs:h:{hour}",
-                (hour + 1) * HOUR_MS,
-                f.hourly,
-                {"fid": f.foreign_ids, "udp": f.undocumented_paths},
-            )
-        add(f.account, f"logs:g:{hour}", (hour + 1) * HOUR_MS, {}, {"net": f.networks, "ua": f.agents})
-        add(
-            f.account,
-            f"logs:d:{day}",
-            (day + 1) * DAY_MS + DAY_MS,
-            {"n": f.rate["n"], "b": summary_bytes(summary, f)},
-        )
-    suspicious = [s for s in summary.sources.values() if s.failures or len(s.identities) > 1]
-    for s in suspicious:
+        # The rate window's fields live in its hour's item, prefixed by the slot: one item fewer per
+        # (account, window), and the hour's G1 sets and signals ride along.
+        slot = slot_prefix(start, wms)
+        nums = {**f.hourly, **{slot + k: v for k, v in f.rate.items()}}
+        sets = {
+            slot + "ep": f.error_paths,
+            "fid": f.foreign_ids,
+            "udp": f.undocumented_paths,
+            "net": f.networks,
+            "ua": f.agents,
+        }
+        add(f.account, f"logs:h:{hour}", (hour + 1) * HOUR_MS, nums, sets)
+        add(f.account, f"logs:d:{day}", (day + 2) * DAY_MS, {"n": f.rate["n"], "b": f.bytes}, {})
+    sources = list(summary.sources.values())
+    for s in sources:
         ids = {tag(i) for i in list(s.identities)[:MAX_SET_MEMBERS]}
         add(
             source_scope(s.ip),
@@ -253,11 +268,7 @@ def plan_counters(summary: BatchSummary, sig: Signatures, cfg: LogAnalysis) -> C
             {"n": s.requests, "f": s.failures},
             {"id": ids},
         )
-    return CounterPlan(list(updates.values()), facts, suspicious, list(dict.fromkeys(keys)))
-
-
-def summary_bytes(summary: BatchSummary, f: WindowFacts) -> int:
-    return summary.accounts[(f.account, f.bucket)].bytes
+    return CounterPlan(list(updates.values()), facts, sources, list(updates))
 
 
 class MemoryCounters:

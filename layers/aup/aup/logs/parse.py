@@ -49,6 +49,72 @@ class AccessRecord(NamedTuple):
 
 _new = tuple.__new__
 
+# The fast path: a line in the contract's exact key order (template.yaml's access-log format), no
+# escapes in any value. One regex match yields every field as text, already validated (digits where
+# numbers belong); any other line goes through orjson. Field order of the resulting ``RawRecord``:
+RAW_FIELDS = (
+    "ts",
+    "ip",
+    "agent",
+    "method",
+    "path",
+    "resource",
+    "status",
+    "length",
+    "account",
+    "key_id",
+    "auth_error",
+    "forwarded",
+    "claimed",
+)
+RawRecord = tuple[str, ...]  # values as logged: "-" for absent
+_V = r'"([^"\\]*)"'
+_SKIP = r'"[^"\\]*"'
+CONTRACT_LINE = re.compile(
+    r'\s*\{"requestId":' + _SKIP + r',"extendedRequestId":' + _SKIP + r',"requestTimeEpoch":"(\d{1,15})"'
+    r',"ip":'
+    + _V
+    + r',"userAgent":'
+    + _V
+    + r',"httpMethod":'
+    + _V
+    + r',"path":'
+    + _V
+    + r',"resourcePath":'
+    + _V
+    + r',"status":"(\d{1,3}|-)","responseLength":"(\d{1,15}|-)","principalId":'
+    + _V
+    + r',"apiKeyId":'
+    + _V
+    + r',"authorizerError":'
+    + _V
+    + r',"forwardedFor":'
+    + _V
+    + r',"claimedAccount":'
+    + _V
+    + r"\}\s*"
+).fullmatch
+
+
+def raw_from_record(r: AccessRecord) -> RawRecord:
+    """The fast path's shape for a record read the slow way (other formats, escaped values)."""
+    return (
+        str(r.ts),
+        r.ip or "-",
+        r.agent or "-",
+        r.method or "-",
+        r.path or "-",
+        r.resource or "-",
+        str(r.status) if r.status else "-",
+        str(r.length),
+        r.account or "-",
+        r.key_id or "-",
+        r.auth_error or "-",
+        r.forwarded or "-",
+        r.claimed or "-",
+    )
+
+
 # --- payloads ---------------------------------------------------------------------------------
 
 
@@ -77,6 +143,22 @@ def log_events(payload: dict[str, Any]) -> list[LogEvent]:
             ts = e.get("timestamp")
             out.append(LogEvent(str(e.get("id", "")), ts if type(ts) is int else 0, e["message"]))
     return out
+
+
+def event_messages(payload: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(event ids, messages) of a DATA_MESSAGE, without a per-event object; none for CONTROL_MESSAGE."""
+    if payload.get("messageType") != "DATA_MESSAGE":
+        return [], []
+    events = payload.get("logEvents") or []
+    try:
+        messages = [e["message"] for e in events]
+        ids = [e["id"] for e in events]
+        if all(type(m) is str for m in messages) and all(type(i) is str for i in ids):
+            return ids, messages
+    except (KeyError, TypeError):
+        pass
+    good = log_events(payload)  # odd events: the checked way, dropping what is not an event
+    return [e.id for e in good], [e.message for e in good]
 
 
 def encode_payload(

@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 
 from aup.ledger import DynamoLedger
-from aup.logs.analyzer import analyze, batch_marker, read_events
-from aup.logs.parse import LogEvent, MalformedPayload, decode_payload, log_events
+from aup.logs.analyzer import analyze, batch_marker, read_lines
+from aup.logs.parse import MalformedPayload, decode_payload, event_messages
 from aup.models import Outcome
 from aup.policy import Policy
 
@@ -69,15 +69,17 @@ def is_kinesis(event: dict[str, Any]) -> bool:
     )
 
 
-def _events(event: dict[str, Any], result: InvocationResult) -> list[LogEvent]:
+def _events(event: dict[str, Any], result: InvocationResult) -> tuple[list[str], list[str]]:
+    """(event ids, messages) of the invocation."""
     if isinstance(event.get("awslogs"), dict):
         payload = decode_payload(event["awslogs"].get("data", ""))  # raises: the invocation fails
         if payload["messageType"] != "DATA_MESSAGE":
             result.control_messages += 1
-        return log_events(payload)
+        return event_messages(payload)
     if not is_kinesis(event):
         raise MalformedPayload("neither a CloudWatch Logs subscription event nor a Kinesis event")
-    out: list[LogEvent] = []
+    ids: list[str] = []
+    messages: list[str] = []
     records = event["Records"]
     for i, record in enumerate(records):
         k = record["kinesis"]
@@ -88,8 +90,10 @@ def _events(event: dict[str, Any], result: InvocationResult) -> list[LogEvent]:
             break
         if payload["messageType"] != "DATA_MESSAGE":
             result.control_messages += 1
-        out.extend(log_events(payload))
-    return out
+        more_ids, more_messages = event_messages(payload)
+        ids.extend(more_ids)
+        messages.extend(more_messages)
+    return ids, messages
 
 
 def plan_lookup(
@@ -117,16 +121,16 @@ def process_event(
     """Analyse one invocation's access logs and apply the findings. Raises MalformedPayload for a
     subscription payload that cannot be decoded, LedgerError when the ledger keeps failing."""
     result = InvocationResult()
-    events = _events(event, result)
-    result.events = len(events)
-    if not events:
+    ids, messages = _events(event, result)
+    result.events = len(messages)
+    if not messages:
         return result
-    read = read_events(events, policy.log_analysis)
+    read = read_lines(messages, policy.log_analysis)
     result.records = len(read.records)
     result.unparseable, result.oversized, result.sample = read.unparseable, read.oversized, read.sample
     analysis = analyze(
         read.records,
-        marker=batch_marker(e.id or e.message for e in events),
+        marker=batch_marker(ids if all(ids) else messages),
         store=ledger,
         policy=policy,
         plan_of=plan_lookup(ledger),

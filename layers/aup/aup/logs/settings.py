@@ -6,7 +6,7 @@ defaults equal the values in ``default_policy.yaml``.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Section(BaseModel):
@@ -18,6 +18,15 @@ class Windows(_Section):
 
     rate_seconds: int = Field(default=300, ge=60, le=3600)  # D5a, D1 error bursts, D2, W5 crawl ratio
     retention_hours: int = Field(default=48, ge=1)
+
+    @field_validator("rate_seconds")
+    @classmethod
+    def _divides_hour(cls, v: int) -> int:
+        if 3600 % v:
+            raise ValueError(
+                "rate_seconds must divide an hour (rate windows are slots of the hour's counter)"
+            )
+        return v
 
 
 class RequestFlood(_Section):

@@ -72,6 +72,7 @@ class Signatures:
         self.client_tokens = tuple(_lines("client_libraries.txt"))
         self.account_markers = frozenset(m.lower() for m in account_markers)
         self._paths: dict[str, PathInfo] = {}
+        self.known_paths = self._paths  # read-only view for hot loops: ``known_paths.get(p) or path(p)``
         self._agents: dict[str, int] = {}
 
     # --- paths --------------------------------------------------------------------------------
