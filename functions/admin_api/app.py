@@ -78,21 +78,31 @@ def _actor() -> str:
 
 
 def _error(status: int, message: str, **extra: Any) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body={"error": message, **extra})
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body={"error": message, **extra}
+    )
 
 
 @app.post("/accounts")
 def create_account(body: CreateAccount) -> Response[CreatedAccount]:
     now = runtime.utcnow()
-    state, key = accounts.register(runtime.ledger(), runtime.policy(), account_id=body.account_id, plan=body.plan,
-                                   api_key=body.api_key, now=now, actor=_actor())
+    state, key = accounts.register(
+        runtime.ledger(),
+        runtime.policy(),
+        account_id=body.account_id,
+        plan=body.plan,
+        api_key=body.api_key,
+        now=now,
+        actor=_actor(),
+    )
     created = CreatedAccount(**accounts.view(state, now).model_dump(), api_key=key)
-    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=created.model_dump(mode="json"))
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=created)
 
 
 @app.get("/accounts")
-def list_accounts(limit: Limit = 50, next_token: Annotated[str | None, Query(max_length=2048)] = None) -> AccountPage:
+def list_accounts(
+    limit: Limit = 50, next_token: Annotated[str | None, Query(max_length=2048)] = None
+) -> AccountPage:
     page = runtime.ledger().list_accounts(limit, next_token)
     now = runtime.utcnow()
     return AccountPage(items=[accounts.view(s, now) for s in page.items], next_token=page.next_token)
@@ -107,8 +117,11 @@ def get_account(account_id: AccountIdPath) -> AccountView:
 
 
 @app.get("/accounts/<account_id>/violations")
-def list_violations(account_id: AccountIdPath, limit: Limit = 50,
-                    next_token: Annotated[str | None, Query(max_length=2048)] = None) -> ViolationPage:
+def list_violations(
+    account_id: AccountIdPath,
+    limit: Limit = 50,
+    next_token: Annotated[str | None, Query(max_length=2048)] = None,
+) -> ViolationPage:
     ledger = runtime.ledger()
     if ledger.get_account(account_id) is None:
         raise AccountNotFound(f"no account {account_id}")
@@ -119,50 +132,68 @@ def list_violations(account_id: AccountIdPath, limit: Limit = 50,
 @app.post("/accounts/<account_id>/suspend")
 def suspend(account_id: AccountIdPath, body: SuspendBody) -> AccountView:
     now = runtime.utcnow()
-    state = accounts.suspend(runtime.ledger(), account_id=account_id, reason=body.reason, until=body.until, now=now,
-                             actor=_actor())
+    state = accounts.suspend(
+        runtime.ledger(), account_id=account_id, reason=body.reason, until=body.until, now=now, actor=_actor()
+    )
     return accounts.view(state, now)
 
 
 @app.post("/accounts/<account_id>/reinstate")
 def reinstate(account_id: AccountIdPath, body: ReasonBody) -> AccountView:
     now = runtime.utcnow()
-    state = accounts.reinstate(runtime.ledger(), account_id=account_id, reason=body.reason, now=now, actor=_actor())
+    state = accounts.reinstate(
+        runtime.ledger(), account_id=account_id, reason=body.reason, now=now, actor=_actor()
+    )
     return accounts.view(state, now)
 
 
 @app.put("/accounts/<account_id>/allowlist")
 def allowlist(account_id: AccountIdPath, body: AllowlistBody) -> AccountView:
     now = runtime.utcnow()
-    state = accounts.set_allowlisted(runtime.ledger(), account_id=account_id, allowlisted=body.allowlisted, now=now,
-                                     actor=_actor())
+    state = accounts.set_allowlisted(
+        runtime.ledger(), account_id=account_id, allowlisted=body.allowlisted, now=now, actor=_actor()
+    )
     return accounts.view(state, now)
 
 
 @app.get("/reviews")
-def list_reviews(status: Annotated[Literal["pending", "confirmed", "dismissed"], Query()] = "pending",
-                 limit: Limit = 50, next_token: Annotated[str | None, Query(max_length=2048)] = None) -> ReviewPage:
+def list_reviews(
+    status: Annotated[Literal["pending", "confirmed", "dismissed"], Query()] = "pending",
+    limit: Limit = 50,
+    next_token: Annotated[str | None, Query(max_length=2048)] = None,
+) -> ReviewPage:
     page = runtime.ledger().list_reviews(status, limit, next_token)
     return ReviewPage(items=page.items, next_token=page.next_token)
 
 
 @app.post("/reviews/<review_id>")
 def decide_review(review_id: ReviewIdPath, body: ReviewDecision) -> Review:
-    return accounts.decide_review(runtime.ledger(), review_id=review_id, confirm=body.decision == "confirm",
-                                  reason=body.reason, now=runtime.utcnow(), actor=_actor())
+    return accounts.decide_review(
+        runtime.ledger(),
+        review_id=review_id,
+        confirm=body.decision == "confirm",
+        reason=body.reason,
+        now=runtime.utcnow(),
+        actor=_actor(),
+    )
 
 
 @app.get("/openapi.json")
 def openapi() -> Response[dict[str, Any]]:
     schema = app.get_openapi_schema(title="aup-enforcer admin API", version="1.0.0")
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON,
-                    body=schema.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=schema.model_dump(mode="json", by_alias=True, exclude_none=True),
+    )
 
 
 @app.exception_handler(RequestValidationError)
 def _invalid(exc: RequestValidationError) -> Response:
-    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-              for e in exc.errors()]
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
     return _error(422, "invalid request", errors=errors)
 
 
@@ -184,7 +215,9 @@ def _bad_value(exc: ValueError) -> Response:
 @app.exception_handler(Exception)
 def _unexpected(exc: Exception) -> Response:
     logger.exception("unhandled error")
-    return _error(500, "internal error; see the function's logs", request_id=app.lambda_context.aws_request_id)
+    return _error(
+        500, "internal error; see the function's logs", request_id=app.lambda_context.aws_request_id
+    )
 
 
 @app.not_found
@@ -196,6 +229,9 @@ def _no_route(exc: Exception) -> Response:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not isinstance(event, dict) or "httpMethod" not in event:
-        return {"statusCode": 400, "headers": {"content-type": "application/json"},
-                "body": '{"error": "not an API Gateway REST proxy event"}'}
+        return {
+            "statusCode": 400,
+            "headers": {"content-type": "application/json"},
+            "body": '{"error": "not an API Gateway REST proxy event"}',
+        }
     return app.resolve(event, context)

@@ -41,8 +41,12 @@ def _response(event: APIGatewayAuthorizerRequestEvent, verdict: Verdict) -> dict
     context["forwardedFor"] = clip_header(event.get_header_value("x-forwarded-for", "", case_sensitive=False))
     context["claimedAccount"] = clip_header(event.get_header_value("x-account-id", "", case_sensitive=False))
     response = APIGatewayAuthorizerResponse(
-        principal_id=verdict.principal_id, region=arn.region, aws_account_id=arn.aws_account_id,
-        api_id=arn.api_id, stage=arn.stage, context=context,
+        principal_id=verdict.principal_id,
+        region=arn.region,
+        aws_account_id=arn.aws_account_id,
+        api_id=arn.api_id,
+        stage=arn.stage,
+        context=context,
     )
     # The whole stage, so API Gateway's cached answer is right for every route.
     if verdict.allow:
@@ -55,8 +59,16 @@ def _response(event: APIGatewayAuthorizerRequestEvent, verdict: Verdict) -> dict
 def _malformed(reason: str) -> dict[str, Any]:
     return {
         "principalId": "anonymous",
-        "policyDocument": {"Version": "2012-10-17", "Statement": [
-            {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": "arn:aws:execute-api:*:*:*/*/*/*"}]},
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Action": "execute-api:Invoke",
+                    "Effect": "Deny",
+                    "Resource": "arn:aws:execute-api:*:*:*/*/*/*",
+                }
+            ],
+        },
         "context": {"reason": reason},
     }
 

@@ -42,17 +42,29 @@ def publish(record: dict[str, Any]) -> dict[str, Any]:
     changes = [Change.model_validate(c) for c in record["changes"]]
     cfg = runtime.settings()
     for change in changes:
-        message = {"source": SOURCE, "detail-type": change.detail_type, "account_id": change.account_id,
-                   "detail": change.detail}
+        message = {
+            "source": SOURCE,
+            "detail-type": change.detail_type,
+            "account_id": change.account_id,
+            "detail": change.detail,
+        }
         if cfg.notifications_topic_arn:
             client("sns").publish(
-                TopicArn=cfg.notifications_topic_arn, Subject=change.subject,
+                TopicArn=cfg.notifications_topic_arn,
+                Subject=change.subject,
                 Message=orjson.dumps(message).decode(),
                 MessageAttributes={"detail_type": {"DataType": "String", "StringValue": change.detail_type}},
             )
-    entries = [{"Source": SOURCE, "DetailType": c.detail_type, "EventBusName": cfg.event_bus_name,
-                "Resources": [], "Detail": orjson.dumps({"account_id": c.account_id, **c.detail}).decode()}
-               for c in changes]
+    entries = [
+        {
+            "Source": SOURCE,
+            "DetailType": c.detail_type,
+            "EventBusName": cfg.event_bus_name,
+            "Resources": [],
+            "Detail": orjson.dumps({"account_id": c.account_id, **c.detail}).decode(),
+        }
+        for c in changes
+    ]
     if entries:
         resp = client("events").put_events(Entries=entries)
         if resp.get("FailedEntryCount"):
@@ -69,11 +81,14 @@ def flush_authorizer_cache() -> None:
     if not (cfg.service_api_id and cfg.service_api_stage):
         return
     try:
-        client("apigateway").flush_stage_authorizers_cache(restApiId=cfg.service_api_id,
-                                                            stageName=cfg.service_api_stage)
+        client("apigateway").flush_stage_authorizers_cache(
+            restApiId=cfg.service_api_id, stageName=cfg.service_api_stage
+        )
         metrics.add_metric(name="AuthorizerCacheFlushed", unit=MetricUnit.Count, value=1)
     except Exception as exc:
-        logger.warning("authorizer cache flush failed; the cache expires within 60 s", extra={"error": str(exc)})
+        logger.warning(
+            "authorizer cache flush failed; the cache expires within 60 s", extra={"error": str(exc)}
+        )
         metrics.add_metric(name="AuthorizerCacheFlushFailed", unit=MetricUnit.Count, value=1)
 
 
@@ -81,8 +96,9 @@ def handle_record(record: DynamoDBRecord) -> None:
     stream = record.dynamodb
     if stream is None or record.event_name is None:
         raise ValueError("stream record without its dynamodb section")
-    changes = changes_from_record(record.event_name.name, stream.keys, stream.old_image or None,
-                                  stream.new_image or None)
+    changes = changes_from_record(
+        record.event_name.name, stream.keys, stream.old_image or None, stream.new_image or None
+    )
     if not changes:
         return
     publish(record={"event_id": record.event_id, "changes": [c.model_dump(mode="json") for c in changes]})
@@ -97,5 +113,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
         raise ValueError("not a DynamoDB stream event: no Records list")
     idempotency.register_lambda_context(context)
-    return process_partial_response(event=event, record_handler=handle_record, processor=processor,
-                                    context=context)
+    return dict(
+        process_partial_response(
+            event=event, record_handler=handle_record, processor=processor, context=context
+        )
+    )

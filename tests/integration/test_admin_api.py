@@ -28,8 +28,17 @@ def test_create_returns_key_once_and_show_never_does(admin):
     assert body["api_key"].startswith("aup_") and body["status"] == "active" and body["plan"] == "standard"
     status, shown = admin("GET", "/accounts/acme-corp")
     assert status == 200 and "api_key" not in shown
-    assert set(shown) >= {"account_id", "plan", "status", "suspension", "strikes", "allowlisted", "dry_run", "version"}
-    status, again = admin("POST", "/accounts", {"account_id": "acme-corp", "plan": "standard"})
+    assert set(shown) >= {
+        "account_id",
+        "plan",
+        "status",
+        "suspension",
+        "strikes",
+        "allowlisted",
+        "dry_run",
+        "version",
+    }
+    status, _ = admin("POST", "/accounts", {"account_id": "acme-corp", "plan": "standard"})
     assert status == 409
 
 
@@ -49,9 +58,13 @@ def test_suspend_reinstate_and_audit_records_the_iam_caller(admin):
 
 def test_temporary_suspension_with_until(admin):
     admin("POST", "/accounts", {"account_id": "acme-corp", "plan": "free"})
-    status, body = admin("POST", "/accounts/acme-corp/suspend", {"reason": "cool off", "until": "2099-01-01T00:00:00Z"})
+    status, body = admin(
+        "POST", "/accounts/acme-corp/suspend", {"reason": "cool off", "until": "2099-01-01T00:00:00Z"}
+    )
     assert status == 200 and body["suspension"]["kind"] == "temporary"
-    status, body = admin("POST", "/accounts/acme-corp/suspend", {"reason": "x", "until": "2001-01-01T00:00:00Z"})
+    status, body = admin(
+        "POST", "/accounts/acme-corp/suspend", {"reason": "x", "until": "2001-01-01T00:00:00Z"}
+    )
     assert status == 422
 
 
@@ -106,20 +119,39 @@ def test_violations_paginated_newest_first(admin):
 
     admin("POST", "/accounts", {"account_id": "acme-corp", "plan": "free"})
     base = datetime(2026, 11, 1, tzinfo=UTC)
-    findings = [Finding(rule_id="D1-error-burst", clause="D1", account_id="acme-corp", source=Source.log,
-                        source_event_id=f"e{i}", detected_at=base + timedelta(hours=i), confidence=0.95)
-                for i in range(5)]
+    findings = [
+        Finding(
+            rule_id="D1-error-burst",
+            clause="D1",
+            account_id="acme-corp",
+            source=Source.log,
+            source_event_id=f"e{i}",
+            detected_at=base + timedelta(hours=i),
+            confidence=0.95,
+        )
+        for i in range(5)
+    ]
     runtime.ledger().apply_findings(findings, base + timedelta(days=1))
     status, page = admin("GET", "/accounts/acme-corp/violations", query={"limit": "2"})
     assert status == 200 and len(page["items"]) == 2 and page["next_token"]
     first = page["items"][0]
-    assert set(first) >= {"violation_id", "rule_id", "clause", "severity", "confidence", "source", "detected_at",
-                          "evidence", "decision"}
+    assert set(first) >= {
+        "violation_id",
+        "rule_id",
+        "clause",
+        "severity",
+        "confidence",
+        "source",
+        "detected_at",
+        "evidence",
+        "decision",
+    }
     assert first["detected_at"] > page["items"][1]["detected_at"]
-    status, rest = admin("GET", "/accounts/acme-corp/violations", query={"limit": "10",
-                                                                           "next_token": page["next_token"]})
+    status, rest = admin(
+        "GET", "/accounts/acme-corp/violations", query={"limit": "10", "next_token": page["next_token"]}
+    )
     assert status == 200 and len(rest["items"]) == 3
-    status, bad = admin("GET", "/accounts/acme-corp/violations", query={"next_token": "garbage"})
+    status, _ = admin("GET", "/accounts/acme-corp/violations", query={"next_token": "garbage"})
     assert status == 422
 
 
@@ -130,19 +162,32 @@ def test_reviews_confirm_applies_the_ladder_and_dismiss_does_not(admin):
 
     admin("POST", "/accounts", {"account_id": "acme-corp", "plan": "free"})
     now = datetime.now(UTC)
-    low = Finding(rule_id="D1-scanner-agent", clause="D1", account_id="acme-corp", source=Source.log,
-                  source_event_id="low-confidence", detected_at=now, confidence=0.3)
+    low = Finding(
+        rule_id="D1-scanner-agent",
+        clause="D1",
+        account_id="acme-corp",
+        source=Source.log,
+        source_event_id="low-confidence",
+        detected_at=now,
+        confidence=0.3,
+    )
     other = low.model_copy(update={"source_event_id": "another"})
     runtime.ledger().apply_findings([low, other], now)
     status, page = admin("GET", "/reviews")
     assert status == 200 and len(page["items"]) == 2
     assert admin("GET", "/accounts/acme-corp")[1]["status"] == "active"
-    status, review = admin("POST", f"/reviews/{low.violation_id}", {"decision": "confirm", "reason": "checked logs"})
+    status, review = admin(
+        "POST", f"/reviews/{low.violation_id}", {"decision": "confirm", "reason": "checked logs"}
+    )
     assert status == 200 and review["status"] == "confirmed" and review["decided_by"] == OPERATOR_ARN
     assert admin("GET", "/accounts/acme-corp")[1]["status"] == "suspended"
-    status, review = admin("POST", f"/reviews/{other.violation_id}", {"decision": "dismiss", "reason": "noise"})
+    status, review = admin(
+        "POST", f"/reviews/{other.violation_id}", {"decision": "dismiss", "reason": "noise"}
+    )
     assert status == 200 and review["status"] == "dismissed"
-    assert admin("POST", f"/reviews/{other.violation_id}", {"decision": "dismiss", "reason": "again"})[0] == 409
+    assert (
+        admin("POST", f"/reviews/{other.violation_id}", {"decision": "dismiss", "reason": "again"})[0] == 409
+    )
     assert admin("POST", "/reviews/nope", {"decision": "dismiss", "reason": "x"})[0] == 404
     assert admin("GET", "/reviews")[1]["items"] == []
 

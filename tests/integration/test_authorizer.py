@@ -18,8 +18,9 @@ KEY = "live-key-acme-0123456789"
 def authz(stack, lambda_context, monkeypatch):
     monkeypatch.setenv("AUTHORIZER_CACHE_SECONDS", "0")  # every call reads the ledger
     runtime.reset()
-    runtime.ledger().create_account(AccountState(account_id="acme-corp", plan="business"), hash_api_key(KEY),
-                                    datetime.now(UTC), "test")
+    runtime.ledger().create_account(
+        AccountState(account_id="acme-corp", plan="business"), hash_api_key(KEY), datetime.now(UTC), "test"
+    )
     module = load_handler("authorizer")
 
     def call(event):
@@ -57,7 +58,9 @@ def test_suspended_account_is_denied_then_allowed_once_reinstated(authz):
     from aup import accounts
 
     now = datetime.now(UTC)
-    accounts.suspend(runtime.ledger(), account_id="acme-corp", reason="abuse", until=None, now=now, actor="op")
+    accounts.suspend(
+        runtime.ledger(), account_id="acme-corp", reason="abuse", until=None, now=now, actor="op"
+    )
     resp = authz(authorizer_event(KEY))
     assert effect(resp) == "Deny" and resp["principalId"] == "acme-corp"
     accounts.reinstate(runtime.ledger(), account_id="acme-corp", reason="ok", now=now, actor="op")
@@ -66,8 +69,14 @@ def test_suspended_account_is_denied_then_allowed_once_reinstated(authz):
 
 def test_expired_temporary_suspension_is_not_enforced(authz):
     now = datetime.now(UTC)
-    past = Finding(rule_id="D1-scanner-agent", clause="D1", account_id="acme-corp", source=Source.log,
-                   source_event_id="old", detected_at=now - timedelta(hours=1))
+    past = Finding(
+        rule_id="D1-scanner-agent",
+        clause="D1",
+        account_id="acme-corp",
+        source=Source.log,
+        source_event_id="old",
+        detected_at=now - timedelta(hours=1),
+    )
     runtime.ledger().apply_findings([past], now - timedelta(minutes=59))
     assert effect(authz(authorizer_event(KEY))) == "Deny"
     # A suspension whose end has passed, not yet lifted by the expiry sweep:
@@ -76,15 +85,23 @@ def test_expired_temporary_suspension_is_not_enforced(authz):
     expired = state.suspension.model_copy(update={"until": now - timedelta(seconds=1)})
     from aup.models import Outcome
 
-    runtime.ledger().transition("acme-corp", lambda s: Outcome(state=s.model_copy(
-        update={"suspension": expired, "version": s.version + 1})))
+    runtime.ledger().transition(
+        "acme-corp",
+        lambda s: Outcome(state=s.model_copy(update={"suspension": expired, "version": s.version + 1})),
+    )
     assert effect(authz(authorizer_event(KEY))) == "Allow"
 
 
 def test_blocked_source_is_denied_even_with_a_valid_key(authz):
     now = datetime.now(UTC)
-    block = Finding(rule_id="D2-key-stuffing", clause="D2", source=Source.log, source_event_id="stuff-1",
-                    detected_at=now, source_ip_hash=hash_source("192.0.2.66"))
+    block = Finding(
+        rule_id="D2-key-stuffing",
+        clause="D2",
+        source=Source.log,
+        source_event_id="stuff-1",
+        detected_at=now,
+        source_ip_hash=hash_source("192.0.2.66"),
+    )
     runtime.ledger().apply_findings([block], now)
     assert effect(authz(authorizer_event(KEY, source_ip="192.0.2.66"))) == "Deny"
     assert effect(authz(authorizer_event(KEY, source_ip="192.0.2.67"))) == "Allow"
@@ -128,7 +145,9 @@ def test_stale_answer_served_while_the_ledger_is_down(stack, lambda_context, mon
             raise ConnectionError("down")
         return runtime.ledger().authorizer_lookup(key_hash, source)
 
-    runtime.ledger().create_account(AccountState(account_id="acme-corp"), hash_api_key(KEY), datetime.now(UTC), "t")
+    runtime.ledger().create_account(
+        AccountState(account_id="acme-corp"), hash_api_key(KEY), datetime.now(UTC), "t"
+    )
     az = KeyAuthorizer(lookup, cache_seconds=10, stale_seconds=300, monotonic=lambda: clock[0])
     assert az.decide(KEY, "1.1.1.1").allow
     clock[0] = 11  # cache expired, ledger down: the known answer is served

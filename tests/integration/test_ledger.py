@@ -14,14 +14,22 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def finding(rule_id: str, clause: str, event: str, account: str = "acme-corp", **kw) -> Finding:
-    return Finding(rule_id=rule_id, clause=clause, account_id=account, source=Source.log,
-                   source_event_id=event, detected_at=kw.pop("at", NOW), **kw)
+    return Finding(
+        rule_id=rule_id,
+        clause=clause,
+        account_id=account,
+        source=Source.log,
+        source_event_id=event,
+        detected_at=kw.pop("at", NOW),
+        **kw,
+    )
 
 
 def test_create_account_and_key_projection(stack):
     ledger = runtime.ledger()
-    state = ledger.create_account(AccountState(account_id="acme-corp", plan="standard"), hash_api_key("k1"),
-                                  NOW, "operator")
+    state = ledger.create_account(
+        AccountState(account_id="acme-corp", plan="standard"), hash_api_key("k1"), NOW, "operator"
+    )
     assert state.registered and state.version == 1
     record = ledger.get_key(hash_api_key("k1"))
     assert record is not None and record.account_id == "acme-corp" and record.status is Status.active
@@ -48,8 +56,12 @@ def test_redelivery_after_violation_ids_are_forgotten_is_still_one(stack):
     state = ledger.get_account("acme-corp")
     assert state is not None
     forgotten = state.model_copy(update={"recent_violation_ids": []})
-    ledger.transition("acme-corp", lambda s: __import__("aup.models").models.Outcome(
-        state=forgotten.model_copy(update={"version": s.version + 1})))
+    ledger.transition(
+        "acme-corp",
+        lambda s: __import__("aup.models").models.Outcome(
+            state=forgotten.model_copy(update={"version": s.version + 1})
+        ),
+    )
     ledger.apply_findings([f], NOW)
     assert len(ledger.list_violations("acme-corp").items) == 1
     assert len(ledger.get_account("acme-corp").strikes) == 1
@@ -57,7 +69,9 @@ def test_redelivery_after_violation_ids_are_forgotten_is_still_one(stack):
 
 def test_high_finding_suspends_and_key_projection_follows(stack):
     ledger = runtime.ledger()
-    ledger.create_account(AccountState(account_id="acme-corp", plan="standard"), hash_api_key("k1"), NOW, "op")
+    ledger.create_account(
+        AccountState(account_id="acme-corp", plan="standard"), hash_api_key("k1"), NOW, "op"
+    )
     ledger.apply_findings([finding("D1-scanner-agent", "D1", "e1")], NOW)
     state = ledger.get_account("acme-corp")
     assert state is not None and state.enforced(NOW)
@@ -69,8 +83,16 @@ def test_high_finding_suspends_and_key_projection_follows(stack):
 
 def test_counters_apply_once_per_marker(stack):
     ledger = runtime.ledger()
-    updates = [CounterUpdate(scope="acme-corp", name=f"D5a#{i}", add={"requests": 10}, add_sets={"nets": ["a", "b"]},
-                             expires_at=NOW + timedelta(hours=1)) for i in range(150)]
+    updates = [
+        CounterUpdate(
+            scope="acme-corp",
+            name=f"D5a#{i}",
+            add={"requests": 10},
+            add_sets={"nets": ["a", "b"]},
+            expires_at=NOW + timedelta(hours=1),
+        )
+        for i in range(150)
+    ]
     assert ledger.add_counters_once("payload-1", updates) is True
     assert ledger.add_counters_once("payload-1", updates) is False
     got = ledger.get_counters([("acme-corp", "D5a#0"), ("acme-corp", "D5a#149"), ("acme-corp", "nope")])
@@ -81,8 +103,14 @@ def test_counters_apply_once_per_marker(stack):
 
 def test_ip_scoped_finding_blocks_the_source(stack):
     ledger = runtime.ledger()
-    f = Finding(rule_id="D2-key-stuffing", clause="D2", source=Source.log, source_event_id="x",
-                detected_at=NOW, source_ip_hash="abc123")
+    f = Finding(
+        rule_id="D2-key-stuffing",
+        clause="D2",
+        source=Source.log,
+        source_event_id="x",
+        detected_at=NOW,
+        source_ip_hash="abc123",
+    )
     ledger.apply_findings([f], NOW)
     _, block = ledger.authorizer_lookup(hash_api_key("nokey"), "abc123")
     assert block is not None and block.until > NOW

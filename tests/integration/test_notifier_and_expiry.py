@@ -23,15 +23,25 @@ def stream_record(event_id: str, name: str, keys: dict[str, str], old: dict | No
     def img(d):
         return {k: _ser.serialize(v) for k, v in d.items()}
 
-    body: dict[str, Any] = {"Keys": img(keys), "StreamViewType": "NEW_AND_OLD_IMAGES", "SequenceNumber": event_id,
-                            "SizeBytes": 100}
+    body: dict[str, Any] = {
+        "Keys": img(keys),
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+        "SequenceNumber": event_id,
+        "SizeBytes": 100,
+    }
     if old is not None:
         body["OldImage"] = img(old)
     if new is not None:
         body["NewImage"] = img(new)
-    return {"eventID": event_id, "eventName": name, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-            "awsRegion": "us-east-1", "dynamodb": body,
-            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026"}
+    return {
+        "eventID": event_id,
+        "eventName": name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": body,
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026",
+    }
 
 
 def ledger_items(stack) -> list[dict]:
@@ -49,9 +59,16 @@ def sqs_tap(stack):
     sqs, sns, events = boto3.client("sqs"), boto3.client("sns"), boto3.client("events")
     q_sns = sqs.create_queue(QueueName="tap-sns")["QueueUrl"]
     q_eb = sqs.create_queue(QueueName="tap-eb")["QueueUrl"]
-    arn = lambda url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]  # noqa: E731
-    sns.subscribe(TopicArn=stack.outputs["NotificationsTopicArn"], Protocol="sqs", Endpoint=arn(q_sns),
-                  Attributes={"RawMessageDelivery": "true"})
+
+    def arn(url: str) -> str:
+        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    sns.subscribe(
+        TopicArn=stack.outputs["NotificationsTopicArn"],
+        Protocol="sqs",
+        Endpoint=arn(q_sns),
+        Attributes={"RawMessageDelivery": "true"},
+    )
     events.put_rule(Name="tap", EventPattern='{"source": ["aup.enforcement"]}')
     events.put_targets(Rule="tap", Targets=[{"Id": "q", "Arn": arn(q_eb)}])
 
@@ -70,6 +87,7 @@ def sqs_tap(stack):
 
 def records_for(stack, before: list[dict], after: list[dict]) -> list[dict]:
     """Stream records for what changed between two scans of the ledger."""
+
     def key(i):
         return (i["pk"], i["sk"])
 
@@ -79,8 +97,15 @@ def records_for(stack, before: list[dict], after: list[dict]) -> list[dict]:
         prev = old.get(key(item))
         if prev == item:
             continue
-        out.append(stream_record(f"ev-{n}-{item['sk']}", "MODIFY" if prev else "INSERT",
-                                 {"pk": item["pk"], "sk": item["sk"]}, prev, item))
+        out.append(
+            stream_record(
+                f"ev-{n}-{item['sk']}",
+                "MODIFY" if prev else "INSERT",
+                {"pk": item["pk"], "sk": item["sk"]},
+                prev,
+                item,
+            )
+        )
     return out
 
 
@@ -90,15 +115,32 @@ def test_suspension_notifies_sns_and_eventbridge_and_flushes_the_cache(stack, sq
     ledger = runtime.ledger()
     ledger.create_account(AccountState(account_id="acme-corp", plan="free"), hash_api_key("k" * 20), NOW, "t")
     before = ledger_items(stack)
-    ledger.apply_findings([Finding(rule_id="D1-scanner-agent", clause="D1", account_id="acme-corp",
-                                   source=Source.log, source_event_id="e1", detected_at=NOW)], NOW)
-    records = [r for r in records_for(stack, before, ledger_items(stack))
-               if r["dynamodb"]["Keys"]["sk"]["S"] == "STATE" or r["dynamodb"]["Keys"]["sk"]["S"].startswith("VIOL")]
+    ledger.apply_findings(
+        [
+            Finding(
+                rule_id="D1-scanner-agent",
+                clause="D1",
+                account_id="acme-corp",
+                source=Source.log,
+                source_event_id="e1",
+                detected_at=NOW,
+            )
+        ],
+        NOW,
+    )
+    records = [
+        r
+        for r in records_for(stack, before, ledger_items(stack))
+        if r["dynamodb"]["Keys"]["sk"]["S"] == "STATE" or r["dynamodb"]["Keys"]["sk"]["S"].startswith("VIOL")
+    ]
     module = load_handler("notifier")
     apigw = module.client("apigateway")
     with Stubber(apigw) as stub:
-        stub.add_response("flush_stage_authorizers_cache", {},
-                          {"restApiId": stack.resources["ServiceApi"], "stageName": "prod"})
+        stub.add_response(
+            "flush_stage_authorizers_cache",
+            {},
+            {"restApiId": stack.resources["ServiceApi"], "stageName": "prod"},
+        )
         result = module.lambda_handler({"Records": records}, lambda_context)
         stub.assert_no_pending_responses()
     assert result == {"batchItemFailures": []}
@@ -124,8 +166,19 @@ def test_reinstatement_and_review_events(stack, sqs_tap, lambda_context):
     accounts.suspend(ledger, account_id="acme-corp", reason="x", until=None, now=NOW, actor="op")
     before = ledger_items(stack)
     accounts.reinstate(ledger, account_id="acme-corp", reason="ok", now=NOW, actor="op")
-    ledger.apply_findings([Finding(rule_id="W3-threat-phrases", clause="W3", account_id="acme-corp",
-                                   source=Source.s3, source_event_id="obj-1", detected_at=NOW)], NOW)
+    ledger.apply_findings(
+        [
+            Finding(
+                rule_id="W3-threat-phrases",
+                clause="W3",
+                account_id="acme-corp",
+                source=Source.s3,
+                source_event_id="obj-1",
+                detected_at=NOW,
+            )
+        ],
+        NOW,
+    )
     records = records_for(stack, before, ledger_items(stack))
     module = load_handler("notifier")
     with Stubber(module.client("apigateway")) as stub:
@@ -133,8 +186,11 @@ def test_reinstatement_and_review_events(stack, sqs_tap, lambda_context):
         result = module.lambda_handler({"Records": records}, lambda_context)
     assert result == {"batchItemFailures": []}  # a failed flush is logged, never fails the record
     _, via_eb = sqs_tap()
-    assert sorted(json.loads(m)["detail-type"] for m in via_eb) == ["AccountReinstated", "ReviewRequested",
-                                                                    "ViolationRecorded"]
+    assert sorted(json.loads(m)["detail-type"] for m in via_eb) == [
+        "AccountReinstated",
+        "ReviewRequested",
+        "ViolationRecorded",
+    ]
 
 
 def test_counters_and_unchanged_state_publish_nothing(stack, sqs_tap, lambda_context):
@@ -146,9 +202,16 @@ def test_counters_and_unchanged_state_publish_nothing(stack, sqs_tap, lambda_con
 
 def test_a_broken_record_fails_alone(stack, sqs_tap, lambda_context):
     module = load_handler("notifier")
-    good = stream_record("g1", "INSERT", {"pk": "ACCOUNT#a", "sk": "VIOLATION#2026#v1"}, None,
-                         {"doc": '{"account_id": "acme-corp", "violation_id": "v1", "rule_id": "D1-error-burst"}'})
-    bad = stream_record("b1", "INSERT", {"pk": "ACCOUNT#a", "sk": "VIOLATION#2026#v2"}, None, {"doc": "{nope"})
+    good = stream_record(
+        "g1",
+        "INSERT",
+        {"pk": "ACCOUNT#a", "sk": "VIOLATION#2026#v1"},
+        None,
+        {"doc": '{"account_id": "acme-corp", "violation_id": "v1", "rule_id": "D1-error-burst"}'},
+    )
+    bad = stream_record(
+        "b1", "INSERT", {"pk": "ACCOUNT#a", "sk": "VIOLATION#2026#v2"}, None, {"doc": "{nope"}
+    )
     result = module.lambda_handler({"Records": [good, bad]}, lambda_context)
     assert result == {"batchItemFailures": [{"itemIdentifier": "b1"}]}
     _, via_eb = sqs_tap()
@@ -167,9 +230,12 @@ def test_expiry_lifts_only_ended_temporary_suspensions_with_audit(stack, lambda_
     ledger = runtime.ledger()
     for name in ("temp-ended", "temp-running", "indefinite"):
         ledger.create_account(AccountState(account_id=name), hash_api_key(name * 3), NOW, "t")
-    accounts.suspend(ledger, account_id="temp-ended", reason="x", until=NOW + timedelta(hours=1), now=NOW, actor="op")
-    accounts.suspend(ledger, account_id="temp-running", reason="x", until=NOW + timedelta(days=2), now=NOW,
-                     actor="op")
+    accounts.suspend(
+        ledger, account_id="temp-ended", reason="x", until=NOW + timedelta(hours=1), now=NOW, actor="op"
+    )
+    accounts.suspend(
+        ledger, account_id="temp-running", reason="x", until=NOW + timedelta(days=2), now=NOW, actor="op"
+    )
     accounts.suspend(ledger, account_id="indefinite", reason="x", until=None, now=NOW, actor="op")
     module = load_handler("suspension_expiry")
     later = NOW + timedelta(hours=2)
@@ -181,8 +247,12 @@ def test_expiry_lifts_only_ended_temporary_suspensions_with_audit(stack, lambda_
     assert ledger.get_account("indefinite").status.value == "suspended"
     assert ledger.list_audit("temp-ended")[-1].action == "expire"
     # A second sweep for the same instant changes nothing.
-    assert module.lambda_handler(scheduled_event(later.isoformat().replace("+00:00", "Z")),
-                                 lambda_context)["lifted"] == []
+    assert (
+        module.lambda_handler(scheduled_event(later.isoformat().replace("+00:00", "Z")), lambda_context)[
+            "lifted"
+        ]
+        == []
+    )
     assert len(ledger.list_audit("temp-ended")) == 3
 
 

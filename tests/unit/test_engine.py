@@ -26,11 +26,24 @@ def account(**kw) -> AccountState:
     return AccountState(account_id="acme-corp", **kw)
 
 
-def finding(severity: Severity = Severity.medium, event: str = "e1", *, at: datetime = NOW, confidence: float = 0.99,
-            rule: tuple[str, str] | None = None) -> Finding:
+def finding(
+    severity: Severity = Severity.medium,
+    event: str = "e1",
+    *,
+    at: datetime = NOW,
+    confidence: float = 0.99,
+    rule: tuple[str, str] | None = None,
+) -> Finding:
     rule_id, clause = rule or RULE_BY_SEVERITY[severity]
-    return Finding(rule_id=rule_id, clause=clause, account_id="acme-corp", source=Source.log,
-                   source_event_id=event, detected_at=at, confidence=confidence)
+    return Finding(
+        rule_id=rule_id,
+        clause=clause,
+        account_id="acme-corp",
+        source=Source.log,
+        source_event_id=event,
+        detected_at=at,
+        confidence=confidence,
+    )
 
 
 def with_policy(**changes) -> object:
@@ -47,8 +60,9 @@ def with_policy(**changes) -> object:
 
 
 def test_low_severity_warns_and_changes_no_state():
-    out = engine.decide(account(), [finding(Severity.medium).model_copy(update={"severity": Severity.low})], POLICY,
-                        NOW)
+    out = engine.decide(
+        account(), [finding(Severity.medium).model_copy(update={"severity": Severity.low})], POLICY, NOW
+    )
     assert [d.action for d in out.decisions] == [Action.warn]
     assert out.state.status is Status.active and out.state.strikes == [] and out.audit == []
 
@@ -57,8 +71,9 @@ def test_medium_strikes_and_third_strike_in_window_suspends_for_24h():
     state = account()
     actions = []
     for i in range(3):
-        out = engine.decide(state, [finding(event=f"e{i}", at=NOW + timedelta(days=i))], POLICY,
-                            NOW + timedelta(days=i))
+        out = engine.decide(
+            state, [finding(event=f"e{i}", at=NOW + timedelta(days=i))], POLICY, NOW + timedelta(days=i)
+        )
         state = out.state
         actions.append(out.decisions[0].action)
     assert actions == [Action.strike, Action.strike, Action.suspend_temporary]
@@ -69,8 +84,9 @@ def test_medium_strikes_and_third_strike_in_window_suspends_for_24h():
 def test_strikes_outside_the_rolling_window_do_not_count():
     state = account()
     for i, day in enumerate((0, 31, 62)):
-        state = engine.decide(state, [finding(event=f"e{i}", at=NOW + timedelta(days=day))], POLICY,
-                              NOW + timedelta(days=day)).state
+        state = engine.decide(
+            state, [finding(event=f"e{i}", at=NOW + timedelta(days=day))], POLICY, NOW + timedelta(days=day)
+        ).state
     assert state.status is Status.active and len(state.strikes) == 1
 
 
@@ -163,8 +179,14 @@ def test_replayed_old_finding_whose_suspension_is_over_is_recorded_not_enforced(
 
 
 def test_unknown_rule_and_clause_mismatch_are_errors():
-    bad = Finding(rule_id="Z9-nothing", clause="D1", account_id="acme-corp", source=Source.log,
-                  source_event_id="x", detected_at=NOW)
+    bad = Finding(
+        rule_id="Z9-nothing",
+        clause="D1",
+        account_id="acme-corp",
+        source=Source.log,
+        source_event_id="x",
+        detected_at=NOW,
+    )
     with pytest.raises(PolicyError):
         engine.decide(account(), [bad], POLICY, NOW)
     wrong = bad.model_copy(update={"rule_id": "D1-error-burst", "clause": "D2"})
@@ -186,7 +208,8 @@ def test_operator_transitions():
 severities = st.sampled_from([Severity.low, Severity.medium, Severity.high, Severity.critical])
 findings_st = st.lists(
     st.tuples(severities, st.integers(0, 50), st.integers(0, 60 * 24 * 60), st.floats(0, 1)),
-    min_size=1, max_size=25,
+    min_size=1,
+    max_size=25,
 )
 
 
@@ -194,8 +217,13 @@ def build(items) -> list[Finding]:
     out = []
     for sev, event, minutes, conf in items:
         rule = RULE_BY_SEVERITY.get(sev, RULE_BY_SEVERITY[Severity.medium])
-        f = finding(sev if sev in RULE_BY_SEVERITY else Severity.medium, f"e{event}-{sev.value}",
-                    at=NOW + timedelta(minutes=minutes), confidence=conf, rule=rule)
+        f = finding(
+            sev if sev in RULE_BY_SEVERITY else Severity.medium,
+            f"e{event}-{sev.value}",
+            at=NOW + timedelta(minutes=minutes),
+            confidence=conf,
+            rule=rule,
+        )
         if sev is Severity.low:
             f = f.model_copy(update={"severity": Severity.low})
         out.append(f)
@@ -204,7 +232,9 @@ def build(items) -> list[Finding]:
 
 @settings(max_examples=200, deadline=None)
 @given(items=findings_st, allowlisted=st.booleans(), dry=st.booleans())
-def test_a_confident_critical_finding_always_ends_suspended_unless_allowlisted_or_dry_run(items, allowlisted, dry):
+def test_a_confident_critical_finding_always_ends_suspended_unless_allowlisted_or_dry_run(
+    items, allowlisted, dry
+):
     later = NOW + timedelta(days=61)
     fs = [*build(items), finding(Severity.critical, "the-critical", at=later, confidence=1.0)]
     out = engine.decide(account(allowlisted=allowlisted, dry_run=dry), fs, POLICY, later)

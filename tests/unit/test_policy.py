@@ -32,8 +32,10 @@ def test_default_policy_has_design_limits_and_every_rule_named_after_its_clause(
         (lambda d: d["plans"]["free"].update(requests_per_day=-1), "requests_per_day"),
         (lambda d: d["rules"]["D1-error-burst"].update(confidence_bar=3), "confidence_bar"),
         (lambda d: d["rules"]["D1-error-burst"].update(clause="Q7"), "unknown clause"),
-        (lambda d: d["rules"].update({"D2-misnamed": {"clause": "D1", "title": "x", "severity": "high"}}),
-         "named after its clause"),
+        (
+            lambda d: d["rules"].update({"D2-misnamed": {"clause": "D1", "title": "x", "severity": "high"}}),
+            "named after its clause",
+        ),
         (lambda d: d.update(default_plan="gold"), "default_plan"),
         (lambda d: d["ladder"]["actions"].pop("critical"), "critical"),
         (lambda d: d.update(surprise=True), "surprise"),
@@ -62,8 +64,11 @@ def test_ssm_parameter_overrides_the_default():
     d["dry_run"] = True
     ssm = boto3.client("ssm", region_name="us-east-1")
     with Stubber(ssm) as stub:
-        stub.add_response("get_parameter", {"Parameter": {"Name": "/aup/policy", "Value": yaml.safe_dump(d)}},
-                          {"Name": "/aup/policy", "WithDecryption": True})
+        stub.add_response(
+            "get_parameter",
+            {"Parameter": {"Name": "/aup/policy", "Value": yaml.safe_dump(d)}},
+            {"Name": "/aup/policy", "WithDecryption": True},
+        )
         p = load_policy("/aup/policy", ssm_client=ssm)
     assert p.policy_version == "ops-override-7" and p.dry_run
 
@@ -77,7 +82,9 @@ def test_unreadable_or_bad_ssm_parameter_fails_the_cold_start():
         with pytest.raises(PolicyError, match="cannot read policy parameter"):
             load_policy("/aup/missing", ssm_client=ssm)
     with Stubber(ssm) as stub:
-        stub.add_response("get_parameter", {"Parameter": {"Name": "/aup/p", "Value": "policy_version: 1\nplans: {}"}})
+        stub.add_response(
+            "get_parameter", {"Parameter": {"Name": "/aup/p", "Value": "policy_version: 1\nplans: {}"}}
+        )
         with pytest.raises(PolicyError, match="invalid policy"):
             load_policy("/aup/p", ssm_client=ssm)
 

@@ -20,7 +20,7 @@ def view(state: AccountState, now: datetime) -> AccountView:
     return AccountView(
         account_id=state.account_id,
         plan=state.plan,
-        status=state.effective_status(now).value,  # type: ignore[arg-type]
+        status=state.effective_status(now).value,
         suspension=state.suspension if state.enforced(now) else None,
         strikes=state.strike_count(now, 30),
         allowlisted=state.allowlisted,
@@ -34,14 +34,27 @@ def new_api_key() -> str:
     return "aup_" + secrets.token_urlsafe(30)
 
 
-def register(ledger: Ledger, policy: Policy, *, account_id: str, plan: str, api_key: str | None, now: datetime,
-             actor: str) -> tuple[AccountState, str]:
+def register(
+    ledger: Ledger,
+    policy: Policy,
+    *,
+    account_id: str,
+    plan: str,
+    api_key: str | None,
+    now: datetime,
+    actor: str,
+) -> tuple[AccountState, str]:
     """Register an account; returns its state and the api key (generated when none is given)."""
     if plan not in policy.plans:
         raise ValueError(f"unknown plan {plan!r}; plans: {', '.join(sorted(policy.plans))}")
     key = api_key or new_api_key()
-    state = AccountState(account_id=account_id, plan=plan, created_at=now, updated_at=now,
-                         allowlisted=account_id in policy.allowlist)
+    state = AccountState(
+        account_id=account_id,
+        plan=plan,
+        created_at=now,
+        updated_at=now,
+        allowlisted=account_id in policy.allowlist,
+    )
     return ledger.create_account(state, hash_api_key(key), now, actor), key
 
 
@@ -52,30 +65,37 @@ def _require(ledger: Ledger, account_id: str) -> AccountState:
     return state
 
 
-def suspend(ledger: Ledger, *, account_id: str, reason: str, until: datetime | None, now: datetime,
-            actor: str) -> AccountState:
+def suspend(
+    ledger: Ledger, *, account_id: str, reason: str, until: datetime | None, now: datetime, actor: str
+) -> AccountState:
     _require(ledger, account_id)
-    outcome = ledger.transition(account_id, lambda s: engine.suspend(s, reason=reason, until=until, actor=actor,
-                                                                      now=now))
+    outcome = ledger.transition(
+        account_id, lambda s: engine.suspend(s, reason=reason, until=until, actor=actor, now=now)
+    )
     return _state_after(outcome, ledger, account_id)
 
 
 def reinstate(ledger: Ledger, *, account_id: str, reason: str, now: datetime, actor: str) -> AccountState:
     _require(ledger, account_id)
-    outcome = ledger.transition(account_id, lambda s: engine.reinstate(s, reason=reason, actor=actor, now=now))
+    outcome = ledger.transition(
+        account_id, lambda s: engine.reinstate(s, reason=reason, actor=actor, now=now)
+    )
     return _state_after(outcome, ledger, account_id)
 
 
-def set_allowlisted(ledger: Ledger, *, account_id: str, allowlisted: bool, now: datetime,
-                    actor: str) -> AccountState:
+def set_allowlisted(
+    ledger: Ledger, *, account_id: str, allowlisted: bool, now: datetime, actor: str
+) -> AccountState:
     _require(ledger, account_id)
     outcome = ledger.transition(
-        account_id, lambda s: engine.set_allowlisted(s, allowlisted=allowlisted, actor=actor, now=now))
+        account_id, lambda s: engine.set_allowlisted(s, allowlisted=allowlisted, actor=actor, now=now)
+    )
     return _state_after(outcome, ledger, account_id)
 
 
-def decide_review(ledger: Ledger, *, review_id: str, confirm: bool, reason: str, now: datetime,
-                  actor: str) -> Review:
+def decide_review(
+    ledger: Ledger, *, review_id: str, confirm: bool, reason: str, now: datetime, actor: str
+) -> Review:
     return ledger.decide_review(review_id, confirm=confirm, reason=reason, actor=actor, now=now)
 
 

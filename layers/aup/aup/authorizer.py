@@ -51,8 +51,15 @@ def clip_header(value: str | None) -> str:
 class KeyAuthorizer:
     """Decides allow/deny for an API key and source address; holds the per-environment cache."""
 
-    def __init__(self, lookup: Lookup, *, cache_seconds: float = 10, stale_seconds: float = 300,
-                 fail_open: bool = False, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        lookup: Lookup,
+        *,
+        cache_seconds: float = 10,
+        stale_seconds: float = 300,
+        fail_open: bool = False,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._lookup = lookup
         self._ttl = cache_seconds
         self._stale = max(stale_seconds, cache_seconds)
@@ -91,10 +98,17 @@ class KeyAuthorizer:
         if record is None:
             return Verdict(False, "anonymous", "unknown api key" + suffix)
         if block is not None and now < block.until:
-            return Verdict(False, record.account_id, f"source blocked until {block.until.isoformat()}" + suffix,
-                           record.account_id, record.plan)
+            return Verdict(
+                False,
+                record.account_id,
+                f"source blocked until {block.until.isoformat()}" + suffix,
+                record.account_id,
+                record.plan,
+            )
         if record.enforced(now):
-            return Verdict(False, record.account_id, "account suspended" + suffix, record.account_id, record.plan)
+            return Verdict(
+                False, record.account_id, "account suspended" + suffix, record.account_id, record.plan
+            )
         return Verdict(True, record.account_id, "active" + suffix, record.account_id, record.plan)
 
     def forget(self) -> None:

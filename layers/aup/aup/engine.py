@@ -29,7 +29,7 @@ from aup.models import (
     Suspension,
     SuspensionKind,
 )
-from aup.policy import Policy, PolicyError
+from aup.policy import Policy, PolicyError, Rule
 
 ENGINE_ACTOR = "aup-enforcer"
 
@@ -74,7 +74,6 @@ def decide(
     allowlist no longer divert the finding to review. Raises PolicyError for a finding whose rule the
     policy does not know, and ValueError for a finding of another account.
     """
-    ladder = policy.ladder
     current = state.model_copy(deep=True)
     decisions: list[Decision] = []
     reviews: list[Review] = []
@@ -90,12 +89,92 @@ def decide(
             continue
         rule = policy.rule(finding.rule_id)
         if rule.clause != finding.clause:
-            raise PolicyError(f"finding {finding.rule_id} says clause {finding.clause}, policy says {rule.clause}")
+            raise PolicyError(
+                f"finding {finding.rule_id} says clause {finding.clause}, policy says {rule.clause}"
+            )
         if not rule.enabled:
             continue
         seen.add(vid)
         current.recent_violation_ids.append(vid)
+        step = _Step(current, finding, rule, policy, now, actor, next_version)
+        step.run(force=force)
+        decisions.extend(step.decisions)
+        reviews.extend(step.reviews)
+        audit.extend(step.audit)
 
+    _prune(current, policy, now)
+    if decisions or reviews or audit:
+        current.version = next_version
+        current.updated_at = now
+    return Outcome(state=current, decisions=decisions, reviews=reviews, audit=audit)
+
+
+class _Step:
+    """The ladder applied to one finding: the decisions, reviews and audit entries it leads to."""
+
+    def __init__(
+        self,
+        current: AccountState,
+        finding: Finding,
+        rule: Rule,
+        policy: Policy,
+        now: datetime,
+        actor: str,
+        next_version: int,
+    ) -> None:
+        self.current, self.finding, self.rule, self.policy = current, finding, rule, policy
+        self.now, self.actor, self.next_version = now, actor, next_version
+        self.vid = finding.violation_id
+        self.severity = finding.severity or rule.severity
+        self.decisions: list[Decision] = []
+        self.reviews: list[Review] = []
+        self.audit: list[AuditEntry] = []
+
+    def decision(
+        self, action: Action, reason: str, *, enforced: bool = True, until: datetime | None = None
+    ) -> None:
+        self.decisions.append(
+            Decision(
+                violation_id=self.vid,
+                account_id=self.current.account_id,
+                rule_id=self.finding.rule_id,
+                clause=self.finding.clause,
+                severity=self.severity,
+                action=action,
+                enforced=enforced,
+                reason=reason,
+                until=until,
+                policy_version=self.policy.policy_version,
+            )
+        )
+
+    def record_audit(self, action: str, reason: str, from_status: Status) -> None:
+        self.audit.append(
+            AuditEntry(
+                account_id=self.current.account_id,
+                at=self.now,
+                actor=self.actor,
+                action=action,
+                reason=reason,
+                violation_id=self.vid,
+                from_status=from_status,
+                to_status=self.current.effective_status(self.now),
+                version=self.next_version,
+                policy_version=self.policy.policy_version,
+            )
+        )
+
+    def run(self, *, force: bool) -> None:
+        current, finding, rule, policy, now, actor = (
+            self.current,
+            self.finding,
+            self.rule,
+            self.policy,
+            self.now,
+            self.actor,
+        )
+        ladder = policy.ladder
+        decision, record_audit, reviews, vid = self.decision, self.record_audit, self.reviews, self.vid
         severity = finding.severity or rule.severity
         at = min(finding.detected_at, now)
         dry = policy.dry_run or rule.dry_run or current.dry_run
@@ -113,49 +192,23 @@ def decide(
         if review_reason is None and ladder_action is Action.review:
             review_reason = f"severity {severity.value} goes to review by policy"
 
-        def decision(action: Action, reason: str, *, enforced: bool = True, until: datetime | None = None) -> None:
-            decisions.append(
-                Decision(
-                    violation_id=vid,
-                    account_id=current.account_id,
-                    rule_id=finding.rule_id,
-                    clause=finding.clause,
-                    severity=severity,
-                    action=action,
-                    enforced=enforced,
-                    reason=reason,
-                    until=until,
-                    policy_version=policy.policy_version,
-                )
-            )
-
-        def record_audit(action: str, reason: str, from_status: Status, *, who: str = actor) -> None:
-            audit.append(
-                AuditEntry(
-                    account_id=current.account_id,
-                    at=now,
-                    actor=who,
-                    action=action,
-                    reason=reason,
-                    violation_id=vid,
-                    from_status=from_status,
-                    to_status=current.effective_status(now),
-                    version=next_version,
-                    policy_version=policy.policy_version,
-                )
-            )
-
         if review_reason is not None:
             reviews.append(
-                Review(review_id=vid, account_id=current.account_id, violation_id=vid, finding=finding,
-                       reason=review_reason, created_at=now)
+                Review(
+                    review_id=vid,
+                    account_id=current.account_id,
+                    violation_id=vid,
+                    finding=finding,
+                    reason=review_reason,
+                    created_at=now,
+                )
             )
             decision(Action.review, review_reason)
-            continue
+            return
 
         if ladder_action is Action.warn:
             decision(Action.warn, f"{severity.value} finding: warning")
-            continue
+            return
 
         # strike, suspend_temporary and suspend_indefinite all leave a strike in the rolling window.
         current.strikes.append(Strike(violation_id=vid, rule_id=finding.rule_id, at=at, dry_run=dry))
@@ -166,64 +219,82 @@ def decide(
             action = Action.suspend_temporary
             reason = f"strike {strikes} within {ladder.strike_window_days} days"
         elif action is Action.strike:
-            reason = f"strike {strikes} of {ladder.strikes_to_suspend} within {ladder.strike_window_days} days"
+            reason = (
+                f"strike {strikes} of {ladder.strikes_to_suspend} within {ladder.strike_window_days} days"
+            )
 
         before = current.effective_status(now)
         if action is Action.strike:
             decision(Action.strike, reason, enforced=not dry)
             if not dry:
                 record_audit("strike", reason, before)
-            continue
+            return
 
         if action is Action.suspend_indefinite:
             if dry:
                 decision(action, f"{reason}: would suspend indefinitely (dry-run)", enforced=False)
-                continue
+                return
             existing = current.suspension if current.enforced(now) else None
             if existing is not None and existing.kind is SuspensionKind.indefinite:
                 decision(Action.record, f"{reason}: already suspended indefinitely")
-                continue
+                return
             current.status = Status.suspended
             current.suspension = Suspension(
-                kind=SuspensionKind.indefinite, reason=finding.summary or rule.title, rule_id=finding.rule_id,
-                clause=finding.clause, since=at, until=None, decided_by=actor,
+                kind=SuspensionKind.indefinite,
+                reason=finding.summary or rule.title,
+                rule_id=finding.rule_id,
+                clause=finding.clause,
+                since=at,
+                until=None,
+                decided_by=actor,
                 policy_version=policy.policy_version,
             )
             decision(action, f"{reason}: suspended indefinitely")
             record_audit("suspend_indefinite", reason, before)
-            continue
+            return
 
         # Temporary suspension, doubling with each one the ladder imposed before.
         duration = temporary_duration(policy, current.temporary_suspensions)
         until = at + duration
         if dry:
-            decision(action, f"{reason}: would suspend for {_human(duration)} (dry-run)", enforced=False, until=until)
-            continue
+            decision(
+                action,
+                f"{reason}: would suspend for {_human(duration)} (dry-run)",
+                enforced=False,
+                until=until,
+            )
+            return
         existing = current.suspension if current.enforced(now) else None
-        if existing is not None and (existing.kind is SuspensionKind.indefinite or (existing.until or until) >= until):
+        if existing is not None and (
+            existing.kind is SuspensionKind.indefinite or (existing.until or until) >= until
+        ):
             decision(Action.record, f"{reason}: already suspended past this suspension's end")
-            continue
+            return
         if until <= now:
             # A replayed finding whose suspension would already have ended: recorded, not enforced.
             current.temporary_suspensions += 1
-            decision(action, f"{reason}: suspension of {_human(duration)} already over at {now.isoformat()}",
-                     enforced=False, until=until)
+            decision(
+                action,
+                f"{reason}: suspension of {_human(duration)} already over at {now.isoformat()}",
+                enforced=False,
+                until=until,
+            )
             record_audit("suspend_temporary_elapsed", reason, before)
-            continue
+            return
         current.temporary_suspensions += 1
         current.status = Status.suspended
         current.suspension = Suspension(
-            kind=SuspensionKind.temporary, reason=finding.summary or rule.title, rule_id=finding.rule_id,
-            clause=finding.clause, since=at, until=until, decided_by=actor, policy_version=policy.policy_version,
+            kind=SuspensionKind.temporary,
+            reason=finding.summary or rule.title,
+            rule_id=finding.rule_id,
+            clause=finding.clause,
+            since=at,
+            until=until,
+            decided_by=actor,
+            policy_version=policy.policy_version,
         )
         decision(action, f"{reason}: suspended for {_human(duration)}", until=until)
         record_audit("suspend_temporary", reason, before)
-
-    _prune(current, policy, now)
-    if decisions or reviews or audit:
-        current.version = next_version
-        current.updated_at = now
-    return Outcome(state=current, decisions=decisions, reviews=reviews, audit=audit)
 
 
 def _prune(state: AccountState, policy: Policy, now: datetime) -> None:
@@ -243,15 +314,24 @@ def _human(delta: timedelta) -> str:
 # --- operator and schedule transitions ------------------------------------------------------------
 
 
-def _operator_audit(state: AccountState, before: Status, action: str, reason: str, actor: str,
-                    now: datetime) -> AuditEntry:
+def _operator_audit(
+    state: AccountState, before: Status, action: str, reason: str, actor: str, now: datetime
+) -> AuditEntry:
     return AuditEntry(
-        account_id=state.account_id, at=now, actor=actor, action=action, reason=reason,
-        from_status=before, to_status=state.effective_status(now), version=state.version,
+        account_id=state.account_id,
+        at=now,
+        actor=actor,
+        action=action,
+        reason=reason,
+        from_status=before,
+        to_status=state.effective_status(now),
+        version=state.version,
     )
 
 
-def suspend(state: AccountState, *, reason: str, until: datetime | None, actor: str, now: datetime) -> Outcome:
+def suspend(
+    state: AccountState, *, reason: str, until: datetime | None, actor: str, now: datetime
+) -> Outcome:
     """An operator's suspension: temporary when ``until`` is given, else indefinite."""
     if until is not None and until <= now:
         raise ValueError("until must be in the future")
@@ -260,7 +340,12 @@ def suspend(state: AccountState, *, reason: str, until: datetime | None, actor: 
     current.status = Status.suspended
     current.suspension = Suspension(
         kind=SuspensionKind.temporary if until else SuspensionKind.indefinite,
-        reason=reason, rule_id="E1-operator", clause="E1", since=now, until=until, decided_by=actor,
+        reason=reason,
+        rule_id="E1-operator",
+        clause="E1",
+        since=now,
+        until=until,
+        decided_by=actor,
     )
     current.version += 1
     current.updated_at = now
@@ -301,7 +386,9 @@ def lift_expired(state: AccountState, *, now: datetime, actor: str = "suspension
     current.version += 1
     current.updated_at = now
     reason = f"temporary suspension ended at {s.until.isoformat() if s.until else '?'}"
-    return Outcome(state=current, audit=[_operator_audit(current, Status.suspended, "expire", reason, actor, now)])
+    return Outcome(
+        state=current, audit=[_operator_audit(current, Status.suspended, "expire", reason, actor, now)]
+    )
 
 
 def severity_of(finding: Finding, policy: Policy) -> Severity:

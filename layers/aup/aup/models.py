@@ -29,6 +29,11 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+class _Model(BaseModel):
+    # Schemas are built on first use, not at import: a handler pays only for the models it touches.
+    model_config = ConfigDict(defer_build=True)
+
+
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
 
@@ -86,8 +91,8 @@ class Action(StrEnum):
     record = "record"  # recorded against an account that is already suspended at least as hard
 
 
-class Suspension(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Suspension(_Model):
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     kind: SuspensionKind
     reason: str
@@ -105,8 +110,8 @@ class Suspension(BaseModel):
         return self.until is None or _utc(now) < self.until
 
 
-class Strike(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Strike(_Model):
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     violation_id: str
     rule_id: str
@@ -114,7 +119,7 @@ class Strike(BaseModel):
     dry_run: bool = False
 
 
-class AccountState(BaseModel):
+class AccountState(_Model):
     """The ``ACCOUNT#<id> / STATE`` item: the suspension flag and everything the ladder needs."""
 
     account_id: AccountId
@@ -134,7 +139,9 @@ class AccountState(BaseModel):
 
     def enforced(self, now: datetime) -> bool:
         """Whether the authorizer must deny this account at ``now``."""
-        return self.status is Status.suspended and self.suspension is not None and self.suspension.in_force(now)
+        return (
+            self.status is Status.suspended and self.suspension is not None and self.suspension.in_force(now)
+        )
 
     def effective_status(self, now: datetime) -> Status:
         return Status.suspended if self.enforced(now) else Status.active
@@ -148,19 +155,21 @@ class AccountState(BaseModel):
         )
 
 
-class Finding(BaseModel):
+class Finding(_Model):
     """What a detector saw: one breach of one rule, attributed to an account (or a source address).
 
     ``source_event_id`` names the event that showed it (log event id, bucket/key/version, metric
     period): the violation id derives from it, so a redelivered event never counts twice.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     rule_id: str
     clause: str
     account_id: AccountId | None = None
-    source_ip_hash: str | None = None  # IP-scoped findings (D2 key stuffing): the authorizer blocks the source
+    source_ip_hash: str | None = (
+        None  # IP-scoped findings (D2 key stuffing): the authorizer blocks the source
+    )
     source: Source
     source_event_id: str = Field(min_length=1, max_length=1024)
     detected_at: UtcDatetime
@@ -175,7 +184,7 @@ class Finding(BaseModel):
         return digest[:32]
 
 
-class Decision(BaseModel):
+class Decision(_Model):
     """The ladder's verdict on one finding, and the account state it leads to."""
 
     violation_id: str
@@ -194,7 +203,7 @@ class Decision(BaseModel):
         return self.action.value if self.enforced else f"would_{self.action.value}"
 
 
-class Violation(BaseModel):
+class Violation(_Model):
     """The ``ACCOUNT#<id> / VIOLATION#<ts>#<violation_id>`` item; evidence is already redacted."""
 
     violation_id: str
@@ -219,7 +228,7 @@ class ReviewStatus(StrEnum):
     dismissed = "dismissed"
 
 
-class Review(BaseModel):
+class Review(_Model):
     """A finding that needs a human: below the confidence bar, review-only, or an allowlisted account."""
 
     review_id: str
@@ -234,7 +243,7 @@ class Review(BaseModel):
     decision_reason: str | None = None
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(_Model):
     """The ``ACCOUNT#<id> / AUDIT#<ts>#<n>`` item: one state change, who made it and why."""
 
     account_id: AccountId
@@ -249,7 +258,7 @@ class AuditEntry(BaseModel):
     policy_version: str | None = None
 
 
-class Outcome(BaseModel):
+class Outcome(_Model):
     """What the engine returns for one account and a batch of findings."""
 
     state: AccountState
@@ -262,7 +271,7 @@ class Outcome(BaseModel):
         return bool(self.decisions or self.reviews or self.audit)
 
 
-class SourceBlock(BaseModel):
+class SourceBlock(_Model):
     """An IP-scoped block (D2): the authorizer denies this source even with a valid key until ``until``."""
 
     source_ip_hash: str
@@ -271,7 +280,7 @@ class SourceBlock(BaseModel):
     violation_id: str
 
 
-class ApiKeyRecord(BaseModel):
+class ApiKeyRecord(_Model):
     """The ``KEY#<sha256>`` item: key -> account, with the enforcement projection the authorizer reads."""
 
     key_hash: str
@@ -289,7 +298,7 @@ class ApiKeyRecord(BaseModel):
         return True
 
 
-class AccountView(BaseModel):
+class AccountView(_Model):
     """The admin API's account document (DESIGN.md contract)."""
 
     account_id: str

@@ -30,7 +30,9 @@ class Settings(BaseModel):
     uploads_bucket: str = Field(default="", alias="UPLOADS_BUCKET")
     quarantine_bucket: str = Field(default="", alias="QUARANTINE_BUCKET")
     scan_limit_bytes: int = Field(default=5 * 1024**3, alias="SCAN_LIMIT_BYTES")
-    authorizer_fail_mode: str = Field(default="closed", alias="AUTHORIZER_FAIL_MODE", pattern="^(open|closed)$")
+    authorizer_fail_mode: str = Field(
+        default="closed", alias="AUTHORIZER_FAIL_MODE", pattern="^(open|closed)$"
+    )
     authorizer_cache_seconds: float = Field(default=10, alias="AUTHORIZER_CACHE_SECONDS", ge=0)
 
 
@@ -52,7 +54,7 @@ def ledger() -> DynamoLedger:
     table = settings().ledger_table
     if not table:
         raise RuntimeError("LEDGER_TABLE is not set")
-    return DynamoLedger(table, policy())
+    return DynamoLedger(table)  # the policy is loaded when a write first needs it
 
 
 def utcnow() -> datetime:

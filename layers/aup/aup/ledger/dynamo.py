@@ -27,11 +27,10 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from aup.engine import decide, new_account
 from aup.ledger.base import (
     AccountExists,
     AccountNotFound,
@@ -55,8 +54,10 @@ from aup.models import (
     SuspensionKind,
     Violation,
 )
-from aup.policy import Policy
 from aup.redact import scrub
+
+if TYPE_CHECKING:
+    from aup.policy import Policy
 
 MAX_ATTEMPTS = 25  # optimistic retries under contention; then the caller fails the record
 FINDINGS_PER_TRANSACTION = 25  # each finding writes <= 3 items; state and key projections fit beside
@@ -110,16 +111,25 @@ def _is_conditional(exc: Exception) -> bool:
 
 def _backoff(attempt: int) -> None:
     # Full jitter, capped: 50 writers on one account settle in a few rounds instead of colliding again.
-    time.sleep(min(1.0, 0.02 * (2 ** min(attempt, 10))) * random.random())  # noqa: S311 - jitter, not crypto
+    time.sleep(min(1.0, 0.02 * (2 ** min(attempt, 10))) * random.random())
 
 
 class DynamoLedger:
     """The ledger backed by the table named ``table``. Clients are created lazily."""
 
-    def __init__(self, table: str, policy: Policy, client: Any = None) -> None:
+    def __init__(self, table: str, policy: Policy | None = None, client: Any = None) -> None:
         self.table = table
-        self.policy = policy
+        self._policy = policy
         self._client = client
+
+    @property
+    def policy(self) -> Policy:
+        """The policy, loaded on first use: the authorizer's path never needs it (cold start)."""
+        if self._policy is None:
+            from aup.runtime import policy
+
+            self._policy = policy()
+        return self._policy
 
     @property
     def ddb(self) -> Any:
@@ -406,6 +416,8 @@ class DynamoLedger:
         for attempt in range(MAX_ATTEMPTS):
             item = self._get_state_item(account_id)
             before = self._state_from(item) if item else None
+            from aup.engine import decide, new_account
+
             state = before or new_account(account_id, self.policy, now)
             outcome = decide(state, list(pending.values()), self.policy, now)
             if not outcome.changed:
@@ -526,7 +538,7 @@ class DynamoLedger:
     def decide_review(
         self, review_id: str, *, confirm: bool, reason: str, actor: str, now: datetime
     ) -> Review:
-        """Close a pending review. Confirming runs its finding through the ladder as an operator's decision."""
+        """Close a pending review; confirming runs its finding through the ladder as an operator's call."""
         for attempt in range(MAX_ATTEMPTS):
             review = self.get_review(review_id)
             if review is None:
@@ -553,6 +565,8 @@ class DynamoLedger:
             items: list[dict[str, Any]] = [review_put]
             item = self._get_state_item(review.account_id)
             before = self._state_from(item) if item else None
+            from aup.engine import decide, new_account
+
             state = before or new_account(review.account_id, self.policy, now)
             if confirm:
                 # The review's own violation id is already remembered; confirm under a derived id.

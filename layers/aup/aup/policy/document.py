@@ -78,7 +78,13 @@ class Ladder(_Doc):
         missing = set(Severity) - set(self.actions)
         if missing:
             raise ValueError(f"ladder.actions lacks {sorted(m.value for m in missing)}")
-        allowed = {Action.warn, Action.strike, Action.suspend_temporary, Action.suspend_indefinite, Action.review}
+        allowed = {
+            Action.warn,
+            Action.strike,
+            Action.suspend_temporary,
+            Action.suspend_indefinite,
+            Action.review,
+        }
         bad = {a for a in self.actions.values() if a not in allowed}
         if bad:
             raise ValueError(f"ladder.actions cannot use {sorted(b.value for b in bad)}")

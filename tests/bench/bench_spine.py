@@ -1,0 +1,135 @@
+"""Spine budgets (DESIGN.md): handler cold start vs bare boto3, warm authorizer decision, reads per miss."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = [
+    "authorizer",
+    "admin_api",
+    "notifier",
+    "suspension_expiry",
+    "api_log_analyzer",
+    "upload_scanner",
+    "usage_monitor",
+]
+RUNS = 5
+
+_BASELINE = (
+    "import time; t=time.perf_counter(); import boto3; boto3.client('dynamodb'); print(time.perf_counter()-t)"
+)
+_HANDLER = """
+import importlib.util, sys, time
+t = time.perf_counter()
+spec = importlib.util.spec_from_file_location('app', sys.argv[1])
+m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+from aup import runtime
+runtime.ledger().ddb  # the clients a first invocation needs
+print(time.perf_counter() - t)
+"""
+
+
+def _timed(code: str, *args: str) -> float:
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'layers' / 'aup'}:{ROOT}",
+        "LEDGER_TABLE": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "AUP/Usage",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def cold_starts() -> list[str]:
+    missed = []
+    base = statistics.median(_timed(_BASELINE) for _ in range(RUNS))
+    print(f"   bare 'import boto3; boto3.client(\"dynamodb\")': {base * 1000:.0f} ms (median of {RUNS})")
+    for name in HANDLERS:
+        path = ROOT / "functions" / name / "app.py"
+        if "NotImplementedError" in path.read_text():
+            continue
+        t = statistics.median(_timed(_HANDLER, str(path)) for _ in range(RUNS))
+        ratio = t / base
+        ok = ratio <= 1.5
+        print(
+            f"   cold start {name}: {t * 1000:.0f} ms = {ratio:.2f}x (budget 1.5x) {'ok' if ok else 'OVER'}"
+        )
+        if not ok:
+            missed.append(f"cold start {name} {ratio:.2f}x > 1.5x")
+    return missed
+
+
+def authorizer() -> list[str]:
+    from datetime import UTC, datetime
+
+    from moto import mock_aws
+
+    from aup import runtime
+    from aup.models import AccountState, hash_api_key
+    from aupctl.stack import deploy
+    from tests.conftest import LambdaContext, load_handler
+    from tests.eventlib import authorizer_event
+
+    missed = []
+    with mock_aws():
+        stack = deploy()
+        os.environ["LEDGER_TABLE"] = stack.outputs["LedgerTableName"]
+        os.environ["AUTHORIZER_CACHE_SECONDS"] = "60"
+        runtime.reset()
+        runtime.ledger().create_account(
+            AccountState(account_id="bench-acct", plan="business"),
+            hash_api_key("bench-key-0000000000"),
+            datetime.now(UTC),
+            "bench",
+        )
+        module = load_handler("authorizer")
+        module.logger.setLevel("WARNING")
+        ctx = LambdaContext()
+        reads = []
+        module.runtime.ledger().ddb.meta.events.register(
+            "before-call.dynamodb", lambda **kw: reads.append(kw["model"].name)
+        )
+        event = authorizer_event("bench-key-0000000000")
+        module.lambda_handler(event, ctx)  # the miss
+        miss_reads = len(reads)
+        n = 20_000
+        t = time.perf_counter()
+        for _ in range(n):
+            module.lambda_handler(event, ctx)
+        per_call = (time.perf_counter() - t) / n
+        hits_reads = len(reads) - miss_reads
+        core = module.authorizer()
+        t = time.perf_counter()
+        for _ in range(n):
+            core.decide("bench-key-0000000000", "203.0.113.7")
+        decide = (time.perf_counter() - t) / n
+    ok = per_call < 0.001
+    print(
+        f"   authorizer warm cached call through the handler: {per_call * 1e6:.0f} us (budget < 1000 us) "
+        f"{'ok' if ok else 'OVER'}; decision alone {decide * 1e6:.1f} us"
+    )
+    print(
+        f"   DynamoDB calls per cache miss: {miss_reads} ({reads[:miss_reads]}); during {n} hits: {hits_reads}"
+    )
+    if not ok:
+        missed.append(f"authorizer warm call {per_call * 1e6:.0f} us")
+    if miss_reads != 1 or hits_reads:
+        missed.append(f"authorizer reads per miss {miss_reads}, during hits {hits_reads}")
+    runtime.reset()
+    return missed
+
+
+def main() -> list[str]:
+    return cold_starts() + authorizer()
