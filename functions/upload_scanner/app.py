@@ -12,13 +12,14 @@ import time
 from functools import cache
 from typing import Any
 
-from aup import runtime
-from aup.uploads.service import ObjectOutcome, UploadScanner, parse_notification
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from aup import runtime
+from aup.uploads.service import ObjectOutcome, UploadScanner, parse_notification
 
 logger = Logger()
 metrics = Metrics()

@@ -53,7 +53,7 @@ class UploadedObject:
         return sid if len(sid) <= 1024 else "s3:sha256:" + hashlib.sha256(sid.encode()).hexdigest()
 
 
-def _finding(  # noqa: PLR0917 - every rule calls it the same way
+def _finding(
     obj: UploadedObject,
     rule_id: str,
     policy: Policy,
@@ -419,7 +419,7 @@ def hash_list_matches(
 # --- D6 --------------------------------------------------------------------------------------------
 
 
-def media_hoarding(  # noqa: PLR0917 - the account's figures, in one call site
+def media_hoarding(
     obj: UploadedObject, media_label: str, media_bytes: int, allowance: int, plan: str, policy: Policy
 ) -> list[Finding]:
     """The account's media bytes beyond its plan's allowance. One finding per account and day of uploads:

@@ -23,7 +23,7 @@ from aup.uploads.filetype import HEAD_BYTES, FileType, sniff
 from aup.uploads.markup import MarkupReport, MarkupScanner
 from aup.uploads.settings import UploadScanning
 from aup.uploads.signatures import SignatureScanner
-from aup.uploads.text import TextCounts, TextScanner, threat_regex
+from aup.uploads.text import TextCounts, TextScanner
 
 NESTED_IN_MEMORY_BYTES = 16 * 1024 * 1024  # a nested zip up to this size is opened from memory
 _STREAM_ARCHIVES = {"gzip", "bzip2", "xz"}
@@ -92,10 +92,10 @@ class ScanEngine:
     rules: Any  # compiled yara rules
     marks: tuple[str, ...]
     out_of_time: Callable[[], bool] = lambda: False
-    _threat_re: re.Pattern[bytes] | None = field(default=None, init=False)
+    _threats: tuple[bytes, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
-        self._threat_re = threat_regex(self.settings.threat_phrases)
+        self._threats = tuple(p.lower().encode() for p in self.settings.threat_phrases)
 
     def scan(self, fileobj: IO[bytes], name: str) -> ScanResult:
         """Scan ``fileobj`` (seekable, positioned at 0). Never raises for content; I/O errors propagate."""
@@ -112,7 +112,7 @@ class ScanEngine:
 
     # -- one stream -----------------------------------------------------------------------------
 
-    def _linear(  # noqa: PLR0917 - internal, recursive
+    def _linear(
         self,
         read: Callable[[int], bytes],
         path: str,
@@ -139,7 +139,7 @@ class ScanEngine:
             if ftype is None:
                 ftype = sniff(chunk[:HEAD_BYTES], name)
                 if ftype.is_text:
-                    text = TextScanner(s, self._threat_re)
+                    text = TextScanner(s, self._threats)
                 if ftype.is_markup:
                     import codecs
 

@@ -49,7 +49,7 @@ def head(bucket: str, key: str, version: str | None, etag: str | None) -> dict[s
 class S3ObjectFile(io.RawIOBase):
     """A read-only, seekable file over one object version, streamed (wrap it in io.BufferedReader)."""
 
-    def __init__(  # noqa: PLR0917 - an object version's coordinates
+    def __init__(
         self,
         bucket: str,
         key: str,
@@ -113,7 +113,7 @@ class S3ObjectFile(io.RawIOBase):
         super().close()
 
 
-def open_object(  # noqa: PLR0917 - an object version's coordinates
+def open_object(
     bucket: str, key: str, size: int, version: str | None, etag: str | None, buffer_size: int = 1024 * 1024
 ) -> io.BufferedReader:
     return io.BufferedReader(S3ObjectFile(bucket, key, size, version, etag), buffer_size=buffer_size)

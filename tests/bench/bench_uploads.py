@@ -1,0 +1,207 @@
+"""Upload scanning budgets (DESIGN.md): signatures + type + hash >= 100 MB/s per core; with the PII
+detectors >= 30 MB/s on text; peak memory <= 256 MB scanning a 1 GB object, streamed.
+
+The objects are generated lazily by a fake streaming body, so nothing of their size is ever held; the
+memory figure is the peak RSS of a fresh subprocess that imports the scanner and streams 1 GB.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "layers" / "aup"), str(ROOT)]
+
+MB = 1024 * 1024
+
+
+class LazyObject(io.RawIOBase):
+    """A seekable body of ``size`` bytes that repeats ``block``: the whole object never exists."""
+
+    def __init__(self, size: int, block: bytes) -> None:
+        self.size, self.block, self.pos = size, block, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = {0: 0, 1: self.pos, 2: self.size}[whence] + offset
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self.size - self.pos)
+        if n <= 0:
+            return 0
+        start = self.pos % len(self.block)
+        out = memoryview(buffer)
+        filled = 0
+        while filled < n:
+            piece = self.block[start : start + n - filled]
+            out[filled : filled + len(piece)] = piece
+            filled += len(piece)
+            start = 0
+        self.pos += n
+        return n
+
+
+def binary_block() -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + random.Random(5).randbytes(4 * MB - 8)
+
+
+def text_block() -> bytes:
+    """Business text: prose with, every few lines, an e-mail, a phone number, an order or invoice number."""
+    rng = random.Random(9)
+    words = [
+        "the",
+        "delivery",
+        "of",
+        "our",
+        "quarterly",
+        "report",
+        "shows",
+        "revenue",
+        "growth",
+        "across",
+        "all",
+        "regions",
+        "while",
+        "costs",
+        "stayed",
+        "flat",
+        "and",
+        "the",
+        "team",
+        "expects",
+        "further",
+        "improvement",
+        "next",
+        "quarter",
+        "after",
+        "the",
+        "migration",
+        "completes",
+    ]
+    lines, size = [], 0
+    while size < 4 * MB:
+        i = len(lines)
+        line = " ".join(rng.choice(words) for _ in range(14))
+        if i % 4 == 0:
+            line += f" contact{i % 50}@example.com"
+        if i % 6 == 0:
+            line += f" call +1 415-555-{i % 10000:04d}"
+        if i % 5 == 0:
+            line += f" order {rng.randrange(10**15, 10**16)} invoice {rng.randrange(10**8)}"
+        lines.append(line)
+        size += len(line) + 1
+    return ("\n".join(lines) + "\n").encode()
+
+
+def dense_csv_block() -> bytes:
+    """Worst case: every line an order id of 16 digits, an e-mail and a phone number."""
+    rng = random.Random(9)
+    lines, size = ["order_id,customer,contact,amount,note"], 0
+    while size < 4 * MB:
+        i = len(lines)
+        line = (
+            f"{rng.randrange(10**15, 10**16)},Client {i},contact{i % 50}@example.com,{rng.randrange(1, 9999)}.00,"
+            f"call +1 415-555-{i % 10000:04d} re invoice {rng.randrange(10**8)}"
+        )
+        lines.append(line)
+        size += len(line) + 1
+    return ("\n".join(lines) + "\n").encode()
+
+
+def engine() -> Any:
+    from aup.policy import load_default_policy
+    from aup.uploads.scanner import ScanEngine
+    from aup.uploads.signatures import compile_rules
+
+    policy = load_default_policy()
+    return ScanEngine(policy.upload_scanning, compile_rules(), tuple(policy.protected_trademarks))
+
+
+def throughput(size: int, block: bytes, name: str) -> tuple[float, Any]:
+    e = engine()
+    body = io.BufferedReader(LazyObject(size, block), buffer_size=MB)
+    started = time.perf_counter()
+    result = e.scan(body, name)
+    elapsed = time.perf_counter() - started
+    return size / MB / elapsed, result
+
+
+def peak_memory_child() -> None:
+    import resource
+
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _, result = throughput(1024 * MB, binary_block(), "big.png")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "peak_mb": peak / 1024,
+                "before_mb": base / 1024,
+                "status": result.status.value,
+                "bytes": result.bytes_read,
+            }
+        )
+    )
+
+
+def main() -> list[str]:
+    missed: list[str] = []
+    rate, result = throughput(512 * MB, binary_block(), "image.png")
+    assert result.status.value == "complete"
+    ok = rate >= 100
+    print(
+        f"   signatures + type + hash (binary, 512 MB): {rate:.0f} MB/s (budget >= 100) {'ok' if ok else 'OVER'}"
+    )
+    if not ok:
+        missed.append(f"signatures+type+hash {rate:.0f} MB/s < 100")
+
+    rate, result = throughput(128 * MB, text_block(), "report.txt")
+    assert result.top.text is not None and result.top.text.emails > 0
+    ok = rate >= 30
+    print(
+        f"   with PII detectors (business text, 128 MB): {rate:.0f} MB/s (budget >= 30) {'ok' if ok else 'OVER'}"
+    )
+    if not ok:
+        missed.append(f"PII text {rate:.0f} MB/s < 30")
+    rate, _ = throughput(64 * MB, dense_csv_block(), "orders.csv")
+    print(f"   with PII detectors (dense CSV: 3 candidates a line, 64 MB): {rate:.0f} MB/s (informational)")
+
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'aup'}:{ROOT}"}
+    out = subprocess.run(
+        [sys.executable, "-c", "from tests.bench.bench_uploads import peak_memory_child as m; m()"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env=env,
+    ).stdout
+    figures = json.loads(out.strip().splitlines()[-1])
+    ok = figures["peak_mb"] <= 256 and figures["bytes"] == 1024 * MB
+    print(
+        f"   peak memory scanning 1 GB streamed: {figures['peak_mb']:.0f} MB RSS "
+        f"(after imports {figures['before_mb']:.0f} MB) (budget <= 256) {'ok' if ok else 'OVER'}"
+    )
+    if not ok:
+        missed.append(f"peak memory {figures['peak_mb']:.0f} MB > 256")
+    return missed
+
+
+if __name__ == "__main__":
+    sys.exit(1 if main() else 0)

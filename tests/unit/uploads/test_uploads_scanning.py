@@ -1,0 +1,159 @@
+"""Pure scanning: validators, type sniffing, chunk boundaries, archives, verdicts and tags (no AWS)."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aup.policy import load_default_policy
+from aup.uploads import detectors
+from aup.uploads.filetype import sniff
+from aup.uploads.scanner import ScanEngine, ScanStatus
+from aup.uploads.settings import Streaming, UploadScanning
+from aup.uploads.signatures import compile_rules
+from aup.uploads.text import TextScanner, card_issuer, iban_valid, luhn_ok, ssn_valid
+from aup.uploads.verdict import Verdict, merge_tags, verdict
+from tests.unit.uploads import samples
+
+POLICY = load_default_policy()
+
+
+def scan(data: bytes, name: str, settings: UploadScanning | None = None) -> tuple[object, list]:
+    engine = ScanEngine(settings or POLICY.upload_scanning, compile_rules(), ("CIMCON",))
+    result = engine.scan(io.BytesIO(data), name)
+    obj = detectors.UploadedObject(
+        "b", f"accounts/acme/{name}", "v1", "e", len(data), "acme", datetime.now(UTC)
+    )
+    return result, detectors.content_findings(obj, result, POLICY, {})
+
+
+def test_validators() -> None:
+    assert luhn_ok(b"4111111111111111") and not luhn_ok(b"4111111111111112")
+    assert card_issuer(b"371449635398431") == "amex" and card_issuer(b"1234567890123452") is None
+    assert ssn_valid(b"123", b"45", b"6780") and not ssn_valid(b"666", b"12", b"3456")
+    assert not ssn_valid(b"900", b"12", b"3456") and not ssn_valid(b"078", b"05", b"1120")
+    good = samples.iban("DE", "370400440532013000")
+    assert iban_valid(good[:2].encode(), good[2:4].encode(), good[4:].encode())
+    assert not iban_valid(b"DE", b"00", b"370400440532013000")
+
+
+@pytest.mark.parametrize(
+    "data,kind,label",
+    [
+        (samples.pe_executable(), "executable", "pe"),
+        (b"\x7fELF\x02\x01\x01" + b"\x00" * 60, "executable", "elf"),
+        (samples.mp4_video(4096), "video", "mp4"),
+        (samples.mp3_audio(4096), "audio", "mp3"),
+        (samples.eicar_zipped(), "archive", "zip"),
+        (samples.html_onerror_exfiltration(), "html", "html"),
+        (b"order,amount\n1,2\n", "text", "text"),
+    ],
+)
+def test_sniff_by_content(data: bytes, kind: str, label: str) -> None:
+    ftype = sniff(data, "whatever.jpg")
+    assert (ftype.kind, ftype.label) == (kind, label)
+
+
+@given(st.binary(max_size=2048), st.text(max_size=30))
+def test_sniff_never_crashes(data: bytes, name: str) -> None:
+    assert sniff(data, name).kind
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=1, max_value=4000))
+def test_text_counts_do_not_depend_on_chunking(chunk: int) -> None:
+    text = samples.cards_csv(25) + samples.ssn_csv(12) + b"mail a@b.example and x.y@c.example\n" * 3
+    whole = TextScanner(POLICY.upload_scanning)
+    whole.feed(text)
+    expected = whole.close()
+    pieces = TextScanner(POLICY.upload_scanning)
+    for i in range(0, len(text), chunk):
+        pieces.feed(text[i : i + chunk])
+    got = pieces.close()
+    assert (got.cards, got.ssns, got.emails, got.distinct_emails) == (expected.cards, expected.ssns, 6, 2)
+    assert expected.cards == 25 and expected.ssns == 12
+
+
+def test_eicar_split_across_chunks_is_found() -> None:
+    tight = UploadScanning(streaming=Streaming(chunk_bytes=4096, overlap_bytes=256))
+    data = b"A" * 4070 + samples.EICAR + b"B" * 9000
+    _, findings = scan(data, "notes.txt", tight)
+    assert [f.rule_id for f in findings] == ["I3-malware-signature"]
+
+
+def test_nesting_beyond_the_limit_is_a_bomb() -> None:
+    data = samples.EICAR
+    for depth in range(5):
+        data = samples.zip_bytes({f"level{depth}.zip" if depth else "eicar.com": data})
+    result, findings = scan(data, "deep.zip")
+    assert result.bomb is not None and result.bomb.reason == "nesting"
+    assert "I3-archive-bomb" in {f.rule_id for f in findings}
+
+
+def test_member_count_bomb_and_encrypted_zip() -> None:
+    small = UploadScanning(archives={"max_members": 5})
+    result, findings = scan(samples.zip_bytes({f"f{i}.txt": b"x" for i in range(6)}), "many.zip", small)
+    assert result.bomb.reason == "member-count"
+    result, findings = scan(samples.encrypted_zip(), "vault.zip")
+    assert result.status is ScanStatus.encrypted and findings == []
+    assert verdict(result.status, findings, POLICY) is Verdict.not_scanned
+
+
+def test_bare_script_tag_goes_to_review_not_threat() -> None:
+    result, findings = scan(b"<html><body><script>console.log(1)</script></body></html>", "page.html")
+    (f,) = findings
+    assert f.rule_id == "I3-script-in-document" and f.confidence < POLICY.rule(f.rule_id).confidence_bar
+    assert verdict(result.status, findings, POLICY) is Verdict.review
+
+
+def test_visible_trademark_is_fine_hidden_is_not() -> None:
+    _, visible = scan(b"<html><body><p>We integrate with CIMCON sensors.</p></body></html>", "a.html")
+    assert visible == []
+    _, hidden = scan(samples.hidden_trademark_page(), "b.html")
+    assert [f.rule_id for f in hidden] == ["W6-hidden-trademark"]
+    assert set(hidden[0].evidence["hiding_methods"]) >= {"display", "css-class", "same-colour-text"}
+
+
+def test_few_cards_go_to_review_and_business_csv_is_clean() -> None:
+    few = "\n".join(f"card {c}" for c in samples.valid_cards(4)).encode()
+    _, findings = scan(few, "few.txt")
+    assert [f.rule_id for f in findings] == ["W2-personal-data"]
+    result, findings = scan(samples.business_csv(), "orders.csv")
+    assert findings == [] and verdict(result.status, findings, POLICY) is Verdict.clean
+
+
+def test_hash_list_match_flags_a_mandatory_report() -> None:
+    import hashlib
+
+    data = b"anything at all"
+    engine = ScanEngine(POLICY.upload_scanning, compile_rules(), ())
+    result = engine.scan(io.BytesIO(data), "x.bin")
+    obj = detectors.UploadedObject(
+        "b", "accounts/acme/x.bin", None, "e", len(data), "acme", datetime.now(UTC)
+    )
+    lists = {"abuse_material": frozenset({hashlib.sha256(data).hexdigest()})}
+    (f,) = detectors.content_findings(obj, result, POLICY, lists)
+    assert f.rule_id == "I2-abuse-material-hash" and f.evidence["mandatory_report"] is True
+    assert verdict(result.status, [f], POLICY) is Verdict.threat
+
+
+def test_merge_tags_keeps_the_uploaders_and_stays_within_ten() -> None:
+    ours = {
+        "aup-verdict": "clean",
+        "aup-scan": "complete",
+        "aup-rules": "",
+        "aup-sha256": "ab",
+        "aup-account": "x",
+    }
+    theirs = [{"Key": f"t{i}", "Value": "v"} for i in range(3)] + [{"Key": "aup-verdict", "Value": "forged"}]
+    tags, dropped = merge_tags(theirs, ours)
+    keys = [t["Key"] for t in tags]
+    assert dropped == 0 and keys[:3] == ["t0", "t1", "t2"] and "aup-rules" not in keys
+    assert {"Key": "aup-verdict", "Value": "clean"} in tags and len(tags) == 7
+    full = [{"Key": f"t{i}", "Value": "v"} for i in range(10)]
+    tags, dropped = merge_tags(full, ours)
+    assert len(tags) == 10 and dropped == 2 and {t["Key"] for t in tags} >= {"aup-verdict", "aup-scan"}
