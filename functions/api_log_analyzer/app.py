@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aup import runtime
-from aup.logs.parse import MalformedPayload
-from aup.logs.service import emit_usage, is_kinesis, process_event
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from aup import runtime
+from aup.logs.parse import MalformedPayload
+from aup.logs.service import emit_usage, is_kinesis, process_event
 
 logger = Logger()
 metrics = Metrics()

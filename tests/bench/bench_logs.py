@@ -92,7 +92,6 @@ def _setup() -> tuple[Any, Any]:
         AUP_POLICY_PARAMETER="",
     )
     from aup import runtime
-
     from tests.conftest import LambdaContext, load_handler
 
     runtime.reset()
