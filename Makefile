@@ -29,23 +29,27 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/aup/aup functions aupctl
 	$(BIN)/cfn-lint template.yaml
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam validate --lint --region us-east-1
+	PATH="$(CURDIR)/$(BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(BIN)/sam validate --lint --region us-east-1
 
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# sam build for python3.13/arm64 needs a python3.13 on PATH: take one from PATH or pyenv.
-PY313 = $(shell command -v python3.13 2>/dev/null || ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | head -n1)
+# sam build for python3.13/arm64 needs a python3.13 on PATH: the first candidate that really runs
+# 3.13 (pyenv's shims answer for versions that are not active, so real binaries come first).
+PY313 = $(shell for c in $$(ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13 \
+	$$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null) $$(command -v python3.13 2>/dev/null); do \
+	"$$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
 
 build: install
 	@if [ -z "$(PY313)" ]; then \
-	  echo "make build: no python3.13 found on PATH or in pyenv; install one (e.g. 'pyenv install 3.13') and retry" >&2; exit 1; fi
+	  echo "make build: no working python3.13 on PATH or in pyenv; install one (e.g. 'pyenv install 3.13') and retry" >&2; \
+	  exit 1; fi
 	@mkdir -p .aws-sam/py313 && ln -sf "$(PY313)" .aws-sam/py313/python3.13 && ln -sf "$(PY313)" .aws-sam/py313/python3
-	PATH="$(CURDIR)/.aws-sam/py313:$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --template template.yaml
+	PATH="$(CURDIR)/.aws-sam/py313:$(CURDIR)/$(BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(BIN)/sam build --template template.yaml
 
 deploy: build
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam deploy --stack-name $(STACK)
+	PATH="$(CURDIR)/$(BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(BIN)/sam deploy --stack-name $(STACK)
 
 bench: install
 	$(BIN)/python -m tests.bench
