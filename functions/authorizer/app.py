@@ -58,7 +58,7 @@ def _response(event: APIGatewayAuthorizerRequestEvent, verdict: Verdict) -> dict
 
 def _malformed(reason: str) -> dict[str, Any]:
     return {
-        "principalId": "anonymous",
+        "principalId": "malformed:-",
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [

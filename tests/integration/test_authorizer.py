@@ -155,3 +155,13 @@ def test_stale_answer_served_while_the_ledger_is_down(stack, lambda_context, mon
     assert verdict.allow and "stale" in verdict.reason
     clock[0] = 400  # past the stale window: fail-closed
     assert not az.decide(KEY, "1.1.1.1").allow
+
+
+def test_refused_callers_get_a_principal_that_is_never_an_account_and_never_the_key(authz):
+    from aup.models import is_account_id
+
+    unknown = authz(authorizer_event("leaked-key-0000000000001"))["principalId"]
+    other = authz(authorizer_event("leaked-key-0000000000002"))["principalId"]
+    assert unknown.startswith("unknown-key:") and unknown != other
+    assert "leaked-key" not in unknown and not is_account_id(unknown)
+    assert not is_account_id(authz(authorizer_event(None))["principalId"])

@@ -21,6 +21,11 @@ from aup.models import ApiKeyRecord, SourceBlock, hash_api_key, hash_source
 Lookup = Callable[[str, str | None], tuple[ApiKeyRecord | None, SourceBlock | None]]
 
 MAX_HEADER_CHARS = 512
+# principalId of refused callers: never an account id (":" is not allowed in one), so the access-log
+# analyzer counts them as identities a source tried, not as an account's traffic.
+NO_KEY = "no-key:-"
+UNVERIFIED = "unverified:-"
+UNKNOWN_KEY_PREFIX = "unknown-key:"
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class Verdict:
 
 @dataclass
 class _Entry:
+    key_hash: str
     record: ApiKeyRecord | None
     block: SourceBlock | None
     fetched: float
@@ -69,7 +75,7 @@ class KeyAuthorizer:
 
     def decide(self, api_key: str | None, source_ip: str | None, now: datetime | None = None) -> Verdict:
         if not api_key:
-            return Verdict(False, "anonymous", "no api key")
+            return Verdict(False, NO_KEY, "no api key")
         now = now or datetime.now(UTC)
         key_hash = hash_api_key(api_key)
         source_hash = hash_source(source_ip) if source_ip else None
@@ -83,9 +89,9 @@ class KeyAuthorizer:
                 if entry is not None and tick - entry.fetched < self._stale:
                     return self._verdict(entry, now, stale=True)
                 if self._fail_open:
-                    return Verdict(True, "unverified", "ledger unavailable: fail-open", unverified=True)
-                return Verdict(False, "anonymous", "ledger unavailable: fail-closed")
-            entry = _Entry(record, block, tick)
+                    return Verdict(True, UNVERIFIED, "ledger unavailable: fail-open", unverified=True)
+                return Verdict(False, UNVERIFIED, "ledger unavailable: fail-closed")
+            entry = _Entry(key_hash, record, block, tick)
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[cache_key] = entry
@@ -96,7 +102,9 @@ class KeyAuthorizer:
         record, block = entry.record, entry.block
         suffix = " (stale: ledger unavailable)" if stale else ""
         if record is None:
-            return Verdict(False, "anonymous", "unknown api key" + suffix)
+            # Not an account: a short hash of the refused key, so the access log shows one source trying
+            # many keys (D2) without ever carrying a key.
+            return Verdict(False, f"{UNKNOWN_KEY_PREFIX}{entry.key_hash[:12]}", "unknown api key" + suffix)
         if block is not None and now < block.until:
             return Verdict(
                 False,

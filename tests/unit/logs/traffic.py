@@ -253,6 +253,9 @@ def credential_stuffing(ip: str = "203.0.113.66", attempts: int = 600, seed: int
             out.append(
                 line(
                     t,
+                    # What the authorizer puts in principalId for a refused key: a short hash, never
+                    # an account id (so it is an identity the source tried, not an account's traffic).
+                    account=f"unknown-key:{rnd.getrandbits(48):012x}",
                     ip=ip,
                     agent="python-requests/2.31.0",
                     path="/v1/me",

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from operator import itemgetter, mul, sub
 
 from aup.logs.parse import RawRecord
+from aup.models import is_account_id
 
 MAX_FORWARDED_SAMPLES = 200
 GAPS_MIN_LINES = 20
@@ -232,8 +233,8 @@ def summarize(
         else:
             group.append(r)
     for account, rs in by_account.items():
-        if account in ("-", ""):
-            continue  # unauthenticated: only the source rules see these
+        if account in ("-", "") or not is_account_id(account):
+            continue  # unauthenticated (or a refused key's principal): only the source rules see these
         for bucket, part, ts in _by_bucket(rs, window_ms):
             summary.accounts[(account, bucket)] = _account_window(
                 account, bucket, part, ts, failure_statuses=fail, public_resources=public_resources
