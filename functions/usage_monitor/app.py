@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from aup import runtime
 from aup.usage.events import MalformedEvent
 from aup.usage.metrics import CloudWatchMetricsReader
 from aup.usage.monitor import handle
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 tracer = Tracer()
