@@ -444,7 +444,9 @@ class DynamoLedger:
 
     def block_source(self, finding: Finding, now: datetime) -> SourceBlock:
         assert finding.source_ip_hash is not None
-        until = now + timedelta(hours=self.policy.ladder.source_block_hours)
+        # From the evidence's own time, not the clock: a redelivered finding computes the same end and
+        # leaves the block as it is (the clock would extend it on every redelivery).
+        until = finding.detected_at + timedelta(hours=self.policy.ladder.source_block_hours)
         block = SourceBlock(
             source_ip_hash=finding.source_ip_hash,
             until=until,
