@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -16,7 +16,6 @@ from aup.ledger import AccountExists, AccountNotFound, ReviewClosed, ReviewNotFo
 from aup.models import ACCOUNT_ID_PATTERN, AccountView, Review, Violation
 
 logger = Logger()
-tracer = Tracer()
 app = APIGatewayRestResolver(enable_validation=True)
 
 AccountIdPath = Annotated[str, Path(pattern=ACCOUNT_ID_PATTERN, description="account id")]
@@ -226,7 +225,6 @@ def _no_route(exc: Exception) -> Response:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not isinstance(event, dict) or "httpMethod" not in event:
         return {

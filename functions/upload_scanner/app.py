@@ -12,7 +12,7 @@ import time
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -23,7 +23,6 @@ from aup.uploads.service import ObjectOutcome, UploadScanner, parse_notification
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 _deadline: dict[str, float] = {}
@@ -62,7 +61,6 @@ def _publish(outcome: ObjectOutcome) -> None:
             m.add_dimension(name="AccountId", value=outcome.account_id)
 
 
-@tracer.capture_method
 def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
     body = json.loads(record.body)
     results = []
@@ -98,7 +96,6 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     margin = runtime.policy().upload_scanning.streaming.deadline_margin_seconds
     _deadline["at"] = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - margin

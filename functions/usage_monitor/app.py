@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -18,12 +18,10 @@ from aup.usage.metrics import CloudWatchMetricsReader
 from aup.usage.monitor import handle
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     reader = CloudWatchMetricsReader(runtime.settings().metrics_namespace)
