@@ -32,6 +32,7 @@ persistence = DynamoDBPersistenceLayer(
     sort_key_attr="sk",
     static_pk_value="IDEMPOTENCY#notifier",
     expiry_attr="expires_at",
+    boto3_client=client("dynamodb"),  # the ledger's client: one client to build at cold start, not two
 )
 idempotency = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=7 * 86400)
 

@@ -18,7 +18,8 @@ POLICY_PARAMETER_ENV = "AUP_POLICY_PARAMETER"
 def parse_policy(text: str, *, origin: str = "policy") -> Policy:
     """Parse and validate a YAML (or JSON) policy document. Raises PolicyError naming every bad field."""
     try:
-        data: Any = yaml.safe_load(text)
+        # libyaml's loader when the wheel has it: the policy is parsed on every cold start.
+        data: Any = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.YAMLError as exc:
         raise PolicyError(f"{origin}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
