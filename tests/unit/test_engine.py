@@ -273,3 +273,11 @@ def test_allowlisted_accounts_are_never_suspended_and_every_finding_is_accounted
     assert not out.state.enforced(now)
     assert len(out.decisions) == len({f.violation_id for f in fs})
     assert out.state.version == (1 if out.decisions else 0)
+
+
+def test_findings_during_a_suspension_are_recorded_without_escalating():
+    burst = [finding(Severity.high, f"burst-{i}", at=NOW + timedelta(seconds=i)) for i in range(3)]
+    out = engine.decide(account(), burst, POLICY, NOW + timedelta(minutes=1))
+    assert [d.action for d in out.decisions] == [Action.suspend_temporary, Action.record, Action.record]
+    assert out.state.temporary_suspensions == 1
+    assert out.state.suspension is not None and out.state.suspension.until == NOW + timedelta(hours=24)

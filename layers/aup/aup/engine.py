@@ -265,10 +265,11 @@ class _Step:
             )
             return
         existing = current.suspension if current.enforced(now) else None
-        if existing is not None and (
-            existing.kind is SuspensionKind.indefinite or (existing.until or until) >= until
-        ):
-            decision(Action.record, f"{reason}: already suspended past this suspension's end")
+        if existing is not None:
+            # One incident, one suspension: findings that arrive while the account is already suspended
+            # (often the rest of the same burst) are recorded; only a breach after it ended escalates.
+            end = existing.until.isoformat() if existing.until else "an operator lifts it"
+            decision(Action.record, f"{reason}: already suspended until {end}")
             return
         if until <= now:
             # A replayed finding whose suspension would already have ended: recorded, not enforced.
