@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from aup import runtime
 from aup.logs.parse import MalformedPayload
-from aup.logs.service import emit_usage, is_kinesis, process_event
+from aup.logs.service import emit_usage, is_kinesis, paused_gc, process_event
 
 logger = Logger()
 metrics = Metrics()
@@ -23,9 +23,14 @@ metrics = Metrics()
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if not isinstance(event, dict):
+        raise MalformedPayload(f"not a CloudWatch Logs subscription or Kinesis event: {type(event).__name__}")
     kinesis = is_kinesis(event)
     try:
-        result = process_event(event, ledger=runtime.ledger(), policy=runtime.policy(), now=runtime.utcnow())
+        with paused_gc():
+            result = process_event(
+                event, ledger=runtime.ledger(), policy=runtime.policy(), now=runtime.utcnow()
+            )
     except MalformedPayload as exc:
         metrics.add_metric(name="MalformedPayloads", unit=MetricUnit.Count, value=1)
         logger.error("access-log payload cannot be decoded", extra={"error": str(exc)})

@@ -28,6 +28,7 @@ from aup.logs.counters import (
 )
 from aup.logs.parse import (
     CONTRACT_LINE,
+    CONTRACT_LINES,
     AccessRecord,
     LogEvent,
     RawRecord,
@@ -76,8 +77,17 @@ def read_lines(
     (or the CLF pattern) and converted to the same tuple shape."""
     result = into or ReadResult()
     out = result.records
-    append = out.append
     limit = cfg.max_line_bytes
+    if fmt != "clf":
+        lines = lines if type(lines) is list else list(lines)
+        if lines and max(map(len, lines)) <= limit:
+            joined = "\n".join(lines)
+            if joined.count("\n") == len(lines) - 1:  # no line carries a newline of its own
+                rows = CONTRACT_LINES(joined)
+                if len(rows) == len(lines):  # every line in the contract's layout (see CONTRACT_LINES)
+                    out.extend(rows)
+                    return result
+    append = out.append
     fast = CONTRACT_LINE if fmt != "clf" else None
     for line in lines:
         if len(line) > limit:
@@ -188,26 +198,48 @@ def analyze(
             copied = {k: list(v) for k, v in (samples or {}).items()}
             per[name] = (kind, rules.Window(account, name, seconds, got, at_ms, copied, start_ms))
 
+    # Only windows on which some rule can possibly fire are built (rules.*_may_trip: cheap necessary
+    # conditions on the totals); the others would yield nothing. Each item is judged once.
+    strict = strictest_plan(policy)
+    may: dict[tuple[str, str], bool] = {}
     for f in plan.facts:
+        windows.setdefault(f.account, {})  # accounts keep the order of their first window
         start = f.bucket * wsec * 1000
         hour, day = start // HOUR_MS, start // DAY_MS
-        window(
-            "rate",
-            f.account,
-            rate_name(wsec, f.bucket),
-            seconds=wsec,
-            at_ms=f.last_ts,
-            samples=f.samples,
-            start_ms=start,
-            item=f"logs:h:{hour}",
-            prefix=slot_prefix(start, wsec * 1000),
-        )
-        window("hour", f.account, f"logs:h:{hour}", seconds=3600, at_ms=f.last_ts, samples=f.samples)
-        window("day", f.account, f"logs:d:{day}", seconds=86400, at_ms=f.last_ts)
+        hour_key = (f.account, f"logs:h:{hour}")
+        hour_totals = totals.get(hour_key)
+        if hour_totals:
+            prefix = slot_prefix(start, wsec * 1000)
+            if rules.rate_may_trip(hour_totals, prefix, cfg):
+                window(
+                    "rate",
+                    f.account,
+                    rate_name(wsec, f.bucket),
+                    seconds=wsec,
+                    at_ms=f.last_ts,
+                    samples=f.samples,
+                    start_ms=start,
+                    item=hour_key[1],
+                    prefix=prefix,
+                )
+            hour_may = may.get(hour_key)
+            if hour_may is None:
+                hour_may = may[hour_key] = rules.hour_may_trip(hour_totals, cfg)
+            if hour_may:
+                window("hour", f.account, hour_key[1], seconds=3600, at_ms=f.last_ts, samples=f.samples)
+        day_key = (f.account, f"logs:d:{day}")
+        day_totals = totals.get(day_key)
+        if day_totals:
+            day_may = may.get(day_key)
+            if day_may is None:
+                day_may = may[day_key] = rules.day_may_trip(day_totals, strict, cfg)
+            if day_may:
+                window("day", f.account, day_key[1], seconds=86400, at_ms=f.last_ts)
 
-    strict = strictest_plan(policy)
     findings: dict[str, Finding] = {}
     for account, per in windows.items():
+        if not per:
+            continue
         found = _evaluate(per, strict, cfg)
         if any(fd.rule_id in rules.PLAN_RULES for fd in found):
             own = policy.plan(plan_of(account) or policy.default_plan)

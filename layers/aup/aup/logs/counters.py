@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
+from operator import sub
 from typing import Any
 
 from aup.ledger import CounterUpdate
@@ -91,7 +91,7 @@ def forged_forwarded(chain: str, source_ip: str, cfg: LogAnalysis) -> bool:
     return False
 
 
-@dataclass
+@dataclass(slots=True)
 class WindowFacts:
     """What one account's rate window of this batch shows, derived with the signatures."""
 
@@ -115,30 +115,70 @@ def _sample(facts: WindowFacts, rule: str, path: str) -> None:
         bucket.append(path[:120])
 
 
+# Tags of networks and agents, remembered per process: the same few recur in every batch.
+_NET_TAGS: dict[str, str] = {}
+_AGENT_TAGS: dict[str, str] = {}
+TAG_CACHE_LIMIT = 50_000
+
+
+def _net_tags(ips: set[str]) -> set[str]:
+    known = _NET_TAGS
+    out = set()
+    for ip in ips if len(ips) <= MAX_SET_MEMBERS else list(ips)[:MAX_SET_MEMBERS]:
+        t = known.get(ip)
+        if t is None:
+            if len(known) >= TAG_CACHE_LIMIT:
+                known.clear()
+            t = known[ip] = tag(network(ip))
+        out.add(t)
+    return out
+
+
+def _agent_tags(agents: dict[str, int]) -> set[str]:
+    known = _AGENT_TAGS
+    out = set()
+    for a in agents if len(agents) <= MAX_SET_MEMBERS else list(agents)[:MAX_SET_MEMBERS]:
+        t = known.get(a)
+        if t is None:
+            if len(known) >= TAG_CACHE_LIMIT:
+                known.clear()
+            t = known[a] = tag(a)
+        out.add(t)
+    return out
+
+
 def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowFacts:
     f = WindowFacts(w.account, w.bucket, w.last_ts, w.bytes)
     nb = scan = crawl = 0
+    agent_flags = sig.agent
     for agent, count in w.agents.items():
-        flags = sig.agent(agent)
-        if flags & (NON_BROWSER | BAD_BOT):
-            nb += count
-        if flags & SCANNER:
-            scan += count
-        if flags & CRAWLER:
-            crawl += count
+        flags = agent_flags(agent)
+        if flags:
+            if flags & (NON_BROWSER | BAD_BOT):
+                nb += count
+            if flags & SCANNER:
+                scan += count
+            if flags & CRAWLER:
+                crawl += count
     sens = payl = 0
     groups: dict[str, set[int]] = {}
     known = sig.known_paths
+    classify = sig.path
     for path, count in w.paths.items():
-        info = known.get(path) or sig.path(path)
-        if info.flags & SENSITIVE:
-            sens += count
-            _sample(f, "D1-sensitive-path", path)
-        if info.flags & PAYLOAD:
-            payl += count
-            _sample(f, "D1-attack-payload", path)
-        if info.number >= 0:
-            groups.setdefault(info.prefix, set()).add(info.number)
+        flags, prefix, number, _ = known.get(path) or classify(path)
+        if flags:
+            if flags & SENSITIVE:
+                sens += count
+                _sample(f, "D1-sensitive-path", path)
+            if flags & PAYLOAD:
+                payl += count
+                _sample(f, "D1-attack-payload", path)
+        if number >= 0:
+            ids = groups.get(prefix)
+            if ids is None:
+                groups[prefix] = {number}
+            else:
+                ids.add(number)
     # W5 enumeration: distinct ids per collection, and how many sit a small step after the previous.
     en = es = 0
     for ids in groups.values():
@@ -146,28 +186,35 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
             continue
         ordered = sorted(ids)
         en += len(ordered)
-        step = cfg.scraping.enumeration_max_step
-        es += sum(1 for a, b in pairwise(ordered) if 0 < b - a <= step)
-    errors = cfg.probing.error_statuses
-    denied = cfg.break_in.foreign_denied_statuses
+        # distinct ids: every step is >= 1, so "0 < step <= max" is "step <= max"
+        es += sum(map(cfg.scraping.enumeration_max_step.__ge__, map(sub, ordered[1:], ordered[:-1])))
     e = em = fp = 0
-    for (path, status), count in w.errors.items():
-        if status in errors:
-            e += count
-            if len(f.error_paths) < MAX_SET_MEMBERS:
-                f.error_paths.add(tag(path))
-        info = known.get(path) or sig.path(path)
-        if info.number >= 0 and status in (403, 404):
-            em += count
-        if status in denied and info.tenant and info.tenant != w.account:
-            fp += count
-            f.foreign_ids.add(tag(info.tenant))
-            _sample(f, "D2-foreign-account-probe", path)
-    ud = sum(w.undocumented.values())
-    for path in list(w.undocumented)[:MAX_SET_MEMBERS]:
-        f.undocumented_paths.add(tag(path))
-        _sample(f, "W5-undocumented-routes", path)
-    xff = sum(c for (chain, ip), c in w.forwarded.items() if forged_forwarded(chain, ip, cfg))
+    if w.errors:
+        errors = cfg.probing.error_statuses
+        denied = cfg.break_in.foreign_denied_statuses
+        for (path, status), count in w.errors.items():
+            if status in errors:
+                e += count
+                if len(f.error_paths) < MAX_SET_MEMBERS:
+                    f.error_paths.add(tag(path))
+            info = known.get(path) or classify(path)
+            if info.number >= 0 and status in (403, 404):
+                em += count
+            if status in denied and info.tenant and info.tenant != w.account:
+                fp += count
+                f.foreign_ids.add(tag(info.tenant))
+                _sample(f, "D2-foreign-account-probe", path)
+    ud = 0
+    if w.undocumented:
+        ud = sum(w.undocumented.values())
+        for path in list(w.undocumented)[:MAX_SET_MEMBERS]:
+            f.undocumented_paths.add(tag(path))
+            _sample(f, "W5-undocumented-routes", path)
+    xff = (
+        sum(c for (chain, ip), c in w.forwarded.items() if forged_forwarded(chain, ip, cfg))
+        if w.forwarded
+        else 0
+    )
     f.rate = {
         "n": w.requests,
         "nb": nb,
@@ -178,22 +225,23 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
         "e": e,
         "ef": w.failures,
     }
-    hourly = {
-        "sens": sens,
-        "payl": payl,
-        "scan": scan,
-        "crawl": crawl,
-        "claim": w.claimed,
-        "xff": xff,
-        "fp": fp,
-        "en": en,
-        "es": es,
-        "em": em if en else 0,
-        "ud": ud,
-    }
-    f.hourly = {k: v for k, v in hourly.items() if v}
-    f.networks = {tag(network(ip)) for ip in list(w.ips)[:MAX_SET_MEMBERS]}
-    f.agents = {tag(a) for a in list(w.agents)[:MAX_SET_MEMBERS]}
+    if sens or payl or scan or crawl or w.claimed or xff or fp or en or ud:
+        hourly = {
+            "sens": sens,
+            "payl": payl,
+            "scan": scan,
+            "crawl": crawl,
+            "claim": w.claimed,
+            "xff": xff,
+            "fp": fp,
+            "en": en,
+            "es": es,
+            "em": em if en else 0,
+            "ud": ud,
+        }
+        f.hourly = {k: v for k, v in hourly.items() if v}
+    f.networks = _net_tags(w.ips)
+    f.agents = _agent_tags(w.agents)
     return f
 
 
@@ -220,18 +268,36 @@ class CounterPlan:
     keys: list[tuple[str, str]]
 
 
+_RATE_KEYS = ("n", "nb", "gn", "gs", "gq", "dp", "e", "ef")
+_SLOT_KEYS: dict[str, tuple[tuple[str, ...], str]] = {}
+
+
+def _slot_keys(slot: str) -> tuple[tuple[str, ...], str]:
+    """The rate fields' names in the hour item for one slot prefix, and its error-path set's name."""
+    keys = _SLOT_KEYS.get(slot)
+    if keys is None:
+        keys = _SLOT_KEYS[slot] = (tuple(slot + k for k in _RATE_KEYS), slot + "ep")
+    return keys
+
+
 def plan_counters(summary: BatchSummary, sig: Signatures, cfg: LogAnalysis) -> CounterPlan:
     wsec = cfg.windows.rate_seconds
     wms = wsec * 1000
     updates: dict[tuple[str, str], CounterUpdate] = {}
+    construct = CounterUpdate.model_construct
 
     def add(scope: str, name: str, end_ms: int, nums: dict[str, int], sets: dict[str, set[str]]) -> None:
         u = updates.get((scope, name))
         if u is None:
             # Built here from checked values: skip pydantic's validation on the hot path.
-            u = updates[(scope, name)] = CounterUpdate.model_construct(
-                scope=scope, name=name, add={}, add_sets={}, expires_at=_expiry(end_ms, cfg)
+            updates[(scope, name)] = construct(
+                scope=scope,
+                name=name,
+                add={k: v for k, v in nums.items() if v},
+                add_sets={k: sorted(members) for k, members in sets.items() if members},
+                expires_at=_expiry(end_ms, cfg),
             )
+            return
         for k, v in nums.items():
             if v:
                 u.add[k] = u.add.get(k, 0) + v
@@ -247,10 +313,11 @@ def plan_counters(summary: BatchSummary, sig: Signatures, cfg: LogAnalysis) -> C
         day = start // DAY_MS
         # The rate window's fields live in its hour's item, prefixed by the slot: one item fewer per
         # (account, window), and the hour's G1 sets and signals ride along.
-        slot = slot_prefix(start, wms)
-        nums = {**f.hourly, **{slot + k: v for k, v in f.rate.items()}}
+        rate_keys, ep_key = _slot_keys(slot_prefix(start, wms))
+        nums = f.hourly.copy()
+        nums.update(zip(rate_keys, f.rate.values(), strict=True))
         sets = {
-            slot + "ep": f.error_paths,
+            ep_key: f.error_paths,
             "fid": f.foreign_ids,
             "udp": f.undocumented_paths,
             "net": f.networks,

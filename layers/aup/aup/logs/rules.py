@@ -384,6 +384,61 @@ def fake_crawler(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
     )
 
 
+# --- cheap necessary conditions ------------------------------------------------------------------
+# Each says whether any rule of a kind can possibly fire on a window's totals, under any plan: it
+# reads only the plan-independent floors of those rules (or the strictest plan's limits, which every
+# plan's are at or above). False means every rule of the kind returns None, so the analyzer skips
+# building the window. Keep them in step with the rules above.
+
+
+def _num(v: Any) -> int:
+    return v if isinstance(v, int) else 0
+
+
+def _size(v: Any) -> int:
+    return len(v) if isinstance(v, set | frozenset | list) else 0
+
+
+def rate_may_trip(totals: dict[str, Any], prefix: str, cfg: LogAnalysis) -> bool:
+    """RATE_RULES on the rate window whose fields are ``prefix``-ed in ``totals`` (its hour item)."""
+    n = _num(totals.get(prefix + "n"))
+    return (
+        n > cfg.request_flood.min_requests  # request_flood: n > limit >= min_requests
+        or n >= cfg.scraping.crawl_min_requests  # crawl_ratio: n >= floor >= crawl_min_requests
+        or _size(totals.get(prefix + "ep")) >= cfg.probing.error_burst_distinct_paths
+        or _num(totals.get(prefix + "ef")) >= cfg.break_in.account_failures
+    )
+
+
+def hour_may_trip(totals: dict[str, Any], cfg: LogAnalysis) -> bool:
+    """HOUR_RULES and SHARING_RULES on an hour item."""
+    g = totals.get
+    return (
+        _num(g("sens")) >= cfg.probing.sensitive_min_hits
+        or _num(g("payl")) >= cfg.probing.payload_min_hits
+        or _num(g("scan")) >= cfg.probing.scanner_min_hits
+        or _num(g("fp")) >= cfg.break_in.foreign_min_hits
+        or _num(g("en")) >= cfg.scraping.enumeration_min_ids
+        or _size(g("udp")) >= cfg.scraping.undocumented_min_paths
+        or _num(g("claim")) >= cfg.spoofing.claimed_min_hits
+        or _num(g("xff")) >= cfg.spoofing.forwarded_min_hits
+        or _num(g("crawl")) >= cfg.spoofing.crawler_min_hits
+        or (
+            _size(g("net")) >= cfg.key_sharing.min_networks  # key_sharing: nets >= needed >= min_networks
+            and _size(g("ua")) >= cfg.key_sharing.min_agents
+        )
+    )
+
+
+def day_may_trip(totals: dict[str, Any], strictest: Plan, cfg: LogAnalysis) -> bool:
+    """DAY_RULES on a day item; ``strictest``: the lowest limits of every plan."""
+    factor = cfg.daily_usage.far_beyond_factor
+    return (
+        _num(totals.get("n")) > strictest.requests_per_day * factor
+        or _num(totals.get("b")) > int(strictest.egress_per_day) * factor
+    )
+
+
 # Which rules read which window of an account; PLAN_RULES depend on the account's plan.
 RATE_RULES = (request_flood, error_burst, account_auth_failures, crawl_ratio)
 HOUR_RULES = (

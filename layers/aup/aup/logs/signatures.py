@@ -72,6 +72,7 @@ class Signatures:
         self.client_tokens = tuple(_lines("client_libraries.txt"))
         self.account_markers = frozenset(m.lower() for m in account_markers)
         self._paths: dict[str, PathInfo] = {}
+        self._prefixes: dict[str, tuple[str, bool] | tuple[()]] = {}
         self.known_paths = self._paths  # read-only view for hot loops: ``known_paths.get(p) or path(p)``
         self._agents: dict[str, int] = {}
 
@@ -82,8 +83,33 @@ class Signatures:
         if info is None:
             if len(self._paths) >= CACHE_LIMIT:
                 self._paths.clear()
-            info = self._paths[path] = self._classify_path(path)
+            info = self._paths[path] = self._numbered_path(path) or self._classify_path(path)
         return info
+
+    def _numbered_path(self, path: str) -> PathInfo | None:
+        """``<prefix>/<number>`` (order ids, product ids: most new paths) from its prefix's class, when
+        the number cannot change it: a plain prefix whose first segment is no admin interface's, so
+        no pattern can match (see ``_classify_path``). None: classify the whole path."""
+        prefix, _, last = path.rpartition("/")
+        if not (prefix and last.isdigit() and len(last) <= 12 and last.isascii()):
+            return None
+        known = self._prefixes.get(prefix)
+        if known is None:
+            if len(self._prefixes) >= CACHE_LIMIT:
+                self._prefixes.clear()
+            known = self._prefixes[prefix] = self._classify_prefix(prefix)
+        if not known:
+            return None
+        tenant, marker_last = known
+        return PathInfo(0, prefix, int(last), tenant or (last if marker_last else ""))
+
+    def _classify_prefix(self, prefix: str) -> tuple[str, bool] | tuple[()]:
+        """For a prefix the number cannot change: (its tenant, whether its last segment is an account
+        marker, so that the number is the tenant); else ()."""
+        lower = prefix.lower()
+        if _PLAIN_PATH(prefix) is None or self._admin_candidate(lower):
+            return ()
+        return self._tenant(lower), lower.rpartition("/")[2] in self.account_markers
 
     def _classify_path(self, path: str) -> PathInfo:
         lower = path.lower()
@@ -104,9 +130,13 @@ class Signatures:
         number = int(last) if last.isdigit() and len(last) <= 12 and last.isascii() else -1
         return PathInfo(flags, prefix if number >= 0 else "", number, self._tenant(lower))
 
-    def _admin(self, lower: str) -> bool:
+    def _admin_candidate(self, lower: str) -> bool:
+        """Whether the first segment is an admin interface's: only then can ``_admin`` be true."""
         first = lower[1:].split("/", 1)[0] if lower.startswith("/") else ""
-        if first not in self.admin_first and first.split(".", 1)[0] not in self.admin_first:
+        return first in self.admin_first or first.split(".", 1)[0] in self.admin_first
+
+    def _admin(self, lower: str) -> bool:
+        if not self._admin_candidate(lower):
             return False
         for p in self.admin_prefixes:
             if lower.startswith(p) and (len(lower) == len(p) or p.endswith("/") or lower[len(p)] in "/.?_-"):

@@ -13,8 +13,9 @@ try:  # the C counting loop behind Counter(), without Counter's Python-level lay
     from _collections import _count_elements
 except ImportError:  # pragma: no cover - other interpreters
     from collections import _count_elements  # type: ignore[attr-defined]
-from collections.abc import Iterable
-from operator import itemgetter, mul, sub
+from collections.abc import Callable, Iterable
+from itertools import compress
+from operator import itemgetter, mul, or_, sub
 
 from aup.logs.parse import RawRecord
 from aup.models import is_account_id
@@ -33,6 +34,7 @@ _len = itemgetter(_LEN)
 _fwd = itemgetter(_FWD)
 _claim = itemgetter(_CLAIM)
 _autherr = itemgetter(_AUTHERR)
+_acct = itemgetter(_ACCT)
 
 
 class AccountWindow:
@@ -149,18 +151,26 @@ def _account_window(
     *,
     failure_statuses: frozenset[str],
     public_resources: frozenset[str],
+    odd: _Odd | None = None,
 ) -> AccountWindow:
+    """``odd``: the accounts of the batch with any line that each optional pass looks for (None: all
+    passes run). An account without such a line gets nothing from that pass, so it is skipped."""
     w = AccountWindow(account, bucket)
     w.requests = len(rs)
     w.bytes = sum(_ints(map(_len, rs)))
-    ts = sorted(ts)
-    w.last_ts = ts[-1]
     if len(ts) >= GAPS_MIN_LINES:  # timing only matters for busy windows; small groups skip the passes
+        ts = sorted(ts)
         gaps = list(map(sub, ts[1:], ts[:-1]))
         w.gap_n, w.gap_sum, w.gap_sq = len(gaps), sum(gaps), sum(map(mul, gaps, gaps))
+        w.last_ts = ts[-1]
+    else:
+        w.last_ts = max(ts)
     w.paths = _count(map(_path, rs))
     w.agents = _count(map(_agent, rs))
     w.ips = set(map(_ip, rs))
+    if odd is not None:
+        _optional_passes(w, rs, account, failure_statuses, public_resources, odd)
+        return w
     statuses = _count(map(_status, rs))
     if any(s[0] == "4" for s in statuses):
         w.errors = Counter((r[_PATH], int(r[_STATUS])) for r in rs if r[_STATUS][0] == "4")
@@ -188,13 +198,83 @@ def _account_window(
     return w
 
 
+class _Odd:
+    """Accounts with lines each optional pass of ``_account_window`` reads: a 4xx status, a resource
+    that is not (or not a public) resource, a claimed account, a forwarded chain that is not the
+    source address. Found with C-level passes over the whole batch; honest batches have few."""
+
+    __slots__ = ("claims", "errors", "forwarded", "resources")
+
+    def __init__(self, records: list[RawRecord], public_resources: frozenset[str]) -> None:
+        def accounts_where(test: Callable[[str], bool], values: list[str]) -> set[str]:
+            return set(map(_acct, compress(records, map(test, values))))
+
+        statuses = list(map(_status, records))
+        bad_status = {s for s in set(statuses) if s[:1] == "4"}
+        self.errors = accounts_where(bad_status.__contains__, statuses) if bad_status else set()
+        resources = list(map(_res, records))
+        bad_res = {
+            r for r in set(resources) if r in ("-", "") or (public_resources and r not in public_resources)
+        }
+        self.resources = accounts_where(bad_res.__contains__, resources) if bad_res else set()
+        claims = list(map(_claim, records))
+        self.claims = accounts_where("-".__ne__, claims) if set(claims) != {"-"} else set()
+        ips = list(map(_ip, records))
+        forwarded = list(map(_fwd, records))
+        mismatched = list(compress(records, map(str.__ne__, forwarded, ips)))
+        self.forwarded = {r[_ACCT] for r in mismatched if r[_FWD] not in ("-", "")}
+
+
+def _optional_passes(
+    w: AccountWindow,
+    rs: list[RawRecord],
+    account: str,
+    failure_statuses: frozenset[str],
+    public_resources: frozenset[str],
+    odd: _Odd,
+) -> None:
+    if account in odd.errors:
+        statuses = _count(map(_status, rs))
+        if any(s[0] == "4" for s in statuses):
+            w.errors = Counter((r[_PATH], int(r[_STATUS])) for r in rs if r[_STATUS][0] == "4")
+            if not failure_statuses.isdisjoint(statuses):
+                w.failures = sum(1 for r in rs if r[_STATUS] in failure_statuses and r[_AUTHERR] == "-")
+    if account in odd.resources:
+        resources = _count(map(_res, rs))
+        if (
+            "-" in resources
+            or "" in resources
+            or (public_resources and not public_resources.issuperset(resources))
+        ):
+            w.undocumented = Counter(
+                r[_PATH]
+                for r in rs
+                if r[_RES] in ("-", "") or (public_resources and r[_RES] not in public_resources)
+            )
+    if account in odd.claims:
+        claims = _count(map(_claim, rs))
+        if len(claims) > 1 or "-" not in claims:
+            w.claimed = sum(c for k, c in claims.items() if k not in ("-", "", account))
+    if account in odd.forwarded:
+        forwarded = set(map(_fwd, rs))
+        if not forwarded.issubset(w.ips) and not (forwarded - w.ips).issubset(("-", "")):
+            pairs = Counter(zip(map(_fwd, rs), map(_ip, rs), strict=True))
+            forged = [(k, c) for k, c in pairs.items() if k[0] not in ("-", "", k[1])]
+            w.forwarded = dict(forged[:MAX_FORWARDED_SAMPLES])
+
+
 def _sources(
     records: list[RawRecord],
     window_ms: int,
     failure_statuses: frozenset[str],
     into: dict[tuple[str, int], SourceWindow],
 ) -> None:
-    failing_ips = {r[_IP] for r in records if r[_STATUS] in failure_statuses or r[_AUTHERR] != "-"}
+    failing = map(
+        or_,
+        map(failure_statuses.__contains__, map(_status, records)),
+        map("-".__ne__, map(_autherr, records)),
+    )
+    failing_ips = set(map(_ip, compress(records, failing)))
     if not failing_ips:
         return
     for r in records:
@@ -232,12 +312,13 @@ def summarize(
             by_account[r[_ACCT]] = [r]
         else:
             group.append(r)
+    odd = _Odd(records, public_resources)
     for account, rs in by_account.items():
         if account in ("-", "") or not is_account_id(account):
             continue  # unauthenticated (or a refused key's principal): only the source rules see these
         for bucket, part, ts in _by_bucket(rs, window_ms):
             summary.accounts[(account, bucket)] = _account_window(
-                account, bucket, part, ts, failure_statuses=fail, public_resources=public_resources
+                account, bucket, part, ts, failure_statuses=fail, public_resources=public_resources, odd=odd
             )
     _sources(records, window_ms, fail, summary.sources)
     summary.records = len(records)
