@@ -145,7 +145,8 @@ def inject(client: Any, *faults: Fault) -> Iterator[list[Fault]]:
     """Answer ``faults`` from ``client``'s ``before-send`` hook while the block runs."""
     from botocore.awsrequest import AWSResponse
 
-    protocol = client.meta.service_model.protocol
+    model = client.meta.service_model
+    protocol = getattr(model, "resolved_protocol", None) or model.protocol  # what botocore really speaks
 
     class _Raw:
         def __init__(self, body: bytes) -> None:
@@ -163,7 +164,11 @@ def inject(client: Any, *faults: Fault) -> Iterator[list[Fault]]:
                     return None
                 fault.injected += 1
                 headers, body = _error_body(protocol, fault)
-                return AWSResponse(request.url, fault.status, headers, _Raw(body))
+                answer = AWSResponse(request.url, fault.status, headers, _Raw(body))
+                # botocore still calls the other before-send handlers (moto's in-process mock among
+                # them) and takes the first answer: point the request nowhere so none of them acts.
+                request.url = "http://fault-injected.invalid/"
+                return answer
         return None
 
     client.meta.events.register_first("before-send", hook)
@@ -174,6 +179,9 @@ def inject(client: Any, *faults: Fault) -> Iterator[list[Fault]]:
 
 
 def _operation(request: Any, kwargs: dict[str, Any]) -> str:
+    event_name = str(kwargs.get("event_name") or "")  # before-send.<service>.<Operation>
+    if event_name.count(".") >= 2:
+        return event_name.rsplit(".", 1)[-1]
     ctx = getattr(request, "context", None) or {}
     name = (ctx.get("operation_name") if isinstance(ctx, dict) else None) or ""
     if name:
