@@ -224,9 +224,25 @@ def _no_route(exc: Exception) -> Response:
     return _error(404, "no such route")
 
 
+_MAPS = (
+    "headers",
+    "multiValueHeaders",
+    "queryStringParameters",
+    "multiValueQueryStringParameters",
+    "pathParameters",
+    "stageVariables",
+)
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if not isinstance(event, dict) or "httpMethod" not in event:
+    if (
+        not isinstance(event, dict)
+        or not all(isinstance(event.get(k), str) for k in ("httpMethod", "path"))
+        or not isinstance(event.get("requestContext"), dict)
+        or not all(isinstance(event.get(k) or {}, dict) for k in _MAPS)
+        or not isinstance(event.get("body") or "", str)
+    ):
         return {
             "statusCode": 400,
             "headers": {"content-type": "application/json"},

@@ -78,6 +78,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not isinstance(event, dict) or not isinstance(event.get("methodArn"), str):
         logger.warning("malformed authorizer event: no methodArn")
         return _malformed("malformed authorizer event: no methodArn")
+    # Only string headers and a dict identity reach the lookup (API Gateway sends nothing else; a
+    # malformed event is denied, never a crash).
+    headers = event.get("headers")
+    event = {
+        **event,
+        "headers": {k: v for k, v in headers.items() if isinstance(k, str) and isinstance(v, str)}
+        if isinstance(headers, dict)
+        else {},
+    }
     request = APIGatewayAuthorizerRequestEvent(event)
     try:
         request.parsed_arn  # noqa: B018 - validates the ARN before any lookup
@@ -85,7 +94,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("malformed authorizer event: bad methodArn")
         return _malformed("malformed authorizer event: bad methodArn")
     api_key = request.get_header_value("x-api-key", "", case_sensitive=False)
-    source_ip = (event.get("requestContext") or {}).get("identity", {}).get("sourceIp")
+    request_context = event.get("requestContext")
+    identity = request_context.get("identity") if isinstance(request_context, dict) else None
+    source_ip = identity.get("sourceIp") if isinstance(identity, dict) else None
     verdict = authorizer().decide(api_key or None, source_ip if isinstance(source_ip, str) else None)
     if not verdict.allow:
         logger.info("deny", extra={"principal": verdict.principal_id, "reason": verdict.reason})

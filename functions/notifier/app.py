@@ -111,6 +111,8 @@ def handle_record(record: DynamoDBRecord) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
         raise ValueError("not a DynamoDB stream event: no Records list")
+    if not all(isinstance(r, dict) for r in event["Records"]):
+        raise ValueError("not a DynamoDB stream event: a record is not an object")
     idempotency.register_lambda_context(context)
     return dict(
         process_partial_response(
