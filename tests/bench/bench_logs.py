@@ -145,13 +145,29 @@ def _payloads(lines: list[str], first: int) -> list[dict[str, Any]]:
 
 
 def _run(handler: Any, ctx: Any, events: list[dict[str, Any]]) -> tuple[float, list[dict[str, Any]]]:
+    elapsed, _, out = _run_timed(handler, ctx, events)
+    return elapsed, out
+
+
+def _run_timed(
+    handler: Any, ctx: Any, events: list[dict[str, Any]]
+) -> tuple[float, float, list[dict[str, Any]]]:
+    """(wall seconds, this process's CPU seconds, results): on a shared machine the wall time also
+    counts the time other processes held the core; the CPU time is what the handler itself used."""
     out = []
     with contextlib.redirect_stdout(io.StringIO()):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for e in events:
             out.append(handler.lambda_handler(e, ctx))
-        elapsed = time.perf_counter() - started
-    return elapsed, out
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return elapsed, cpu, out
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def _writes_for(handler: Any, ctx: Any, accounts: int) -> StubDynamo:
@@ -196,17 +212,19 @@ def main() -> list[str]:
 
     _use_stub(StubDynamo(), PLANS)
     _run(handler, ctx, events[:2])  # warm the caches (signatures, classifiers), as a warm Lambda would
-    # Best of 3, the handler and the ceiling (JSON parsing alone over the same lines) taken in turns,
-    # so that both see the same machine load.
-    best = ceiling = 0.0
-    for _ in range(3):
+    # Best of 5, the handler and the ceiling (JSON parsing alone over the same lines) taken in turns,
+    # so that both see the same machine load (the machine is shared: the load average is printed).
+    load_before = _load()
+    best = best_cpu = ceiling = 0.0
+    for _ in range(5):
         started = time.perf_counter()
         for ln in lines:
             orjson.loads(ln)
         ceiling = max(ceiling, len(lines) / (time.perf_counter() - started))
         _use_stub(StubDynamo(), PLANS)
-        elapsed, results = _run(handler, ctx, events)
+        elapsed, cpu, results = _run_timed(handler, ctx, events)
         best = max(best, len(lines) / elapsed)
+        best_cpu = max(best_cpu, len(lines) / cpu)
     findings = sum(r["findings"] for r in results)
     ok = best >= BUDGET_LINES_PER_S
     print(
@@ -216,6 +234,10 @@ def main() -> list[str]:
     print(
         f"   orjson parse-only ceiling (same lines, same run): {ceiling:,.0f} lines/s "
         f"(handler at {best / ceiling:.0%} of it)"
+    )
+    print(
+        f"   (per CPU second of this process: {best_cpu:,.0f} lines/s; load average {load_before} "
+        f"before, {_load()} after, on {os.cpu_count()} cores)"
     )
     robot = [x.text for x in T.robot(minutes=20)]
     robot_events = _payloads(robot, first=5_000_000)

@@ -162,7 +162,7 @@ def event_messages(payload: dict[str, Any]) -> tuple[list[str], list[str]]:
     try:
         messages = [e["message"] for e in events]
         ids = [e["id"] for e in events]
-        if all(type(m) is str for m in messages) and all(type(i) is str for i in ids):
+        if set(map(type, messages)) <= {str} and set(map(type, ids)) <= {str}:
             return ids, messages
     except (KeyError, TypeError):
         pass

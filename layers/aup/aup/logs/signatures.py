@@ -28,6 +28,9 @@ NON_BROWSER = 8  # client library, headless tool, or no browser token at all (D5
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/_\-]*").fullmatch
 
 
+_new = tuple.__new__  # a NamedTuple without its Python-level __new__
+
+
 class PathInfo(NamedTuple):
     flags: int
     prefix: str  # the path without its last segment, when that segment is a number (W5 enumeration)
@@ -101,7 +104,7 @@ class Signatures:
         if not known:
             return None
         tenant, marker_last = known
-        return PathInfo(0, prefix, int(last), tenant or (last if marker_last else ""))
+        return _new(PathInfo, (0, prefix, int(last), tenant or (last if marker_last else "")))
 
     def _classify_prefix(self, prefix: str) -> tuple[str, bool] | tuple[()]:
         """For a prefix the number cannot change: (its tenant, whether its last segment is an account

@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover - other interpreters
     from collections import _count_elements  # type: ignore[attr-defined]
 from collections.abc import Callable, Iterable
 from itertools import compress
-from operator import itemgetter, mul, or_, sub
+from operator import itemgetter, mul, ne, or_, sub
 
 from aup.logs.parse import RawRecord
 from aup.models import is_account_id
@@ -157,7 +157,10 @@ def _account_window(
     passes run). An account without such a line gets nothing from that pass, so it is skipped."""
     w = AccountWindow(account, bucket)
     w.requests = len(rs)
-    w.bytes = sum(_ints(map(_len, rs)))
+    try:
+        w.bytes = sum(map(int, map(_len, rs)))
+    except ValueError:  # "-" (absent) somewhere: the slow way
+        w.bytes = sum(_ints(map(_len, rs)))
     if len(ts) >= GAPS_MIN_LINES:  # timing only matters for busy windows; small groups skip the passes
         ts = sorted(ts)
         gaps = list(map(sub, ts[1:], ts[:-1]))
@@ -206,22 +209,19 @@ class _Odd:
     __slots__ = ("claims", "errors", "forwarded", "resources")
 
     def __init__(self, records: list[RawRecord], public_resources: frozenset[str]) -> None:
-        def accounts_where(test: Callable[[str], bool], values: list[str]) -> set[str]:
-            return set(map(_acct, compress(records, map(test, values))))
+        def accounts_where(test: Callable[[str], bool], field: Callable[[RawRecord], str]) -> set[str]:
+            return set(map(_acct, compress(records, map(test, map(field, records)))))
 
-        statuses = list(map(_status, records))
-        bad_status = {s for s in set(statuses) if s[:1] == "4"}
-        self.errors = accounts_where(bad_status.__contains__, statuses) if bad_status else set()
-        resources = list(map(_res, records))
+        bad_status = {s for s in set(map(_status, records)) if s[:1] == "4"}
+        self.errors = accounts_where(bad_status.__contains__, _status) if bad_status else set()
         bad_res = {
-            r for r in set(resources) if r in ("-", "") or (public_resources and r not in public_resources)
+            r
+            for r in set(map(_res, records))
+            if r in ("-", "") or (public_resources and r not in public_resources)
         }
-        self.resources = accounts_where(bad_res.__contains__, resources) if bad_res else set()
-        claims = list(map(_claim, records))
-        self.claims = accounts_where("-".__ne__, claims) if set(claims) != {"-"} else set()
-        ips = list(map(_ip, records))
-        forwarded = list(map(_fwd, records))
-        mismatched = list(compress(records, map(str.__ne__, forwarded, ips)))
+        self.resources = accounts_where(bad_res.__contains__, _res) if bad_res else set()
+        self.claims = accounts_where("-".__ne__, _claim) if set(map(_claim, records)) != {"-"} else set()
+        mismatched = compress(records, map(ne, map(_fwd, records), map(_ip, records)))
         self.forwarded = {r[_ACCT] for r in mismatched if r[_FWD] not in ("-", "")}
 
 
@@ -269,6 +269,8 @@ def _sources(
     failure_statuses: frozenset[str],
     into: dict[tuple[str, int], SourceWindow],
 ) -> None:
+    if failure_statuses.isdisjoint(map(_status, records)) and set(map(_autherr, records)) == {"-"}:
+        return  # no failure in the batch (the common case), seen with two C-level passes
     failing = map(
         or_,
         map(failure_statuses.__contains__, map(_status, records)),
@@ -277,10 +279,8 @@ def _sources(
     failing_ips = set(map(_ip, compress(records, failing)))
     if not failing_ips:
         return
-    for r in records:
+    for r in compress(records, map(failing_ips.__contains__, map(_ip, records))):
         ip = r[_IP]
-        if ip not in failing_ips:
-            continue
         ts = _int(r[_TS])
         b = ts // window_ms
         s = into.get((ip, b))
