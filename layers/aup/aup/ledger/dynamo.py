@@ -635,27 +635,36 @@ class DynamoLedger:
     # --- detector state -----------------------------------------------------------------------
 
     def _counter_update(self, u: CounterUpdate) -> dict[str, Any]:
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        adds: list[str] = []
-        for i, (field, inc) in enumerate(sorted(u.add.items())):
-            names[f"#a{i}"] = field
-            values[f":a{i}"] = _n(inc)
-            adds.append(f"#a{i} :a{i}")
-        for i, (field, members) in enumerate(sorted(u.add_sets.items())):
-            if not members:
-                continue
-            names[f"#s{i}"] = field
-            values[f":s{i}"] = {"SS": sorted(set(members))}
-            adds.append(f"#s{i} :s{i}")
-        expr = ("ADD " + ", ".join(adds)) if adds else ""
-        if u.expires_at is not None:
+        # Placeholder names and the expression come from per-shape caches: the analyzer sends thousands
+        # of these per invocation, with a handful of shapes.
+        fields = sorted(u.add)
+        k = len(fields)
+        names: dict[str, str] = dict(zip(_placeholders("#a", k), fields, strict=True))
+        add = u.add
+        values: dict[str, Any] = dict(
+            zip(_placeholders(":a", k), [{"N": str(add[f])} for f in fields], strict=True)
+        )
+        sets_used: list[int] = []
+        if u.add_sets:
+            for i, (field, members) in enumerate(sorted(u.add_sets.items())):
+                if not members:
+                    continue
+                names[_SET_NAMES[i] if i < _CACHED else f"#s{i}"] = field
+                values[_SET_VALUES[i] if i < _CACHED else f":s{i}"] = {"SS": sorted(set(members))}
+                sets_used.append(i)
+        ttl = u.expires_at is not None
+        if ttl:
             names["#ttl"] = "expires_at"
-            values[":ttl"] = _n(_epoch(u.expires_at))
-            expr = f"SET #ttl = :ttl {expr}".strip()
+            values[":ttl"] = _n(_epoch(u.expires_at))  # type: ignore[arg-type]
+        shape = (k, tuple(sets_used), ttl)
+        expr = _EXPRESSIONS.get(shape)
+        if expr is None:
+            if len(_EXPRESSIONS) > 4096:
+                _EXPRESSIONS.clear()
+            expr = _EXPRESSIONS[shape] = _update_expression(*shape)
         update: dict[str, Any] = {
             "TableName": self.table,
-            "Key": {"pk": _s(f"ACCOUNT#{u.scope}"), "sk": _s(f"COUNTER#{u.name}")},
+            "Key": {"pk": {"S": "ACCOUNT#" + u.scope}, "sk": {"S": "COUNTER#" + u.name}},
             "UpdateExpression": expr,
         }
         if names:
@@ -748,12 +757,36 @@ class DynamoLedger:
         return out[:limit]
 
 
+_CACHED = 64
+_SET_NAMES = tuple(f"#s{i}" for i in range(_CACHED))
+_SET_VALUES = tuple(f":s{i}" for i in range(_CACHED))
+_PLACEHOLDERS: dict[tuple[str, int], tuple[str, ...]] = {}
+_EXPRESSIONS: dict[tuple[int, tuple[int, ...], bool], str] = {}
+
+
+def _placeholders(stem: str, k: int) -> tuple[str, ...]:
+    got = _PLACEHOLDERS.get((stem, k))
+    if got is None:
+        got = _PLACEHOLDERS[(stem, k)] = tuple(f"{stem}{i}" for i in range(k))
+    return got
+
+
+def _update_expression(adds: int, sets: tuple[int, ...], ttl: bool) -> str:
+    """A counter update's expression: ADD of ``adds`` numbers and of the sets numbered ``sets``,
+    SET of the TTL first when ``ttl``."""
+    terms = [f"#a{i} :a{i}" for i in range(adds)] + [f"#s{i} :s{i}" for i in sets]
+    expr = ("ADD " + ", ".join(terms)) if terms else ""
+    if ttl:
+        expr = f"SET #ttl = :ttl {expr}".strip()
+    return expr
+
+
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in item.items():
         if "N" in v:
             num = v["N"]
-            out[k] = int(num) if num.lstrip("-").isdigit() else float(num)
+            out[k] = int(num) if num.isdigit() or num.lstrip("-").isdigit() else float(num)
         elif "SS" in v:
             out[k] = set(v["SS"])
         elif "S" in v:
