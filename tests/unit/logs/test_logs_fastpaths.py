@@ -71,6 +71,10 @@ mutations = st.sampled_from(
         lambda s: "",
         lambda s: "x" * 17_000,
         lambda s: s.replace("{", "{ ", 1),
+        lambda s: s[: len(s) // 2],  # cut inside a value: a value must not run on into the next line
+        lambda s: s[: s.index('"status"')],
+        lambda s: s.replace('"ip":"', '"ip":"a"b'),
+        lambda s: s.replace('"status":"', '"status":"\n'),
     ]
 )
 
@@ -81,6 +85,16 @@ def test_batch_read_equals_line_by_line(picked: list[tuple[str, Any]]) -> None:
     lines = [mutate(text) for text, mutate in picked]
     read = read_lines(lines, CFG)
     assert (read.records, read.unparseable, read.oversized) == _line_by_line(lines)
+
+
+def test_a_cut_line_does_not_swallow_the_next() -> None:
+    good = [x.text for x in T.robot(minutes=1)][:3]
+    for cut in (good[0][:60], good[0][: good[0].index('"path"') + 9], good[0][:-2]):
+        lines = [good[1], cut, good[2], good[0]]
+        assert (read_lines(lines, CFG).records, read_lines(lines, CFG).unparseable) == _line_by_line(lines)[
+            :2
+        ]
+        assert read_lines(lines, CFG).unparseable == 1
 
 
 def test_batch_read_takes_generators_and_clean_batches() -> None:

@@ -29,6 +29,7 @@ from aup.logs.counters import (
 from aup.logs.parse import (
     CONTRACT_LINE,
     CONTRACT_LINES,
+    CONTRACT_LINES_PLAIN,
     AccessRecord,
     LogEvent,
     RawRecord,
@@ -83,7 +84,7 @@ def read_lines(
         if lines and max(map(len, lines)) <= limit:
             joined = "\n".join(lines)
             if joined.count("\n") == len(lines) - 1:  # no line carries a newline of its own
-                rows = CONTRACT_LINES(joined)
+                rows = (CONTRACT_LINES if "\\" in joined else CONTRACT_LINES_PLAIN)(joined)
                 if len(rows) == len(lines):  # every line in the contract's layout (see CONTRACT_LINES)
                     out.extend(rows)
                     return result
