@@ -56,3 +56,19 @@ def server_stack() -> Iterator[ServerStack]:
         if runner is not None:
             runner.close()
         server.shutdown()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The run's figures (cases tried, faults injected, events redelivered), for RELIABILITY.md."""
+    from tests.reliability.support import run_figures
+
+    if hasattr(config, "workerinput"):
+        return
+    figures = run_figures()
+    if not figures:
+        return
+    terminalreporter.section("reliability figures")
+    for section, counts in sorted(figures.items()):
+        if section.startswith("redelivery-ledger-"):
+            continue
+        terminalreporter.write_line(f"{section}: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))

@@ -120,12 +120,12 @@ def _cbor_text(s: str) -> bytes:
 
 def _error_body(protocol: str, fault: Fault) -> tuple[dict[str, str], bytes]:
     if protocol == "json":
-        body = {
+        doc = {
             "__type": f"com.amazonaws.injected#{fault.code}",
             "message": fault.message,
             **(fault.extra or {}),
         }
-        return {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(body).encode()
+        return {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(doc).encode()
     if protocol == "smithy-rpc-v2-cbor":
         pairs = [("__type", fault.code), ("message", fault.message)]
         body = bytes([0xA0 + len(pairs)]) + b"".join(_cbor_text(k) + _cbor_text(v) for k, v in pairs)
@@ -143,7 +143,7 @@ def _error_body(protocol: str, fault: Fault) -> tuple[dict[str, str], bytes]:
 @contextmanager
 def inject(client: Any, *faults: Fault) -> Iterator[list[Fault]]:
     """Answer ``faults`` from ``client``'s ``before-send`` hook while the block runs."""
-    from botocore.awsrequest import AWSResponse
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
 
     model = client.meta.service_model
     protocol = getattr(model, "resolved_protocol", None) or model.protocol  # what botocore really speaks
@@ -164,7 +164,7 @@ def inject(client: Any, *faults: Fault) -> Iterator[list[Fault]]:
                     return None
                 fault.injected += 1
                 headers, body = _error_body(protocol, fault)
-                answer = AWSResponse(request.url, fault.status, headers, _Raw(body))
+                answer = AWSResponse(request.url, fault.status, HTTPHeaders.from_dict(headers), _Raw(body))
                 # botocore still calls the other before-send handlers (moto's in-process mock among
                 # them) and takes the first answer: point the request nowhere so none of them acts.
                 request.url = "http://fault-injected.invalid/"
