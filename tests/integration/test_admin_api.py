@@ -68,10 +68,13 @@ def test_temporary_suspension_with_until(admin):
     assert status == 422
 
 
-def test_allowlist(admin):
+def test_allowlist_is_idempotent(admin):
     admin("POST", "/accounts", {"account_id": "acme-corp", "plan": "free"})
     status, body = admin("PUT", "/accounts/acme-corp/allowlist", {"allowlisted": True})
     assert status == 200 and body["allowlisted"] is True
+    status, again = admin("PUT", "/accounts/acme-corp/allowlist", {"allowlisted": True})
+    assert status == 200 and again == body
+    assert [a.action for a in runtime.ledger().list_audit("acme-corp")] == ["create", "allowlist"]
 
 
 @pytest.mark.parametrize(

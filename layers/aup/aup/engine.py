@@ -364,7 +364,10 @@ def reinstate(state: AccountState, *, reason: str, actor: str, now: datetime) ->
     return Outcome(state=current, audit=[_operator_audit(current, before, "reinstate", reason, actor, now)])
 
 
-def set_allowlisted(state: AccountState, *, allowlisted: bool, actor: str, now: datetime) -> Outcome:
+def set_allowlisted(state: AccountState, *, allowlisted: bool, actor: str, now: datetime) -> Outcome | None:
+    """Set the allowlist flag; None when it already has that value (a repeated PUT changes nothing)."""
+    if state.allowlisted == allowlisted:
+        return None
     current = state.model_copy(deep=True)
     before = current.effective_status(now)
     current.allowlisted = allowlisted
