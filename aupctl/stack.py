@@ -11,12 +11,15 @@ tables, buckets and queues the code runs against always come from the real templ
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
+import json
 import os
 import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,12 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    """The SAM template as a dict (a fresh copy: callers may change it)."""
+    return copy.deepcopy(_parsed(path, path.stat().st_mtime_ns))
+
+
+@lru_cache(maxsize=8)
+def _parsed(path: Path, _mtime: int) -> dict[str, Any]:
     with path.open(encoding="utf-8") as fh:
         doc = yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(doc, dict):
@@ -98,7 +107,7 @@ def translate(
     from samtranslator.translator.transform import transform
 
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-    doc = yaml.safe_load(yaml.safe_dump(template))  # deep copy
+    doc = copy.deepcopy(template)
     for logical_id, folder in code_locations(doc).items():
         key = f"{logical_id}.zip"
         if s3 is not None:
@@ -144,7 +153,7 @@ def deploy(
     deployable, api_bodies = _split_api_bodies(cfn_template)
     cfn.create_stack(
         StackName=stack_name,
-        TemplateBody=yaml.safe_dump(deployable),
+        TemplateBody=json.dumps(deployable),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items() if k in declared],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
@@ -169,7 +178,7 @@ def _split_api_bodies(cfn_template: dict[str, Any]) -> tuple[dict[str, Any], dic
     Deploy the stack without the Deployment and Stage resources; the bodies are imported and the
     stages deployed by API afterwards (``_import_api_bodies``).
     """
-    doc = yaml.safe_load(yaml.safe_dump(cfn_template))
+    doc = copy.deepcopy(cfn_template)
     resources = doc["Resources"]
     bodies = {
         lid: r["Properties"].pop("Body")
