@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from aup.ledger import DynamoLedger
-from aup.policy import Policy, load_policy
+
+if TYPE_CHECKING:
+    from aup.policy import Policy
 
 
 class Settings(BaseModel):
@@ -46,6 +49,8 @@ def settings() -> Settings:
 @cache
 def policy() -> Policy:
     """The policy in force. Raises PolicyError at cold start when it is bad: the function fails loudly."""
+    from aup.policy import load_policy  # not on the authorizer's path: it never needs the policy
+
     return load_policy(settings().policy_parameter)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from aup.models import (
     AccountState,
@@ -51,6 +51,8 @@ class CounterUpdate(BaseModel):
     item's TTL (windows), None keeps it forever (running totals).
     """
 
+    model_config = ConfigDict(defer_build=True)
+
     scope: str = Field(min_length=1, max_length=200)
     name: str = Field(min_length=1, max_length=500)
     add: dict[str, int] = Field(default_factory=dict)
@@ -59,6 +61,8 @@ class CounterUpdate(BaseModel):
 
 
 class Page(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[Any]
     next_token: str | None = None
 
