@@ -59,7 +59,8 @@ class AlarmChange:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # Built on first use: a scheduled sweep never parses an alarm, so it never pays for these schemas.
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 # --- EventBridge ---------------------------------------------------------------------------------
