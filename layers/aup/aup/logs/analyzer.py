@@ -81,13 +81,14 @@ def read_lines(
     limit = cfg.max_line_bytes
     if fmt != "clf":
         lines = lines if type(lines) is list else list(lines)
-        if lines and max(map(len, lines)) <= limit:
+        # No line too long, none carrying a newline of its own (a memchr scan of the lines together:
+        # str.count of one character is a slower loop).
+        if lines and max(map(len, lines)) <= limit and "\n" not in "".join(lines):
             joined = "\n".join(lines)
-            if joined.count("\n") == len(lines) - 1:  # no line carries a newline of its own
-                rows = (CONTRACT_LINES if "\\" in joined else CONTRACT_LINES_PLAIN)(joined)
-                if len(rows) == len(lines):  # every line in the contract's layout (see CONTRACT_LINES)
-                    out.extend(rows)
-                    return result
+            rows = (CONTRACT_LINES if "\\" in joined else CONTRACT_LINES_PLAIN)(joined)
+            if len(rows) == len(lines):  # every line in the contract's layout (see CONTRACT_LINES)
+                out.extend(rows)
+                return result
     append = out.append
     fast = CONTRACT_LINE if fmt != "clf" else None
     for line in lines:
