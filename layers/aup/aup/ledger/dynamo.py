@@ -637,13 +637,19 @@ class DynamoLedger:
     def _counter_update(self, u: CounterUpdate) -> dict[str, Any]:
         # Placeholder names and the expression come from per-shape caches: the analyzer sends thousands
         # of these per invocation, with a handful of shapes.
-        fields = sorted(u.add)
-        k = len(fields)
-        names: dict[str, str] = dict(zip(_placeholders("#a", k), fields, strict=True))
         add = u.add
-        values: dict[str, Any] = dict(
-            zip(_placeholders(":a", k), [{"N": str(add[f])} for f in fields], strict=True)
-        )
+        fields = sorted(add)
+        k = len(fields)
+        names: dict[str, str]
+        values: dict[str, Any]
+        if k <= _CACHED:  # zip stops at the fields' end
+            names = dict(zip(_ADD_NAMES, fields, strict=False))
+            values = dict(
+                zip(_ADD_VALUES, [{"N": str(v)} for v in map(add.__getitem__, fields)], strict=False)
+            )
+        else:
+            names = dict(zip(_placeholders("#a", k), fields, strict=True))
+            values = dict(zip(_placeholders(":a", k), [{"N": str(add[f])} for f in fields], strict=True))
         sets_used: list[int] = []
         if u.add_sets:
             for i, (field, members) in enumerate(sorted(u.add_sets.items())):
@@ -655,7 +661,7 @@ class DynamoLedger:
         ttl = u.expires_at is not None
         if ttl:
             names["#ttl"] = "expires_at"
-            values[":ttl"] = _n(_epoch(u.expires_at))  # type: ignore[arg-type]
+            values[":ttl"] = {"N": _ttl_text(u.expires_at)}  # type: ignore[arg-type]
         shape = (k, tuple(sets_used), ttl)
         expr = _EXPRESSIONS.get(shape)
         if expr is None:
@@ -760,7 +766,22 @@ class DynamoLedger:
 _CACHED = 64
 _SET_NAMES = tuple(f"#s{i}" for i in range(_CACHED))
 _SET_VALUES = tuple(f":s{i}" for i in range(_CACHED))
+_ADD_NAMES = tuple(f"#a{i}" for i in range(_CACHED))
+_ADD_VALUES = tuple(f":a{i}" for i in range(_CACHED))
 _PLACEHOLDERS: dict[tuple[str, int], tuple[str, ...]] = {}
+_TTLS: dict[datetime, str] = {}
+
+
+def _ttl_text(at: datetime) -> str:
+    """``str(_epoch(at))``, remembered: a batch's counters share a few window ends."""
+    text = _TTLS.get(at)
+    if text is None:
+        if len(_TTLS) > 4096:
+            _TTLS.clear()
+        text = _TTLS[at] = str(_epoch(at))
+    return text
+
+
 _EXPRESSIONS: dict[tuple[int, tuple[int, ...], bool], str] = {}
 
 
