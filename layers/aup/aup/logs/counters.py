@@ -258,6 +258,35 @@ def _expiry(end_ms: int, cfg: LogAnalysis) -> datetime:
     return at
 
 
+_FIELDS = ("scope", "name", "add", "add_sets", "expires_at")
+_set_attr = object.__setattr__
+# What ``CounterUpdate.model_construct`` does with every field given, without its per-field loop over
+# aliases and defaults; model_construct where the model is not the plain one this mirrors.
+_PLAIN_MODEL = (
+    tuple(CounterUpdate.model_fields) == _FIELDS
+    and not any(f.alias or f.validation_alias for f in CounterUpdate.model_fields.values())
+    and not CounterUpdate.__pydantic_post_init__
+    and not CounterUpdate.__pydantic_root_model__
+    and CounterUpdate.model_config.get("extra") != "allow"
+)
+
+
+def _counter_update(
+    scope: str, name: str, add: dict[str, int], add_sets: dict[str, list[str]], expires_at: datetime
+) -> CounterUpdate:
+    """A ``CounterUpdate`` from checked values, skipping pydantic's validation (the hot path)."""
+    if not _PLAIN_MODEL:  # pragma: no cover - a model change this shortcut does not know
+        return CounterUpdate.model_construct(
+            scope=scope, name=name, add=add, add_sets=add_sets, expires_at=expires_at
+        )
+    u = CounterUpdate.__new__(CounterUpdate)
+    _set_attr(u, "__dict__", dict(zip(_FIELDS, (scope, name, add, add_sets, expires_at), strict=True)))
+    _set_attr(u, "__pydantic_fields_set__", set(_FIELDS))
+    _set_attr(u, "__pydantic_extra__", None)
+    _set_attr(u, "__pydantic_private__", None)
+    return u
+
+
 @dataclass
 class CounterPlan:
     """The writes of one batch and the items the rules read back afterwards."""
@@ -284,18 +313,17 @@ def plan_counters(summary: BatchSummary, sig: Signatures, cfg: LogAnalysis) -> C
     wsec = cfg.windows.rate_seconds
     wms = wsec * 1000
     updates: dict[tuple[str, str], CounterUpdate] = {}
-    construct = CounterUpdate.model_construct
 
     def add(scope: str, name: str, end_ms: int, nums: dict[str, int], sets: dict[str, set[str]]) -> None:
         u = updates.get((scope, name))
         if u is None:
             # Built here from checked values: skip pydantic's validation on the hot path.
-            updates[(scope, name)] = construct(
-                scope=scope,
-                name=name,
-                add={k: v for k, v in nums.items() if v},
-                add_sets={k: sorted(members) for k, members in sets.items() if members},
-                expires_at=_expiry(end_ms, cfg),
+            updates[(scope, name)] = _counter_update(
+                scope,
+                name,
+                {k: v for k, v in nums.items() if v},
+                {k: sorted(members) for k, members in sets.items() if members},
+                _expiry(end_ms, cfg),
             )
             return
         for k, v in nums.items():
