@@ -219,6 +219,20 @@ class DynamoLedger:
             "gsi1sk": _s(f"{_iso(review.created_at)}#{review.review_id}"),
         }
 
+    def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
+        """One ``TransactWriteItems``: None when it committed, else each item's cancellation code.
+
+        A cancellation (a condition failed, or a concurrent transaction) is the caller's to resolve;
+        any other error propagates.
+        """
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+        except Exception as exc:
+            if not _is_cancelled(exc):
+                raise
+            return _cancel_codes(exc)
+        return None
+
     # --- accounts -----------------------------------------------------------------------------
 
     def _get_state_item(self, account_id: str) -> dict[str, Any] | None:
@@ -272,16 +286,12 @@ class DynamoLedger:
                 },
                 self._put_new(self._audit_item(entry, 0)),
             ]
-            try:
-                self.ddb.transact_write_items(TransactItems=items)
+            codes = self._transact(items)
+            if codes is None:
                 return new
-            except Exception as exc:
-                if not _is_cancelled(exc):
-                    raise
-                codes = _cancel_codes(exc)
-                if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-                    raise AccountExists("that api key is already registered") from exc
-                _backoff(attempt)
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                raise AccountExists("that api key is already registered")
+            _backoff(attempt)
         raise LedgerError(f"could not create account {state.account_id}: too many conflicts")
 
     def list_accounts(self, limit: int = 50, next_token: str | None = None) -> Page:
@@ -378,13 +388,9 @@ class DynamoLedger:
                 return None
             now = outcome.state.updated_at or datetime.now(UTC)
             items, _ = self._outcome_items(before, outcome, {}, now)
-            try:
-                self.ddb.transact_write_items(TransactItems=items)
+            if self._transact(items) is None:
                 return outcome
-            except Exception as exc:
-                if not _is_cancelled(exc):
-                    raise
-                _backoff(attempt)
+            _backoff(attempt)
         raise LedgerError(f"could not update account {account_id}: too many concurrent changes")
 
     # --- findings -----------------------------------------------------------------------------
@@ -423,23 +429,17 @@ class DynamoLedger:
             if not outcome.changed:
                 return outcome
             items, vids = self._outcome_items(before, outcome, pending, now)
-            try:
-                self.ddb.transact_write_items(TransactItems=items)
+            codes = self._transact(items)
+            if codes is None:
                 return outcome
-            except Exception as exc:
-                if not _is_cancelled(exc):
-                    raise
-                codes = _cancel_codes(exc)
-                # A violation item that already exists: that finding was applied before (redelivery).
-                duplicates = {
-                    vids[i] for i, c in enumerate(codes) if c == "ConditionalCheckFailed" and vids[i]
-                }
-                for vid in duplicates:
-                    pending.pop(vid, None)
-                if not pending:
-                    return Outcome(state=before or state)
-                if not duplicates:
-                    _backoff(attempt)
+            # A violation item that already exists: that finding was applied before (redelivery).
+            duplicates = {vids[i] for i, c in enumerate(codes) if c == "ConditionalCheckFailed" and vids[i]}
+            for vid in duplicates:
+                pending.pop(vid, None)
+            if not pending:
+                return Outcome(state=before or state)
+            if not duplicates:
+                _backoff(attempt)
         raise LedgerError(f"could not apply findings to {account_id}: too many concurrent changes")
 
     def block_source(self, finding: Finding, now: datetime) -> SourceBlock:
@@ -589,13 +589,9 @@ class DynamoLedger:
                     version=state.version,
                 )
                 items.append(self._put_new(self._audit_item(entry, 900)))
-            try:
-                self.ddb.transact_write_items(TransactItems=items)
+            if self._transact(items) is None:
                 return closed
-            except Exception as exc:
-                if not _is_cancelled(exc):
-                    raise
-                _backoff(attempt)
+            _backoff(attempt)
         raise LedgerError(f"could not decide review {review_id}: too many concurrent changes")
 
     # --- authorizer ---------------------------------------------------------------------------
@@ -702,17 +698,13 @@ class DynamoLedger:
             }
             items = [self._put_new(mark), *(self._counter_update(u) for u in chunk)]
             for attempt in range(MAX_ATTEMPTS):
-                try:
-                    self.ddb.transact_write_items(TransactItems=items)
+                codes = self._transact(items)
+                if codes is None:
                     applied_any = True
                     break
-                except Exception as exc:
-                    if not _is_cancelled(exc):
-                        raise
-                    codes = _cancel_codes(exc)
-                    if codes and codes[0] == "ConditionalCheckFailed":
-                        break  # this chunk was applied by an earlier delivery
-                    _backoff(attempt)
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    break  # this chunk was applied by an earlier delivery
+                _backoff(attempt)
             else:
                 raise LedgerError(f"counter batch {marker} chunk {chunk_no} kept conflicting")
         return applied_any
