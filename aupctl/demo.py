@@ -9,8 +9,6 @@ always shut down, even when a step fails.
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import time
 import uuid
@@ -306,18 +304,16 @@ def access_line(
 
 
 def subscription_event(log_group: str, lines: list[tuple[int, str]]) -> dict[str, Any]:
-    """The event CloudWatch Logs sends a subscribed function: base64 of gzip of a DATA_MESSAGE."""
-    doc = {
-        "messageType": "DATA_MESSAGE",
-        "owner": ACCOUNT,
-        "logGroup": log_group,
-        "logStream": "demo-stream",
-        "subscriptionFilters": ["AccessLogSubscription"],
-        "logEvents": [
-            {"id": f"{at}{i:06d}", "timestamp": at, "message": line} for i, (at, line) in enumerate(lines)
-        ],
-    }
-    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(doc).encode())).decode()}}
+    """The event CloudWatch Logs sends a subscribed function (the analyzer's own payload encoder)."""
+    from aup.logs.parse import encode_payload
+
+    data = encode_payload(
+        [line for _, line in lines],
+        log_group=log_group,
+        first_id=lines[0][0] * 1_000_000 if lines else 0,
+        timestamps=[at for at, _ in lines],
+    )
+    return {"awslogs": {"data": data}}
 
 
 def authorizer_event(api_key: str, api_id: str) -> dict[str, Any]:
