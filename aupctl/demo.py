@@ -305,7 +305,7 @@ def access_line(
 
 def subscription_event(log_group: str, lines: list[tuple[int, str]]) -> dict[str, Any]:
     """The event CloudWatch Logs sends a subscribed function (the analyzer's own payload encoder)."""
-    from aup.logs.parse import encode_payload
+    from aup.detectors.logs.parse import encode_payload
 
     data = encode_payload(
         [line for _, line in lines],

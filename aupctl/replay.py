@@ -1,6 +1,6 @@
 """``aupctl replay``: backtest the log analyzer on a file of access-log lines.
 
-The analyzer's own code path (``aup.logs.replay``: lines fed in invocation-sized chunks, counters in
+The analyzer's own code path (``aup.usecases.replay``: lines fed in invocation-sized chunks, counters in
 memory), then the ladder. With ``--dry-run`` nothing is written anywhere: decisions are computed
 against the local stack's current account states when a stack is running (else fresh accounts), at
 the time of the last finding, so last week's logs decide as they would have then. Without it the
@@ -43,7 +43,7 @@ def detect_format(lines: list[str]) -> str:
 @contextmanager
 def _domain(local: LocalStack | None) -> Iterator[tuple[Any, Any]]:
     """(policy, ledger or None): the analyzer's own, in its environment, when a stack is running."""
-    from aup import runtime
+    from aup import bootstrap
 
     if local is None:
         from aup.policy import load_policy
@@ -52,11 +52,11 @@ def _domain(local: LocalStack | None) -> Iterator[tuple[Any, Any]]:
         return
     env = FunctionRunner(local).environment(FUNCTION)
     with function_environment(env):
-        runtime.reset()
+        bootstrap.reset()
         try:
-            yield runtime.policy(), runtime.ledger()
+            yield bootstrap.policy(), bootstrap.ledger()
         finally:
-            runtime.reset()
+            bootstrap.reset()
 
 
 def _accounts(ledger: Any) -> dict[str, Any]:
@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
             f"{args.port}: start one with `aupctl local up`, or pass --dry-run"
         )
     try:
-        from aup.logs import replay, replay_decisions
-        from aup.logs.analyzer import ReadResult
+        from aup.detectors.logs.analyzer import ReadResult
+        from aup.usecases.replay import replay, replay_decisions
     except ImportError as err:  # the analyzer is not in this checkout
         raise CliError(f"the log analyzer is not available: {err}") from err
 

@@ -222,7 +222,7 @@ class FunctionRunner:
         self.tee = StdoutTee(log_stream or sys.stderr)
         self._modules: dict[str, ModuleType] = {}
         self._configs: dict[str, dict[str, Any]] = {}
-        self._warm: str | None = None  # the function whose settings aup.runtime holds
+        self._warm: str | None = None  # the function whose settings aup.bootstrap holds
 
     def close(self) -> None:
         """Forget the warm function's domain caches (callers that go on using ``aup`` in-process)."""
@@ -304,8 +304,8 @@ class FunctionRunner:
 
 
 def _reset_domain_caches() -> None:
-    """Forget ``aup.runtime``'s cached settings, policy, ledger and clients (when it is loaded)."""
-    runtime = sys.modules.get("aup.runtime")
+    """Forget ``aup.bootstrap``'s cached settings, policy, ledger and clients (when it is loaded)."""
+    runtime = sys.modules.get("aup.bootstrap")
     if runtime is not None:
         runtime.reset()
 

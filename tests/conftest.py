@@ -66,11 +66,11 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """moto with template.yaml deployed (SAM -> CloudFormation); env set as for a deployed function."""
     from moto import mock_aws
 
-    from aup import runtime
+    from aup import bootstrap
     from aupctl.stack import deploy
 
     with mock_aws():
-        runtime.reset()
+        bootstrap.reset()
         deployed = deploy()
         monkeypatch.setenv("LEDGER_TABLE", deployed.outputs["LedgerTableName"])
         monkeypatch.setenv("UPLOADS_BUCKET", deployed.outputs["UploadsBucketName"])
@@ -79,6 +79,6 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv("SERVICE_API_ID", deployed.resources["ServiceApi"])
         monkeypatch.setenv("SERVICE_API_STAGE", "prod")
         monkeypatch.setenv("AUP_POLICY_PARAMETER", "")
-        runtime.reset()
+        bootstrap.reset()
         yield deployed
-        runtime.reset()
+        bootstrap.reset()

@@ -11,9 +11,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from aup import accounts, runtime
-from aup.ledger import AccountExists, AccountNotFound, ReviewClosed, ReviewNotFound
-from aup.models import ACCOUNT_ID_PATTERN, AccountView, Review, Violation
+from aup import bootstrap
+from aup.domain.models import ACCOUNT_ID_PATTERN, AccountView, Review, Violation
+from aup.domain.ports import AccountExists, AccountNotFound, ReviewClosed, ReviewNotFound
+from aup.usecases import accounts
 
 logger = Logger()
 app = APIGatewayRestResolver(enable_validation=True)
@@ -84,10 +85,10 @@ def _error(status: int, message: str, **extra: Any) -> Response:
 
 @app.post("/accounts")
 def create_account(body: CreateAccount) -> Response[CreatedAccount]:
-    now = runtime.utcnow()
+    now = bootstrap.utcnow()
     state, key = accounts.register(
-        runtime.ledger(),
-        runtime.policy(),
+        bootstrap.ledger(),
+        bootstrap.policy(),
         account_id=body.account_id,
         plan=body.plan,
         api_key=body.api_key,
@@ -102,17 +103,17 @@ def create_account(body: CreateAccount) -> Response[CreatedAccount]:
 def list_accounts(
     limit: Limit = 50, next_token: Annotated[str | None, Query(max_length=2048)] = None
 ) -> AccountPage:
-    page = runtime.ledger().list_accounts(limit, next_token)
-    now = runtime.utcnow()
+    page = bootstrap.ledger().list_accounts(limit, next_token)
+    now = bootstrap.utcnow()
     return AccountPage(items=[accounts.view(s, now) for s in page.items], next_token=page.next_token)
 
 
 @app.get("/accounts/<account_id>")
 def get_account(account_id: AccountIdPath) -> AccountView:
-    state = runtime.ledger().get_account(account_id)
+    state = bootstrap.ledger().get_account(account_id)
     if state is None:
         raise AccountNotFound(f"no account {account_id}")
-    return accounts.view(state, runtime.utcnow())
+    return accounts.view(state, bootstrap.utcnow())
 
 
 @app.get("/accounts/<account_id>/violations")
@@ -121,7 +122,7 @@ def list_violations(
     limit: Limit = 50,
     next_token: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> ViolationPage:
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     if ledger.get_account(account_id) is None:
         raise AccountNotFound(f"no account {account_id}")
     page = ledger.list_violations(account_id, limit, next_token)
@@ -130,27 +131,32 @@ def list_violations(
 
 @app.post("/accounts/<account_id>/suspend")
 def suspend(account_id: AccountIdPath, body: SuspendBody) -> AccountView:
-    now = runtime.utcnow()
+    now = bootstrap.utcnow()
     state = accounts.suspend(
-        runtime.ledger(), account_id=account_id, reason=body.reason, until=body.until, now=now, actor=_actor()
+        bootstrap.ledger(),
+        account_id=account_id,
+        reason=body.reason,
+        until=body.until,
+        now=now,
+        actor=_actor(),
     )
     return accounts.view(state, now)
 
 
 @app.post("/accounts/<account_id>/reinstate")
 def reinstate(account_id: AccountIdPath, body: ReasonBody) -> AccountView:
-    now = runtime.utcnow()
+    now = bootstrap.utcnow()
     state = accounts.reinstate(
-        runtime.ledger(), account_id=account_id, reason=body.reason, now=now, actor=_actor()
+        bootstrap.ledger(), account_id=account_id, reason=body.reason, now=now, actor=_actor()
     )
     return accounts.view(state, now)
 
 
 @app.put("/accounts/<account_id>/allowlist")
 def allowlist(account_id: AccountIdPath, body: AllowlistBody) -> AccountView:
-    now = runtime.utcnow()
+    now = bootstrap.utcnow()
     state = accounts.set_allowlisted(
-        runtime.ledger(), account_id=account_id, allowlisted=body.allowlisted, now=now, actor=_actor()
+        bootstrap.ledger(), account_id=account_id, allowlisted=body.allowlisted, now=now, actor=_actor()
     )
     return accounts.view(state, now)
 
@@ -161,18 +167,18 @@ def list_reviews(
     limit: Limit = 50,
     next_token: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> ReviewPage:
-    page = runtime.ledger().list_reviews(status, limit, next_token)
+    page = bootstrap.ledger().list_reviews(status, limit, next_token)
     return ReviewPage(items=page.items, next_token=page.next_token)
 
 
 @app.post("/reviews/<review_id>")
 def decide_review(review_id: ReviewIdPath, body: ReviewDecision) -> Review:
     return accounts.decide_review(
-        runtime.ledger(),
+        bootstrap.ledger(),
         review_id=review_id,
         confirm=body.decision == "confirm",
         reason=body.reason,
-        now=runtime.utcnow(),
+        now=bootstrap.utcnow(),
         actor=_actor(),
     )
 

@@ -1,6 +1,6 @@
 """ApiLogAnalyzerFunction: API access logs (CloudWatch Logs subscription or Kinesis) -> findings -> ledger.
 
-Clauses D1 D2 D5a D5b G1 W1 W5 (``aup.logs``). Emits per-account usage (``RequestCount``,
+Clauses D1 D2 D5a D5b G1 W1 W5 (``aup.detectors.logs``). Emits per-account usage (``RequestCount``,
 ``EgressBytes``) as EMF for the usage monitor.
 """
 
@@ -12,9 +12,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aup import runtime
-from aup.logs.parse import MalformedPayload
-from aup.logs.service import emit_usage, is_kinesis, paused_gc, process_event
+from aup import bootstrap
+from aup.detectors.logs.parse import MalformedPayload
+from aup.usecases.analyze_logs import emit_usage, is_kinesis, paused_gc, process_event
 
 logger = Logger()
 metrics = Metrics()
@@ -29,7 +29,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         with paused_gc():
             result = process_event(
-                event, ledger=runtime.ledger(), policy=runtime.policy(), now=runtime.utcnow()
+                event, ledger=bootstrap.ledger(), policy=bootstrap.policy(), now=bootstrap.utcnow()
             )
     except MalformedPayload as exc:
         metrics.add_metric(name="MalformedPayloads", unit=MetricUnit.Count, value=1)
@@ -57,5 +57,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 "decisions": [d.label for o in result.outcomes for d in o.decisions],
             },
         )
-    emit_usage(result.usage, runtime.settings().metrics_namespace)
+    emit_usage(result.usage, bootstrap.settings().metrics_namespace)
     return result.response(kinesis)

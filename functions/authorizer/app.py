@@ -11,8 +11,8 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aup import runtime
-from aup.authorizer import KeyAuthorizer, Verdict, clip_header
+from aup import bootstrap
+from aup.usecases.authorize import KeyAuthorizer, Verdict, clip_header
 
 logger = Logger()
 _authorizer: KeyAuthorizer | None = None
@@ -21,9 +21,9 @@ _authorizer: KeyAuthorizer | None = None
 def authorizer() -> KeyAuthorizer:
     global _authorizer
     if _authorizer is None:
-        cfg = runtime.settings()
+        cfg = bootstrap.settings()
         _authorizer = KeyAuthorizer(
-            runtime.ledger().authorizer_lookup,
+            bootstrap.ledger().authorizer_lookup,
             cache_seconds=cfg.authorizer_cache_seconds,
             fail_open=cfg.authorizer_fail_mode == "open",
         )

@@ -16,9 +16,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aup import runtime
-from aup.aws import client
-from aup.notifications import SOURCE, Change, changes_from_record
+from aup import bootstrap
+from aup.adapters.aws import client
+from aup.domain.notifications import SOURCE, Change, changes_from_record
 
 logger = Logger()
 metrics = Metrics()
@@ -27,7 +27,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 # Each stream record is published once, even when the batch is retried (records stay in the ledger
 # table under their own key; the stream filter keeps them from reaching this function).
 persistence = DynamoDBPersistenceLayer(
-    table_name=runtime.settings().ledger_table or "unset",
+    table_name=bootstrap.settings().ledger_table or "unset",
     key_attr="pk",
     sort_key_attr="sk",
     static_pk_value="IDEMPOTENCY#notifier",
@@ -40,7 +40,7 @@ idempotency = IdempotencyConfig(event_key_jmespath="event_id", expires_after_sec
 @idempotent_function(data_keyword_argument="record", persistence_store=persistence, config=idempotency)
 def publish(record: dict[str, Any]) -> dict[str, Any]:
     changes = [Change.model_validate(c) for c in record["changes"]]
-    cfg = runtime.settings()
+    cfg = bootstrap.settings()
     for change in changes:
         message = {
             "source": SOURCE,
@@ -77,7 +77,7 @@ def flush_authorizer_cache() -> None:
 
     Best effort: when it fails, the cache expires by itself within ReauthorizeEvery.
     """
-    cfg = runtime.settings()
+    cfg = bootstrap.settings()
     if not (cfg.service_api_id and cfg.service_api_stage):
         return
     try:

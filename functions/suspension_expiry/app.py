@@ -13,7 +13,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aup import accounts, runtime
+from aup import bootstrap
+from aup.usecases import accounts
 
 logger = Logger()
 metrics = Metrics()
@@ -27,14 +28,14 @@ def event_time(event: Any) -> datetime:
             return datetime.fromisoformat(str(raw).replace("Z", "+00:00")).astimezone(UTC)
         except ValueError as exc:
             raise ValueError(f"scheduled event has an unreadable time: {str(raw)[:64]!r}") from exc
-    return runtime.utcnow()
+    return bootstrap.utcnow()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = event_time(event)
-    lifted, failed = accounts.expire_suspensions(runtime.ledger(), now)
+    lifted, failed = accounts.expire_suspensions(bootstrap.ledger(), now)
     metrics.add_metric(name="SuspensionsLifted", unit=MetricUnit.Count, value=len(lifted))
     if failed:
         # Fail the invocation: the schedule's retries and DLQ keep it visible; the next sweep retries too.

@@ -1,7 +1,7 @@
 """UploadScannerFunction: S3 event notifications arrive through SQS; each object is scanned and judged.
 
 Thin: the batch processor reports partial failures (one bad record never sinks the batch), each
-record's S3 notification is handed to ``aup.uploads.service.UploadScanner``, and the outcome becomes
+record's S3 notification is handed to ``aup.usecases.scan_upload.UploadScanner``, and the outcome becomes
 logs and EMF metrics (``StorageBytes`` per account, dimension ``AccountId``).
 """
 
@@ -18,8 +18,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aup import runtime
-from aup.uploads.service import ObjectOutcome, UploadScanner, parse_notification
+from aup import bootstrap
+from aup.usecases.scan_upload import ObjectOutcome, UploadScanner, parse_notification
 
 logger = Logger()
 metrics = Metrics()
@@ -31,13 +31,13 @@ _deadline: dict[str, float] = {}
 @cache
 def scanner() -> UploadScanner:
     """Built once per execution environment: compiled YARA rules, hash lists, the ledger."""
-    s = runtime.settings()
+    s = bootstrap.settings()
     return UploadScanner(
-        runtime.policy(),
-        runtime.ledger(),
+        bootstrap.policy(),
+        bootstrap.ledger(),
         quarantine_bucket=s.quarantine_bucket,
         scan_limit_bytes=s.scan_limit_bytes,
-        now=runtime.utcnow,
+        now=bootstrap.utcnow,
     )
 
 
@@ -56,7 +56,7 @@ def _publish(outcome: ObjectOutcome) -> None:
             name="StorageBytes",
             unit=MetricUnit.Bytes,
             value=outcome.stored_bytes,
-            namespace=runtime.settings().metrics_namespace,
+            namespace=bootstrap.settings().metrics_namespace,
         ) as m:
             m.add_dimension(name="AccountId", value=outcome.account_id)
 
@@ -97,7 +97,7 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    margin = runtime.policy().upload_scanning.streaming.deadline_margin_seconds
+    margin = bootstrap.policy().upload_scanning.streaming.deadline_margin_seconds
     _deadline["at"] = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - margin
     return process_partial_response(  # type: ignore[return-value]
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -1,7 +1,7 @@
 """UsageMonitorFunction: D5 / D5b (D3 as review) from per-account CloudWatch metrics and alarms.
 
 Triggers: the 5-minute schedule (a sweep at the event's ``time``), CloudWatch Alarm State Change
-events from EventBridge, and alarm notifications through SNS. The domain is ``aup.usage.monitor``.
+events from EventBridge, and alarm notifications through SNS. The domain is ``aup.usecases.monitor_usage``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aup import runtime
-from aup.usage.events import MalformedEvent
-from aup.usage.metrics import CloudWatchMetricsReader
-from aup.usage.monitor import handle
+from aup import bootstrap
+from aup.detectors.usage.events import MalformedEvent
+from aup.detectors.usage.metrics import CloudWatchMetricsReader
+from aup.usecases.monitor_usage import handle
 
 logger = Logger()
 metrics = Metrics()
@@ -24,9 +24,9 @@ metrics = Metrics()
 @metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    reader = CloudWatchMetricsReader(runtime.settings().metrics_namespace)
+    reader = CloudWatchMetricsReader(bootstrap.settings().metrics_namespace)
     try:
-        result = handle(event, ledger=runtime.ledger(), reader=reader, policy=runtime.policy())
+        result = handle(event, ledger=bootstrap.ledger(), reader=reader, policy=bootstrap.policy())
     except MalformedEvent as exc:
         logger.error("malformed event", extra={"error": str(exc)})
         metrics.add_metric(name="UsageMonitorMalformedEvents", unit=MetricUnit.Count, value=1)

@@ -91,10 +91,10 @@ def _setup() -> tuple[Any, Any]:
         LEDGER_TABLE="bench-ledger",
         AUP_POLICY_PARAMETER="",
     )
-    from aup import runtime
+    from aup import bootstrap
     from tests.conftest import LambdaContext, load_handler
 
-    runtime.reset()
+    bootstrap.reset()
     return load_handler("api_log_analyzer"), LambdaContext()
 
 
@@ -104,17 +104,17 @@ _current: dict[str, Any] = {}
 def _use_stub(stub: StubDynamo, plans: dict[str, str] | None = None) -> None:
     from datetime import UTC, datetime
 
-    from aup import runtime
-    from aup.ledger import DynamoLedger
-    from aup.models import AccountState
+    from aup import bootstrap
+    from aup.adapters.dynamodb import DynamoLedger
+    from aup.domain.models import AccountState
 
-    ledger = DynamoLedger("bench-ledger", runtime.policy(), client=stub)
+    ledger = DynamoLedger("bench-ledger", bootstrap.policy(), client=stub)
     now = datetime.now(UTC)
     for account, plan in (plans or {}).items():  # registered accounts: the analyzer reads their plan
         item = ledger._state_item(AccountState(account_id=account, plan=plan), now)
         stub.items[(item["pk"]["S"], item["sk"]["S"])] = item
     _current["ledger"] = ledger
-    runtime.ledger = lambda: _current["ledger"]  # type: ignore[method-assign]
+    bootstrap.ledger = lambda: _current["ledger"]  # type: ignore[method-assign]
 
 
 PLANS = {f"integration-{i:02d}": "business" for i in range(20)} | {
@@ -136,7 +136,7 @@ def _mix() -> list[str]:
 
 
 def _payloads(lines: list[str], first: int) -> list[dict[str, Any]]:
-    from aup.logs.parse import encode_payload
+    from aup.detectors.logs.parse import encode_payload
 
     return [
         {"awslogs": {"data": encode_payload(lines[i : i + PAYLOAD_LINES], first_id=first + i)}}
@@ -192,7 +192,7 @@ def _writes_for(handler: Any, ctx: Any, accounts: int) -> StubDynamo:
 
 
 def _windows(events: list[dict[str, Any]]) -> float:
-    from aup.logs.parse import decode_payload, event_messages
+    from aup.detectors.logs.parse import decode_payload, event_messages
 
     total = 0
     for e in events:

@@ -29,8 +29,8 @@ import importlib.util, sys, time
 t = time.perf_counter()
 spec = importlib.util.spec_from_file_location('app', sys.argv[1])
 m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
-from aup import runtime
-runtime.ledger().ddb  # the clients a first invocation needs
+from aup import bootstrap
+bootstrap.ledger().ddb  # the clients a first invocation needs
 print(time.perf_counter() - t)
 """
 
@@ -80,8 +80,8 @@ def authorizer() -> list[str]:
 
     from moto import mock_aws
 
-    from aup import runtime
-    from aup.models import AccountState, hash_api_key
+    from aup import bootstrap
+    from aup.domain.models import AccountState, hash_api_key
     from aupctl.stack import deploy
     from tests.conftest import LambdaContext, load_handler
     from tests.eventlib import authorizer_event
@@ -91,8 +91,8 @@ def authorizer() -> list[str]:
         stack = deploy()
         os.environ["LEDGER_TABLE"] = stack.outputs["LedgerTableName"]
         os.environ["AUTHORIZER_CACHE_SECONDS"] = "60"
-        runtime.reset()
-        runtime.ledger().create_account(
+        bootstrap.reset()
+        bootstrap.ledger().create_account(
             AccountState(account_id="bench-acct", plan="business"),
             hash_api_key("bench-key-0000000000"),
             datetime.now(UTC),
@@ -131,7 +131,7 @@ def authorizer() -> list[str]:
         missed.append(f"authorizer warm call {per_call * 1e6:.0f} us")
     if miss_reads != 1 or hits_reads:
         missed.append(f"authorizer reads per miss {miss_reads}, during hits {hits_reads}")
-    runtime.reset()
+    bootstrap.reset()
     return missed
 
 

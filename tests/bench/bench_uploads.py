@@ -126,9 +126,9 @@ def dense_csv_block() -> bytes:
 
 
 def engine() -> Any:
+    from aup.detectors.uploads.scanner import ScanEngine
+    from aup.detectors.uploads.signatures import compile_rules
     from aup.policy import load_default_policy
-    from aup.uploads.scanner import ScanEngine
-    from aup.uploads.signatures import compile_rules
 
     policy = load_default_policy()
     return ScanEngine(policy.upload_scanning, compile_rules(), tuple(policy.protected_trademarks))

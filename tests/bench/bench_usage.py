@@ -46,7 +46,7 @@ def _handler() -> Any:
 
 
 def _seed(ledger: Any, ddb: Any, n: int) -> None:
-    from aup.models import AccountState
+    from aup.domain.models import AccountState
 
     items = [
         ledger._state_item(AccountState(account_id=f"acct-{i:05d}", plan="free", version=1), NOW)
@@ -77,17 +77,17 @@ def _put(cw: Any, account_id: str, values: list[float]) -> None:
 def one_size(n: int) -> tuple[str, list[str]]:
     from moto import mock_aws
 
-    from aup import runtime
-    from aup.aws import client
+    from aup import bootstrap
+    from aup.adapters.aws import client
     from aupctl.stack import deploy
 
     with mock_aws():
-        runtime.reset()
+        bootstrap.reset()
         deployed = deploy()
         os.environ["LEDGER_TABLE"] = deployed.outputs["LedgerTableName"]
         os.environ["AUP_POLICY_PARAMETER"] = ""
-        runtime.reset()
-        _seed(runtime.ledger(), client("dynamodb"), n)
+        bootstrap.reset()
+        _seed(bootstrap.ledger(), client("dynamodb"), n)
         hogs = max(1, n // 1000)
         for i in range(hogs):  # a few accounts hog CPU, as many spike once
             _put(client("cloudwatch"), f"acct-{i:05d}", [0, 20, 20, 20])
@@ -102,7 +102,7 @@ def one_size(n: int) -> tuple[str, list[str]]:
         started = time.perf_counter()
         result = handler({"detail-type": "Scheduled Event", "time": NOW.isoformat()}, _Context())
         elapsed = time.perf_counter() - started
-        runtime.reset()
+        bootstrap.reset()
     expected = math.ceil(result["queries"] / 500)
     line = (
         f"   sweep of {n:>6,} accounts: {elapsed:7.2f} s, {result['queries']:>6,} queries, "

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from aup import runtime
+from aup import bootstrap
+from aup.domain.models import hash_api_key
 from tests.conftest import load_handler
 from tests.eventlib import OPERATOR_ARN, admin_event
 
@@ -47,11 +48,11 @@ def test_suspend_reinstate_and_audit_records_the_iam_caller(admin):
     status, body = admin("POST", "/accounts/acme-corp/suspend", {"reason": "abuse report #12"})
     assert status == 200 and body["status"] == "suspended" and body["suspension"]["kind"] == "indefinite"
     assert body["suspension"]["decided_by"] == OPERATOR_ARN
-    key = runtime.ledger().get_key(__import__("aup.models").models.hash_api_key("k" * 20))
+    key = bootstrap.ledger().get_key(hash_api_key("k" * 20))
     assert key is not None and key.status.value == "suspended"
     status, body = admin("POST", "/accounts/acme-corp/reinstate", {"reason": "appeal granted"})
     assert status == 200 and body["status"] == "active" and body["suspension"] is None
-    audit = runtime.ledger().list_audit("acme-corp")
+    audit = bootstrap.ledger().list_audit("acme-corp")
     assert [a.action for a in audit] == ["create", "suspend", "reinstate"]
     assert all(a.actor == OPERATOR_ARN for a in audit)
 
@@ -74,7 +75,7 @@ def test_allowlist_is_idempotent(admin):
     assert status == 200 and body["allowlisted"] is True
     status, again = admin("PUT", "/accounts/acme-corp/allowlist", {"allowlisted": True})
     assert status == 200 and again == body
-    assert [a.action for a in runtime.ledger().list_audit("acme-corp")] == ["create", "allowlist"]
+    assert [a.action for a in bootstrap.ledger().list_audit("acme-corp")] == ["create", "allowlist"]
 
 
 @pytest.mark.parametrize(
@@ -118,7 +119,7 @@ def test_not_a_proxy_event(stack, lambda_context):
 def test_violations_paginated_newest_first(admin):
     from datetime import UTC, datetime, timedelta
 
-    from aup.models import Finding, Source
+    from aup.domain.models import Finding, Source
 
     admin("POST", "/accounts", {"account_id": "acme-corp", "plan": "free"})
     base = datetime(2026, 11, 1, tzinfo=UTC)
@@ -134,7 +135,7 @@ def test_violations_paginated_newest_first(admin):
         )
         for i in range(5)
     ]
-    runtime.ledger().apply_findings(findings, base + timedelta(days=1))
+    bootstrap.ledger().apply_findings(findings, base + timedelta(days=1))
     status, page = admin("GET", "/accounts/acme-corp/violations", query={"limit": "2"})
     assert status == 200 and len(page["items"]) == 2 and page["next_token"]
     first = page["items"][0]
@@ -161,7 +162,7 @@ def test_violations_paginated_newest_first(admin):
 def test_reviews_confirm_applies_the_ladder_and_dismiss_does_not(admin):
     from datetime import UTC, datetime
 
-    from aup.models import Finding, Source
+    from aup.domain.models import Finding, Source
 
     admin("POST", "/accounts", {"account_id": "acme-corp", "plan": "free"})
     now = datetime.now(UTC)
@@ -175,7 +176,7 @@ def test_reviews_confirm_applies_the_ladder_and_dismiss_does_not(admin):
         confidence=0.3,
     )
     other = low.model_copy(update={"source_event_id": "another"})
-    runtime.ledger().apply_findings([low, other], now)
+    bootstrap.ledger().apply_findings([low, other], now)
     status, page = admin("GET", "/reviews")
     assert status == 200 and len(page["items"]) == 2
     assert admin("GET", "/accounts/acme-corp")[1]["status"] == "active"

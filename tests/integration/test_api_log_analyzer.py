@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
-from aup import runtime
-from aup.logs.parse import MalformedPayload, encode_payload
-from aup.models import AccountState, Status, hash_api_key, hash_source
+from aup import bootstrap
+from aup.detectors.logs.parse import MalformedPayload, encode_payload
+from aup.domain.models import AccountState, Status, hash_api_key, hash_source
 from tests.conftest import load_handler
 from tests.unit.logs import traffic as T
 
@@ -36,7 +36,7 @@ _ids = itertools.count(1)
 
 @pytest.fixture
 def analyzer(stack: Any) -> Any:
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     for account, plan in PLANS.items():
         ledger.create_account(
             AccountState(account_id=account, plan=plan), hash_api_key(f"key-{account}"), NOW, "test"
@@ -55,7 +55,7 @@ def deliver(handler: Any, ctx: Any, lines: list[T.Line]) -> list[dict[str, Any]]
 
 
 def violations(account: str) -> list[Any]:
-    return runtime.ledger().list_violations(account, limit=100).items
+    return bootstrap.ledger().list_violations(account, limit=100).items
 
 
 def clauses(account: str) -> set[str]:
@@ -64,12 +64,12 @@ def clauses(account: str) -> set[str]:
 
 def counted_requests(account: str) -> int:
     """Requests in the account's rate-window counters of the fixtures' first hour (slots ``s<n>.n``)."""
-    (hour,) = runtime.ledger().get_counters([(account, f"logs:h:{T.T0 // 3_600_000}")]).values()
+    (hour,) = bootstrap.ledger().get_counters([(account, f"logs:h:{T.T0 // 3_600_000}")]).values()
     return sum(v for k, v in hour.items() if k.startswith("s") and k.endswith(".n"))
 
 
 def reviews_for(account: str) -> list[Any]:
-    return [r for r in runtime.ledger().list_reviews(limit=500).items if r.account_id == account]
+    return [r for r in bootstrap.ledger().list_reviews(limit=500).items if r.account_id == account]
 
 
 # --- honest callers yield nothing -----------------------------------------------------------------
@@ -89,7 +89,7 @@ def test_honest_traffic_yields_nothing(analyzer: Any, lambda_context: Any, make:
     assert sum(r["findings"] for r in results) == 0
     assert violations(account) == []
     assert reviews_for(account) == []
-    assert runtime.ledger().get_account(account).status is Status.active
+    assert bootstrap.ledger().get_account(account).status is Status.active
 
 
 # --- each abusive caller yields its clause --------------------------------------------------------
@@ -111,7 +111,7 @@ def test_abuse_yields_its_clause(
     deliver(analyzer, lambda_context, make())
     assert expected <= clauses(account)
     assert clauses(account) <= expected | {"D1", "W5"}  # a scanner also crawls undocumented routes
-    state = runtime.ledger().get_account(account)
+    state = bootstrap.ledger().get_account(account)
     assert (state.status is Status.suspended) is suspended
     for v in violations(account):
         assert v.source == "log"
@@ -134,7 +134,7 @@ def test_robot_flood_judged_across_payloads(analyzer: Any, lambda_context: Any) 
 def test_credential_stuffing_blocks_the_source(analyzer: Any, lambda_context: Any) -> None:
     ip = "203.0.113.66"
     deliver(analyzer, lambda_context, T.credential_stuffing(ip=ip))
-    record, block = runtime.ledger().authorizer_lookup(hash_api_key("key-bizcorp"), hash_source(ip))
+    record, block = bootstrap.ledger().authorizer_lookup(hash_api_key("key-bizcorp"), hash_source(ip))
     assert record is not None and block is not None
     assert block.rule_id.startswith("D2-")
     for victim in ("victim-one", "victim-two"):
@@ -151,7 +151,7 @@ def test_payload_replayed_three_times_counts_once(analyzer: Any, lambda_context:
         for e in events:
             analyzer.lambda_handler(e, lambda_context)
     assert counted_requests("botfarm") == sum(len(b) for b in batches)
-    state = runtime.ledger().get_account("botfarm")
+    state = bootstrap.ledger().get_account("botfarm")
     assert len(violations("botfarm")) == len({v.violation_id for v in violations("botfarm")}) == 2
     assert len(state.strikes) == 2
 
@@ -259,7 +259,7 @@ def test_api_gateway_documentation_format(analyzer: Any, lambda_context: Any) ->
     data = encode_payload(doc, first_id=next(_ids) * 1_000_000)
     result = analyzer.lambda_handler({"awslogs": {"data": data}}, lambda_context)
     assert result["records"] == 120 and result["unparseable"] == 0
-    _, block = runtime.ledger().authorizer_lookup(hash_api_key("x"), hash_source("203.0.113.9"))
+    _, block = bootstrap.ledger().authorizer_lookup(hash_api_key("x"), hash_source("203.0.113.9"))
     assert block is not None and block.rule_id == "D2-auth-failure-burst"
 
 

@@ -314,13 +314,13 @@ def test_invoke_and_admin_commands_without_a_running_stack(inline):
 # ------------------------------------------------------------------------------------------ replay
 
 try:
-    from aup.logs import backtest as _backtest  # noqa: F401
+    from aup.usecases import replay as _backtest  # noqa: F401
 
     HAS_ANALYZER = True
 except ImportError:
     HAS_ANALYZER = False
 needs_analyzer = pytest.mark.skipif(
-    not HAS_ANALYZER, reason="the log analyzer (aup.logs.backtest) has not landed"
+    not HAS_ANALYZER, reason="the log analyzer (aup.usecases.replay) has not landed"
 )
 
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aup import runtime
-from aup.models import AccountState, Finding, Source, hash_api_key, hash_source
+from aup import bootstrap
+from aup.domain.models import AccountState, Finding, Source, hash_api_key, hash_source
 from tests.conftest import load_handler
 from tests.eventlib import authorizer_event
 
@@ -17,8 +17,8 @@ KEY = "live-key-acme-0123456789"
 @pytest.fixture
 def authz(stack, lambda_context, monkeypatch):
     monkeypatch.setenv("AUTHORIZER_CACHE_SECONDS", "0")  # every call reads the ledger
-    runtime.reset()
-    runtime.ledger().create_account(
+    bootstrap.reset()
+    bootstrap.ledger().create_account(
         AccountState(account_id="acme-corp", plan="business"), hash_api_key(KEY), datetime.now(UTC), "test"
     )
     module = load_handler("authorizer")
@@ -55,15 +55,15 @@ def test_denies_unknown_and_missing_keys(authz):
 
 
 def test_suspended_account_is_denied_then_allowed_once_reinstated(authz):
-    from aup import accounts
+    from aup.usecases import accounts
 
     now = datetime.now(UTC)
     accounts.suspend(
-        runtime.ledger(), account_id="acme-corp", reason="abuse", until=None, now=now, actor="op"
+        bootstrap.ledger(), account_id="acme-corp", reason="abuse", until=None, now=now, actor="op"
     )
     resp = authz(authorizer_event(KEY))
     assert effect(resp) == "Deny" and resp["principalId"] == "acme-corp"
-    accounts.reinstate(runtime.ledger(), account_id="acme-corp", reason="ok", now=now, actor="op")
+    accounts.reinstate(bootstrap.ledger(), account_id="acme-corp", reason="ok", now=now, actor="op")
     assert effect(authz(authorizer_event(KEY))) == "Allow"
 
 
@@ -77,15 +77,15 @@ def test_expired_temporary_suspension_is_not_enforced(authz):
         source_event_id="old",
         detected_at=now - timedelta(hours=1),
     )
-    runtime.ledger().apply_findings([past], now - timedelta(minutes=59))
+    bootstrap.ledger().apply_findings([past], now - timedelta(minutes=59))
     assert effect(authz(authorizer_event(KEY))) == "Deny"
     # A suspension whose end has passed, not yet lifted by the expiry sweep:
-    state = runtime.ledger().get_account("acme-corp")
+    state = bootstrap.ledger().get_account("acme-corp")
     assert state is not None and state.suspension is not None
     expired = state.suspension.model_copy(update={"until": now - timedelta(seconds=1)})
-    from aup.models import Outcome
+    from aup.domain.models import Outcome
 
-    runtime.ledger().transition(
+    bootstrap.ledger().transition(
         "acme-corp",
         lambda s: Outcome(state=s.model_copy(update={"suspension": expired, "version": s.version + 1})),
     )
@@ -102,7 +102,7 @@ def test_blocked_source_is_denied_even_with_a_valid_key(authz):
         detected_at=now,
         source_ip_hash=hash_source("192.0.2.66"),
     )
-    runtime.ledger().apply_findings([block], now)
+    bootstrap.ledger().apply_findings([block], now)
     assert effect(authz(authorizer_event(KEY, source_ip="192.0.2.66"))) == "Deny"
     assert effect(authz(authorizer_event(KEY, source_ip="192.0.2.67"))) == "Allow"
 
@@ -121,20 +121,20 @@ def test_header_values_are_bounded_and_single_line(authz):
 @pytest.mark.parametrize(("mode", "expected"), [("closed", "Deny"), ("open", "Allow")])
 def test_fail_mode_when_the_ledger_is_unreachable(stack, lambda_context, monkeypatch, mode, expected):
     monkeypatch.setenv("AUTHORIZER_FAIL_MODE", mode)
-    runtime.reset()
+    bootstrap.reset()
     module = load_handler("authorizer")
 
     def broken(*_a, **_k):
         raise ConnectionError("ledger unreachable")
 
-    monkeypatch.setattr(runtime.ledger(), "authorizer_lookup", broken)
+    monkeypatch.setattr(bootstrap.ledger(), "authorizer_lookup", broken)
     resp = module.lambda_handler(authorizer_event("never-seen-key-000000"), lambda_context)
     assert effect(resp) == expected
     assert resp["context"].get("unverified", False) is (mode == "open")
 
 
 def test_stale_answer_served_while_the_ledger_is_down(stack, lambda_context, monkeypatch):
-    from aup.authorizer import KeyAuthorizer
+    from aup.usecases.authorize import KeyAuthorizer
 
     clock = [0.0]
     calls = []
@@ -143,9 +143,9 @@ def test_stale_answer_served_while_the_ledger_is_down(stack, lambda_context, mon
         calls.append(key_hash)
         if len(calls) > 1:
             raise ConnectionError("down")
-        return runtime.ledger().authorizer_lookup(key_hash, source)
+        return bootstrap.ledger().authorizer_lookup(key_hash, source)
 
-    runtime.ledger().create_account(
+    bootstrap.ledger().create_account(
         AccountState(account_id="acme-corp"), hash_api_key(KEY), datetime.now(UTC), "t"
     )
     az = KeyAuthorizer(lookup, cache_seconds=10, stale_seconds=300, monotonic=lambda: clock[0])
@@ -158,7 +158,7 @@ def test_stale_answer_served_while_the_ledger_is_down(stack, lambda_context, mon
 
 
 def test_refused_callers_get_a_principal_that_is_never_an_account_and_never_the_key(authz):
-    from aup.models import is_account_id
+    from aup.domain.models import is_account_id
 
     unknown = authz(authorizer_event("leaked-key-0000000000001"))["principalId"]
     other = authz(authorizer_event("leaked-key-0000000000002"))["principalId"]

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from aup import accounts
-from aup.ledger import DynamoLedger
-from aup.models import AccountState, Finding, Source, Status, hash_api_key
+from aup.adapters.dynamodb import DynamoLedger
+from aup.domain.models import AccountState, Finding, Source, Status, hash_api_key
 from aup.policy import load_default_policy
+from aup.usecases import accounts
 from aupctl.stack import deploy
 from aupctl.state import free_port
 

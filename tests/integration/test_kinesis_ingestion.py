@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
-from aup import runtime
-from aup.logs.parse import encode_payload
+from aup import bootstrap
+from aup.detectors.logs.parse import encode_payload
 from tests.conftest import load_handler
 from tests.unit.logs import traffic as T
 
@@ -21,12 +21,12 @@ def kinesis_stack(monkeypatch: pytest.MonkeyPatch) -> Any:
     from aupctl.stack import deploy
 
     with mock_aws():
-        runtime.reset()
+        bootstrap.reset()
         stack = deploy(parameters={"LogIngestion": "kinesis"})
         monkeypatch.setenv("LEDGER_TABLE", stack.outputs["LedgerTableName"])
-        runtime.reset()
+        bootstrap.reset()
         yield stack
-        runtime.reset()
+        bootstrap.reset()
 
 
 def test_payloads_through_the_kinesis_stream_are_analyzed(kinesis_stack: Any, lambda_context: Any) -> None:
@@ -62,9 +62,9 @@ def test_payloads_through_the_kinesis_stream_are_analyzed(kinesis_stack: Any, la
     }
     handler = load_handler("api_log_analyzer")
     assert handler.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
-    clauses = {v.clause for v in runtime.ledger().list_violations("scanco").items}
+    clauses = {v.clause for v in bootstrap.ledger().list_violations("scanco").items}
     assert "D1" in clauses
     # The same batch delivered again (Kinesis retries whole batches) adds nothing.
-    before = len(runtime.ledger().list_violations("scanco").items)
+    before = len(bootstrap.ledger().list_violations("scanco").items)
     handler.lambda_handler(event, lambda_context)
-    assert len(runtime.ledger().list_violations("scanco").items) == before
+    assert len(bootstrap.ledger().list_violations("scanco").items) == before

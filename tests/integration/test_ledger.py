@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aup import runtime
-from aup.ledger import AccountExists, CounterUpdate
-from aup.models import AccountState, Finding, Source, Status, hash_api_key
+from aup import bootstrap
+from aup.domain.models import AccountState, Finding, Outcome, Source, Status, hash_api_key
+from aup.domain.ports import AccountExists, CounterUpdate
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -26,7 +26,7 @@ def finding(rule_id: str, clause: str, event: str, account: str = "acme-corp", *
 
 
 def test_create_account_and_key_projection(stack):
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     state = ledger.create_account(
         AccountState(account_id="acme-corp", plan="standard"), hash_api_key("k1"), NOW, "operator"
     )
@@ -38,7 +38,7 @@ def test_create_account_and_key_projection(stack):
 
 
 def test_same_finding_three_times_is_one_violation_and_one_strike(stack):
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     f = finding("D1-error-burst", "D1", "log-event-1")
     for _ in range(3):
         ledger.apply_findings([f], NOW)
@@ -50,7 +50,7 @@ def test_same_finding_three_times_is_one_violation_and_one_strike(stack):
 
 def test_redelivery_after_violation_ids_are_forgotten_is_still_one(stack):
     """The violation item's attribute_not_exists guard holds even when the state no longer remembers it."""
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     f = finding("D1-error-burst", "D1", "old-event")
     ledger.apply_findings([f], NOW)
     state = ledger.get_account("acme-corp")
@@ -58,9 +58,7 @@ def test_redelivery_after_violation_ids_are_forgotten_is_still_one(stack):
     forgotten = state.model_copy(update={"recent_violation_ids": []})
     ledger.transition(
         "acme-corp",
-        lambda s: __import__("aup.models").models.Outcome(
-            state=forgotten.model_copy(update={"version": s.version + 1})
-        ),
+        lambda s: Outcome(state=forgotten.model_copy(update={"version": s.version + 1})),
     )
     ledger.apply_findings([f], NOW)
     assert len(ledger.list_violations("acme-corp").items) == 1
@@ -68,7 +66,7 @@ def test_redelivery_after_violation_ids_are_forgotten_is_still_one(stack):
 
 
 def test_high_finding_suspends_and_key_projection_follows(stack):
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     ledger.create_account(
         AccountState(account_id="acme-corp", plan="standard"), hash_api_key("k1"), NOW, "op"
     )
@@ -82,7 +80,7 @@ def test_high_finding_suspends_and_key_projection_follows(stack):
 
 
 def test_counters_apply_once_per_marker(stack):
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     updates = [
         CounterUpdate(
             scope="acme-corp",
@@ -102,7 +100,7 @@ def test_counters_apply_once_per_marker(stack):
 
 
 def test_ip_scoped_finding_blocks_the_source(stack):
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     f = Finding(
         rule_id="D2-key-stuffing",
         clause="D2",

@@ -10,8 +10,8 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 from botocore.stub import Stubber
 
-from aup import runtime
-from aup.models import AccountState, Finding, Source, hash_api_key
+from aup import bootstrap
+from aup.domain.models import AccountState, Finding, Source, hash_api_key
 from tests.conftest import load_handler
 from tests.eventlib import scheduled_event
 
@@ -112,7 +112,7 @@ def records_for(stack, before: list[dict], after: list[dict]) -> list[dict]:
 def test_suspension_notifies_sns_and_eventbridge_and_flushes_the_cache(stack, sqs_tap, lambda_context):
     import json
 
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     ledger.create_account(AccountState(account_id="acme-corp", plan="free"), hash_api_key("k" * 20), NOW, "t")
     before = ledger_items(stack)
     ledger.apply_findings(
@@ -159,9 +159,9 @@ def test_suspension_notifies_sns_and_eventbridge_and_flushes_the_cache(stack, sq
 def test_reinstatement_and_review_events(stack, sqs_tap, lambda_context):
     import json
 
-    from aup import accounts
+    from aup.usecases import accounts
 
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     ledger.create_account(AccountState(account_id="acme-corp"), hash_api_key("k" * 20), NOW, "t")
     accounts.suspend(ledger, account_id="acme-corp", reason="x", until=None, now=NOW, actor="op")
     before = ledger_items(stack)
@@ -225,9 +225,9 @@ def test_not_a_stream_event_is_a_clear_error(stack, lambda_context):
 
 
 def test_expiry_lifts_only_ended_temporary_suspensions_with_audit(stack, lambda_context):
-    from aup import accounts
+    from aup.usecases import accounts
 
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     for name in ("temp-ended", "temp-running", "indefinite"):
         ledger.create_account(AccountState(account_id=name), hash_api_key(name * 3), NOW, "t")
     accounts.suspend(

@@ -109,9 +109,9 @@ class Env:
             return False
 
     def ledger(self) -> Any:
-        from aup import runtime
+        from aup import bootstrap
 
-        return runtime.ledger()
+        return bootstrap.ledger()
 
     def violations(self, account: str = ACCOUNT) -> list[Any]:
         return list(self.ledger().list_violations(account, limit=100).items)
@@ -271,7 +271,7 @@ def test_media_beyond_the_allowance_is_d6_and_totals_follow_deletes(env: Env) ->
 def test_blocklisted_hash_quarantines_reports_and_suspends(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     import hashlib
 
-    from aup import runtime
+    from aup import bootstrap
     from aup.policy.loader import default_policy_text
 
     data = b"\x89PNG\r\n\x1a\n" + b"synthetic known-illegal sample" * 10
@@ -286,7 +286,7 @@ def test_blocklisted_hash_quarantines_reports_and_suspends(env: Env, monkeypatch
     )
     boto3.client("ssm").put_parameter(Name="/aup/policy", Value=text, Type="String")
     monkeypatch.setenv("AUP_POLICY_PARAMETER", "/aup/policy")
-    runtime.reset()
+    bootstrap.reset()
     env.app = load_handler("upload_scanner")
 
     key = f"accounts/{ACCOUNT}/img/pic.png"
@@ -316,10 +316,10 @@ def test_encrypted_zip_is_tagged_not_scanned_never_clean(env: Env) -> None:
 
 
 def test_oversized_object_is_tagged_too_large_and_not_read(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    from aup import runtime
+    from aup import bootstrap
 
     monkeypatch.setenv("SCAN_LIMIT_BYTES", "1000")
-    runtime.reset()
+    bootstrap.reset()
     env.app = load_handler("upload_scanner")
     key = f"accounts/{ACCOUNT}/big.bin"
     env.run(env.put(key, samples.EICAR + b"\x00" * 5000))

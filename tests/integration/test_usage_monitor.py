@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from aup import runtime
-from aup.aws import client
-from aup.models import AccountState, Outcome, Status, hash_api_key
-from aup.usage.events import MalformedEvent
+from aup import bootstrap
+from aup.adapters.aws import client
+from aup.detectors.usage.events import MalformedEvent
+from aup.domain.models import AccountState, Outcome, Status, hash_api_key
 from tests.conftest import load_handler
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "UsageMonitorFunction"
@@ -33,7 +33,7 @@ def scheduled(at: datetime = NOW) -> dict[str, Any]:
 
 
 def create(account_id: str, plan: str = "free") -> None:
-    runtime.ledger().create_account(
+    bootstrap.ledger().create_account(
         AccountState(account_id=account_id, plan=plan),
         hash_api_key(f"k-{account_id}"),
         NOW - timedelta(days=1),
@@ -45,7 +45,7 @@ def seed_accounts(account_ids: list[str], plan: str = "free") -> None:
     """Many registered accounts at once. ``create_account`` is one transaction each, and moto deep-copies
     the whole table per transaction item (quadratic: 1,200 accounts take minutes), so the state items
     the ledger would write are put in batches instead."""
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     items = [
         ledger._state_item(AccountState(account_id=a, plan=plan, version=1, created_at=NOW), NOW)
         for a in account_ids
@@ -83,11 +83,11 @@ def sweep(lambda_context: Any, at: datetime = NOW) -> dict[str, Any]:
 
 
 def violations(account_id: str) -> list[Any]:
-    return runtime.ledger().list_violations(account_id, limit=100).items
+    return bootstrap.ledger().list_violations(account_id, limit=100).items
 
 
 def state(account_id: str) -> AccountState:
-    s = runtime.ledger().get_account(account_id)
+    s = bootstrap.ledger().get_account(account_id)
     assert s is not None
     return s
 
@@ -176,7 +176,7 @@ def test_plan_change_between_sweeps(stack, lambda_context):
     def downgrade(s: AccountState) -> Outcome:
         return Outcome(state=s.model_copy(update={"plan": "free", "version": s.version + 1}))
 
-    runtime.ledger().transition("acme-plan", downgrade)
+    bootstrap.ledger().transition("acme-plan", downgrade)
     result = sweep(lambda_context)
     assert result["findings"] == 1
     [v] = violations("acme-plan")
@@ -245,7 +245,7 @@ def test_1200_accounts_are_read_in_batches_of_500_queries(stack, lambda_context,
     cpu_only = POLICY_CPU_ONLY
     client("ssm").put_parameter(Name="/aup/policy-cpu-only", Value=cpu_only, Type="String")
     monkeypatch.setenv("AUP_POLICY_PARAMETER", "/aup/policy-cpu-only")
-    runtime.reset()
+    bootstrap.reset()
     calls.clear()
     client("cloudwatch").meta.events.register(
         "before-parameter-build.cloudwatch.GetMetricData",
@@ -327,7 +327,7 @@ def test_alarm_on_service_health_goes_to_review(stack, lambda_context):
     e["Records"][0]["Sns"]["Message"] = json.dumps(msg)
     result = load_handler("usage_monitor").lambda_handler(e, lambda_context)
     assert result["decisions"] == {"review": 1}
-    assert [r.account_id for r in runtime.ledger().list_reviews().items] == ["acme-noisy"]
+    assert [r.account_id for r in bootstrap.ledger().list_reviews().items] == ["acme-noisy"]
     assert state("acme-noisy").status is Status.active
 
 

@@ -1,7 +1,7 @@
 """What the reliability suite shares: ledger snapshots, a moto server stack, fault injection, figures.
 
 Faults are injected at botocore's ``before-send`` hook: the client believes AWS answered with the
-error, so botocore's own retry policy (``aup.aws``'s config) runs exactly as it would on AWS.
+error, so botocore's own retry policy (``aup.adapters.aws``'s config) runs exactly as it would on AWS.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def ledger_for(endpoint: str, table: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    from aup.ledger import DynamoLedger
+    from aup.adapters.dynamodb import DynamoLedger
     from aup.policy import load_default_policy
 
     client = boto3.session.Session(region_name="us-east-1").client(
@@ -55,8 +55,9 @@ def analyzer_payload(account: str) -> dict[str, Any]:
 def test_detectors_expiry_and_operators_at_once_leave_states_the_audit_explains(
     server_stack: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
 ):
-    from aup import accounts, runtime
-    from aup.models import AccountState, Finding, Source, Status, hash_api_key
+    from aup import bootstrap
+    from aup.domain.models import AccountState, Finding, Source, Status, hash_api_key
+    from aup.usecases import accounts
 
     endpoint, table = server_stack.endpoint, server_stack.table
     setup = ledger_for(endpoint, table)
@@ -69,7 +70,7 @@ def test_detectors_expiry_and_operators_at_once_leave_states_the_audit_explains(
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("LEDGER_TABLE", table)
     monkeypatch.setenv("AUP_POLICY_PARAMETER", "")
-    runtime.reset()
+    bootstrap.reset()
     analyzer = load_handler("api_log_analyzer")
     payload = analyzer_payload(ACCOUNTS[0])
 
@@ -148,7 +149,7 @@ def test_detectors_expiry_and_operators_at_once_leave_states_the_audit_explains(
         t.start()
     for t in threads:
         t.join(timeout=240)
-    runtime.reset()
+    bootstrap.reset()
     assert not errors, errors[:3]
     assert len(analyzer_results) == ANALYZERS and analyzer_results[0]["findings"] > 0
 

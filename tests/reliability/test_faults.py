@@ -26,11 +26,11 @@ P = timedelta(minutes=5)
 
 @pytest.fixture
 def env(stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from aup import runtime
-    from aup.models import AccountState, hash_api_key
+    from aup import bootstrap
+    from aup.domain.models import AccountState, hash_api_key
 
     for account, plan in (("scanco", "free"), ("acme-corp", "free"), ("sweep-heavy", "free")):
-        runtime.ledger().create_account(
+        bootstrap.ledger().create_account(
             AccountState(account_id=account, plan=plan), hash_api_key(f"key-{account}-000000"), NOW, "seed"
         )
     return stack
@@ -40,14 +40,15 @@ def few_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two attempts instead of five (persistent faults would otherwise cost seconds of backoff each)."""
     from botocore.config import Config
 
-    from aup import aws, runtime
+    from aup import bootstrap
+    from aup.adapters import aws
 
     monkeypatch.setattr(aws, "_CONFIG", Config(retries={"max_attempts": 2, "mode": "standard"}))
-    runtime.reset()
+    bootstrap.reset()
 
 
 def aws_client(service: str) -> Any:
-    from aup.aws import client
+    from aup.adapters.aws import client
 
     return client(service)
 
@@ -80,15 +81,15 @@ def canonical(snap: dict[tuple[str, str], dict[str, Any]]) -> dict[Any, Any]:
 
 def wipe_activity(ddb: Any, table: str) -> None:
     """Delete everything the deliveries wrote (keep accounts and keys) and reset the states' history."""
-    from aup import runtime
-    from aup.models import AccountState
+    from aup import bootstrap
+    from aup.domain.models import AccountState
 
     for item in scan(ddb, table):
         pk, sk = item["pk"]["S"], item["sk"]["S"]
         if sk == "STATE" or pk.startswith("KEY#") or item.get("actor", {}).get("S") == "seed":
             continue
         ddb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     for account in ("scanco", "acme-corp", "sweep-heavy"):
         state = ledger.get_account(account)
         assert state is not None
@@ -173,9 +174,9 @@ def test_a_real_version_conflict_is_reloaded_and_both_changes_land(env: Any, lam
     transaction fails its version condition, reloads, and applies on top; the audit shows both."""
     import boto3
 
-    from aup import accounts
-    from aup.ledger import DynamoLedger
+    from aup.adapters.dynamodb import DynamoLedger
     from aup.policy import load_default_policy
+    from aup.usecases import accounts
 
     table = env.outputs["LedgerTableName"]
     ddb = aws_client("dynamodb")
@@ -363,12 +364,12 @@ def test_persistent_cloudwatch_throttling_fails_the_sweep_before_any_write(
 def test_unreadable_policy_parameter_fails_the_cold_start_loudly(
     env: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, function: str, code: str
 ):
-    from aup import runtime
+    from aup import bootstrap
     from aup.policy import PolicyError
 
     few_retries(monkeypatch)
     monkeypatch.setenv("AUP_POLICY_PARAMETER", "/aup/policy")
-    runtime.reset()
+    bootstrap.reset()
     ddb, table = aws_client("dynamodb"), env.outputs["LedgerTableName"]
     before = snapshot(ddb, table)
     events = {

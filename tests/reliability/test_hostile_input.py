@@ -170,7 +170,7 @@ def hostile_payload(data: st.DataObject) -> str:
 
 class Oracle:
     def __init__(self, stack: Any, context: Any) -> None:
-        from aup.aws import client
+        from aup.adapters.aws import client
 
         self.ddb = client("dynamodb")
         self.table = stack.outputs["LedgerTableName"]
@@ -346,7 +346,7 @@ hostile_keys = st.one_of(
 def test_hostile_object_keys_are_scanned_or_reported_never_crash(oracle: Oracle, stack: Any, data: Any):
     """Real objects under hostile keys (URL-encoded as S3 sends them): each is scanned and tagged, or the
     record fails with a clear error; an unrelated good record in the same batch is processed."""
-    from aup.aws import client
+    from aup.adapters.aws import client
 
     s3 = client("s3")
     bucket = stack.outputs["UploadsBucketName"]
@@ -388,7 +388,7 @@ def test_corpus_case_is_processed_or_rejected_clearly(oracle: Oracle, stack: Any
 
 def test_decoders_reject_zlib_bombs_and_odd_encodings_as_malformed() -> None:
     """Direct, cheap checks of the payload decoder the analyzer relies on."""
-    from aup.logs.parse import MalformedPayload, decode_payload
+    from aup.detectors.logs.parse import MalformedPayload, decode_payload
 
     for bad in [
         "",

@@ -49,8 +49,8 @@ SCANNER_OBJECTS = {
 
 @pytest.fixture(scope="module")
 def seeded(server_stack: Any) -> dict[str, Any]:
-    from aup.ledger import DynamoLedger
-    from aup.models import AccountState, SuspensionKind, hash_api_key
+    from aup.adapters.dynamodb import DynamoLedger
+    from aup.domain.models import AccountState, SuspensionKind, hash_api_key
     from aup.policy import load_default_policy
 
     s = server_stack
@@ -60,7 +60,7 @@ def seeded(server_stack: Any) -> dict[str, Any]:
         key = "demo-key-acme-0000000001" if account == "acme-corp" else f"key-{account}-0000000000"
         ledger.create_account(AccountState(account_id=account, plan=plan), hash_api_key(key), created, "seed")
     # A temporary suspension that ended before the expiry sample's time: the sample lifts it once.
-    from aup import accounts
+    from aup.usecases import accounts
 
     accounts.suspend(
         ledger,
@@ -192,7 +192,7 @@ def test_three_deliveries_leave_the_ledger_as_one(server_stack: Any, seeded: dic
 
 def test_samples_did_real_work(server_stack: Any, seeded: dict[str, Any]) -> None:
     """Runs after the samples (module order): the seeded samples reached the ledger."""
-    from aup.ledger import DynamoLedger
+    from aup.adapters.dynamodb import DynamoLedger
     from aup.policy import load_default_policy
 
     ledger = DynamoLedger(server_stack.table, load_default_policy(), server_stack.client("dynamodb"))

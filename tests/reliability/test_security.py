@@ -246,16 +246,16 @@ def upload_event(bucket: str, key: str, version: str | None) -> dict[str, Any]:
 def test_no_raw_personal_data_or_key_in_logs_ledger_or_tags(
     stack: Any, lambda_context: Any, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ):
-    from aup import runtime
-    from aup.aws import client
-    from aup.models import AccountState, hash_api_key
+    from aup import bootstrap
+    from aup.adapters.aws import client
+    from aup.domain.models import AccountState, hash_api_key
 
     caplog.set_level(logging.DEBUG)
-    ledger = runtime.ledger()
+    ledger = bootstrap.ledger()
     for account in ("leaky-co", "acme-corp"):
         key = API_KEYS[2] if account == "acme-corp" else f"key-{account}-0000000000"
         ledger.create_account(
-            AccountState(account_id=account, plan="free"), hash_api_key(key), runtime.utcnow(), "t"
+            AccountState(account_id=account, plan="free"), hash_api_key(key), bootstrap.utcnow(), "t"
         )
 
     # Uploads: cards, SSNs, an e-mail list, cloud keys in a config file.

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aup import engine
-from aup.models import AccountState, Action, Finding, Severity, Source, Status, SuspensionKind
+from aup.domain import engine
+from aup.domain.models import AccountState, Action, Finding, Severity, Source, Status, SuspensionKind
 from aup.policy import PolicyError, load_default_policy, parse_policy
 from aup.policy.loader import default_policy_text
 

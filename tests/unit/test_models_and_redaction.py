@@ -9,8 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from aup.models import ApiKeyRecord, Finding, Source, Status, SuspensionKind, hash_api_key, is_account_id
-from aup.redact import email_hash, scrub
+from aup.domain.models import (
+    ApiKeyRecord,
+    Finding,
+    Source,
+    Status,
+    SuspensionKind,
+    hash_api_key,
+    is_account_id,
+)
+from aup.domain.redact import email_hash, scrub
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 

@@ -17,15 +17,16 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aup.ledger import CounterUpdate, DynamoLedger
-from aup.logs import rules
-from aup.logs.analyzer import _slow, read_lines, strictest_plan
-from aup.logs.parse import CONTRACT_LINE, raw_from_record
-from aup.logs.service import emit_usage, paused_gc
-from aup.logs.settings import LogAnalysis
-from aup.logs.signatures import Signatures
-from aup.logs.summary import _account_window, _by_bucket, _Odd
+from aup.adapters.dynamodb import DynamoLedger
+from aup.detectors.logs import rules
+from aup.detectors.logs.analyzer import _slow, read_lines, strictest_plan
+from aup.detectors.logs.parse import CONTRACT_LINE, raw_from_record
+from aup.detectors.logs.signatures import Signatures
+from aup.detectors.logs.summary import _account_window, _by_bucket, _Odd
+from aup.domain.ports import CounterUpdate
 from aup.policy import load_policy
+from aup.policy.sections.logs import LogAnalysis
+from aup.usecases.analyze_logs import emit_usage, paused_gc
 from tests.unit.logs import traffic as T
 
 CFG = LogAnalysis()

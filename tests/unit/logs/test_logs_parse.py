@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aup.logs.analyzer import read_lines
-from aup.logs.parse import (
+from aup.detectors.logs.analyzer import read_lines
+from aup.detectors.logs.parse import (
     CONTRACT_LINE,
     MalformedPayload,
     decode_payload,
@@ -20,7 +20,7 @@ from aup.logs.parse import (
     parse_line,
     raw_from_record,
 )
-from aup.logs.settings import LogAnalysis
+from aup.policy.sections.logs import LogAnalysis
 from tests.unit.logs import traffic as T
 
 CFG = LogAnalysis()

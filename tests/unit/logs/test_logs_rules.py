@@ -6,14 +6,22 @@ from datetime import timedelta
 
 import pytest
 
-from aup.logs import replay, replay_decisions
-from aup.logs.analyzer import analyze, batch_marker, read_lines, strictest_plan
-from aup.logs.counters import MemoryCounters, forged_forwarded
-from aup.logs.settings import LogAnalysis
-from aup.logs.signatures import BAD_BOT, CRAWLER, NON_BROWSER, PAYLOAD, SCANNER, SENSITIVE, signatures
-from aup.models import Action
+from aup.detectors.logs.analyzer import analyze, batch_marker, read_lines, strictest_plan
+from aup.detectors.logs.counters import MemoryCounters, forged_forwarded
+from aup.detectors.logs.signatures import (
+    BAD_BOT,
+    CRAWLER,
+    NON_BROWSER,
+    PAYLOAD,
+    SCANNER,
+    SENSITIVE,
+    signatures,
+)
+from aup.domain.models import Action
 from aup.policy import load_policy
 from aup.policy.loader import default_policy_text, parse_policy
+from aup.policy.sections.logs import LogAnalysis
+from aup.usecases.replay import replay, replay_decisions
 from tests.unit.logs import traffic as T
 
 POLICY = load_policy("")

@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aup.detectors.uploads import detectors
+from aup.detectors.uploads.filetype import sniff
+from aup.detectors.uploads.scanner import ScanEngine, ScanStatus
+from aup.detectors.uploads.signatures import compile_rules
+from aup.detectors.uploads.text import TextScanner, card_issuer, iban_valid, luhn_ok, ssn_valid
+from aup.detectors.uploads.verdict import Verdict, merge_tags, verdict
 from aup.policy import load_default_policy
-from aup.uploads import detectors
-from aup.uploads.filetype import sniff
-from aup.uploads.scanner import ScanEngine, ScanStatus
-from aup.uploads.settings import Streaming, UploadScanning
-from aup.uploads.signatures import compile_rules
-from aup.uploads.text import TextScanner, card_issuer, iban_valid, luhn_ok, ssn_valid
-from aup.uploads.verdict import Verdict, merge_tags, verdict
+from aup.policy.sections.uploads import Streaming, UploadScanning
 from tests.unit.uploads import samples
 
 POLICY = load_default_policy()

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from aup.detectors.usage.detector import Window, judge_account, limit_per_period, sustained_periods
 from aup.policy import load_default_policy
-from aup.usage.detector import Window, judge_account, limit_per_period, sustained_periods
-from aup.usage.settings import UsageMonitoring
+from aup.policy.sections.usage import UsageMonitoring
 
 POLICY = load_default_policy()
 SECTION = POLICY.usage_monitoring

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aup.detectors.usage.alarms import alarm_findings
+from aup.detectors.usage.events import AlarmChange, AlarmMetric, MalformedEvent, SweepRequest, parse_event
 from aup.policy import load_default_policy
-from aup.usage.alarms import alarm_findings
-from aup.usage.events import AlarmChange, AlarmMetric, MalformedEvent, SweepRequest, parse_event
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "UsageMonitorFunction"
 POLICY = load_default_policy()

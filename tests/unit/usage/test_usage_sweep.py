@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from aup.ledger import Page
-from aup.models import AccountState, Finding, Outcome
+from aup.detectors.usage.metrics import CloudWatchMetricsReader, ReadStats, SeriesQuery
+from aup.detectors.usage.sweep import sweep
+from aup.domain.models import AccountState, Finding, Outcome
+from aup.domain.ports import Page
 from aup.policy import PolicyError, load_default_policy
-from aup.usage.metrics import CloudWatchMetricsReader, ReadStats, SeriesQuery
-from aup.usage.sweep import sweep
 
 POLICY = load_default_policy()
 AT = datetime(2026, 11, 27, 12, 16, tzinfo=UTC)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, model_validator
 
-from aup.models import Action, Severity
+from aup.domain.models import Action, Severity
 from aup.policy.sections import LogAnalysis, UploadScanning, UsageMonitoring
 
 CLAUSE_RE = re.compile(r"^(G1|D[1-7][ab]?|W[1-6]|C[1-4]|I[1-3]|E[1-3])$")

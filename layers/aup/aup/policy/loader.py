@@ -52,7 +52,7 @@ def load_policy(parameter_name: str | None = None, ssm_client: Any = None) -> Po
     if not name:
         return load_default_policy()
     if ssm_client is None:
-        from aup.aws import client
+        from aup.adapters.aws import client
 
         ssm_client = client("ssm")
     try:

@@ -1,0 +1,1 @@
+"""Detectors, one package per signal: pure functions over parsed records, time passed in, no AWS calls."""

@@ -1,0 +1,460 @@
+"""The access-log rules, one function per rule id: window totals + plan + thresholds -> Finding | None.
+
+Pure: totals are the ledger counters after this batch was added (so a flood spread over many
+payloads is judged as one), time is the events' own (``at``). Each finding's ``source_event_id``
+names the (account or source, counter window), so the same window never strikes twice, whichever
+batch crosses the threshold and however often it is redelivered.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aup.domain.models import Finding, Source
+from aup.policy.document import Plan
+from aup.policy.sections.logs import LogAnalysis
+
+
+@dataclass
+class Window:
+    """One counter window of one account (or source) as the rules see it."""
+
+    scope: str  # account id, or source:<hash>
+    name: str  # the counter item's name: identifies the window
+    seconds: int
+    totals: dict[str, Any]
+    at_ms: int  # the latest event time seen in this window in this batch
+    samples: dict[str, list[str]] = field(default_factory=dict)
+    start_ms: int = 0  # the window's start
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds of the window seen so far (a window is judged as soon as its count crosses a bar)."""
+        return (
+            min(float(self.seconds), max(1.0, (self.at_ms - self.start_ms) / 1000))
+            if self.start_ms
+            else self.seconds
+        )
+
+    def n(self, key: str) -> int:
+        v = self.totals.get(key, 0)
+        return v if isinstance(v, int) else 0
+
+    def distinct(self, key: str) -> int:
+        v = self.totals.get(key)
+        return len(v) if isinstance(v, set | frozenset | list) else 0
+
+    @property
+    def at(self) -> datetime:
+        return datetime.fromtimestamp(self.at_ms / 1000, UTC)
+
+
+def _finding(
+    rule_id: str,
+    w: Window,
+    confidence: float,
+    summary: str,
+    evidence: dict[str, Any],
+    *,
+    ip_hash: str | None = None,
+) -> Finding:
+    clause = rule_id.split("-", 1)[0]
+    return Finding(
+        rule_id=rule_id,
+        clause=clause,
+        account_id=None if ip_hash else w.scope,
+        source_ip_hash=ip_hash,
+        source=Source.log,
+        source_event_id=f"{w.scope}/{w.name}",
+        detected_at=w.at,
+        confidence=round(min(1.0, max(0.0, confidence)), 3),
+        summary=summary,
+        evidence={
+            "window": w.name,
+            **evidence,
+            **({"sample_paths": w.samples[rule_id]} if w.samples.get(rule_id) else {}),
+        },
+    )
+
+
+# --- D5a / D5b: volume against the plan ---------------------------------------------------------
+
+
+def request_flood(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """D5a: the window's requests above the plan's sustained rate (x factor), machine evidence raising
+    confidence. A burst a person can produce never fills a whole window."""
+    c = cfg.request_flood
+    n = w.n("n")
+    limit = max(c.min_requests, plan.requests_per_second * w.seconds * c.rate_factor)
+    if n <= limit:
+        return None
+    rate = n / w.elapsed
+    ratio = rate / plan.requests_per_second
+    confidence = c.base_confidence
+    gn, gs, gq = w.n("gn"), w.n("gs"), w.n("gq")
+    cv = None
+    if gn >= c.min_gaps_for_timing and gs > 0:
+        mean = gs / gn
+        cv = math.sqrt(max(0.0, gq / gn - mean * mean)) / mean
+        if cv < c.regular_cv:
+            confidence += 0.15
+    nb_share = w.n("nb") / n
+    if nb_share >= c.non_browser_share:
+        confidence += 0.15
+    if ratio >= c.far_factor:
+        confidence += 0.15
+    return _finding(
+        "D5a-request-flood",
+        w,
+        confidence,
+        f"{n} requests in {w.elapsed:.0f}s, {ratio:.1f}x the plan's sustained rate",
+        {
+            "requests": n,
+            "seconds": round(w.elapsed),
+            "rate_per_s": round(rate, 2),
+            "plan_rate_per_s": plan.requests_per_second,
+            "ratio": round(ratio, 2),
+            "interarrival_cv": None if cv is None else round(cv, 3),
+            "non_browser_share": round(nb_share, 2),
+        },
+    )
+
+
+def daily_requests(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """D5b: requests in a UTC day far beyond the plan's documented requests/day."""
+    n = w.n("n")
+    limit = plan.requests_per_day * cfg.daily_usage.far_beyond_factor
+    if n <= limit:
+        return None
+    return _finding(
+        "D5b-daily-requests",
+        w,
+        0.9,
+        f"{n} requests in a day, plan allows {plan.requests_per_day}",
+        {
+            "requests": n,
+            "plan_requests_per_day": plan.requests_per_day,
+            "ratio": round(n / plan.requests_per_day, 2),
+        },
+    )
+
+
+def daily_egress(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """D5b: response bytes in a UTC day far beyond the plan's documented egress/day."""
+    b = w.n("b")
+    limit = int(plan.egress_per_day) * cfg.daily_usage.far_beyond_factor
+    if b <= limit:
+        return None
+    return _finding(
+        "D5b-daily-egress",
+        w,
+        0.9,
+        f"{b} bytes out in a day, plan allows {int(plan.egress_per_day)}",
+        {
+            "egress_bytes": b,
+            "plan_egress_per_day": int(plan.egress_per_day),
+            "ratio": round(b / int(plan.egress_per_day), 2),
+        },
+    )
+
+
+# --- D1: probing --------------------------------------------------------------------------------
+
+
+def error_burst(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """D1: many distinct paths answered 400/403/404/405 in one window, most of the account's traffic."""
+    c = cfg.probing
+    distinct, errors, n = w.distinct("ep"), w.n("e"), w.n("n")
+    if distinct < c.error_burst_distinct_paths or n == 0 or errors / n < c.error_burst_min_ratio:
+        return None
+    confidence = 0.7 + (0.1 if distinct >= 2 * c.error_burst_distinct_paths else 0.0)
+    return _finding(
+        "D1-error-burst",
+        w,
+        confidence,
+        f"{errors} client errors on {distinct} distinct paths",
+        {"error_responses": errors, "distinct_error_paths": distinct, "requests": n},
+    )
+
+
+def sensitive_path(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """D1: sensitive files, backdoors, admin interfaces, CVE probe URIs."""
+    hits = w.n("sens")
+    if hits < cfg.probing.sensitive_min_hits:
+        return None
+    return _finding(
+        "D1-sensitive-path",
+        w,
+        0.9,
+        f"{hits} requests for sensitive files or admin interfaces",
+        {"hits": hits},
+    )
+
+
+def attack_payload(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """D1: path traversal, SQL injection or XSS probe strings in the (decoded) path."""
+    hits = w.n("payl")
+    if hits < cfg.probing.payload_min_hits:
+        return None
+    return _finding(
+        "D1-attack-payload", w, 0.9, f"{hits} requests carrying traversal/SQLi/XSS probes", {"hits": hits}
+    )
+
+
+def scanner_agent(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """D1: a vulnerability scanner's user agent."""
+    hits = w.n("scan")
+    if hits < cfg.probing.scanner_min_hits:
+        return None
+    return _finding("D1-scanner-agent", w, 0.95, f"{hits} requests from a scanner user agent", {"hits": hits})
+
+
+# --- D2: break-in attempts ----------------------------------------------------------------------
+
+
+def account_auth_failures(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """D2: an authenticated account whose requests are mostly refused (401/403) by the service."""
+    c = cfg.break_in
+    f, n = w.n("ef"), w.n("n")
+    if f < c.account_failures or f / n < c.account_failure_ratio:
+        return None
+    return _finding(
+        "D2-auth-failure-burst",
+        w,
+        0.85,
+        f"{f} of {n} requests refused 401/403",
+        {"refused": f, "requests": n},
+    )
+
+
+def source_auth_failures(w: Window, plan: Plan, cfg: LogAnalysis, ip_hash: str) -> Finding | None:
+    """D2 (IP-scoped): one source whose requests are mostly denied; the authorizer then blocks it."""
+    c = cfg.break_in
+    f, n = w.n("f"), w.n("n")
+    if f < c.source_failures or f / n < c.source_failure_ratio:
+        return None
+    return _finding(
+        "D2-auth-failure-burst",
+        w,
+        0.85,
+        f"{f} of {n} requests from one source denied",
+        {"denied": f, "requests": n, "source": ip_hash},
+        ip_hash=ip_hash,
+    )
+
+
+def key_stuffing(w: Window, plan: Plan, cfg: LogAnalysis, ip_hash: str) -> Finding | None:
+    """D2 (IP-scoped): one source presenting several accounts' keys amid many denials."""
+    c = cfg.break_in
+    f, n, ids = w.n("f"), w.n("n"), w.distinct("id")
+    if f < c.stuffing_failures or ids < c.stuffing_distinct_identities or f / n < 0.5:
+        return None
+    return _finding(
+        "D2-key-stuffing",
+        w,
+        0.9,
+        f"one source tried {ids} identities, {f} denials",
+        {"denied": f, "requests": n, "identities": ids, "source": ip_hash},
+        ip_hash=ip_hash,
+    )
+
+
+def foreign_account_probe(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """D2: an account refused on paths that carry other accounts' ids."""
+    c = cfg.break_in
+    hits, ids = w.n("fp"), w.distinct("fid")
+    if hits < c.foreign_min_hits or ids < c.foreign_min_ids:
+        return None
+    return _finding(
+        "D2-foreign-account-probe",
+        w,
+        0.85,
+        f"{hits} refused requests on {ids} other accounts' paths",
+        {"hits": hits, "foreign_accounts": ids},
+    )
+
+
+# --- W5: scraping -------------------------------------------------------------------------------
+
+
+def id_enumeration(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """W5: numeric ids walked in small steps; misses (403/404) on the walk raise confidence."""
+    c = cfg.scraping
+    ids, steps, misses = w.n("en"), w.n("es"), w.n("em")
+    if ids < c.enumeration_min_ids or steps / ids < c.enumeration_step_ratio:
+        return None
+    confidence = 0.7 + (0.2 if misses / ids >= c.enumeration_miss_ratio else 0.0)
+    return _finding(
+        "W5-id-enumeration",
+        w,
+        confidence,
+        f"{ids} ids walked sequentially, {misses} misses",
+        {"ids": ids, "sequential_steps": steps, "misses": misses},
+    )
+
+
+def undocumented_routes(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """W5: many distinct paths that match no public resource."""
+    paths = w.distinct("udp")
+    if paths < cfg.scraping.undocumented_min_paths:
+        return None
+    return _finding(
+        "W5-undocumented-routes",
+        w,
+        0.85,
+        f"{paths} distinct paths matching no public resource",
+        {"distinct_paths": paths, "hits": w.n("ud")},
+    )
+
+
+def crawl_ratio(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """W5: nearly every request a new path, at a machine rate for the plan."""
+    c = cfg.scraping
+    n, dp = w.n("n"), w.n("dp")
+    floor = max(c.crawl_min_requests, plan.requests_per_second * w.seconds * c.crawl_plan_fraction)
+    if n < floor or dp / n < c.crawl_distinct_ratio:
+        return None
+    confidence = 0.75 + (0.1 if w.n("nb") / n >= 0.5 else 0.0)
+    return _finding(
+        "W5-crawl-ratio",
+        w,
+        confidence,
+        f"{dp} distinct paths in {n} requests",
+        {"requests": n, "distinct_paths": dp, "ratio": round(dp / n, 3)},
+    )
+
+
+# --- G1: resale ---------------------------------------------------------------------------------
+
+
+def key_sharing(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """G1: one account's key from many unrelated networks and agents within the hour."""
+    c = cfg.key_sharing
+    nets, agents = w.distinct("net"), w.distinct("ua")
+    needed = max(c.min_networks, math.ceil(plan.seats * c.networks_per_seat))
+    if nets < needed or agents < c.min_agents:
+        return None
+    confidence = 0.8 + (0.1 if nets >= 2 * needed else 0.0)
+    return _finding(
+        "G1-key-sharing",
+        w,
+        confidence,
+        f"key used from {nets} networks with {agents} agents",
+        {"networks": nets, "agents": agents, "plan_seats": plan.seats},
+    )
+
+
+# --- W1: spoofing -------------------------------------------------------------------------------
+
+
+def claimed_account(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    hits = w.n("claim")
+    if hits < cfg.spoofing.claimed_min_hits:
+        return None
+    return _finding("W1-claimed-account", w, 0.9, f"{hits} requests claiming another account", {"hits": hits})
+
+
+def forged_forwarded_for(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    hits = w.n("xff")
+    if hits < cfg.spoofing.forwarded_min_hits:
+        return None
+    return _finding(
+        "W1-forged-forwarded-for",
+        w,
+        0.9,
+        f"{hits} requests with a forged X-Forwarded-For chain",
+        {"hits": hits},
+    )
+
+
+def fake_crawler(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """W1: authenticated requests whose agent claims a search-engine crawler (crawlers hold no keys)."""
+    hits = w.n("crawl")
+    if hits < cfg.spoofing.crawler_min_hits:
+        return None
+    return _finding(
+        "W1-fake-crawler",
+        w,
+        0.85,
+        f"{hits} authenticated requests posing as a search crawler",
+        {"hits": hits},
+    )
+
+
+# --- cheap necessary conditions ------------------------------------------------------------------
+# Each says whether any rule of a kind can possibly fire on a window's totals, under any plan: it
+# reads only the plan-independent floors of those rules (or the strictest plan's limits, which every
+# plan's are at or above). False means every rule of the kind returns None, so the analyzer skips
+# building the window. Keep them in step with the rules above.
+
+
+def _num(v: Any) -> int:
+    return v if isinstance(v, int) else 0
+
+
+def _size(v: Any) -> int:
+    return len(v) if isinstance(v, set | frozenset | list) else 0
+
+
+def rate_may_trip(totals: dict[str, Any], prefix: str, cfg: LogAnalysis) -> bool:
+    """RATE_RULES on the rate window whose fields are ``prefix``-ed in ``totals`` (its hour item)."""
+    n = _num(totals.get(prefix + "n"))
+    return (
+        n > cfg.request_flood.min_requests  # request_flood: n > limit >= min_requests
+        or n >= cfg.scraping.crawl_min_requests  # crawl_ratio: n >= floor >= crawl_min_requests
+        or _size(totals.get(prefix + "ep")) >= cfg.probing.error_burst_distinct_paths
+        or _num(totals.get(prefix + "ef")) >= cfg.break_in.account_failures
+    )
+
+
+def hour_may_trip(totals: dict[str, Any], cfg: LogAnalysis) -> bool:
+    """HOUR_RULES and SHARING_RULES on an hour item."""
+    g = totals.get
+    return (
+        _num(g("sens")) >= cfg.probing.sensitive_min_hits
+        or _num(g("payl")) >= cfg.probing.payload_min_hits
+        or _num(g("scan")) >= cfg.probing.scanner_min_hits
+        or _num(g("fp")) >= cfg.break_in.foreign_min_hits
+        or _num(g("en")) >= cfg.scraping.enumeration_min_ids
+        or _size(g("udp")) >= cfg.scraping.undocumented_min_paths
+        or _num(g("claim")) >= cfg.spoofing.claimed_min_hits
+        or _num(g("xff")) >= cfg.spoofing.forwarded_min_hits
+        or _num(g("crawl")) >= cfg.spoofing.crawler_min_hits
+        or (
+            _size(g("net")) >= cfg.key_sharing.min_networks  # key_sharing: nets >= needed >= min_networks
+            and _size(g("ua")) >= cfg.key_sharing.min_agents
+        )
+    )
+
+
+def day_may_trip(totals: dict[str, Any], strictest: Plan, cfg: LogAnalysis) -> bool:
+    """DAY_RULES on a day item; ``strictest``: the lowest limits of every plan."""
+    factor = cfg.daily_usage.far_beyond_factor
+    return (
+        _num(totals.get("n")) > strictest.requests_per_day * factor
+        or _num(totals.get("b")) > int(strictest.egress_per_day) * factor
+    )
+
+
+# Which rules read which window of an account; PLAN_RULES depend on the account's plan.
+RATE_RULES = (request_flood, error_burst, account_auth_failures, crawl_ratio)
+HOUR_RULES = (
+    sensitive_path,
+    attack_payload,
+    scanner_agent,
+    foreign_account_probe,
+    id_enumeration,
+    undocumented_routes,
+    claimed_account,
+    forged_forwarded_for,
+    fake_crawler,
+)
+SHARING_RULES = (key_sharing,)
+DAY_RULES = (daily_requests, daily_egress)
+SOURCE_RULES = (source_auth_failures, key_stuffing)
+PLAN_RULES = frozenset(
+    {"D5a-request-flood", "D5b-daily-requests", "D5b-daily-egress", "W5-crawl-ratio", "G1-key-sharing"}
+)

@@ -1,0 +1,471 @@
+"""Upload rules, one function per rule: a scan result in, findings out. Pure: no AWS, no clock.
+
+Each finding's ``source_event_id`` names the object version (bucket, key, version id or eTag), so a
+redelivered event never adds a second violation. Evidence holds counts, rule names, hashes, member
+paths and last-four digits, never content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aup.detectors.uploads.filetype import extension
+from aup.detectors.uploads.scanner import ContentReport, ScanResult
+from aup.domain.models import Finding, Source
+from aup.policy import Policy
+from aup.policy.sections.uploads import UploadScanning
+
+MANDATORY_REPORT_RULES = frozenset({"W4-known-illegal-hash", "I2-abuse-material-hash"})
+THREAT_RULES = frozenset(
+    {
+        "I3-malware-signature",
+        "I3-disguised-executable",
+        "I3-script-in-document",
+        "I3-archive-bomb",
+        "W4-known-illegal-hash",
+        "I2-abuse-material-hash",
+        "I1-infringing-hash",
+    }
+)
+_MAX_SAMPLES = 10
+
+
+@dataclass(frozen=True)
+class UploadedObject:
+    """One version of one uploaded object, as the event named it."""
+
+    bucket: str
+    key: str
+    version: str | None  # version id, or None on an unversioned bucket
+    etag: str | None
+    size: int
+    account_id: str | None
+    uploaded_at: datetime
+
+    @property
+    def source_event_id(self) -> str:
+        sid = f"s3://{self.bucket}/{self.key}#{self.version or self.etag or 'null'}"
+        return sid if len(sid) <= 1024 else "s3:sha256:" + hashlib.sha256(sid.encode()).hexdigest()
+
+
+def _finding(
+    obj: UploadedObject,
+    rule_id: str,
+    policy: Policy,
+    confidence: float,
+    summary: str,
+    evidence: dict[str, Any],
+    source_event_id: str | None = None,
+) -> Finding:
+    return Finding(
+        rule_id=rule_id,
+        clause=policy.rule(rule_id).clause,
+        account_id=obj.account_id,
+        source=Source.s3,
+        source_event_id=source_event_id or obj.source_event_id,
+        detected_at=obj.uploaded_at,
+        confidence=confidence,
+        summary=summary,
+        evidence={"bucket": obj.bucket, "key": obj.key, "version": obj.version, "size": obj.size, **evidence},
+    )
+
+
+def _where(reports: Iterable[ContentReport]) -> list[str]:
+    return [r.path or "(object)" for r in reports][:_MAX_SAMPLES]
+
+
+def _sha(result: ScanResult) -> str | None:
+    return result.top.sha256 if result.top else None
+
+
+# --- I3 -------------------------------------------------------------------------------------------
+
+
+def malware_signature(obj: UploadedObject, result: ScanResult, policy: Policy) -> list[Finding]:
+    hits = [r for r in result.reports if r.signatures]
+    if not hits:
+        return []
+    names = sorted({n for r in hits for n in r.signatures})
+    return [
+        _finding(
+            obj,
+            "I3-malware-signature",
+            policy,
+            1.0,
+            f"YARA rules matched: {', '.join(names)}",
+            {"sha256": _sha(result), "rules": names, "where": _where(hits)},
+        )
+    ]
+
+
+def disguised_executable(
+    obj: UploadedObject, result: ScanResult, policy: Policy, settings: UploadScanning
+) -> list[Finding]:
+    disguises = settings.executables.disguise_extensions
+    hits = []
+    for r in result.reports:
+        name = obj.key if not r.path else r.path.rsplit("!/", 1)[-1]
+        if r.type.kind == "executable" and extension(name) in disguises:
+            hits.append((r, extension(name)))
+    if not hits:
+        return []
+    return [
+        _finding(
+            obj,
+            "I3-disguised-executable",
+            policy,
+            0.95,
+            f"{hits[0][0].type.label} executable named .{hits[0][1]}",
+            {
+                "sha256": _sha(result),
+                "formats": sorted({r.type.label for r, _ in hits}),
+                "extensions": sorted({e for _, e in hits}),
+                "where": _where(r for r, _ in hits),
+            },
+        )
+    ]
+
+
+def script_in_document(
+    obj: UploadedObject, result: ScanResult, policy: Policy, settings: UploadScanning
+) -> list[Finding]:
+    s = settings.scripts
+    handlers: Counter[str] = Counter()
+    exfil: Counter[str] = Counter()
+    tags = js_urls = 0
+    where = []
+    for r in result.reports:
+        m = r.markup
+        if m is None or not (m.script_tags or m.event_handlers or m.javascript_urls):
+            continue
+        handlers.update(m.event_handlers)
+        exfil.update(m.exfiltration_markers)
+        tags += m.script_tags
+        js_urls += m.javascript_urls
+        where.append(r)
+    if not where:
+        return []
+    if exfil and (handlers or js_urls or tags):
+        confidence = s.exfiltration_confidence
+    elif handlers or js_urls:
+        confidence = s.handler_confidence
+    else:
+        confidence = s.script_tag_confidence
+    return [
+        _finding(
+            obj,
+            "I3-script-in-document",
+            policy,
+            confidence,
+            f"{tags} script tags, {sum(handlers.values())} event handlers, {js_urls} javascript: URLs",
+            {
+                "sha256": _sha(result),
+                "script_tags": tags,
+                "event_handlers": dict(handlers),
+                "javascript_urls": js_urls,
+                "exfiltration_markers": dict(exfil),
+                "where": _where(where),
+            },
+        )
+    ]
+
+
+def archive_bomb(obj: UploadedObject, result: ScanResult, policy: Policy) -> list[Finding]:
+    if result.bomb is None:
+        return []
+    b = result.bomb
+    return [
+        _finding(
+            obj,
+            "I3-archive-bomb",
+            policy,
+            0.95,
+            f"archive bomb: {b.reason}",
+            {"sha256": _sha(result), "reason": b.reason, "member": b.member, **b.detail},
+        )
+    ]
+
+
+# --- W1 W6 -----------------------------------------------------------------------------------------
+
+
+def phishing_page(obj: UploadedObject, result: ScanResult, policy: Policy) -> list[Finding]:
+    pages = [r for r in result.reports if r.markup and r.markup.password_forms and r.markup.brands_seen]
+    if not pages:
+        return []
+    brands = sorted({b for r in pages for b in r.markup.brands_seen})  # type: ignore[union-attr]
+    return [
+        _finding(
+            obj,
+            "W1-phishing-page",
+            policy,
+            0.85,
+            f"login form carrying {', '.join(brands)}",
+            {"sha256": _sha(result), "brands": brands, "where": _where(pages)},
+        )
+    ]
+
+
+def hidden_trademark(obj: UploadedObject, result: ScanResult, policy: Policy) -> list[Finding]:
+    meta: Counter[str] = Counter()
+    hidden: Counter[str] = Counter()
+    methods: Counter[str] = Counter()
+    pages = []
+    for r in result.reports:
+        m = r.markup
+        if m and (m.marks_in_meta or m.marks_hidden):
+            meta.update(m.marks_in_meta)
+            hidden.update(m.marks_hidden)
+            methods.update(m.hiding_methods)
+            pages.append(r)
+    if not pages:
+        return []
+    marks = sorted(set(meta) | set(hidden))
+    return [
+        _finding(
+            obj,
+            "W6-hidden-trademark",
+            policy,
+            0.9,
+            f"protected marks {', '.join(marks)} in meta tags or hidden text",
+            {
+                "sha256": _sha(result),
+                "marks": marks,
+                "in_meta": dict(meta),
+                "in_hidden_text": dict(hidden),
+                "hiding_methods": dict(methods),
+                "where": _where(pages),
+            },
+        )
+    ]
+
+
+# --- W2 W3 C1 --------------------------------------------------------------------------------------
+
+
+def _text_totals(
+    result: ScanResult,
+) -> tuple[dict[str, int], Counter[str], Counter[str], Counter[str], list[str], list[ContentReport]]:
+    totals: Counter[str] = Counter()
+    issuers: Counter[str] = Counter()
+    keys: Counter[str] = Counter()
+    threats: Counter[str] = Counter()
+    last4: list[str] = []
+    reports = []
+    for r in result.reports:
+        t = r.text
+        if t is None:
+            continue
+        reports.append(r)
+        for name in (
+            "cards",
+            "card_like",
+            "ssns",
+            "ssn_like",
+            "ibans",
+            "emails",
+            "email_bytes",
+            "distinct_emails",
+            "phones",
+            "distinct_phones",
+            "text_bytes",
+        ):
+            totals[name] += getattr(t, name)
+        issuers.update(t.card_issuers)
+        keys.update(t.cloud_keys)
+        threats.update(t.threat_phrases)
+        last4.extend(t.card_last4)
+    return dict(totals), issuers, keys, threats, last4[:5], reports
+
+
+def personal_data(
+    obj: UploadedObject, result: ScanResult, policy: Policy, settings: UploadScanning
+) -> list[Finding]:
+    s = settings.personal_data
+    t, issuers, _, _, last4, reports = _text_totals(result)
+    if not reports:
+        return []
+    validated = t["cards"] + t["ssns"] + t["ibans"]
+    contacts = max(t["distinct_emails"], t["distinct_phones"])
+    evidence = {
+        "sha256": _sha(result),
+        "cards": t["cards"],
+        "card_issuers": dict(issuers),
+        "card_last4": last4,
+        "ssns": t["ssns"],
+        "ibans": t["ibans"],
+        "distinct_emails": t["distinct_emails"],
+        "distinct_phones": t["distinct_phones"],
+        "near_misses": t["card_like"] + t["ssn_like"],
+        "where": _where(r for r in reports if r.text and (r.text.validated or r.text.distinct_emails)),
+    }
+    if validated >= s.bulk_min or contacts >= s.contacts_bulk_min:
+        confidence = 0.95 if validated >= s.bulk_min else s.contacts_confidence
+        summary = f"{t['cards']} cards, {t['ssns']} SSNs, {t['ibans']} IBANs, {contacts} contacts"
+        return [_finding(obj, "W2-bulk-personal-data", policy, confidence, summary, evidence)]
+    if validated >= s.review_min:
+        return [
+            _finding(
+                obj, "W2-personal-data", policy, 0.9, f"{validated} validated personal identifiers", evidence
+            )
+        ]
+    return []
+
+
+def cloud_credentials(
+    obj: UploadedObject, result: ScanResult, policy: Policy, settings: UploadScanning
+) -> list[Finding]:
+    _, _, keys, _, _, reports = _text_totals(result)
+    if sum(keys.values()) < settings.personal_data.cloud_keys_min:
+        return []
+    return [
+        _finding(
+            obj,
+            "W2-cloud-credentials",
+            policy,
+            0.9,
+            f"{sum(keys.values())} cloud credentials",
+            {
+                "sha256": _sha(result),
+                "kinds": dict(keys),
+                "where": _where(r for r in reports if r.text and r.text.cloud_keys),
+            },
+        )
+    ]
+
+
+def threat_phrases(obj: UploadedObject, result: ScanResult, policy: Policy) -> list[Finding]:
+    _, _, _, threats, _, _ = _text_totals(result)
+    if not threats:
+        return []
+    return [
+        _finding(
+            obj,
+            "W3-threat-phrases",
+            policy,
+            0.9,
+            f"{sum(threats.values())} threat phrases",
+            {"sha256": _sha(result), "phrases": sorted(threats), "count": sum(threats.values())},
+        )
+    ]
+
+
+def bulk_recipients(
+    obj: UploadedObject, result: ScanResult, policy: Policy, settings: UploadScanning
+) -> list[Finding]:
+    t, _, _, _, _, reports = _text_totals(result)
+    if not reports:
+        return []
+    r = settings.recipients
+    share = t["email_bytes"] / max(t["text_bytes"], 1)
+    if t["distinct_emails"] < r.min_addresses or share < r.min_share:
+        return []
+    return [
+        _finding(
+            obj,
+            "C1-bulk-recipients",
+            policy,
+            0.9,
+            f"{t['distinct_emails']} distinct addresses",
+            {
+                "sha256": _sha(result),
+                "distinct_emails": t["distinct_emails"],
+                "address_share": round(share, 2),
+            },
+        )
+    ]
+
+
+# --- W4 I2 I1 --------------------------------------------------------------------------------------
+
+
+def hash_list_matches(
+    obj: UploadedObject, result: ScanResult, policy: Policy, lists: Mapping[str, frozenset[str]]
+) -> list[Finding]:
+    """``lists``: hash-list name -> SHA-256 hex digests. One finding per rule whose list holds a digest."""
+    findings = []
+    for name, digests in lists.items():
+        if not digests:
+            continue
+        rule_id = policy.hash_lists[name].rule_id
+        hits = [r for r in result.reports if r.sha256 and r.sha256 in digests]
+        if not hits:
+            continue
+        mandatory = rule_id in MANDATORY_REPORT_RULES
+        findings.append(
+            _finding(
+                obj,
+                rule_id,
+                policy,
+                1.0,
+                f"SHA-256 on the {name} list",
+                {
+                    "sha256": _sha(result),
+                    "list": name,
+                    "matched": [r.sha256 for r in hits][:5],
+                    "where": _where(hits),
+                    "mandatory_report": mandatory,
+                },
+            )
+        )
+    return findings
+
+
+# --- D6 --------------------------------------------------------------------------------------------
+
+
+def media_hoarding(
+    obj: UploadedObject, media_label: str, media_bytes: int, allowance: int, plan: str, policy: Policy
+) -> list[Finding]:
+    """The account's media bytes beyond its plan's allowance. One finding per account and day of uploads:
+    a burst of uploads is one strike, not one per file."""
+    if obj.account_id is None or media_bytes <= allowance:
+        return []
+    day = obj.uploaded_at.date().isoformat()
+    ratio = media_bytes / max(allowance, 1)
+    return [
+        _finding(
+            obj,
+            "D6-media-hoarding",
+            policy,
+            0.9 if ratio >= 1.2 else 0.8,
+            f"{media_bytes} media bytes, allowance {allowance} ({plan})",
+            {
+                "media_bytes": media_bytes,
+                "allowance": allowance,
+                "plan": plan,
+                "format": media_label,
+                "ratio": round(ratio, 2),
+            },
+            source_event_id=f"s3-media:{obj.account_id}:{day}",
+        )
+    ]
+
+
+ContentRule = Callable[[UploadedObject, ScanResult, Policy, UploadScanning], list[Finding]]
+
+
+def content_findings(
+    obj: UploadedObject, result: ScanResult, policy: Policy, lists: Mapping[str, frozenset[str]]
+) -> list[Finding]:
+    """Every content rule (all but D6, which needs the account's totals) over one scan."""
+    s = policy.upload_scanning
+    findings = [
+        *hash_list_matches(obj, result, policy, lists),
+        *malware_signature(obj, result, policy),
+        *disguised_executable(obj, result, policy, s),
+        *script_in_document(obj, result, policy, s),
+        *archive_bomb(obj, result, policy),
+        *phishing_page(obj, result, policy),
+        *hidden_trademark(obj, result, policy),
+        *personal_data(obj, result, policy, s),
+        *cloud_credentials(obj, result, policy, s),
+        *threat_phrases(obj, result, policy),
+        *bulk_recipients(obj, result, policy, s),
+    ]
+    return [f for f in findings if policy.rule(f.rule_id).enabled]

@@ -1,0 +1,291 @@
+"""Personal data, cloud keys, recipient lists and threat phrases in text, counted chunk by chunk.
+
+Nothing here keeps the text: only counts, last-four digits of a few cards, issuer and country names.
+Matches are validated (Luhn and issuer prefix for cards, SSA rules for SSNs, mod-97 for IBANs), so a
+16-digit order number or a 9-digit id is not personal data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cache
+
+from aup.policy.sections.uploads import UploadScanning
+
+# Python's regex engine is fast only when a pattern starts with a literal or a plain class, so the text
+# is searched with few such patterns (digit runs, "@domain", IBAN shapes, literal key prefixes) and the
+# candidates are classified in code: ~4 passes instead of one per identifier.
+_DIGIT_RUN = re.compile(rb"[0-9][0-9 ().-]{7,24}[0-9]")
+_SEPARATORS = b" ().-"
+_CARD_SHAPE = re.compile(rb"\d(?:[ -]?\d){12,18}")
+_SSN_SHAPE = re.compile(rb"(\d{3})([- ])(\d{2})\2(\d{4})")
+_PHONE_SHAPE = re.compile(rb"(?:\d{1,3}[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}")
+_EMAIL_DOMAIN = re.compile(rb"@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b")
+_EMAIL_LOCAL_REVERSED = re.compile(rb"[\w.%+-]{1,64}")  # matched on the reversed bytes before "@"
+_IBAN = re.compile(rb"([A-Z]{2})(\d{2})((?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)(?![A-Z0-9])")
+_AWS_KEY = re.compile(rb"(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
+_PRIVATE_KEY = re.compile(rb"-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----")
+_AZURE_KEY = re.compile(rb"AccountKey=[A-Za-z0-9+/]{86}==")
+_GCP_KEY = re.compile(rb'"type"\s*:\s*"service_account"')
+_KEY_PATTERNS = (
+    ("aws-access-key", (b"AKIA", b"ASIA"), _AWS_KEY),
+    ("private-key", (b"PRIVATE KEY-----",), _PRIVATE_KEY),
+    ("azure-storage-key", (b"AccountKey=",), _AZURE_KEY),
+    ("gcp-service-account", (b"service_account",), _GCP_KEY),
+)
+_WORDISH = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_DIGITS = frozenset(b"0123456789")
+# Letters -> "A", digits -> "0", anything else -> " ": IBAN starts ("AA00") are found with bytes.find.
+_IBAN_SHAPE = bytes(
+    ord("A") if chr(i).isupper() and i < 128 else ord("0") if 48 <= i <= 57 else 32 for i in range(256)
+)
+_LUHN_DOUBLE = bytes.maketrans(b"0123456789", b"0246813579")
+_NON_DIGIT = re.compile(rb"\D")
+
+# IBAN lengths by country (the common ones; an unknown country needs only the mod-97 check).
+_IBAN_LENGTH = {
+    b"AT": 20,
+    b"BE": 16,
+    b"CH": 21,
+    b"CZ": 24,
+    b"DE": 22,
+    b"DK": 18,
+    b"ES": 24,
+    b"FI": 18,
+    b"FR": 27,
+    b"GB": 22,
+    b"GR": 27,
+    b"HU": 28,
+    b"IE": 22,
+    b"IT": 27,
+    b"LU": 20,
+    b"NL": 18,
+    b"NO": 15,
+    b"PL": 28,
+    b"PT": 25,
+    b"SE": 24,
+    b"SK": 24,
+}
+_ISSUERS: tuple[tuple[str, tuple[int, ...], tuple[tuple[int, int], ...]], ...] = (
+    ("amex", (15,), ((34, 34), (37, 37))),
+    ("visa", (13, 16, 19), ((4, 4),)),
+    ("mastercard", (16,), ((51, 55), (2221, 2720))),
+    ("discover", (16, 19), ((6011, 6011), (644, 649), (65, 65))),
+    ("jcb", (16, 19), ((3528, 3589),)),
+    ("diners", (14, 16), ((300, 305), (36, 36), (38, 39))),
+    ("unionpay", (16, 19), ((62, 62),)),
+)
+
+
+def luhn_ok(digits: bytes) -> bool:
+    """Luhn checksum over ASCII digits (translate and sum run in C: no per-digit Python loop)."""
+    plain = digits[-1::-2]
+    doubled = digits[-2::-2].translate(_LUHN_DOUBLE)
+    return (sum(plain) + sum(doubled) - 48 * len(digits)) % 10 == 0
+
+
+@cache
+def _issuer_table() -> dict[bytes, dict[int, str]]:
+    """4-digit prefix -> {length: issuer}: one dict lookup per candidate instead of a loop over issuers."""
+    table: dict[bytes, dict[int, str]] = {}
+    for issuer, lengths, ranges in _ISSUERS:
+        for low, high in ranges:
+            scale = 10 ** (4 - len(str(low)))
+            for p in range(low * scale, (high + 1) * scale):
+                slot = table.setdefault(b"%04d" % p, {})
+                for n in lengths:
+                    slot.setdefault(n, issuer)
+    return table
+
+
+def card_issuer(digits: bytes) -> str | None:
+    """The issuer whose prefix and length ``digits`` has, or None (then it is not a card number)."""
+    by_length = _issuer_table().get(digits[:4])
+    return by_length.get(len(digits)) if by_length else None
+
+
+def ssn_valid(area: bytes, group: bytes, serial: bytes) -> bool:
+    """SSA rules: no 000/666/9xx area, no 00 group, no 0000 serial; the advertising sample is no SSN."""
+    a = int(area)
+    if a in {0, 666} or a >= 900 or group == b"00" or serial == b"0000":
+        return False
+    return (area, group, serial) not in {
+        (b"078", b"05", b"1120"),
+        (b"219", b"09", b"9999"),
+        (b"123", b"45", b"6789"),
+    }
+
+
+def iban_valid(country: bytes, check: bytes, rest: bytes) -> bool:
+    bban = rest.replace(b" ", b"")
+    expected = _IBAN_LENGTH.get(country)
+    if expected is not None and len(bban) + 4 != expected:
+        return False
+    if len(bban) + 4 < 15:
+        return False
+    rearranged = (bban + country + check).decode("ascii")
+    numeric = "".join(str(int(c, 36)) for c in rearranged)
+    return int(numeric) % 97 == 1
+
+
+@dataclass
+class TextCounts:
+    """What the text of one stream contained (counts only)."""
+
+    text_bytes: int = 0
+    cards: int = 0
+    card_issuers: Counter[str] = field(default_factory=Counter)
+    card_last4: list[str] = field(default_factory=list)  # a few samples for evidence
+    card_like: int = 0  # long digit runs that failed Luhn or issuer checks (near misses)
+    ssns: int = 0
+    ssn_like: int = 0
+    ibans: int = 0
+    iban_countries: Counter[str] = field(default_factory=Counter)
+    emails: int = 0
+    email_bytes: int = 0
+    distinct_emails: int = 0
+    phones: int = 0
+    distinct_phones: int = 0
+    cloud_keys: Counter[str] = field(default_factory=Counter)
+    threat_phrases: Counter[str] = field(default_factory=Counter)
+    truncated: bool = False  # the text went beyond the PII limit: counts cover its beginning
+
+    @property
+    def validated(self) -> int:
+        return self.cards + self.ssns + self.ibans
+
+
+class TextScanner:
+    """Feed chunks of one stream in order; ``counts`` is complete after ``close()``.
+
+    Text is searched in windows cut after the last newline (else the last space) of what has arrived,
+    so no identifier, address or phone number is split between two windows and none is counted
+    twice; only a text without any whitespace for a whole chunk may split one token.
+    """
+
+    _MAX_DISTINCT = 1_000_000
+    _MIN_WINDOW = 64 * 1024
+
+    def __init__(self, settings: UploadScanning, threat_phrases: tuple[bytes, ...] = ()) -> None:
+        self.settings = settings
+        self.limit = settings.personal_data.text_limit_bytes
+        self.threat_phrases = threat_phrases  # lower-case, matched case-insensitively
+        self.counts = TextCounts()
+        self._buf = b""
+        self._emails: set[int] = set()
+        self._phones: set[int] = set()
+
+    def feed(self, chunk: bytes) -> None:
+        if self.counts.truncated:
+            return
+        if self.counts.text_bytes + len(chunk) > self.limit:
+            chunk = chunk[: max(0, self.limit - self.counts.text_bytes)]
+            self.counts.truncated = True
+        self.counts.text_bytes += len(chunk)
+        buf = self._buf + chunk if self._buf else chunk
+        if len(buf) < self._MIN_WINDOW:
+            self._buf = buf
+            return
+        cut = buf.rfind(b"\n") + 1 or buf.rfind(b" ") + 1 or len(buf)
+        self._scan(buf[:cut] if cut < len(buf) else buf)
+        self._buf = buf[cut:]
+
+    def close(self) -> TextCounts:
+        if self._buf:
+            self._scan(self._buf)
+            self._buf = b""
+        c = self.counts
+        c.distinct_emails = len(self._emails)
+        c.distinct_phones = len(self._phones)
+        return c
+
+    def _scan(self, text: bytes) -> None:
+        c = self.counts
+        self._digit_runs(text)
+        if b"@" in text:
+            self._emails_in(text)
+        self._ibans_in(text)
+        for name, literals, rx in _KEY_PATTERNS:
+            if any(lit in text for lit in literals):
+                c.cloud_keys[name] += len(rx.findall(text))
+        if self.threat_phrases:
+            lowered = text.lower()
+            for phrase in self.threat_phrases:
+                n = lowered.count(phrase)
+                if n:
+                    c.threat_phrases[phrase.decode()] += n
+
+    def _digit_runs(self, text: bytes) -> None:
+        """Cards (issuer + Luhn), SSNs (SSA rules) and formatted phone numbers among runs of digits."""
+        c = self.counts
+        for run in _DIGIT_RUN.findall(text):
+            digits = run.translate(None, _SEPARATORS)
+            n = len(digits)
+            if 13 <= n <= 19:
+                if self._card(run, digits):
+                    continue
+                if b" " in run and any(
+                    self._card(sub, sub.translate(None, _SEPARATORS))
+                    for sub in _CARD_SHAPE.findall(run)
+                    if sub != run
+                ):
+                    continue
+            elif (n > 19 and b" " in run) and any(
+                # Numbers side by side ("4111 1111 1111 1111 123456"): look for cards inside the run.
+                self._card(sub, sub.translate(None, _SEPARATORS))
+                for sub in _CARD_SHAPE.findall(run)
+            ):
+                continue
+            if n == 9 and len(run) == 11:
+                sm = _SSN_SHAPE.fullmatch(run)
+                if sm:
+                    if ssn_valid(sm.group(1), sm.group(3), sm.group(4)):
+                        c.ssns += 1
+                    else:
+                        c.ssn_like += 1
+                    continue
+            if 10 <= n <= 13 and _PHONE_SHAPE.fullmatch(run):
+                c.phones += 1
+                if len(self._phones) < self._MAX_DISTINCT:
+                    self._phones.add(hash(digits))
+
+    def _card(self, run: bytes, digits: bytes) -> bool:
+        c = self.counts
+        if b"(" in run or b")" in run or b"." in run:
+            return False
+        issuer = card_issuer(digits)
+        if issuer and luhn_ok(digits):
+            c.cards += 1
+            c.card_issuers[issuer] += 1
+            if len(c.card_last4) < 5:
+                c.card_last4.append("****" + digits[-4:].decode())
+            return True
+        c.card_like += 1
+        return False
+
+    def _ibans_in(self, text: bytes) -> None:
+        c = self.counts
+        shape = text.translate(_IBAN_SHAPE)
+        pos = shape.find(b"AA00")
+        while pos != -1:
+            if pos == 0 or shape[pos - 1] == 32:
+                m = _IBAN.match(text, pos)
+                if m and iban_valid(m.group(1), m.group(2), m.group(3)):
+                    c.ibans += 1
+                    c.iban_countries[m.group(1).decode()] += 1
+            pos = shape.find(b"AA00", pos + 1)
+
+    def _emails_in(self, text: bytes) -> None:
+        c = self.counts
+        for m in _EMAIL_DOMAIN.finditer(text):
+            at = m.start()
+            local = _EMAIL_LOCAL_REVERSED.match(text[max(0, at - 64) : at][::-1])
+            if local is None:
+                continue
+            address = text[at - local.end() : m.end()]
+            c.emails += 1
+            c.email_bytes += len(address)
+            if len(self._emails) < self._MAX_DISTINCT:
+                self._emails.add(hash(address.lower()))

@@ -1,0 +1,399 @@
+"""The policy engine: (account state, findings, policy, now) -> decisions. Pure: no AWS, no clock.
+
+It implements the enforcement ladder of AUP-CLAUSES.md with the numbers of the policy document:
+warn; strikes in a rolling window; a temporary suspension on the Nth strike or one ``high`` finding,
+doubling on each repeat up to a cap; an indefinite suspension on a ``critical`` finding; review for
+findings under the confidence bar, review-only rules and allowlisted accounts; dry-run records what
+would have happened and changes no flag.
+
+Time: a finding acts at its own event time (clamped to ``now`` so a future-dated line cannot
+extend a suspension), so a replay of old events decides as it would have then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from aup.domain.models import (
+    AccountState,
+    Action,
+    AuditEntry,
+    Decision,
+    Finding,
+    Outcome,
+    Review,
+    Severity,
+    Status,
+    Strike,
+    Suspension,
+    SuspensionKind,
+)
+from aup.policy import Policy, PolicyError, Rule
+
+ENGINE_ACTOR = "aup-enforcer"
+
+
+def new_account(account_id: str, policy: Policy, now: datetime, *, plan: str | None = None) -> AccountState:
+    """State of an account first seen through a finding (or before its first write)."""
+    return AccountState(
+        account_id=account_id,
+        plan=plan or policy.default_plan,
+        registered=False,
+        created_at=now,
+        updated_at=now,
+        allowlisted=account_id in policy.allowlist,
+    )
+
+
+def temporary_duration(policy: Policy, previous: int) -> timedelta:
+    """Length of the next temporary suspension: base * factor**previous, capped (fail2ban's increment)."""
+    ts = policy.ladder.temporary_suspension
+    cap_hours = ts.max_days * 24
+    # Cap the exponent first: factor**previous overflows floats long before it matters.
+    hours = ts.base_hours
+    for _ in range(previous):
+        hours *= ts.factor
+        if hours >= cap_hours:
+            break
+    return timedelta(hours=min(hours, cap_hours))
+
+
+def decide(
+    state: AccountState,
+    findings: Iterable[Finding],
+    policy: Policy,
+    now: datetime,
+    *,
+    force: bool = False,
+    actor: str = ENGINE_ACTOR,
+) -> Outcome:
+    """Run ``findings`` for one account through the ladder.
+
+    ``force`` is an operator's confirmation of a review: the confidence bar, review-only flags and the
+    allowlist no longer divert the finding to review. Raises PolicyError for a finding whose rule the
+    policy does not know, and ValueError for a finding of another account.
+    """
+    current = state.model_copy(deep=True)
+    decisions: list[Decision] = []
+    reviews: list[Review] = []
+    audit: list[AuditEntry] = []
+    seen = set(current.recent_violation_ids)
+    next_version = state.version + 1
+
+    for finding in findings:
+        if finding.account_id != state.account_id:
+            raise ValueError(f"finding for {finding.account_id!r} given to account {state.account_id!r}")
+        vid = finding.violation_id
+        if vid in seen:
+            continue
+        rule = policy.rule(finding.rule_id)
+        if rule.clause != finding.clause:
+            raise PolicyError(
+                f"finding {finding.rule_id} says clause {finding.clause}, policy says {rule.clause}"
+            )
+        if not rule.enabled:
+            continue
+        seen.add(vid)
+        current.recent_violation_ids.append(vid)
+        step = _Step(current, finding, rule, policy, now, actor, next_version)
+        step.run(force=force)
+        decisions.extend(step.decisions)
+        reviews.extend(step.reviews)
+        audit.extend(step.audit)
+
+    _prune(current, policy, now)
+    if decisions or reviews or audit:
+        current.version = next_version
+        current.updated_at = now
+    return Outcome(state=current, decisions=decisions, reviews=reviews, audit=audit)
+
+
+class _Step:
+    """The ladder applied to one finding: the decisions, reviews and audit entries it leads to."""
+
+    def __init__(
+        self,
+        current: AccountState,
+        finding: Finding,
+        rule: Rule,
+        policy: Policy,
+        now: datetime,
+        actor: str,
+        next_version: int,
+    ) -> None:
+        self.current, self.finding, self.rule, self.policy = current, finding, rule, policy
+        self.now, self.actor, self.next_version = now, actor, next_version
+        self.vid = finding.violation_id
+        self.severity = finding.severity or rule.severity
+        self.decisions: list[Decision] = []
+        self.reviews: list[Review] = []
+        self.audit: list[AuditEntry] = []
+
+    def decision(
+        self, action: Action, reason: str, *, enforced: bool = True, until: datetime | None = None
+    ) -> None:
+        self.decisions.append(
+            Decision(
+                violation_id=self.vid,
+                account_id=self.current.account_id,
+                rule_id=self.finding.rule_id,
+                clause=self.finding.clause,
+                severity=self.severity,
+                action=action,
+                enforced=enforced,
+                reason=reason,
+                until=until,
+                policy_version=self.policy.policy_version,
+            )
+        )
+
+    def record_audit(self, action: str, reason: str, from_status: Status) -> None:
+        self.audit.append(
+            AuditEntry(
+                account_id=self.current.account_id,
+                at=self.now,
+                actor=self.actor,
+                action=action,
+                reason=reason,
+                violation_id=self.vid,
+                from_status=from_status,
+                to_status=self.current.effective_status(self.now),
+                version=self.next_version,
+                policy_version=self.policy.policy_version,
+            )
+        )
+
+    def run(self, *, force: bool) -> None:
+        current, finding, rule, policy, now, actor = (
+            self.current,
+            self.finding,
+            self.rule,
+            self.policy,
+            self.now,
+            self.actor,
+        )
+        ladder = policy.ladder
+        decision, record_audit, reviews, vid = self.decision, self.record_audit, self.reviews, self.vid
+        severity = finding.severity or rule.severity
+        at = min(finding.detected_at, now)
+        dry = policy.dry_run or rule.dry_run or current.dry_run
+        allowlisted = current.allowlisted or current.account_id in policy.allowlist
+        ladder_action = ladder.actions[severity]
+
+        review_reason = None
+        if not force:
+            if rule.review_only:
+                review_reason = f"rule {rule.clause} is review-only"
+            elif finding.confidence < rule.confidence_bar:
+                review_reason = f"confidence {finding.confidence:.2f} below the bar {rule.confidence_bar:.2f}"
+            elif allowlisted and ladder_action is not Action.warn:
+                review_reason = f"allowlisted account; the ladder would {ladder_action.value}"
+        if review_reason is None and ladder_action is Action.review:
+            review_reason = f"severity {severity.value} goes to review by policy"
+
+        if review_reason is not None:
+            reviews.append(
+                Review(
+                    review_id=vid,
+                    account_id=current.account_id,
+                    violation_id=vid,
+                    finding=finding,
+                    reason=review_reason,
+                    created_at=now,
+                )
+            )
+            decision(Action.review, review_reason)
+            return
+
+        if ladder_action is Action.warn:
+            decision(Action.warn, f"{severity.value} finding: warning")
+            return
+
+        # strike, suspend_temporary and suspend_indefinite all leave a strike in the rolling window.
+        current.strikes.append(Strike(violation_id=vid, rule_id=finding.rule_id, at=at, dry_run=dry))
+        strikes = current.strike_count(at, ladder.strike_window_days, include_dry_run=dry)
+        action = ladder_action
+        reason = f"{severity.value} finding"
+        if action is Action.strike and strikes >= ladder.strikes_to_suspend:
+            action = Action.suspend_temporary
+            reason = f"strike {strikes} within {ladder.strike_window_days} days"
+        elif action is Action.strike:
+            reason = (
+                f"strike {strikes} of {ladder.strikes_to_suspend} within {ladder.strike_window_days} days"
+            )
+
+        before = current.effective_status(now)
+        if action is Action.strike:
+            decision(Action.strike, reason, enforced=not dry)
+            if not dry:
+                record_audit("strike", reason, before)
+            return
+
+        if action is Action.suspend_indefinite:
+            if dry:
+                decision(action, f"{reason}: would suspend indefinitely (dry-run)", enforced=False)
+                return
+            existing = current.suspension if current.enforced(now) else None
+            if existing is not None and existing.kind is SuspensionKind.indefinite:
+                decision(Action.record, f"{reason}: already suspended indefinitely")
+                return
+            current.status = Status.suspended
+            current.suspension = Suspension(
+                kind=SuspensionKind.indefinite,
+                reason=finding.summary or rule.title,
+                rule_id=finding.rule_id,
+                clause=finding.clause,
+                since=at,
+                until=None,
+                decided_by=actor,
+                policy_version=policy.policy_version,
+            )
+            decision(action, f"{reason}: suspended indefinitely")
+            record_audit("suspend_indefinite", reason, before)
+            return
+
+        # Temporary suspension, doubling with each one the ladder imposed before.
+        duration = temporary_duration(policy, current.temporary_suspensions)
+        until = at + duration
+        if dry:
+            decision(
+                action,
+                f"{reason}: would suspend for {_human(duration)} (dry-run)",
+                enforced=False,
+                until=until,
+            )
+            return
+        existing = current.suspension if current.enforced(now) else None
+        if existing is not None:
+            # One incident, one suspension: findings that arrive while the account is already suspended
+            # (often the rest of the same burst) are recorded; only a breach after it ended escalates.
+            end = existing.until.isoformat() if existing.until else "an operator lifts it"
+            decision(Action.record, f"{reason}: already suspended until {end}")
+            return
+        if until <= now:
+            # A replayed finding whose suspension would already have ended: recorded, not enforced.
+            current.temporary_suspensions += 1
+            decision(
+                action,
+                f"{reason}: suspension of {_human(duration)} already over at {now.isoformat()}",
+                enforced=False,
+                until=until,
+            )
+            record_audit("suspend_temporary_elapsed", reason, before)
+            return
+        current.temporary_suspensions += 1
+        current.status = Status.suspended
+        current.suspension = Suspension(
+            kind=SuspensionKind.temporary,
+            reason=finding.summary or rule.title,
+            rule_id=finding.rule_id,
+            clause=finding.clause,
+            since=at,
+            until=until,
+            decided_by=actor,
+            policy_version=policy.policy_version,
+        )
+        decision(action, f"{reason}: suspended for {_human(duration)}", until=until)
+        record_audit("suspend_temporary", reason, before)
+
+
+def _prune(state: AccountState, policy: Policy, now: datetime) -> None:
+    """Forget strikes outside the window and the oldest remembered violation ids."""
+    horizon = now - timedelta(days=policy.ladder.strike_window_days)
+    state.strikes = [s for s in state.strikes if s.at > horizon]
+    keep = policy.ladder.recent_violation_ids
+    if len(state.recent_violation_ids) > keep:
+        state.recent_violation_ids = state.recent_violation_ids[-keep:]
+
+
+def _human(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours / 24:g} days" if hours >= 48 else f"{hours:g} h"
+
+
+# --- operator and schedule transitions ------------------------------------------------------------
+
+
+def _operator_audit(
+    state: AccountState, before: Status, action: str, reason: str, actor: str, now: datetime
+) -> AuditEntry:
+    return AuditEntry(
+        account_id=state.account_id,
+        at=now,
+        actor=actor,
+        action=action,
+        reason=reason,
+        from_status=before,
+        to_status=state.effective_status(now),
+        version=state.version,
+    )
+
+
+def suspend(
+    state: AccountState, *, reason: str, until: datetime | None, actor: str, now: datetime
+) -> Outcome:
+    """An operator's suspension: temporary when ``until`` is given, else indefinite."""
+    if until is not None and until <= now:
+        raise ValueError("until must be in the future")
+    current = state.model_copy(deep=True)
+    before = current.effective_status(now)
+    current.status = Status.suspended
+    current.suspension = Suspension(
+        kind=SuspensionKind.temporary if until else SuspensionKind.indefinite,
+        reason=reason,
+        rule_id="E1-operator",
+        clause="E1",
+        since=now,
+        until=until,
+        decided_by=actor,
+    )
+    current.version += 1
+    current.updated_at = now
+    return Outcome(state=current, audit=[_operator_audit(current, before, "suspend", reason, actor, now)])
+
+
+def reinstate(state: AccountState, *, reason: str, actor: str, now: datetime) -> Outcome:
+    """An operator lifts any suspension. Strikes stay: they are history, and they age out."""
+    current = state.model_copy(deep=True)
+    before = current.effective_status(now)
+    current.status = Status.active
+    current.suspension = None
+    current.version += 1
+    current.updated_at = now
+    return Outcome(state=current, audit=[_operator_audit(current, before, "reinstate", reason, actor, now)])
+
+
+def set_allowlisted(state: AccountState, *, allowlisted: bool, actor: str, now: datetime) -> Outcome | None:
+    """Set the allowlist flag; None when it already has that value (a repeated PUT changes nothing)."""
+    if state.allowlisted == allowlisted:
+        return None
+    current = state.model_copy(deep=True)
+    before = current.effective_status(now)
+    current.allowlisted = allowlisted
+    current.version += 1
+    current.updated_at = now
+    action = "allowlist" if allowlisted else "unallowlist"
+    return Outcome(state=current, audit=[_operator_audit(current, before, action, action, actor, now)])
+
+
+def lift_expired(state: AccountState, *, now: datetime, actor: str = "suspension-expiry") -> Outcome | None:
+    """Lift a temporary suspension whose end has passed; None when there is nothing to lift."""
+    s = state.suspension
+    if state.status is not Status.suspended or s is None or s.kind is not SuspensionKind.temporary:
+        return None
+    if s.in_force(now):
+        return None
+    current = state.model_copy(deep=True)
+    current.status = Status.active
+    current.suspension = None
+    current.version += 1
+    current.updated_at = now
+    reason = f"temporary suspension ended at {s.until.isoformat() if s.until else '?'}"
+    return Outcome(
+        state=current, audit=[_operator_audit(current, Status.suspended, "expire", reason, actor, now)]
+    )
+
+
+def severity_of(finding: Finding, policy: Policy) -> Severity:
+    return finding.severity or policy.rule(finding.rule_id).severity

@@ -1,1 +1,0 @@
-"""uploads signal."""

@@ -1,0 +1,1 @@
+"""Use cases: load state, call the detectors and the engine, commit through the ports."""

@@ -1,0 +1,234 @@
+"""One invocation of ApiLogAnalyzerFunction: a subscription or Kinesis event -> findings applied.
+
+A subscription event carries one payload (``awslogs.data``); a Kinesis event carries one payload per
+record. All lines of the invocation are analysed as one batch: one counter write set under a marker
+derived from the log event ids, one read of the touched windows, one ``apply_findings``.
+
+Kinesis records are taken in order up to the first one that cannot be decoded: that record (and the
+ones after it, not processed) are reported in ``batchItemFailures``, so the platform retries from it
+and, when its retries run out, hands the range to the on-failure destination. Nothing after a broken
+record is counted before it is retried, so a retry never counts a line twice.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from aup.adapters.dynamodb import DynamoLedger
+from aup.detectors.logs.analyzer import analyze, batch_marker, read_lines
+from aup.detectors.logs.parse import MalformedPayload, decode_payload, event_messages
+from aup.domain.models import Outcome
+from aup.policy import Policy
+
+PLAN_CACHE_SECONDS = 300.0
+_plans: dict[str, tuple[str | None, float]] = {}
+
+
+@dataclass
+class InvocationResult:
+    events: int = 0
+    records: int = 0
+    unparseable: int = 0
+    oversized: int = 0
+    sample: str | None = None
+    control_messages: int = 0
+    malformed_records: list[str] = field(default_factory=list)  # Kinesis sequence numbers
+    findings: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+    counters_written: int = 0
+    counters_applied: bool = False
+    usage: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+    def response(self, kinesis: bool) -> dict[str, Any]:
+        """The handler's answer: partial batch failures for Kinesis, a summary for a subscription."""
+        if kinesis:
+            return {"batchItemFailures": [{"itemIdentifier": s} for s in self.malformed_records]}
+        return {
+            "events": self.events,
+            "records": self.records,
+            "unparseable": self.unparseable,
+            "oversized": self.oversized,
+            "findings": self.findings,
+            "decisions": [d.label for o in self.outcomes for d in o.decisions],
+        }
+
+
+def is_kinesis(event: dict[str, Any]) -> bool:
+    records = event.get("Records")
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, dict) and isinstance(r.get("kinesis"), dict) for r in records)
+    )
+
+
+def _events(event: dict[str, Any], result: InvocationResult) -> tuple[list[str], list[str]]:
+    """(event ids, messages) of the invocation."""
+    if isinstance(event.get("awslogs"), dict):
+        payload = decode_payload(event["awslogs"].get("data", ""))  # raises: the invocation fails
+        if payload["messageType"] != "DATA_MESSAGE":
+            result.control_messages += 1
+        return event_messages(payload)
+    if not is_kinesis(event):
+        raise MalformedPayload("neither a CloudWatch Logs subscription event nor a Kinesis event")
+    ids: list[str] = []
+    messages: list[str] = []
+    records = event["Records"]
+    for i, record in enumerate(records):
+        k = record["kinesis"]
+        try:
+            payload = decode_payload(k.get("data", ""))
+        except MalformedPayload:
+            result.malformed_records = [str(r["kinesis"].get("sequenceNumber", "")) for r in records[i:]]
+            break
+        if payload["messageType"] != "DATA_MESSAGE":
+            result.control_messages += 1
+        more_ids, more_messages = event_messages(payload)
+        ids.extend(more_ids)
+        messages.extend(more_messages)
+    return ids, messages
+
+
+def plan_lookup(
+    ledger: DynamoLedger, *, now: Callable[[], float] = time.monotonic
+) -> Callable[[str], str | None]:
+    """Account -> plan, read from the ledger at most once per account per ``PLAN_CACHE_SECONDS``."""
+
+    def plan_of(account: str) -> str | None:
+        hit = _plans.get(account)
+        if hit is not None and hit[1] > now():
+            return hit[0]
+        state = ledger.get_account(account)
+        plan = state.plan if state is not None else None
+        if len(_plans) > 100_000:
+            _plans.clear()
+        _plans[account] = (plan, now() + PLAN_CACHE_SECONDS)
+        return plan
+
+    return plan_of
+
+
+def process_event(
+    event: dict[str, Any], *, ledger: DynamoLedger, policy: Policy, now: datetime
+) -> InvocationResult:
+    """Analyse one invocation's access logs and apply the findings. Raises MalformedPayload for a
+    subscription payload that cannot be decoded, LedgerError when the ledger keeps failing."""
+    result = InvocationResult()
+    ids, messages = _events(event, result)
+    result.events = len(messages)
+    if not messages:
+        return result
+    read = read_lines(messages, policy.log_analysis)
+    result.records = len(read.records)
+    result.unparseable, result.oversized, result.sample = read.unparseable, read.oversized, read.sample
+    analysis = analyze(
+        read.records,
+        marker=batch_marker(ids if all(ids) else messages),
+        store=ledger,
+        policy=policy,
+        plan_of=plan_lookup(ledger),
+    )
+    result.counters_written, result.counters_applied = analysis.counters_written, analysis.applied
+    result.usage = analysis.summary.usage()
+    result.findings = len(analysis.findings)
+    if analysis.findings:
+        result.outcomes = ledger.apply_findings(analysis.findings, now)
+    return result
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector off for one invocation's analysis.
+
+    A batch allocates tens of thousands of short-lived tuples, dicts and sets (all freed by reference
+    counting, none in cycles); each 700 allocations would otherwise start a collection that walks the
+    young objects, and every tenth of those the older ones. Whatever cyclic garbage the batch leaves
+    is collected as usual once it is back on. Left alone when something else turned it off."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+_EMF_HEAD = b'{"_aws":{"Timestamp":'
+_EMF_DOCS: dict[str, bytes] = {}
+
+
+def _emf_middle(namespace: str) -> bytes:
+    """The constant part of a usage document, between its timestamp and its account id."""
+    middle = _EMF_DOCS.get(namespace)
+    if middle is None:
+        doc = orjson.dumps(
+            {"_aws": {"Timestamp": 0, "CloudWatchMetrics": _emf_metrics(namespace)}, "AccountId": ""}
+        )
+        middle = _EMF_DOCS[namespace] = doc[len(_EMF_HEAD) + 1 : -len(b'""}')]
+    return middle
+
+
+def _emf_metrics(namespace: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "Namespace": namespace,
+            "Dimensions": [["AccountId"]],
+            "Metrics": [
+                {"Name": "RequestCount", "Unit": "Count"},
+                {"Name": "EgressBytes", "Unit": "Bytes"},
+            ],
+        }
+    ]
+
+
+def emit_usage(usage: dict[str, tuple[int, int, int]], namespace: str, out: Any = None) -> int:
+    """Per-account ``RequestCount`` and ``EgressBytes`` as EMF, one document per account (stdout).
+
+    Each document carries the latest event time of the account's lines as its timestamp, so the
+    usage monitor sees the traffic in the period it happened. Returns the number of documents.
+    """
+    lines = []
+    middle = _emf_middle(namespace)
+    dumps = orjson.dumps
+    for account, (requests, egress, last_ms) in usage.items():
+        if type(requests) is int and type(egress) is int and type(last_ms) is int:
+            # orjson's bytes for the document below, assembled: its constant part is serialised once
+            lines.append(
+                b"".join(
+                    (
+                        _EMF_HEAD,
+                        str(last_ms).encode(),
+                        middle,
+                        dumps(account),
+                        b',"RequestCount":',
+                        str(requests).encode(),
+                        b',"EgressBytes":',
+                        str(egress).encode(),
+                        b"}",
+                    )
+                )
+            )
+            continue
+        lines.append(
+            dumps(
+                {
+                    "_aws": {"Timestamp": last_ms, "CloudWatchMetrics": _emf_metrics(namespace)},
+                    "AccountId": account,
+                    "RequestCount": requests,
+                    "EgressBytes": egress,
+                }
+            )
+        )
+    if lines:
+        (out or sys.stdout).write(b"\n".join(lines).decode() + "\n")
+    return len(lines)
