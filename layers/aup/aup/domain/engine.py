@@ -1,13 +1,18 @@
 """The policy engine: (account state, findings, policy, now) -> decisions. Pure: no AWS, no clock.
 
-It implements the enforcement ladder of AUP-CLAUSES.md with the numbers of the policy document:
+It implements the enforcement ladder (docs/architecture.md#ladder) with the numbers of the policy document:
 warn; strikes in a rolling window; a temporary suspension on the Nth strike or one ``high`` finding,
 doubling on each repeat up to a cap; an indefinite suspension on a ``critical`` finding; review for
 findings under the confidence bar, review-only rules and allowlisted accounts; dry-run records what
 would have happened and changes no flag.
 
 Time: a finding acts at its own event time (clamped to ``now`` so a future-dated line cannot
-extend a suspension), so a replay of old events decides as it would have then.
+extend a suspension), so a replay of old events decides as it would have then. Findings are taken in
+event-time order, and a temporary suspension is an *incident* in event time: a finding dated inside
+one (or shortly before it) belongs to it, whether it arrives on time, late, replayed or out of order.
+
+No suspension rests on one ambiguous signal: a ``threshold`` rule's finding suspends only when another
+violation of the account corroborates it (``ladder.corroboration``); alone it is a strike or a review.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from aup.domain.models import (
     AuditEntry,
     Decision,
     Finding,
+    Incident,
     Outcome,
     Review,
     Severity,
@@ -32,6 +38,7 @@ from aup.domain.models import (
 from aup.policy import Policy, PolicyError, Rule
 
 ENGINE_ACTOR = "aup-enforcer"
+_SUSPENSIONS = frozenset({Action.suspend_temporary, Action.suspend_indefinite})
 
 
 def new_account(account_id: str, policy: Policy, now: datetime, *, plan: str | None = None) -> AccountState:
@@ -81,7 +88,8 @@ def decide(
     seen = set(current.recent_violation_ids)
     next_version = state.version + 1
 
-    for finding in findings:
+    # Event-time order (then violation id): the same findings in any delivery order decide alike.
+    for finding in sorted(findings, key=lambda f: (f.detected_at, f.violation_id)):
         if finding.account_id != state.account_id:
             raise ValueError(f"finding for {finding.account_id!r} given to account {state.account_id!r}")
         vid = finding.violation_id
@@ -129,6 +137,7 @@ class _Step:
         self.decisions: list[Decision] = []
         self.reviews: list[Review] = []
         self.audit: list[AuditEntry] = []
+        self.corroboration: tuple[str, ...] = ()  # the violations that corroborate this finding
 
     def decision(
         self, action: Action, reason: str, *, enforced: bool = True, until: datetime | None = None
@@ -164,6 +173,84 @@ class _Step:
             )
         )
 
+    def corroborated(self, at: datetime, dry: bool) -> bool:
+        """Whether this finding may suspend: its rule is a signature or sustained by itself, or another
+        violation of the account (another rule, or this rule in another window) lies within
+        ``ladder.corroboration.within_hours`` of it. Sets ``self.corroboration`` to what corroborates."""
+        rule, corr = self.rule, self.policy.ladder.corroboration
+        if rule.basis != "threshold" or not corr.required:
+            return True
+        span = timedelta(hours=corr.within_hours)
+        others = tuple(
+            s.violation_id
+            for s in self.current.strikes
+            if s.violation_id != self.vid and abs(s.at - at) <= span and (dry or not s.dry_run)
+        )
+        self.corroboration = others[-1:]
+        return bool(others)
+
+    def strike_crossing(self, at: datetime, dry: bool) -> tuple[datetime, list[Strike]] | None:
+        """Where the strike just added completes ``strikes_to_suspend`` in a window: the earliest strike
+        at or after ``at`` whose window now holds enough strikes, with the strikes it counts."""
+        ladder = self.policy.ladder
+        horizon = at + timedelta(days=ladder.strike_window_days)
+        for s in sorted(self.current.strikes, key=lambda s: (s.at, s.violation_id)):
+            if at <= s.at < horizon and (dry or not s.dry_run):
+                counted = self.current.counted_strikes(s.at, ladder.strike_window_days, include_dry_run=dry)
+                if len(counted) >= ladder.strikes_to_suspend:
+                    return s.at, counted
+        return None
+
+    def covering(self, at: datetime) -> str | None:
+        """Why a suspension starting at ``at`` would be a second one for the same incident, or None."""
+        lookback = timedelta(hours=self.policy.ladder.incident_lookback_hours)
+        for incident in self.current.incidents:
+            if incident.since - lookback <= at < incident.until:
+                if at < incident.since:
+                    # An earlier finding of the same burst: the incident starts where it would have
+                    # started had the burst arrived in order.
+                    return f"part of the incident of {self.reanchor(incident, at).since.isoformat()}"
+                return f"part of the incident of {incident.since.isoformat()}"
+        s = self.current.suspension
+        if s is not None and self.current.enforced(self.now) and at >= s.since - lookback:
+            end = s.until.isoformat() if s.until else "an operator lifts it"
+            return f"already suspended until {end}"
+        return None
+
+    def reanchor(self, incident: Incident, at: datetime) -> Incident:
+        """Move ``incident`` (and the suspension it imposed, if still current) to start at ``at``."""
+        span = incident.until - incident.since
+        moved = incident.model_copy(update={"since": at, "until": at + span})
+        self.current.incidents = [moved if i == incident else i for i in self.current.incidents]
+        s = self.current.suspension
+        if s is not None and s.kind is SuspensionKind.temporary and s.since == incident.since:
+            self.current.suspension = s.model_copy(update={"since": at, "until": at + span})
+        return moved
+
+    def insert_incident(self, since: datetime, basis: tuple[str, ...]) -> Incident:
+        """Record a new incident in event order and give every incident from it on the duration its
+        place in the doubling earns (a late, older incident lengthens the ones after it)."""
+        current, policy = self.current, self.policy
+        pruned = current.temporary_suspensions - len(current.incidents)  # forgotten ones still count
+        placeholder = Incident(since=since, until=since, enforced=False, violation_ids=basis)
+        ordered = sorted([*current.incidents, placeholder], key=lambda i: i.since)
+        old_ends = {i.since: i.until for i in current.incidents}
+        incidents = []
+        for n, inc in enumerate(ordered):
+            until = inc.since + temporary_duration(policy, max(0, pruned) + n)
+            incidents.append(
+                inc.model_copy(update={"until": until, "enforced": inc.enforced or until > self.now})
+            )
+        current.temporary_suspensions += 1
+        s = current.suspension
+        if s is not None and s.kind is SuspensionKind.temporary and s.decided_by == self.actor:
+            # The suspension in force is a ladder incident: it takes that incident's new end.
+            for inc in incidents:
+                if inc.since == s.since and old_ends.get(inc.since) == s.until:
+                    current.suspension = s.model_copy(update={"until": inc.until})
+        current.incidents = incidents[-policy.ladder.incidents_kept :]
+        return next(i for i in incidents if i.since == since and i.violation_ids == basis)
+
     def run(self, *, force: bool) -> None:
         current, finding, rule, policy, now, actor = (
             self.current,
@@ -181,6 +268,7 @@ class _Step:
         allowlisted = current.allowlisted or current.account_id in policy.allowlist
         ladder_action = ladder.actions[severity]
 
+        uncorroborated = ladder_action in _SUSPENSIONS and not self.corroborated(at, dry)
         review_reason = None
         if not force:
             if rule.review_only:
@@ -191,6 +279,11 @@ class _Step:
                 review_reason = f"allowlisted account; the ladder would {ladder_action.value}"
         if review_reason is None and ladder_action is Action.review:
             review_reason = f"severity {severity.value} goes to review by policy"
+        if review_reason is None and uncorroborated:
+            if ladder.corroboration.uncorroborated == "review":
+                review_reason = f"{severity.value} {rule.basis} finding without corroboration"
+            else:
+                ladder_action = Action.strike
 
         if review_reason is not None:
             reviews.append(
@@ -212,16 +305,25 @@ class _Step:
 
         # strike, suspend_temporary and suspend_indefinite all leave a strike in the rolling window.
         current.strikes.append(Strike(violation_id=vid, rule_id=finding.rule_id, at=at, dry_run=dry))
-        strikes = current.strike_count(at, ladder.strike_window_days, include_dry_run=dry)
         action = ladder_action
-        reason = f"{severity.value} finding"
-        if action is Action.strike and strikes >= ladder.strikes_to_suspend:
-            action = Action.suspend_temporary
-            reason = f"strike {strikes} within {ladder.strike_window_days} days"
-        elif action is Action.strike:
-            reason = (
-                f"strike {strikes} of {ladder.strikes_to_suspend} within {ladder.strike_window_days} days"
-            )
+        reason = f"{severity.value} finding" + (": uncorroborated, a strike" if uncorroborated else "")
+        basis: tuple[str, ...] = (vid, *self.corroboration)
+        since = at
+        if action is Action.strike:
+            crossing = self.strike_crossing(at, dry)
+            if crossing is not None:
+                # The Nth strike in the window, in event time: at this finding, or (when it arrived out
+                # of order) at the later strike that now completes the count.
+                since, counted = crossing
+                action = Action.suspend_temporary
+                reason = f"strike {len(counted)} within {ladder.strike_window_days} days"
+                basis = tuple(s.violation_id for s in counted)
+            else:
+                strikes = current.strike_count(at, ladder.strike_window_days, include_dry_run=dry)
+                reason = (
+                    f"strike {strikes} of {ladder.strikes_to_suspend} within {ladder.strike_window_days}"
+                    " days" + (" (uncorroborated)" if uncorroborated else "")
+                )
 
         before = current.effective_status(now)
         if action is Action.strike:
@@ -248,32 +350,33 @@ class _Step:
                 until=None,
                 decided_by=actor,
                 policy_version=policy.policy_version,
+                violation_ids=basis,
             )
             decision(action, f"{reason}: suspended indefinitely")
             record_audit("suspend_indefinite", reason, before)
             return
 
         # Temporary suspension, doubling with each one the ladder imposed before.
-        duration = temporary_duration(policy, current.temporary_suspensions)
-        until = at + duration
         if dry:
+            duration = temporary_duration(policy, current.temporary_suspensions)
             decision(
                 action,
                 f"{reason}: would suspend for {_human(duration)} (dry-run)",
                 enforced=False,
-                until=until,
+                until=since + duration,
             )
             return
-        existing = current.suspension if current.enforced(now) else None
-        if existing is not None:
-            # One incident, one suspension: findings that arrive while the account is already suspended
-            # (often the rest of the same burst) are recorded; only a breach after it ended escalates.
-            end = existing.until.isoformat() if existing.until else "an operator lifts it"
-            decision(Action.record, f"{reason}: already suspended until {end}")
+        covering = self.covering(since)
+        if covering is not None:
+            # One incident, one suspension, judged in event time: the rest of a burst, whether it
+            # arrives on time, late, replayed or out of order, is recorded against the suspension the
+            # burst already earned (enforced or elapsed); only a breach after it ended escalates.
+            decision(Action.record, f"{reason}: {covering}")
             return
+        incident = self.insert_incident(since, basis)
+        until, duration = incident.until, incident.until - incident.since
         if until <= now:
             # A replayed finding whose suspension would already have ended: recorded, not enforced.
-            current.temporary_suspensions += 1
             decision(
                 action,
                 f"{reason}: suspension of {_human(duration)} already over at {now.isoformat()}",
@@ -282,18 +385,19 @@ class _Step:
             )
             record_audit("suspend_temporary_elapsed", reason, before)
             return
-        current.temporary_suspensions += 1
-        current.status = Status.suspended
-        current.suspension = Suspension(
-            kind=SuspensionKind.temporary,
-            reason=finding.summary or rule.title,
-            rule_id=finding.rule_id,
-            clause=finding.clause,
-            since=at,
-            until=until,
-            decided_by=actor,
-            policy_version=policy.policy_version,
-        )
+        if not current.enforced(now):
+            current.status = Status.suspended
+            current.suspension = Suspension(
+                kind=SuspensionKind.temporary,
+                reason=finding.summary or rule.title,
+                rule_id=finding.rule_id,
+                clause=finding.clause,
+                since=since,
+                until=until,
+                decided_by=actor,
+                policy_version=policy.policy_version,
+                violation_ids=basis,
+            )
         decision(action, f"{reason}: suspended for {_human(duration)}", until=until)
         record_audit("suspend_temporary", reason, before)
 
@@ -362,6 +466,31 @@ def reinstate(state: AccountState, *, reason: str, actor: str, now: datetime) ->
     current.version += 1
     current.updated_at = now
     return Outcome(state=current, audit=[_operator_audit(current, before, "reinstate", reason, actor, now)])
+
+
+def void_violation(
+    state: AccountState, *, violation_id: str, reason: str, actor: str, now: datetime
+) -> Outcome:
+    """An operator voids a wrongful violation: its strike goes, it no longer counts toward the
+    doubling, and a suspension resting on it is lifted. Audited, whatever it changed."""
+    if not reason.strip():
+        raise ValueError("voiding a violation needs a reason")
+    current = state.model_copy(deep=True)
+    before = current.effective_status(now)
+    current.strikes = [s for s in current.strikes if s.violation_id != violation_id]
+    kept = [i for i in current.incidents if violation_id not in i.violation_ids]
+    current.temporary_suspensions = max(
+        0, current.temporary_suspensions - (len(current.incidents) - len(kept))
+    )
+    current.incidents = kept
+    s = current.suspension
+    if s is not None and violation_id in s.violation_ids:
+        current.status = Status.active
+        current.suspension = None
+    current.version += 1
+    current.updated_at = now
+    audit = _operator_audit(current, before, "void", reason, actor, now)
+    return Outcome(state=current, audit=[audit.model_copy(update={"violation_id": violation_id})])
 
 
 def set_allowlisted(state: AccountState, *, allowlisted: bool, actor: str, now: datetime) -> Outcome | None:

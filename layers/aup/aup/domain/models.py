@@ -19,7 +19,7 @@ _ACCOUNT_ID_RE = re.compile(ACCOUNT_ID_PATTERN)
 
 
 def is_account_id(value: str) -> bool:
-    """True when ``value`` is a well-formed account id (DESIGN.md identity contract)."""
+    """True when ``value`` is a well-formed account id (docs/architecture.md#identity)."""
     return bool(_ACCOUNT_ID_RE.fullmatch(value))
 
 
@@ -102,6 +102,9 @@ class Suspension(_Model):
     until: UtcDatetime | None = None  # None for indefinite
     decided_by: str
     policy_version: str | None = None
+    # The violations this suspension rests on (the finding, its corroboration, the strikes counted):
+    # voiding any of them lifts it.
+    violation_ids: tuple[str, ...] = ()
 
     def in_force(self, now: datetime) -> bool:
         """An expired temporary suspension is never enforced, whether or not the sweep lifted it."""
@@ -119,6 +122,19 @@ class Strike(_Model):
     dry_run: bool = False
 
 
+class Incident(_Model):
+    """A temporary suspension the ladder imposed, in event time, whether it was enforced or had
+    already elapsed when its findings arrived. Findings dated inside it (or shortly before it: the
+    same burst delivered out of order) belong to it and never escalate."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    since: UtcDatetime
+    until: UtcDatetime
+    enforced: bool
+    violation_ids: tuple[str, ...] = ()
+
+
 class AccountState(_Model):
     """The ``ACCOUNT#<id> / STATE`` item: the suspension flag and everything the ladder needs."""
 
@@ -128,6 +144,7 @@ class AccountState(_Model):
     suspension: Suspension | None = None
     strikes: list[Strike] = Field(default_factory=list)
     temporary_suspensions: int = 0  # how many the ladder has imposed: the doubling exponent
+    incidents: list[Incident] = Field(default_factory=list)  # recent ones, bounded by the engine
     allowlisted: bool = False
     dry_run: bool = False
     registered: bool = True  # False when first seen through a finding, not through POST /accounts
@@ -146,13 +163,19 @@ class AccountState(_Model):
     def effective_status(self, now: datetime) -> Status:
         return Status.suspended if self.enforced(now) else Status.active
 
-    def strike_count(self, now: datetime, window_days: int, *, include_dry_run: bool = False) -> int:
+    def counted_strikes(
+        self, now: datetime, window_days: int, *, include_dry_run: bool = False
+    ) -> list[Strike]:
+        """The strikes in the rolling window that ends at ``now`` (dry-run ones only when asked)."""
         since = _utc(now).timestamp() - window_days * 86400
-        return sum(
-            1
+        return [
+            s
             for s in self.strikes
             if s.at.timestamp() > since and s.at <= _utc(now) and (include_dry_run or not s.dry_run)
-        )
+        ]
+
+    def strike_count(self, now: datetime, window_days: int, *, include_dry_run: bool = False) -> int:
+        return len(self.counted_strikes(now, window_days, include_dry_run=include_dry_run))
 
 
 class Finding(_Model):
@@ -299,7 +322,7 @@ class ApiKeyRecord(_Model):
 
 
 class AccountView(_Model):
-    """The admin API's account document (DESIGN.md contract)."""
+    """The admin API's account document (docs/architecture.md#admin-api)."""
 
     account_id: str
     plan: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, model_validator
 
@@ -22,7 +22,7 @@ class _Doc(BaseModel):
 
 
 class Plan(_Doc):
-    """A plan's documented use parameters (clause D5b), DESIGN.md's table."""
+    """A plan's documented use parameters (clause D5b; docs/architecture.md#plans)."""
 
     requests_per_second: float = Field(gt=0)  # sustained over 5 minutes
     requests_per_day: int = Field(gt=0)
@@ -34,10 +34,18 @@ class Plan(_Doc):
     seats: int = Field(default=5, gt=0)  # people expected to share one key (G1)
 
 
+Basis = Literal["signature", "sustained", "threshold"]
+
+
 class Rule(_Doc):
     clause: str
     title: str
     severity: Severity
+    # What a finding of this rule rests on. ``signature``: an unambiguous marker (a malware signature,
+    # a banked hash, a scanner's own user agent). ``sustained``: the detector itself required the breach
+    # over several windows. ``threshold``: one window crossed one threshold; on its own it never
+    # suspends (see ``ladder.corroboration``).
+    basis: Basis = "threshold"
     confidence_bar: float = Field(default=0.8, ge=0.0, le=1.0)
     review_only: bool = False
     dry_run: bool = False
@@ -56,8 +64,18 @@ class TemporarySuspension(_Doc):
     max_days: float = Field(default=30, gt=0)
 
 
+class Corroboration(_Doc):
+    """No suspension on one ambiguous signal: a ``threshold`` finding that the ladder would suspend
+    for needs another violation of the account (another rule, or the same rule in another window)
+    within ``within_hours`` of it; otherwise it gets ``uncorroborated`` (a strike, or a review)."""
+
+    required: bool = True
+    within_hours: float = Field(default=24, gt=0)
+    uncorroborated: Literal["strike", "review"] = "strike"
+
+
 class Ladder(_Doc):
-    """The enforcement ladder of AUP-CLAUSES.md, as numbers."""
+    """The enforcement ladder (docs/architecture.md#ladder), as numbers."""
 
     strike_window_days: int = Field(default=30, gt=0)
     strikes_to_suspend: int = Field(default=3, gt=0)
@@ -71,6 +89,11 @@ class Ladder(_Doc):
     )
     temporary_suspension: TemporarySuspension = TemporarySuspension()
     source_block_hours: float = Field(default=1, gt=0)  # IP-scoped findings (D2)
+    corroboration: Corroboration = Corroboration()
+    # A finding dated up to this long before a temporary suspension began belongs to that incident
+    # (the same burst delivered late or out of order): recorded, never a second suspension.
+    incident_lookback_hours: float = Field(default=24, ge=0)
+    incidents_kept: int = Field(default=20, ge=1)
     recent_violation_ids: int = Field(default=200, ge=10)
 
     @model_validator(mode="after")
