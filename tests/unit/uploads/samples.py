@@ -166,3 +166,165 @@ def encrypted_zip() -> bytes:
     data[local + 6] |= 0x01
     data[central + 8] |= 0x01
     return bytes(data)
+
+
+# --- containers (issue "Attacks that get through today", 1) ------------------------------------------
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data, mtime=0)
+
+
+def xz_bytes(data: bytes) -> bytes:
+    import lzma
+
+    return lzma.compress(data)
+
+
+def bz2_bytes(data: bytes) -> bytes:
+    import bz2
+
+    return bz2.compress(data)
+
+
+def tar_bytes(members: dict[str, bytes]) -> bytes:
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 0
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def jpeg_image(size: int = 4096) -> bytes:
+    return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + random.Random(4).randbytes(size) + b"\xff\xd9"
+
+
+def seven_zip(members: dict[str, bytes]) -> bytes:
+    import py7zr
+
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(data, name)
+    return buf.getvalue()
+
+
+def broken_seven_zip(payload: bytes) -> bytes:
+    """A 7z signature header followed by garbage: no reader opens it."""
+    return b"7z\xbc\xaf\x27\x1c\x00\x04" + b"\x00" * 24 + payload
+
+
+def utf16(data: bytes, bom: bool = True) -> bytes:
+    text = data.decode("utf-8")
+    return ("\ufeff" + text).encode("utf-16-le") if bom else text.encode("utf-16-le")
+
+
+CONTAINERS = {
+    "plain": lambda name, data: (name, data),
+    "zip": lambda name, data: ("bundle.zip", zip_bytes({name: data})),
+    "zip-after-jpeg": lambda name, data: ("photo.jpg", jpeg_image() + zip_bytes({name: data})),
+    "zip-after-junk": lambda name, data: ("bundle.bin", b"\x13\x37junk!" + zip_bytes({name: data})),
+    "zip-in-gzip": lambda name, data: ("bundle.zip.gz", gzip_bytes(zip_bytes({name: data}))),
+    "gzip-in-gzip": lambda name, data: (name + ".gz.gz", gzip_bytes(gzip_bytes(data))),
+    "zip-in-xz": lambda name, data: ("bundle.zip.xz", xz_bytes(zip_bytes({name: data}))),
+    "bz2": lambda name, data: (name + ".bz2", bz2_bytes(data)),
+    "tar": lambda name, data: ("bundle.tar", tar_bytes({"dir/" + name: data})),
+    "tar.gz": lambda name, data: ("bundle.tar.gz", gzip_bytes(tar_bytes({"dir/" + name: data}))),
+    "zip-in-zip-in-zip": lambda name, data: (
+        "outer.zip",
+        zip_bytes({"mid.zip": zip_bytes({"inner.zip": zip_bytes({name: data})})}),
+    ),
+    "7z": lambda name, data: ("bundle.7z", seven_zip({"docs/" + name: data})),
+    "7z-in-gzip": lambda name, data: ("bundle.7z.gz", gzip_bytes(seven_zip({name: data}))),
+    "broken-7z-in-gzip": lambda name, data: ("bundle.7z.gz", gzip_bytes(broken_seven_zip(data))),
+}
+
+
+def php_webshell() -> bytes:
+    return b"<?php if(isset($_REQUEST['c'])){ system($_REQUEST['c']); } ?>\n"
+
+
+def payloads() -> dict[str, tuple[str, bytes]]:
+    return {
+        "eicar": ("eicar.com", EICAR),
+        "cards": ("customers.csv", cards_csv(40)),
+        "ssns": ("staff.csv", ssn_csv(30)),
+        "cards-utf16": ("customers.txt", utf16(cards_csv(40))),
+        "ssns-utf16-no-bom": ("staff.txt", utf16(ssn_csv(30), bom=False)),
+        "onerror-page": ("invoice.html", html_onerror_exfiltration()),
+        "pe-as-jpg": ("holiday.jpg", pe_executable()),
+        "webshell": ("upload.php", php_webshell()),
+    }
+
+
+def overlapping_zip_bomb(entries: int = 200, kernel_bytes: int = 16 * 1024 * 1024) -> bytes:
+    """David Fifield's construction, simplified: many central-directory entries whose local headers all
+    point into one shared deflate stream, so each entry inflates the same kernel (a few KB on disk)."""
+    import struct
+    import zlib
+
+    raw = b"\x00" * kernel_bytes
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = comp.compress(raw) + comp.flush()
+    crc = zlib.crc32(raw)
+    local_headers = b""
+    central = b""
+    offsets = []
+    for i in range(entries):
+        name = f"{i:04d}.bin".encode()
+        offsets.append(len(local_headers))
+        local_headers += (
+            struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(body), len(raw), len(name), 0)
+            + name
+        )
+    data_at = len(local_headers)
+    out = bytearray(local_headers)
+    # Every local header claims the same body, which follows the last header: rewrite each header's
+    # position so its data starts at data_at (the headers overlap the following headers).
+    out += body
+    for i in range(entries):
+        name = f"{i:04d}.bin".encode()
+        central += (
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                8,
+                0,
+                0,
+                crc,
+                len(body),
+                len(raw),
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                # point all entries at the last local header, whose data is the shared body
+                offsets[-1],
+            )
+            + name
+        )
+    cd_at = len(out)
+    out += central
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, entries, entries, len(central), cd_at, 0)
+    del data_at
+    return bytes(out)
+
+
+def nested_zip_bomb(levels: int = 3, fanout: int = 10, leaf_bytes: int = 8 * 1024 * 1024) -> bytes:
+    """42.zip's shape: each level holds ``fanout`` copies of the level below; the leaf is zeros."""
+    data = zip_bytes({"0.bin": b"\x00" * leaf_bytes})
+    for level in range(levels):
+        data = zip_bytes({f"{level}-{i}.zip": data for i in range(fanout)})
+    return data

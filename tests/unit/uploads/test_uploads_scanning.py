@@ -85,19 +85,27 @@ def test_eicar_split_across_chunks_is_found() -> None:
     assert [f.rule_id for f in findings] == ["I3-malware-signature"]
 
 
-def test_nesting_beyond_the_limit_is_a_bomb() -> None:
+def test_deep_nesting_is_scanned_and_beyond_the_limit_is_not_scanned_not_a_bomb() -> None:
     data = samples.EICAR
     for depth in range(5):
         data = samples.zip_bytes({f"level{depth}.zip" if depth else "eicar.com": data})
     result, findings = scan(data, "deep.zip")
-    assert result.bomb is not None and result.bomb.reason == "nesting"
-    assert "I3-archive-bomb" in {f.rule_id for f in findings}
+    assert result.status is ScanStatus.complete and result.bomb is None
+    assert [f.rule_id for f in findings] == ["I3-malware-signature"]
+    shallow = UploadScanning(archives={"max_depth": 2})
+    result, findings = scan(
+        samples.zip_bytes({"a.zip": samples.zip_bytes({"b.zip": data})}), "d.zip", shallow
+    )
+    assert result.bomb is None and result.status is ScanStatus.too_large
+    assert "I3-archive-bomb" not in {f.rule_id for f in findings}
+    assert verdict(result.status, findings, POLICY) is Verdict.not_scanned
 
 
-def test_member_count_bomb_and_encrypted_zip() -> None:
+def test_member_count_limit_is_not_scanned_and_encrypted_zip() -> None:
     small = UploadScanning(archives={"max_members": 5})
     result, findings = scan(samples.zip_bytes({f"f{i}.txt": b"x" for i in range(6)}), "many.zip", small)
-    assert result.bomb.reason == "member-count"
+    assert result.bomb is None and result.status is ScanStatus.too_large and findings == []
+    assert verdict(result.status, findings, POLICY) is Verdict.not_scanned
     result, findings = scan(samples.encrypted_zip(), "vault.zip")
     assert result.status is ScanStatus.encrypted and findings == []
     assert verdict(result.status, findings, POLICY) is Verdict.not_scanned

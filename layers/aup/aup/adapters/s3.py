@@ -204,20 +204,25 @@ def hash_list(uri: str) -> frozenset[str]:
 
 
 @cache
-def extra_rule_sources(uri: str) -> tuple[tuple[str, str], ...]:
-    """Operators' YARA rules: every ``*.yar``/``*.yara`` under an s3:// prefix or in a directory."""
-    out: list[tuple[str, str]] = []
-    if uri.startswith("s3://"):
-        bucket, prefix = _split(uri)
-        s3 = client("s3")
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                if item["Key"].endswith((".yar", ".yara")):
-                    text = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode("utf-8")
-                    out.append((item["Key"].rsplit("/", 1)[-1].split(".")[0], text))
-    else:
-        from pathlib import Path
+def extra_rule_root(uri: str) -> str:
+    """A local directory holding operators' YARA rules: ``uri`` itself when it is a directory, else
+    every object under the s3:// prefix, downloaded with its relative path (folders nest and files
+    include each other by relative path). Cached per execution environment."""
+    if not uri.startswith("s3://"):
+        return uri
+    import hashlib
+    import tempfile
+    from pathlib import Path
 
-        for path in sorted(Path(uri).glob("*.yar*")):
-            out.append((path.stem, path.read_text(encoding="utf-8")))
-    return tuple(sorted(out))
+    bucket, prefix = _split(uri)
+    root = Path(tempfile.gettempdir()) / f"aup-rules-{hashlib.sha256(uri.encode()).hexdigest()[:16]}"
+    s3 = client("s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            rel = item["Key"][len(prefix) :].lstrip("/")
+            if not rel or rel.endswith("/") or ".." in rel.split("/"):
+                continue
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+    return str(root)

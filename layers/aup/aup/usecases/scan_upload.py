@@ -20,7 +20,7 @@ from aup.detectors.uploads import detectors
 from aup.detectors.uploads.detectors import MANDATORY_REPORT_RULES, UploadedObject
 from aup.detectors.uploads.filetype import HEAD_BYTES, FileType, sniff
 from aup.detectors.uploads.scanner import ScanEngine, ScanResult, ScanStatus
-from aup.detectors.uploads.signatures import compile_rules
+from aup.detectors.uploads.signatures import RuleSet, load_rules
 from aup.detectors.uploads.verdict import Verdict, merge_tags, rules_tag, verdict
 from aup.domain.models import Decision, Finding, is_account_id
 from aup.domain.ports import CounterUpdate
@@ -126,8 +126,9 @@ class UploadScanner:
         self.scan_limit = scan_limit_bytes
         self.now = now
         s = policy.upload_scanning
-        extra = store.extra_rule_sources(s.extra_rules_uri) if s.extra_rules_uri else ()
-        self.engine = ScanEngine(s, compile_rules(extra), tuple(policy.protected_trademarks))
+        root = store.extra_rule_root(s.extra_rules_uri) if s.extra_rules_uri else None
+        self.rule_set: RuleSet = _rule_set(root)  # rejected rule files: the handler logs and counts them
+        self.engine = ScanEngine(s, self.rule_set.rules, tuple(policy.protected_trademarks))
         self.hash_lists = {
             name: store.hash_list(h.uri) if h.uri else frozenset() for name, h in policy.hash_lists.items()
         }
@@ -187,6 +188,11 @@ class UploadScanner:
                 )
             findings = [f for f in findings if self.policy.rule(f.rule_id).enabled]
             outcome.decisions = self._record(findings, obj)
+        else:
+            # No account to act on, but a hash-list match is reported to the authorities all the same.
+            for f in findings:
+                if f.rule_id in MANDATORY_REPORT_RULES:
+                    self._mandatory_report(f, obj)
 
         outcome.rules = sorted({f.rule_id for f in findings})
         outcome.verdict = verdict(result.status, findings, self.policy)
@@ -216,17 +222,26 @@ class UploadScanner:
         item = self.ledger.get_counters([(account, counter)]).get((account, counter), {})
         return bool(item.get("scans")) and etag in item.get("etags", set())
 
+    def _limit(self, obj: UploadedObject) -> int:
+        """What the account's plan sells: business and enterprise plans have their large files scanned
+        (the function has 15 minutes; see ``upload_scanning.plan_scan_limits``)."""
+        limits = self.policy.upload_scanning.plan_scan_limits
+        if obj.size <= self.scan_limit or obj.account_id is None or not limits:
+            return self.scan_limit
+        return max(self.scan_limit, limits.get(self._plan(obj.account_id), 0))
+
     def _scan(self, obj: UploadedObject) -> tuple[ScanResult, FileType]:
-        if obj.size > self.scan_limit:
+        limit = self._limit(obj)
+        if obj.size > limit:
             head = (
                 store.read_head(obj.bucket, obj.key, obj.version, obj.etag, HEAD_BYTES) if obj.size else b""
             )
-            return ScanResult(
-                status=ScanStatus.too_large, note=f"{obj.size} bytes > {self.scan_limit}"
-            ), sniff(head, obj.key)
+            return ScanResult(status=ScanStatus.too_large, note=f"{obj.size} bytes > {limit}"), sniff(
+                head, obj.key
+            )
         chunk = self.policy.upload_scanning.streaming.chunk_bytes
         with store.open_object(obj.bucket, obj.key, obj.size, obj.version, obj.etag, buffer_size=chunk) as f:
-            result = self.engine.scan(f, obj.key)
+            result = self.engine.scan(f, obj.key, owner=obj.account_id or "")
         top = result.top
         return result, top.type if top else FileType("empty", "empty")
 
@@ -348,6 +363,16 @@ class UploadScanner:
             totals.get("media_bytes", 0),
         )
         return outcome
+
+
+_RULE_SETS: dict[str | None, RuleSet] = {}
+
+
+def _rule_set(root: str | None) -> RuleSet:
+    """Compiled once per execution environment and rules root (a policy reload reuses it)."""
+    if root not in _RULE_SETS:
+        _RULE_SETS[root] = load_rules(root)
+    return _RULE_SETS[root]
 
 
 def _label(d: Decision) -> str:

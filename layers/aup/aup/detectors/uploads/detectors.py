@@ -8,6 +8,7 @@ paths and last-four digits, never content.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -91,12 +92,14 @@ def malware_signature(obj: UploadedObject, result: ScanResult, policy: Policy) -
     if not hits:
         return []
     names = sorted({n for r in hits for n in r.signatures})
+    # The surest rule decides (a rule's meta confidence below the bar sends the object to review).
+    confidence = max(r.signature_confidence.get(n, 1.0) for r in hits for n in r.signatures)
     return [
         _finding(
             obj,
             "I3-malware-signature",
             policy,
-            1.0,
+            confidence,
             f"YARA rules matched: {', '.join(names)}",
             {"sha256": _sha(result), "rules": names, "where": _where(hits)},
         )
@@ -134,41 +137,53 @@ def disguised_executable(
 def script_in_document(
     obj: UploadedObject, result: ScanResult, policy: Policy, settings: UploadScanning
 ) -> list[Finding]:
+    """Scripts in HTML/SVG (and markup found in text), PDF actions and scripts, Office macros."""
     s = settings.scripts
     handlers: Counter[str] = Counter()
     exfil: Counter[str] = Counter()
+    active: Counter[str] = Counter()
     tags = js_urls = 0
     where = []
     for r in result.reports:
         m = r.markup
-        if m is None or not (m.script_tags or m.event_handlers or m.javascript_urls):
+        has_markup = m is not None and bool(m.script_tags or m.event_handlers or m.javascript_urls)
+        if not has_markup and not r.active:
             continue
-        handlers.update(m.event_handlers)
-        exfil.update(m.exfiltration_markers)
-        tags += m.script_tags
-        js_urls += m.javascript_urls
+        if m is not None and has_markup:
+            handlers.update(m.event_handlers)
+            exfil.update(m.exfiltration_markers)
+            tags += m.script_tags
+            js_urls += m.javascript_urls
+        active.update(r.active)
         where.append(r)
     if not where:
         return []
     if exfil and (handlers or js_urls or tags):
         confidence = s.exfiltration_confidence
-    elif handlers or js_urls:
+    elif handlers or js_urls or active["launch"]:
         confidence = s.handler_confidence
+    elif active:
+        # Scripts in a PDF, macros in an Office file: common in honest documents too; an operator looks.
+        confidence = s.active_content_confidence
     else:
         confidence = s.script_tag_confidence
+    summary = f"{tags} script tags, {sum(handlers.values())} event handlers, {js_urls} javascript: URLs"
+    if active:
+        summary += ", active content: " + ", ".join(sorted(active))
     return [
         _finding(
             obj,
             "I3-script-in-document",
             policy,
             confidence,
-            f"{tags} script tags, {sum(handlers.values())} event handlers, {js_urls} javascript: URLs",
+            summary,
             {
                 "sha256": _sha(result),
                 "script_tags": tags,
                 "event_handlers": dict(handlers),
                 "javascript_urls": js_urls,
                 "exfiltration_markers": dict(exfil),
+                "active_content": dict(active),
                 "where": _where(where),
             },
         )
@@ -274,6 +289,8 @@ def _text_totals(
             "phones",
             "distinct_phones",
             "text_bytes",
+            "card_candidates",
+            "card_context",
         ):
             totals[name] += getattr(t, name)
         issuers.update(t.card_issuers)
@@ -283,6 +300,41 @@ def _text_totals(
     return dict(totals), issuers, keys, threats, last4[:5], reports
 
 
+def chance_p_value(passes: int, candidates: int, p: float = 0.1) -> float:
+    """P(at least ``passes`` of ``candidates`` random numbers pass a 1-in-10 checksum)."""
+    if passes <= 0:
+        return 1.0
+    if passes > candidates:
+        return 0.0
+    if candidates > 1000:  # normal approximation, continuity-corrected
+        mean, sd = candidates * p, math.sqrt(candidates * p * (1 - p))
+        return 0.5 * math.erfc((passes - 0.5 - mean) / sd / math.sqrt(2))
+    log_p, log_q = math.log(p), math.log1p(-p)
+    base = math.lgamma(candidates + 1)
+
+    def term(k: int) -> float:
+        ways = base - math.lgamma(k + 1) - math.lgamma(candidates - k + 1)
+        return math.exp(ways + k * log_p + (candidates - k) * log_q)
+
+    return min(1.0, sum(term(k) for k in range(passes, candidates + 1)))
+
+
+def real_cards(cards: int, candidates: int, context: bool, settings: UploadScanning) -> int:
+    """How many of the Luhn-valid numbers are cards rather than identifiers that pass by chance.
+
+    Judged over the whole stream: random 16-digit ids with an issuer's prefix pass Luhn 1 time in
+    10, so a column of order ids "holds" valid cards at that rate. Cards count only when that many
+    passes would be improbable by chance (a lower bar when card words such as "card", "cvv" or
+    "expiry" are near them, as Macie and Presidio use context), and then only those beyond the
+    chance rate."""
+    s = settings.personal_data
+    alpha = s.card_chance_alpha_with_context if context else s.card_chance_alpha
+    if cards == 0 or chance_p_value(cards, candidates) >= alpha:
+        return 0
+    # Passes P = C cards + 1 in 10 of the other (candidates - C) numbers, so C = (P - n/10) / 0.9.
+    return max(0, min(cards, round((cards - 0.1 * candidates) / 0.9)))
+
+
 def personal_data(
     obj: UploadedObject, result: ScanResult, policy: Policy, settings: UploadScanning
 ) -> list[Finding]:
@@ -290,13 +342,16 @@ def personal_data(
     t, issuers, _, _, last4, reports = _text_totals(result)
     if not reports:
         return []
-    validated = t["cards"] + t["ssns"] + t["ibans"]
+    cards = real_cards(t["cards"], t["card_candidates"], t["card_context"] > 0, settings)
+    validated = cards + t["ssns"] + t["ibans"]
     contacts = max(t["distinct_emails"], t["distinct_phones"])
     evidence = {
         "sha256": _sha(result),
         "cards": t["cards"],
+        "cards_beyond_chance": cards,
+        "card_candidates": t["card_candidates"],
         "card_issuers": dict(issuers),
-        "card_last4": last4,
+        "card_last4": last4 if cards else [],
         "ssns": t["ssns"],
         "ibans": t["ibans"],
         "distinct_emails": t["distinct_emails"],
@@ -306,7 +361,7 @@ def personal_data(
     }
     if validated >= s.bulk_min or contacts >= s.contacts_bulk_min:
         confidence = 0.95 if validated >= s.bulk_min else s.contacts_confidence
-        summary = f"{t['cards']} cards, {t['ssns']} SSNs, {t['ibans']} IBANs, {contacts} contacts"
+        summary = f"{cards} cards, {t['ssns']} SSNs, {t['ibans']} IBANs, {contacts} contacts"
         return [_finding(obj, "W2-bulk-personal-data", policy, confidence, summary, evidence)]
     if validated >= s.review_min:
         return [

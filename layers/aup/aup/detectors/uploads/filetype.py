@@ -17,9 +17,13 @@ HEAD_BYTES = 8192
 _FTYP_AUDIO = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
 _FTYP_IMAGE = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis", b"hevc"}
 _MACHO = {b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe"}
+_BMP_DIB = {n.to_bytes(4, "little") for n in (12, 16, 40, 52, 56, 64, 108, 124)}
 _TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r\f\b\x1b"
-_MARKUP_HTML = re.compile(rb"<(?:!doctype\s+html|html|head|body|script|iframe|form|div|a\s|img\s)", re.I)
-_MARKUP_SVG = re.compile(rb"<svg[\s>]", re.I)
+_MARKUP_HTML = re.compile(
+    rb"<(?:!doctype\s+html|(?:[a-z][\w-]*:)?(?:html|head|body|script|iframe|form|div|object|embed|meta\s|a\s|img\s))",
+    re.I,
+)
+_MARKUP_SVG = re.compile(rb"<(?:[a-z][\w-]*:)?svg[\s>]", re.I)
 _XML = re.compile(rb"^\s*<\?xml", re.I)
 
 
@@ -27,6 +31,7 @@ _XML = re.compile(rb"^\s*<\?xml", re.I)
 class FileType:
     kind: str  # executable archive audio video image document html svg xml text binary empty
     label: str
+    encoding: str = ""  # text in UTF-16/32: the codec its bytes are decoded with (else UTF-8/latin-1)
 
     @property
     def is_text(self) -> bool:
@@ -35,6 +40,32 @@ class FileType:
     @property
     def is_markup(self) -> bool:
         return self.kind in {"html", "svg"}
+
+
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
+def wide_encoding(head: bytes) -> str:
+    """The UTF-16/32 codec of text that starts with ``head`` (BOM, or ASCII with interleaved NULs)."""
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return codec
+    sample = head[:512]
+    if len(sample) < 8:
+        return ""
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        quads = sample[1::4] + sample[2::4] + sample[3::4]
+        return "utf-32-le" if quads.count(0) > 0.9 * len(quads) else "utf-16-le"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        quads = sample[0::4] + sample[1::4] + sample[2::4]
+        return "utf-32-be" if quads.count(0) > 0.9 * len(quads) else "utf-16-be"
+    return ""
 
 
 def _looks_text(head: bytes) -> bool:
@@ -79,6 +110,9 @@ def sniff(head: bytes, name: str = "") -> FileType:
     """The type of a stream whose first bytes are ``head``; ``name`` only tells markup from plain text."""
     if not head:
         return FileType("empty", "empty")
+    for bom, codec in _BOMS:  # before the media magics: FF FE also opens an MPEG frame
+        if head.startswith(bom):
+            return _wide_text(head, name, codec)
     if _is_pe(head):
         return FileType("executable", "pe")
     if head[:4] == b"\x7fELF":
@@ -130,27 +164,46 @@ def sniff(head: bytes, name: str = "") -> FileType:
         return FileType("image", "jpeg")
     if head[:6] in (b"GIF87a", b"GIF89a"):
         return FileType("image", "gif")
-    if head[:2] == b"BM" and len(head) > 14:
+    if head[:2] == b"BM" and len(head) > 18 and head[14:18] in _BMP_DIB:  # text may start with "BM"
         return FileType("image", "bmp")
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return FileType("image", "tiff")
     if _is_mp3(head):
         return FileType("audio", "mp3")
-    if head[:5] == b"%PDF-":
+    if b"%PDF-" in head[:1024]:  # readers accept junk before the header
         return FileType("document", "pdf")
     if head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         return FileType("document", "ole")
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return FileType("archive", "tar")
+    wide = wide_encoding(head)
+    if wide:
+        return _wide_text(head, name, wide)
     if _looks_text(head):
-        sample = head[:HEAD_BYTES]
-        ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-        if _MARKUP_SVG.search(sample) or ext == "svg":
-            return FileType("svg", "svg")
-        if _MARKUP_HTML.search(sample) or ext in {"html", "htm", "xhtml", "shtml"}:
-            return FileType("html", "html")
-        if _XML.match(sample):
-            return FileType("xml", "xml")
-        return FileType("text", "text")
+        return _text_type(head, name)
     return FileType("binary", "binary")
+
+
+def _wide_text(head: bytes, name: str, codec: str) -> FileType:
+    chars = head[: len(head) - len(head) % 4].decode(codec, "replace").removeprefix("\ufeff")
+    binary = sniff(chars.encode("latin-1", "replace"))  # an executable spelled out in UTF-16 is one
+    if binary.kind == "executable":
+        return FileType("executable", f"{binary.label}-{codec}", codec)
+    inner = _text_type(chars.encode("utf-8", "replace"), name)
+    return FileType(inner.kind, f"{inner.label}-{codec}", codec)
+
+
+def _text_type(head: bytes, name: str) -> FileType:
+    """Markup or plain text, by content first: markup in a .txt or extension-less file is markup."""
+    sample = head[:HEAD_BYTES]
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if _MARKUP_SVG.search(sample) or ext == "svg":
+        return FileType("svg", "svg")
+    if _MARKUP_HTML.search(sample) or ext in {"html", "htm", "xhtml", "shtml"}:
+        return FileType("html", "html")
+    if _XML.match(sample):
+        return FileType("xml", "xml")
+    return FileType("text", "text")
 
 
 def extension(name: str) -> str:

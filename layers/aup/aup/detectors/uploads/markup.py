@@ -16,7 +16,14 @@ _VOID = frozenset({
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
     "track", "wbr", "path", "circle", "rect", "line", "polygon", "polyline", "ellipse", "use", "stop",
 })  # fmt: skip
-_URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href", "data", "background", "poster"})
+_URL_ATTRS = frozenset({
+    "href", "src", "action", "formaction", "data", "background", "poster", "codebase", "dynsrc", "lowsrc",
+    "values", "to", "from", "by",  # SVG <animate>/<set> rewriting an href
+})  # fmt: skip
+_SCRIPT_SCHEMES = ("javascript:", "vbscript:", "livescript:", "data:text/html", "data:image/svg+xml")
+_CONTROL_AND_SPACE = {i: None for i in range(0x21)}  # browsers drop tabs and newlines inside URLs
+_REFRESH_URL = re.compile(r"url\s*=\s*['\"]?(.*)", re.I | re.S)
+_MAX_SRCDOC_DEPTH = 3
 _EXFIL = re.compile(
     r"document\.cookie|localstorage|sessionstorage|\bfetch\s*\(|xmlhttprequest|sendbeacon|new\s+image\b|"
     r"\.src\s*=|window\.location|document\.location|location\.href\s*=|\batob\s*\(|\beval\s*\(|websocket",
@@ -61,9 +68,22 @@ class _Element:
     background: str | None
 
 
+def script_url(value: str) -> bool:
+    """A URL that runs script once a browser has normalised it (entities are already decoded by the
+    parser; tabs, newlines and other controls inside the scheme are dropped as browsers do)."""
+    return value.translate(_CONTROL_AND_SPACE).lower().startswith(_SCRIPT_SCHEMES)
+
+
+def _local(name: str) -> str:
+    """``html:script`` / ``x:iframe`` (XHTML namespaces) -> the element's local name."""
+    return name.rsplit(":", 1)[-1]
+
+
 class MarkupScanner(HTMLParser):
-    def __init__(self, marks: tuple[str, ...], brands: tuple[str, ...]) -> None:
+    def __init__(self, marks: tuple[str, ...], brands: tuple[str, ...], depth: int = 0) -> None:
         super().__init__(convert_charrefs=True)
+        self._depth = depth
+        self._marks_list, self._brands_list = marks, brands
         self.report = MarkupReport()
         self._marks = (
             re.compile(r"(?i)\b(" + "|".join(re.escape(m) for m in marks) + r")\b") if marks else None
@@ -131,7 +151,23 @@ class MarkupScanner(HTMLParser):
 
     # -- parser callbacks -------------------------------------------------------------------------
 
+    def _srcdoc(self, html: str) -> None:
+        """An iframe's ``srcdoc`` is a document of its own: its scripts count as this page's."""
+        if self._depth >= _MAX_SRCDOC_DEPTH:
+            self.report.script_tags += 1  # nested beyond reason: treat as script
+            return
+        inner = MarkupScanner(self._marks_list, self._brands_list, self._depth + 1)
+        with contextlib.suppress(Exception):
+            inner.feed(html)
+        sub = inner.finish()
+        r = self.report
+        r.script_tags += sub.script_tags
+        r.event_handlers.update(sub.event_handlers)
+        r.javascript_urls += sub.javascript_urls
+        r.exfiltration_markers.update(sub.exfiltration_markers)
+
     def handle_starttag(self, tag: str, attrs_list: list[tuple[str, str | None]]) -> None:
+        tag = _local(tag)
         attrs = {k.lower(): (v or "") for k, v in attrs_list}
         r = self.report
         if tag == "script":
@@ -144,9 +180,13 @@ class MarkupScanner(HTMLParser):
                 r.event_handlers[name] += 1
                 for m in _EXFIL.finditer(value):
                     r.exfiltration_markers[m.group(0).lower().split("(")[0].strip()] += 1
-            elif name in _URL_ATTRS and value.strip().lower().replace("\t", "").startswith(
-                ("javascript:", "vbscript:")
-            ):
+            elif (name in _URL_ATTRS or _local(name) in _URL_ATTRS) and script_url(value):
+                r.javascript_urls += 1
+            elif name == "srcdoc" and value:
+                self._srcdoc(value)
+        if tag == "meta" and attrs.get("http-equiv", "").lower() == "refresh":
+            refresh = _REFRESH_URL.search(attrs.get("content", ""))
+            if refresh and script_url(refresh.group(1)):
                 r.javascript_urls += 1
         if tag == "meta":
             if attrs.get("name", "").lower() in {"keywords", "description"} or attrs.get(
@@ -176,6 +216,7 @@ class MarkupScanner(HTMLParser):
             del self._stack[:256]
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        tag = _local(tag)
         self.handle_starttag(tag, attrs)
         if tag not in _VOID and self._stack and self._stack[-1].tag == tag:
             self._stack.pop()
@@ -183,6 +224,7 @@ class MarkupScanner(HTMLParser):
                 self._in_script = False
 
     def handle_endtag(self, tag: str) -> None:
+        tag = _local(tag)
         if tag == "script":
             self._in_script = False
         elif tag == "style":

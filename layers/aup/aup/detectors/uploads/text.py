@@ -43,6 +43,18 @@ _IBAN_SHAPE = bytes(
 )
 _LUHN_DOUBLE = bytes.maketrans(b"0123456789", b"0246813579")
 _NON_DIGIT = re.compile(rb"\D")
+# Words that say a number is a payment card (Presidio's and Macie's context words), lower case.
+_CARD_CONTEXT = (
+    b"card",
+    b"credit",
+    b"debit",
+    b"visa",
+    b"amex",
+    b"american express",
+    b"cvv",
+    b"cvc",
+    b"expir",
+)
 
 # IBAN lengths by country (the common ones; an unknown country needs only the mod-97 check).
 _IBAN_LENGTH = {
@@ -139,6 +151,8 @@ class TextCounts:
     card_issuers: Counter[str] = field(default_factory=Counter)
     card_last4: list[str] = field(default_factory=list)  # a few samples for evidence
     card_like: int = 0  # long digit runs that failed Luhn or issuer checks (near misses)
+    card_candidates: int = 0  # runs with an issuer's prefix and length, Luhn-valid or not
+    card_context: int = 0  # windows holding cards and a card keyword (card, visa, cvv, expiry...)
     ssns: int = 0
     ssn_like: int = 0
     ibans: int = 0
@@ -175,6 +189,7 @@ class TextScanner:
         self.counts = TextCounts()
         self._buf = b""
         self._emails: set[int] = set()
+        self._context_checks = 0
         self._phones: set[int] = set()
 
     def feed(self, chunk: bytes) -> None:
@@ -203,7 +218,13 @@ class TextScanner:
 
     def _scan(self, text: bytes) -> None:
         c = self.counts
+        before = c.cards
         self._digit_runs(text)
+        if c.cards > before and not c.card_context and self._context_checks < 4:
+            self._context_checks += 1  # (card words sit in headers and near the numbers: a few windows do)
+            lowered = text[:262144].lower()
+            if any(word in lowered for word in _CARD_CONTEXT):
+                c.card_context += 1
         if b"@" in text:
             self._emails_in(text)
         self._ibans_in(text)
@@ -256,6 +277,8 @@ class TextScanner:
         if b"(" in run or b")" in run or b"." in run:
             return False
         issuer = card_issuer(digits)
+        if issuer:
+            c.card_candidates += 1
         if issuer and luhn_ok(digits):
             c.cards += 1
             c.card_issuers[issuer] += 1

@@ -19,13 +19,19 @@ class Streaming(_Section):
 
 
 class Archives(_Section):
-    """I3-archive-bomb limits; zip members are scanned like top-level objects."""
+    """Containers (zip, tar, gzip, bzip2, xz, nested) and I3-archive-bomb.
 
-    max_members: int = Field(default=10_000, gt=0)
-    max_depth: int = Field(default=3, ge=0)  # zips inside zips beyond this depth: a bomb
-    max_ratio: float = Field(default=100, gt=1)  # uncompressed / compressed, per member ...
-    ratio_min_bytes: int = Field(default=10 * 1024 * 1024, ge=0)  # ... once a member expands beyond this
-    max_total_bytes: int = Field(default=2 * 1024**3, gt=0)  # uncompressed bytes of one archive
+    A bomb is judged by expansion only: overlapping members, or more than ``max_ratio`` times the
+    object's size inflated (past ``ratio_min_bytes``; a single deflate layer of real data stays
+    below ~1030:1). Any other limit exceeded makes the scan ``not-scanned`` (too-large), never a bomb.
+    """
+
+    max_members: int = Field(default=100_000, gt=0)  # members of one archive; beyond: not scanned
+    max_depth: int = Field(default=8, ge=0)  # containers inside containers; beyond: not scanned
+    max_ratio: float = Field(default=1000, gt=1)  # inflated bytes / object bytes: a bomb ...
+    ratio_min_bytes: int = Field(default=10 * 1024 * 1024, ge=0)  # ... once this much has inflated
+    max_total_bytes: int = Field(default=16 * 1024**3, gt=0)  # inflated bytes per object; beyond: not scanned
+    spool_bytes: int = Field(default=256 * 1024**2, gt=0)  # a container nested in a stream, copied to open it
 
 
 class Executables(_Section):
@@ -77,6 +83,9 @@ class Scripts(_Section):
     handler_confidence: float = Field(default=0.9, ge=0, le=1)
     script_tag_confidence: float = Field(default=0.6, ge=0, le=1)
     exfiltration_confidence: float = Field(default=0.95, ge=0, le=1)
+    # PDF /JavaScript, /OpenAction, Office macros: common in honest documents, so below the bar
+    # (review, the object held); a PDF /Launch counts as a handler.
+    active_content_confidence: float = Field(default=0.7, ge=0, le=1)
 
 
 class PersonalData(_Section):
@@ -89,7 +98,12 @@ class PersonalData(_Section):
     )  # distinct e-mails or phones -> bulk, at review confidence
     contacts_confidence: float = Field(default=0.7, ge=0, le=1)
     cloud_keys_min: int = Field(default=1, gt=0)
-    text_limit_bytes: int = Field(default=512 * 1024**2, gt=0)  # PII regexes run on this much text per object
+    # PII regexes run on this much text per stream; beyond it the scan is not-scanned (too-large).
+    text_limit_bytes: int = Field(default=8 * 1024**3, gt=0)
+    # Luhn-valid numbers count as cards only when that many passes by chance (1 in 10) has a
+    # probability below this (lower bar next to card words: card, cvv, expiry...).
+    card_chance_alpha: float = Field(default=1e-6, gt=0, le=1)
+    card_chance_alpha_with_context: float = Field(default=1e-3, gt=0, le=1)
 
 
 class Recipients(_Section):
@@ -129,5 +143,9 @@ class UploadScanning(_Section):
         "i know where you live",
         "we will find you",
     )
+    # Objects up to this size are scanned for accounts on the plan (above the function's
+    # SCAN_LIMIT_BYTES); larger ones are not-scanned (too-large). Sized to what the function reads
+    # within its 15 minutes at the measured throughput.
+    plan_scan_limits: dict[str, int] = {"business": 32 * 1024**3, "enterprise": 32 * 1024**3}
     extra_rules_uri: str | None = None  # s3://bucket/prefix/ of operators' extra *.yar files, or a directory
     attribution_prefix: str = "accounts/"

@@ -1,0 +1,361 @@
+"""Containers, bombs, active content, markup obfuscation, card populations and operators' YARA rules.
+
+Each test here is a regression test for an item of the issues "Honest customers are never suspended
+by mistake" (upload items 8-10) and "Attacks that get through today" (upload items 1-5): every one of
+them failed (a malicious file tagged clean, or an honest one judged a threat) before the fix.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from aup.detectors.uploads import detectors
+from aup.detectors.uploads.scanner import ScanEngine, ScanResult, ScanStatus
+from aup.detectors.uploads.signatures import compile_rules, load_rules
+from aup.detectors.uploads.verdict import Verdict, verdict
+from aup.domain.models import Finding
+from aup.policy import load_default_policy
+from aup.policy.sections.uploads import UploadScanning
+from tests.unit.uploads import samples
+
+POLICY = load_default_policy()
+WHEN = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+def judge(
+    data: bytes, name: str, settings: UploadScanning | None = None, rules: object = None
+) -> tuple[Verdict, ScanResult, list[Finding]]:
+    engine = ScanEngine(
+        settings or POLICY.upload_scanning, rules if rules is not None else compile_rules(), ("CIMCON",)
+    )
+    result = engine.scan(io.BytesIO(data), name, owner="acme")
+    obj = detectors.UploadedObject("b", f"accounts/acme/{name}", "v1", "e", len(data), "acme", WHEN)
+    findings = detectors.content_findings(obj, result, POLICY, {})
+    return verdict(result.status, findings, POLICY), result, findings
+
+
+def rules_of(findings: list[Finding]) -> set[str]:
+    return {f.rule_id for f in findings}
+
+
+# --- the matrix: no malicious combination ends clean --------------------------------------------------
+
+EXPECTED = {
+    "eicar": (Verdict.threat, "I3-malware-signature"),
+    "cards": (Verdict.violation, "W2-bulk-personal-data"),
+    "ssns": (Verdict.violation, "W2-bulk-personal-data"),
+    "cards-utf16": (Verdict.violation, "W2-bulk-personal-data"),
+    "ssns-utf16-no-bom": (Verdict.violation, "W2-bulk-personal-data"),
+    "onerror-page": (Verdict.threat, "I3-script-in-document"),
+    "pe-as-jpg": (Verdict.threat, "I3-disguised-executable"),
+    "webshell": (Verdict.threat, "I3-malware-signature"),
+}
+
+
+@pytest.mark.parametrize("container", sorted(samples.CONTAINERS))
+@pytest.mark.parametrize("payload", sorted(EXPECTED))
+def test_matrix_no_malicious_combination_ends_clean(container: str, payload: str) -> None:
+    inner_name, inner = samples.payloads()[payload]
+    name, data = samples.CONTAINERS[container](inner_name, inner)
+    got, result, findings = judge(data, name)
+    assert got is not Verdict.clean, (container, payload, result.status, result.note)
+    want, rule = EXPECTED[payload]
+    if container == "broken-7z-in-gzip":  # nothing opens it: never clean, and says why
+        assert result.status is ScanStatus.unsupported and "7z" in result.note
+        assert got in {Verdict.not_scanned, want}
+    else:
+        assert result.status is ScanStatus.complete, result.note
+        assert (got, rule in rules_of(findings)) == (want, True)
+
+
+def test_every_container_of_an_honest_file_is_clean_and_complete() -> None:
+    for container, wrap in samples.CONTAINERS.items():
+        if container == "broken-7z-in-gzip":
+            continue
+        name, data = wrap("notes.txt", b"minutes of the weekly meeting\n" * 50)
+        got, result, findings = judge(data, name)
+        assert (got, result.status, findings) == (Verdict.clean, ScanStatus.complete, []), container
+
+
+# --- item 9: ordinary archives are not bombs ------------------------------------------------------------
+
+
+def test_backup_of_10001_small_files_is_scanned_not_a_bomb() -> None:
+    data = samples.zip_bytes({f"home/{i // 100}/{i}.txt": b"n%d\n" % i for i in range(10_001)})
+    got, result, findings = judge(data, "backup.zip")
+    assert (got, result.status, findings) == (Verdict.clean, ScanStatus.complete, [])
+    assert len(result.reports) == 10_002
+
+
+def test_docx_in_zip_in_zip_and_ear_war_jar_are_clean() -> None:
+    docx = samples.zip_bytes(
+        {"[Content_Types].xml": b"<?xml version='1.0'?><Types/>", "word/document.xml": b"<w/>"}
+    )
+    got, result, _ = judge(samples.zip_bytes({"b.zip": samples.zip_bytes({"c.docx": docx})}), "a.zip")
+    assert (got, result.status) == (Verdict.clean, ScanStatus.complete)
+    jar = samples.zip_bytes(
+        {"META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\n", "a/B.class": b"\xca\xfe\xba\xbe\0\0\0\x34"}
+    )
+    war = samples.zip_bytes({f"WEB-INF/lib/l{i}.jar": jar for i in range(5)})
+    got, result, _ = judge(samples.zip_bytes({f"w{i}.war": war for i in range(3)}), "app.ear")
+    assert (got, result.status) == (Verdict.clean, ScanStatus.complete)
+    assert max(r.depth for r in result.reports) == 3
+
+
+# --- item 2: bombs end fast as I3-archive-bomb ------------------------------------------------------------
+
+
+def test_overlapping_entries_bomb_is_found_from_the_directory() -> None:
+    data = samples.overlapping_zip_bomb()
+    got, result, findings = judge(data, "small.zip")
+    assert got is Verdict.threat and result.bomb is not None
+    assert result.bomb.reason == "overlapping-members" and "I3-archive-bomb" in rules_of(findings)
+    assert result.inflated_bytes == 0  # decided before inflating anything
+
+
+def test_nested_bomb_stops_at_the_expansion_budget() -> None:
+    data = samples.nested_zip_bomb()  # 6 KB that would expand to 8 GB
+    got, result, _ = judge(data, "42.zip")
+    assert got is Verdict.threat and result.bomb is not None and result.bomb.reason == "ratio"
+    a = POLICY.upload_scanning.archives
+    budget = max(a.ratio_min_bytes, a.max_ratio * len(data))
+    assert result.inflated_bytes <= budget + POLICY.upload_scanning.streaming.chunk_bytes
+
+
+def test_honest_expansion_beyond_the_absolute_budget_is_not_scanned_not_a_bomb() -> None:
+    text = random.Random(1).randbytes(1 << 20).hex().encode()  # compresses about 2:1
+    tight = UploadScanning(archives={"max_total_bytes": 1 << 20})
+    got, result, findings = judge(samples.gzip_bytes(text), "export.csv.gz", tight)
+    assert (got, result.status, result.bomb, findings) == (
+        Verdict.not_scanned,
+        ScanStatus.too_large,
+        None,
+        [],
+    )
+
+
+# --- item 1: a scan that stopped reading is never clean ----------------------------------------------------
+
+
+def test_text_and_markup_past_their_limits_are_not_scanned() -> None:
+    tiny = UploadScanning(personal_data={"text_limit_bytes": 100_000}, markup={"parse_limit_bytes": 50_000})
+    got, result, _ = judge(b"hello world\n" * 20_000, "big.txt", tiny)
+    assert (got, result.status) == (Verdict.not_scanned, ScanStatus.too_large)
+    markup_only = UploadScanning(markup={"parse_limit_bytes": 50_000})
+    got, result, _ = judge(b"<html><body>" + b"<p>hello</p>\n" * 10_000, "big.html", markup_only)
+    assert (got, result.status) == (Verdict.not_scanned, ScanStatus.too_large)
+    assert "markup" in result.note
+
+
+def test_corrupt_zip_member_is_not_scanned() -> None:
+    data = bytearray(samples.zip_bytes({"a.txt": b"payload " * 500}))
+    at = data.find(b"payload") if b"payload" in data else 60
+    data[at + 40 : at + 60] = b"\xff" * 20  # damage the deflate stream
+    got, result, _ = judge(bytes(data), "broken.zip")
+    assert got is Verdict.not_scanned and result.status is ScanStatus.unsupported
+
+
+# --- item 3: active content -----------------------------------------------------------------------------
+
+PDF_JS = b"%PDF-1.7\n1 0 obj << /Type /Catalog /OpenAction 2 0 R >> endobj 2 0 obj << /S /JavaScript /JS (app.alert(1)) >> endobj\n%%EOF"
+PDF_LAUNCH = b"%PDF-1.7\n1 0 obj << /OpenAction << /S /L#61unch /F (cmd.exe) >> >> endobj\n%%EOF"
+OLE_VBA = (
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504 + "_VBA_PROJECT".encode("utf-16-le") + b"\0" * 1000
+)
+
+
+def _pdf_objstm() -> bytes:
+    body = zlib.compress(b"1 0 << /S /JavaScript /JS (app.alert(1)) >> 2 0 << /OpenAction 1 0 R >>")
+    head = b"%PDF-1.7\n3 0 obj << /Type /ObjStm /Filter /FlateDecode /Length " + str(len(body)).encode()
+    return head + b" >>\nstream\n" + body + b"\nendstream endobj\n%%EOF"
+
+
+@pytest.mark.parametrize(
+    "name,data,want,what",
+    [
+        ("a.pdf", PDF_JS, Verdict.review, {"javascript", "open-action"}),
+        ("a.pdf", PDF_LAUNCH, Verdict.threat, {"launch", "open-action"}),
+        ("a.pdf", _pdf_objstm(), Verdict.review, {"javascript", "open-action"}),
+        ("a.doc", OLE_VBA, Verdict.review, {"vba-macros"}),
+        (
+            "a.docm",
+            samples.zip_bytes({"[Content_Types].xml": b"<Types/>", "word/vbaProject.bin": OLE_VBA}),
+            Verdict.review,
+            {"vba-macros"},
+        ),
+        (
+            "a.xlsx",
+            samples.zip_bytes({"xl/macrosheets/sheet1.xml": b"<xm/>"}),
+            Verdict.review,
+            {"xlm-macros"},
+        ),
+    ],
+)
+def test_active_content_is_never_clean(name: str, data: bytes, want: Verdict, what: set[str]) -> None:
+    got, _, findings = judge(data, name)
+    (f,) = findings
+    assert f.rule_id == "I3-script-in-document" and set(f.evidence["active_content"]) >= what
+    assert got is want
+
+
+def test_plain_pdf_and_ole_are_clean() -> None:
+    assert (
+        judge(b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n%%EOF", "a.pdf")[0]
+        is Verdict.clean
+    )
+    assert judge(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 2000, "a.doc")[0] is Verdict.clean
+
+
+@pytest.mark.parametrize(
+    "name,page",
+    [
+        ("a.html", b'<html><body><a href="jav&#x09;ascript:alert(1)">x</a></body></html>'),
+        ("a.html", b'<html><body><a href="java\nscript:alert(1)">x</a></body></html>'),
+        ("a.html", b'<html><body><a href="&#106;&#97;vascript:alert(1)">x</a></body></html>'),
+        (
+            "a.html",
+            b'<html><body><iframe srcdoc="&lt;img src=x onerror=alert(1)&gt;"></iframe></body></html>',
+        ),
+        (
+            "a.html",
+            b'<html><head><meta http-equiv="refresh" content="0;url=javascript:alert(1)"></head></html>',
+        ),
+        (
+            "a.xhtml",
+            b'<?xml version="1.0"?><x:html xmlns:x="http://www.w3.org/1999/xhtml"><x:img src="x" onerror="alert(1)"/></x:html>',
+        ),
+        (
+            "a.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><a><animate attributeName="href" values="javascript:alert(1)"/></a></svg>',
+        ),
+        ("notes.txt", b'<img src=x onerror="alert(1)">'),
+        ("notes", b'<img src=x onerror="alert(1)">'),
+        ("notes.txt", b"plain words here\n" * 2000 + b'<img src=x onerror="alert(document.cookie)">'),
+        (
+            "notes.txt",
+            utf16_page := samples.utf16(b'<html><body><img src=x onerror="alert(1)"></body></html>'),
+        ),
+    ],
+)
+def test_obfuscated_scripts_are_threats(name: str, page: bytes) -> None:
+    got, _, findings = judge(page, name)
+    assert got is Verdict.threat and rules_of(findings) == {"I3-script-in-document"}
+
+
+def test_srcdoc_script_goes_to_review_and_plain_text_with_angle_brackets_is_clean() -> None:
+    page = b'<html><body><iframe srcdoc="&lt;script&gt;alert(1)&lt;/script&gt;"></iframe></body></html>'
+    assert judge(page, "a.html")[0] is Verdict.review
+    assert judge(b"if a < b and c > d then e\n" * 3000, "notes.txt")[0] is Verdict.clean
+
+
+# --- item 8: numbers that pass a checksum by chance --------------------------------------------------------
+
+
+def _ids(n: int, seed: int = 1) -> list[str]:
+    rng = random.Random(seed)
+    return [str(rng.randrange(10**15, 10**16)) for _ in range(n)]
+
+
+def test_random_and_sequential_order_ids_are_not_cards() -> None:
+    ids = ("order_id,amount\n" + "\n".join(f"{i},{n % 97}" for n, i in enumerate(_ids(20_000)))).encode()
+    got, _, findings = judge(ids, "orders.csv")
+    assert (got, findings) == (Verdict.clean, [])
+    seq = ("gift card id,amount\n" + "\n".join(f"{4000000000000000 + i},1" for i in range(20_000))).encode()
+    got, _, findings = judge(seq, "cards.csv")  # a card word in the header does not make ids cards
+    assert (got, findings) == (Verdict.clean, [])
+
+
+def test_real_cards_among_ids_are_still_bulk() -> None:
+    ids = ("order_id,amount\n" + "\n".join(f"{i},1" for i in _ids(20_000))).encode()
+    got, _, findings = judge(ids + b"\n" + samples.cards_csv(200), "mixed.csv")
+    (f,) = findings
+    assert got is Verdict.violation and f.rule_id == "W2-bulk-personal-data"
+    assert 150 <= f.evidence["cards_beyond_chance"] <= 260
+
+
+def test_chance_p_value() -> None:
+    assert detectors.chance_p_value(4, 4) == pytest.approx(1e-4)
+    assert detectors.chance_p_value(0, 10) == 1.0
+    assert detectors.chance_p_value(250, 2500) > 0.4  # exactly the chance rate
+    assert detectors.chance_p_value(400, 2500) < 1e-12
+
+
+# --- item 4: operators' YARA rules as the community publishes them ------------------------------------------
+
+
+def _rules_tree(root: Path) -> None:
+    (root / "malware" / "php").mkdir(parents=True)
+    (root / "common.yar").write_text('rule Marker { strings: $m = "ZZ-OPERATOR-MARKER" condition: $m }\n')
+    (root / "malware" / "php" / "shell.yar").write_text(
+        'include "../../common.yar"\nrule Marker_In_Php { condition: Marker and extension == "php" }\n'
+    )
+    (root / "malware" / "owned.yara").write_text(
+        'rule Owner_Rule { strings: $o = "OWNER-ONLY" condition: $o and owner == "acme" and filetype == "text" }\n'
+    )
+    (root / "malware" / "uses_other.yar").write_text(
+        "rule Cross_File { condition: Owner_Rule and filename matches /\\.txt$/ }\n"
+    )
+    (root / "broken.yar").write_text('rule Broken { strings: $a = "x" condition: $a and\n')
+
+
+def test_operator_rules_nest_include_reference_and_use_externals(tmp_path: Path) -> None:
+    _rules_tree(tmp_path / "rules")
+    rules = load_rules(str(tmp_path / "rules"), cache_dir=str(tmp_path / "cache"))
+    assert [name for name, _ in rules.rejected] == ["broken.yar"] and "broken.yar" in rules.rejected[0][1]
+    assert rules.files == 4 and not rules.cached
+    _, result, _ = judge(b"<?php echo 'ZZ-OPERATOR-MARKER'; ?>", "x.php", rules=rules.rules)
+    assert {"Marker", "Marker_In_Php"} <= result.reports[0].signatures
+    _, result, _ = judge(b"ZZ-OPERATOR-MARKER", "x.txt", rules=rules.rules)
+    assert "Marker_In_Php" not in result.reports[0].signatures  # extension is set per object
+    _, result, _ = judge(b"OWNER-ONLY notes", "notes.txt", rules=rules.rules)
+    assert {"Owner_Rule", "Cross_File"} <= result.reports[0].signatures
+    zipped = samples.zip_bytes({"in/notes.txt": b"OWNER-ONLY notes"})
+    _, result, _ = judge(zipped, "bundle.zip", rules=rules.rules)
+    assert "Cross_File" in result.reports[1].signatures  # externals are the member's, not the archive's
+    again = load_rules(str(tmp_path / "rules"), cache_dir=str(tmp_path / "cache"))
+    assert again.cached and again.rejected == rules.rejected
+    assert "Owner_Rule" in {
+        m.rule for m in again.rules.match(data=b"OWNER-ONLY", externals={"owner": "acme", "filetype": "text"})
+    }
+
+
+@pytest.mark.parametrize(
+    "code,want",
+    [
+        (b"<?php system($_REQUEST['c']); ?>", Verdict.threat),
+        (b"<?php @eval($_POST['x']); ?>", Verdict.threat),
+        (b"<?php echo `ls $_GET['d']`; ?>", Verdict.threat),
+        (b"<?php $_GET['f']($_GET['a']); ?>", Verdict.threat),
+        (b"<?php include($_GET['page']); ?>", Verdict.review),  # also how vulnerable honest pages look
+        (b"<?php echo htmlspecialchars($_GET['q']); exec('ls'); ?>", Verdict.clean),
+    ],
+)
+def test_bundled_web_shell_rules(code: bytes, want: Verdict) -> None:
+    assert judge(code, "x.php")[0] is want
+
+
+def test_7z_bomb_encrypted_and_broken_7z() -> None:
+    import py7zr
+
+    got, result, findings = judge(samples.seven_zip({"zeros.bin": b"\0" * (64 << 20)}), "data.7z")
+    assert got is Verdict.threat and result.bomb is not None and result.bomb.reason == "ratio"
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w", password="pw") as archive:
+        archive.writestr(samples.EICAR, "eicar.com")
+    got, result, findings = judge(buf.getvalue(), "vault.7z")
+    assert (got, result.status, findings) == (Verdict.not_scanned, ScanStatus.encrypted, [])
+    got, result, _ = judge(samples.broken_seven_zip(b"junk" * 10), "broken.7z")
+    assert (got, result.status) == (Verdict.not_scanned, ScanStatus.unsupported)
+
+
+def test_web_shell_in_an_image_comment_and_past_the_first_chunk() -> None:
+    gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;<?php system($_GET['c']); ?>"
+    assert judge(gif, "avatar.gif")[0] is Verdict.threat
+    late = random.Random(2).randbytes(3 << 20) + b"<?php @eval($_POST['x']); ?>"
+    assert judge(late, "blob.bin")[0] is Verdict.threat
