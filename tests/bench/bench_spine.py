@@ -1,4 +1,4 @@
-"""Spine budgets (DESIGN.md): handler cold start vs bare boto3, warm authorizer decision, reads per miss."""
+"""Spine budgets (docs/architecture.md#performance-budgets): handler cold start vs bare boto3, warm authorizer decision, reads per miss."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ t = time.perf_counter()
 spec = importlib.util.spec_from_file_location('app', sys.argv[1])
 m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
 from aup import bootstrap
-bootstrap.ledger().ddb  # the clients a first invocation needs
+bootstrap.ledger().store.ddb  # the clients a first invocation needs
 print(time.perf_counter() - t)
 """
 
@@ -45,6 +45,12 @@ def _timed(code: str, *args: str) -> float:
         "AWS_SECRET_ACCESS_KEY": "x",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "AUP/Usage",
+        # Each function fails its cold start without the variables it needs (aup.bootstrap settings).
+        "UPLOADS_BUCKET": "bench-uploads",
+        "QUARANTINE_BUCKET": "bench-quarantine",
+        "NOTIFICATIONS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:bench",
+        "SERVICE_API_ID": "bench",
+        "SERVICE_API_STAGE": "prod",
     }
     out = subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
@@ -102,7 +108,7 @@ def authorizer() -> list[str]:
         module.logger.setLevel("WARNING")
         ctx = LambdaContext()
         reads = []
-        module.runtime.ledger().ddb.meta.events.register(
+        bootstrap.ledger().store.ddb.meta.events.register(
             "before-call.dynamodb", lambda **kw: reads.append(kw["model"].name)
         )
         event = authorizer_event("bench-key-0000000000")

@@ -46,15 +46,13 @@ def _handler() -> Any:
 
 
 def _seed(ledger: Any, ddb: Any, n: int) -> None:
+    from aup.adapters.dynamodb.codecs import state_item
     from aup.domain.models import AccountState
 
-    items = [
-        ledger._state_item(AccountState(account_id=f"acct-{i:05d}", plan="free", version=1), NOW)
-        for i in range(n)
-    ]
+    items = [state_item(AccountState(account_id=f"acct-{i:05d}", plan="free", version=1)) for i in range(n)]
     for i in range(0, len(items), 25):
         ddb.batch_write_item(
-            RequestItems={ledger.table: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]}
+            RequestItems={ledger.store.table: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]}
         )
 
 

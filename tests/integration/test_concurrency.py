@@ -8,16 +8,25 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+import time_machine
 
-from aup.adapters.dynamodb import DynamoLedger
+from aup.bootstrap import EnforcementLedger, ledger_on
 from aup.domain.models import AccountState, Finding, Source, Status, hash_api_key
 from aup.policy import load_default_policy
 from aup.usecases import accounts
 from aupctl.stack import deploy
 from aupctl.state import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clock_on_the_fixed_dates():
+    """The clock set to NOW for the whole module, the moto server's thread included (ticking: moto,
+    botocore and the handlers see time pass), so nothing here depends on the day the suite runs."""
+    with time_machine.travel(NOW, tick=True):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +36,9 @@ def server_stack():
     port = free_port()
     server = _serve(port)  # the local stack's server: DynamoDB requests atomic, as on AWS
     endpoint = f"http://127.0.0.1:{port}"
+    from tests.conftest import reset_moto
+
+    reset_moto(endpoint)
     try:
         stack = deploy(boto3.session.Session(region_name="us-east-1"), endpoint_url=endpoint)
         yield endpoint, stack
@@ -34,7 +46,7 @@ def server_stack():
         server.shutdown()
 
 
-def ledger_for(endpoint: str, table: str) -> DynamoLedger:
+def ledger_for(endpoint: str, table: str) -> EnforcementLedger:
     from botocore.config import Config
 
     client = boto3.session.Session(region_name="us-east-1").client(
@@ -42,7 +54,7 @@ def ledger_for(endpoint: str, table: str) -> DynamoLedger:
         endpoint_url=endpoint,
         config=Config(retries={"max_attempts": 10}, max_pool_connections=60),
     )
-    return DynamoLedger(table, load_default_policy(), client)
+    return ledger_on(table, load_default_policy(), client)
 
 
 def test_fifty_concurrent_conflicting_writers_leave_a_state_the_audit_explains(server_stack):

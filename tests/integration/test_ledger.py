@@ -11,6 +11,9 @@ from aup.domain.models import AccountState, Finding, Outcome, Source, Status, ha
 from aup.domain.ports import AccountExists, CounterUpdate
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+# Fixed dates only on a clock set to them (ticking: moto and the handlers see time pass), so nothing here
+# depends on the day the suite runs.
+pytestmark = pytest.mark.time_machine(NOW, tick=True)
 
 
 def finding(rule_id: str, clause: str, event: str, account: str = "acme-corp", **kw) -> Finding:
@@ -112,3 +115,22 @@ def test_ip_scoped_finding_blocks_the_source(stack):
     ledger.apply_findings([f], NOW)
     _, block = ledger.authorizer_lookup(hash_api_key("nokey"), "abc123")
     assert block is not None and block.until > NOW
+
+
+def test_a_throttled_transaction_is_reported_as_unavailable_naming_the_operation(stack):
+    """botocore's ClientError is classified by its code: the failure says which operation and why."""
+    import boto3
+    from botocore.config import Config
+
+    from aup.domain.ports import LedgerTimeout, LedgerUnavailable
+    from tests.reliability.support import Fault, inject
+
+    client = boto3.client("dynamodb", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    ledger = bootstrap.ledger_on(bootstrap.settings().ledger_table, None, client)
+    fault = Fault("dynamodb", "TransactWriteItems", "ProvisionedThroughputExceededException", times=None)
+    with inject(client, fault), pytest.raises(LedgerUnavailable) as err:
+        ledger.create_account(AccountState(account_id="acme-corp"), hash_api_key("k1"), NOW, "operator")
+    assert not isinstance(err.value, LedgerTimeout)
+    assert err.value.operation == "TransactWriteItems(account)"
+    assert "ProvisionedThroughputExceededException" in str(err.value)
+    assert ledger.get_account("acme-corp") is None

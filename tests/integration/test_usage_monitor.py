@@ -12,6 +12,7 @@ import pytest
 
 from aup import bootstrap
 from aup.adapters.aws import client
+from aup.adapters.dynamodb.codecs import state_item
 from aup.detectors.usage.events import MalformedEvent
 from aup.domain.models import AccountState, Outcome, Status, hash_api_key
 from tests.conftest import load_handler
@@ -20,6 +21,9 @@ EVENTS = Path(__file__).resolve().parents[2] / "events" / "UsageMonitorFunction"
 NOW = datetime(2026, 11, 27, 12, 16, tzinfo=UTC)  # sweep time: the last judged period is 12:10-12:15
 P = timedelta(minutes=5)
 LAST = datetime(2026, 11, 27, 12, 10, tzinfo=UTC)  # start of the last complete period at NOW
+# Fixed dates only on a clock set to them (ticking, as on moto): the sweeps, the alarm
+# samples and the metric data are of 2026-11-27 and the clock says so, on any date.
+pytestmark = pytest.mark.time_machine(NOW, tick=True)
 
 
 def event(name: str) -> dict[str, Any]:
@@ -45,16 +49,13 @@ def seed_accounts(account_ids: list[str], plan: str = "free") -> None:
     """Many registered accounts at once. ``create_account`` is one transaction each, and moto deep-copies
     the whole table per transaction item (quadratic: 1,200 accounts take minutes), so the state items
     the ledger would write are put in batches instead."""
-    ledger = bootstrap.ledger()
+    table = bootstrap.ledger().store.table
     items = [
-        ledger._state_item(AccountState(account_id=a, plan=plan, version=1, created_at=NOW), NOW)
-        for a in account_ids
+        state_item(AccountState(account_id=a, plan=plan, version=1, created_at=NOW)) for a in account_ids
     ]
     ddb = client("dynamodb")
     for i in range(0, len(items), 25):
-        ddb.batch_write_item(
-            RequestItems={ledger.table: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]}
-        )
+        ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]})
 
 
 def put(

@@ -17,22 +17,32 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 
 from tests.conftest import load_handler
-from tests.reliability.support import EVENTS, load_sample, record_figures
+from tests.reliability.support import EVENTS, SAMPLES_CLOCK, load_sample, record_figures
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 ACCOUNTS = [f"storm-{i}" for i in range(4)]
 DETECTORS, OPERATORS, EXPIRY_SWEEPS, ANALYZERS = 16, 8, 6, 2
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _clock_on_the_fixed_dates():
+    """The clock set to the scanner sample's day (the storm's T0 is of it) for the whole module, the moto
+    server's thread included (ticking: moto, botocore and the handlers see time pass): nothing here
+    depends on the day the suite runs."""
+    with time_machine.travel(SAMPLES_CLOCK, tick=True):
+        yield
+
+
 def ledger_for(endpoint: str, table: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    from aup.adapters.dynamodb import DynamoLedger
+    from aup.bootstrap import ledger_on
     from aup.policy import load_default_policy
 
     client = boto3.session.Session(region_name="us-east-1").client(
@@ -40,7 +50,7 @@ def ledger_for(endpoint: str, table: str) -> Any:
         endpoint_url=endpoint,
         config=Config(retries={"max_attempts": 10}, max_pool_connections=50),
     )
-    return DynamoLedger(table, load_default_policy(), client)
+    return ledger_on(table, load_default_policy(), client)
 
 
 def analyzer_payload(account: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from tests.reliability.support import (
 from tests.unit.uploads import samples as files
 
 NOW = datetime(2026, 11, 27, 12, 16, tzinfo=UTC)  # the usage sweep's time; accounts are created then
-# The samples' day on the clock (ticking: moto's queues need time to pass), so they are judged as then.
+# The samples' day on the clock (ticking: moto and the handlers see time pass): judged as on that day.
 pytestmark = pytest.mark.time_machine(SAMPLES_CLOCK, tick=True)
 P = timedelta(minutes=5)
 
@@ -93,6 +93,7 @@ def canonical(snap: dict[tuple[str, str], dict[str, Any]]) -> dict[Any, Any]:
 def wipe_activity(ddb: Any, table: str) -> None:
     """Delete everything the deliveries wrote (keep accounts and keys) and reset the states' history."""
     from aup import bootstrap
+    from aup.adapters.dynamodb.codecs import state_item
     from aup.domain.models import AccountState
 
     for item in scan(ddb, table):
@@ -108,7 +109,7 @@ def wipe_activity(ddb: Any, table: str) -> None:
             account_id=account, plan=state.plan, version=state.version, created_at=state.created_at
         )
         fresh.key_hashes = state.key_hashes
-        ddb.put_item(TableName=table, Item=ledger._state_item(fresh, NOW))
+        ddb.put_item(TableName=table, Item=state_item(fresh))
 
 
 def clean_then_faulty(run: Any, faults: list[Fault], ddb: Any, table: str) -> tuple[Any, Any, Any]:

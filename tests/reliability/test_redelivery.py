@@ -19,15 +19,35 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 
-from tests.reliability.support import diff, kinds, load_sample, record_figures, sample_paths, snapshot
+from tests.reliability.support import (
+    SAMPLES_CLOCK,
+    diff,
+    kinds,
+    load_sample,
+    record_figures,
+    sample_paths,
+    snapshot,
+)
 from tests.unit.uploads import samples as files
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 SAMPLES = sample_paths()
 SWEEP_AT = datetime(2026, 11, 27, 12, 16, tzinfo=UTC)
 P = timedelta(minutes=5)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clock_on_the_fixed_dates():
+    """The clock set to the samples' day (and SWEEP_AT's) for the whole module, the moto server's thread
+    included (ticking: moto, botocore and the handlers see time pass): nothing here depends on the
+    day the suite runs."""
+    with time_machine.travel(SAMPLES_CLOCK, tick=True):
+        yield
+
+
 ACCOUNTS = {  # account -> plan; every account a sample names
     "acme-corp": "free",
     "acme-hog": "free",
@@ -49,12 +69,12 @@ SCANNER_OBJECTS = {
 
 @pytest.fixture(scope="module")
 def seeded(server_stack: Any) -> dict[str, Any]:
-    from aup.adapters.dynamodb import DynamoLedger
+    from aup.bootstrap import ledger_on
     from aup.domain.models import AccountState, SuspensionKind, hash_api_key
     from aup.policy import load_default_policy
 
     s = server_stack
-    ledger = DynamoLedger(s.table, load_default_policy(), s.client("dynamodb"))
+    ledger = ledger_on(s.table, load_default_policy(), s.client("dynamodb"))
     created = SWEEP_AT - timedelta(days=30)
     for account, plan in ACCOUNTS.items():
         key = "demo-key-acme-0000000001" if account == "acme-corp" else f"key-{account}-0000000000"
@@ -192,10 +212,10 @@ def test_three_deliveries_leave_the_ledger_as_one(server_stack: Any, seeded: dic
 
 def test_samples_did_real_work(server_stack: Any, seeded: dict[str, Any]) -> None:
     """Runs after the samples (module order): the seeded samples reached the ledger."""
-    from aup.adapters.dynamodb import DynamoLedger
+    from aup.bootstrap import ledger_on
     from aup.policy import load_default_policy
 
-    ledger = DynamoLedger(server_stack.table, load_default_policy(), server_stack.client("dynamodb"))
+    ledger = ledger_on(server_stack.table, load_default_policy(), server_stack.client("dynamodb"))
     rules = {
         a: {v.rule_id for v in ledger.list_violations(a, 100).items}
         for a in ("acme-corp", "scanco", "sweep-heavy")

@@ -1,12 +1,17 @@
-"""The ledger's interface: what handlers and detectors may ask of the enforcement record.
+"""The ledger's interfaces.
 
-The implementation talks to DynamoDB (``aup.adapters.dynamodb``) and applies findings through the pure
-engine; handlers depend on this interface only.
+- ``LedgerStore``: the persistence primitives (read an account with its version, commit a prepared
+  ``AccountChange`` as one transaction, counters, queries). ``aup.adapters.dynamodb`` implements it;
+  it never runs the engine.
+- ``Ledger``: what handlers and detectors may ask of the enforcement record (apply findings, operator
+  transitions, reviews, and the store's reads). ``aup.bootstrap`` wires it from a store, the policy and
+  the use cases of ``aup.usecases.enforce`` and ``aup.usecases.accounts``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -20,6 +25,7 @@ from aup.domain.models import (
     Outcome,
     Review,
     SourceBlock,
+    Violation,
 )
 
 
@@ -43,6 +49,59 @@ class ReviewClosed(LedgerError):
     pass
 
 
+class LedgerUnavailable(LedgerError):
+    """DynamoDB refused or failed ``operation`` (throttled after retries, unreachable, a server error).
+
+    Nothing is known to be applied; the caller fails the record so that the platform redelivers it.
+    """
+
+    def __init__(self, operation: str, detail: str) -> None:
+        super().__init__(f"ledger {operation}: {detail}")
+        self.operation = operation
+        self.detail = detail
+
+
+class LedgerTimeout(LedgerUnavailable):
+    """``operation`` got no answer in time (after the client's retries): it may or may not be applied.
+
+    Every transaction carries an idempotency token, so a redelivery within 10 minutes applies once.
+    """
+
+
+@dataclass(frozen=True)
+class AccountChange:
+    """One account change, prepared by a use case and committed by the store as ONE transaction.
+
+    ``state`` is written guarded by ``expected_version`` (None: the account must not exist yet); each
+    violation, review and audit entry must not exist; ``close_review`` must still be pending;
+    ``new_key_hash`` must not be registered; ``project_keys`` rewrites every key's enforcement view.
+    ``attempt`` numbers the tries of one change after definite cancellations (part of its token).
+    """
+
+    account_id: str
+    state: AccountState | None
+    expected_version: int | None = None
+    project_keys: bool = False
+    new_key_hash: str | None = None
+    violations: Sequence[Violation] = ()
+    reviews: Sequence[Review] = ()
+    audit: Sequence[AuditEntry] = ()
+    audit_offset: int = 0  # the first audit entry's number in its sort key
+    close_review: Review | None = None
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Why a commit was cancelled (nothing of it was applied)."""
+
+    version: bool = False  # the state moved (or appeared) since it was read
+    key_taken: bool = False  # ``new_key_hash`` is registered already
+    review_closed: bool = False  # ``close_review`` was decided meanwhile
+    duplicates: frozenset[str] = frozenset()  # violation ids already recorded: a redelivery
+    transient: bool = False  # a concurrent transaction or throttling on an item: try again
+
+
 class CounterUpdate(BaseModel):
     """An atomic ``ADD`` to one counter item ``ACCOUNT#<scope> / COUNTER#<name>``.
 
@@ -60,6 +119,13 @@ class CounterUpdate(BaseModel):
     expires_at: datetime | None = None
 
 
+class CounterStore(Protocol):
+    """Detectors' windowed counters: the ledger's, or an in-memory store for replays."""
+
+    def add_counters_once(self, marker: str, updates: Sequence[CounterUpdate]) -> bool: ...
+    def get_counters(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]: ...
+
+
 class Page(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
@@ -70,7 +136,33 @@ class Page(BaseModel):
 Transition = Callable[[AccountState], Outcome | None]
 
 
+class LedgerStore(Protocol):
+    """Persistence primitives: no policy, no engine, no retries of a decision."""
+
+    def get_account(self, account_id: str) -> AccountState | None: ...
+    def commit(self, change: AccountChange) -> Conflict | None: ...
+    def list_accounts(self, limit: int = 50, next_token: str | None = None) -> Page: ...
+    def list_violations(self, account_id: str, limit: int = 50, next_token: str | None = None) -> Page: ...
+    def list_audit(self, account_id: str) -> list[AuditEntry]: ...
+    def list_reviews(
+        self, status: str = "pending", limit: int = 50, next_token: str | None = None
+    ) -> Page: ...
+    def get_review(self, review_id: str) -> Review | None: ...
+    def get_key(self, key_hash: str) -> ApiKeyRecord | None: ...
+    def authorizer_lookup(
+        self, key_hash: str, source_ip_hash: str | None
+    ) -> tuple[ApiKeyRecord | None, SourceBlock | None]: ...
+    def put_source_block(self, block: SourceBlock) -> None: ...
+    def add_counters_once(
+        self, marker: str, updates: Sequence[CounterUpdate], marker_ttl: timedelta = timedelta(days=3)
+    ) -> bool: ...
+    def get_counters(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]: ...
+    def expired_suspensions(self, now: datetime, limit: int = 500) -> list[str]: ...
+
+
 class Ledger(Protocol):
+    """What handlers, detectors' use cases and aupctl ask of the enforcement record."""
+
     # accounts
     def get_account(self, account_id: str) -> AccountState | None: ...
     def create_account(

@@ -1,0 +1,189 @@
+"""Items of the ledger table and their DynamoDB encoding (boto3's TypeSerializer/TypeDeserializer).
+
+Every model is stored whole as JSON in ``doc``; the other attributes are keys, index keys and the
+few fields a stream filter, a condition or an operator's console needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from aup.domain.models import (
+    AccountState,
+    ApiKeyRecord,
+    AuditEntry,
+    Review,
+    SourceBlock,
+    Status,
+    SuspensionKind,
+    Violation,
+)
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+TOKEN_CHARS = 36  # TransactWriteItems' ClientRequestToken: at most 36 characters
+
+
+def encode(plain: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain dict (str, int, bool, set of str) as DynamoDB attribute values."""
+    return {k: _SERIALIZER.serialize(v) for k, v in plain.items()}
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def epoch(dt: datetime) -> int:
+    return int(dt.timestamp())
+
+
+def key(pk: str, sk: str) -> dict[str, Any]:
+    return encode({"pk": pk, "sk": sk})
+
+
+def doc_of(item: Mapping[str, Any]) -> str:
+    """The JSON document an item carries (its ``doc`` attribute)."""
+    return str(_DESERIALIZER.deserialize(item["doc"]))
+
+
+# --- items ---------------------------------------------------------------------------------------
+
+
+def state_item(state: AccountState) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": f"ACCOUNT#{state.account_id}",
+        "sk": "STATE",
+        "type": "account",
+        "account_id": state.account_id,
+        "plan": state.plan,
+        "status": state.status.value,
+        "version": state.version,
+        "allowlisted": state.allowlisted,
+        "doc": state.model_dump_json(),
+        "gsi1pk": "ACCOUNT",
+        "gsi1sk": state.account_id,
+    }
+    s = state.suspension
+    if state.status is Status.suspended and s is not None:
+        item["suspension_kind"] = s.kind.value
+        if s.kind is SuspensionKind.temporary and s.until is not None:
+            item["suspended_until"] = item["gsi2sk"] = iso(s.until)
+            item["gsi2pk"] = "TEMPSUSP"
+    return encode(item)
+
+
+def state_from(item: Mapping[str, Any]) -> AccountState:
+    return AccountState.model_validate_json(doc_of(item))
+
+
+def key_item(key_hash: str, state: AccountState) -> dict[str, Any]:
+    record = ApiKeyRecord(
+        key_hash=key_hash,
+        account_id=state.account_id,
+        plan=state.plan,
+        status=state.status,
+        suspension_kind=state.suspension.kind if state.suspension else None,
+        suspended_until=state.suspension.until if state.suspension else None,
+    )
+    return encode(
+        {
+            "pk": f"KEY#{key_hash}",
+            "sk": "KEY",
+            "type": "key",
+            "account_id": state.account_id,
+            "doc": record.model_dump_json(),
+        }
+    )
+
+
+def violation_item(v: Violation) -> dict[str, Any]:
+    return encode(
+        {
+            "pk": f"ACCOUNT#{v.account_id}",
+            "sk": f"VIOLATION#{iso(v.detected_at)}#{v.violation_id}",
+            "type": "violation",
+            "violation_id": v.violation_id,
+            "rule_id": v.rule_id,
+            "clause": v.clause,
+            "decision": v.decision,
+            "doc": v.model_dump_json(),
+        }
+    )
+
+
+def audit_item(entry: AuditEntry, n: int) -> dict[str, Any]:
+    return encode(
+        {
+            "pk": f"ACCOUNT#{entry.account_id}",
+            "sk": f"AUDIT#{iso(entry.at)}#{entry.version:010d}#{n:03d}",
+            "type": "audit",
+            "action": entry.action,
+            "actor": entry.actor,
+            "doc": entry.model_dump_json(),
+        }
+    )
+
+
+def review_item(review: Review) -> dict[str, Any]:
+    return encode(
+        {
+            "pk": f"REVIEW#{review.review_id}",
+            "sk": "REVIEW",
+            "type": "review",
+            "account_id": review.account_id,
+            "status": review.status.value,
+            "doc": review.model_dump_json(),
+            "gsi1pk": f"REVIEW#{review.status.value}",
+            "gsi1sk": f"{iso(review.created_at)}#{review.review_id}",
+        }
+    )
+
+
+def block_item(block: SourceBlock) -> dict[str, Any]:
+    return encode(
+        {
+            "pk": f"SOURCE#{block.source_ip_hash}",
+            "sk": "BLOCK",
+            "type": "source_block",
+            "until": iso(block.until),
+            "expires_at": epoch(block.until) + 86400,
+            "doc": block.model_dump_json(),
+        }
+    )
+
+
+def marker_item(marker: str, expires_at: int) -> dict[str, Any]:
+    return encode({"pk": f"MARK#{marker}", "sk": "MARK", "expires_at": expires_at, "type": "marker"})
+
+
+# --- tokens --------------------------------------------------------------------------------------
+
+
+def transaction_token(items: list[dict[str, Any]], attempt: int = 0) -> str:
+    """The ClientRequestToken of a transaction: a digest of everything it applies (the version it moves
+    from is in the state's condition) and of its attempt number, so a retried request is one request."""
+    body = orjson.dumps(items, option=orjson.OPT_SORT_KEYS) + b"#%d" % attempt
+    return hashlib.blake2b(body, digest_size=TOKEN_CHARS // 2).hexdigest()
+
+
+def encode_page_token(last_key: dict[str, Any] | None) -> str | None:
+    return base64.urlsafe_b64encode(orjson.dumps(last_key)).decode() if last_key else None
+
+
+def decode_page_token(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        last_key = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+    except Exception as exc:
+        raise ValueError("next_token is not a token this API issued") from exc
+    if not isinstance(last_key, dict):
+        raise ValueError("next_token is not a token this API issued")
+    return last_key

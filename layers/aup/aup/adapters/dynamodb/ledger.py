@@ -1,0 +1,586 @@
+"""The ledger's persistence on one DynamoDB table (docs/architecture.md#ledger).
+
+| pk                 | sk                               | item                                            |
+|--------------------|----------------------------------|-------------------------------------------------|
+| ACCOUNT#<id>       | STATE                            | the account state (``doc``) + projections       |
+| ACCOUNT#<id>       | VIOLATION#<detected>#<vid>       | one violation, created once                     |
+| ACCOUNT#<id>       | AUDIT#<at>#<version>#<n>         | one state change                                |
+| ACCOUNT#<scope>    | COUNTER#<name>                   | windowed counters (TTL) and running totals      |
+| KEY#<sha256>       | KEY                              | api key -> account, with the enforcement view   |
+| REVIEW#<id>        | REVIEW                           | review item                                     |
+| SOURCE#<ip hash>   | BLOCK                            | IP-scoped block (D2), TTL                       |
+| MARK#<marker>      | MARK                             | applied-once marker for counter batches, TTL    |
+
+GSI1 (gsi1pk, gsi1sk) lists accounts (``ACCOUNT``) and reviews by status (``REVIEW#<status>``).
+GSI2 (gsi2pk, gsi2sk) lists temporary suspensions by end (``TEMPSUSP``), for the expiry sweep.
+
+This module only stores: a use case prepares an ``AccountChange`` (``aup.usecases.enforce``) and
+``commit`` writes it as one ``TransactWriteItems`` (state guarded by its version; violations, reviews
+and audit entries by ``attribute_not_exists``; key projections), reporting a cancellation as a
+``Conflict``. Every transaction carries a ClientRequestToken derived from what it writes, so
+botocore's retry of a transaction whose answer was lost is applied once and answered with success.
+AWS errors are classified by botocore's exception types: ``LedgerTimeout`` / ``LedgerUnavailable``
+name the operation.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
+
+from aup.adapters.dynamodb import codecs
+from aup.adapters.dynamodb.codecs import (
+    audit_item,
+    block_item,
+    decode_page_token,
+    doc_of,
+    encode_page_token,
+    key,
+    key_item,
+    marker_item,
+    review_item,
+    state_from,
+    state_item,
+    transaction_token,
+    violation_item,
+)
+from aup.domain.models import (
+    AccountState,
+    ApiKeyRecord,
+    AuditEntry,
+    Review,
+    SourceBlock,
+    Violation,
+)
+from aup.domain.ports import (
+    AccountChange,
+    Conflict,
+    CounterUpdate,
+    LedgerError,
+    LedgerTimeout,
+    LedgerUnavailable,
+    Page,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 25  # retries of a counter chunk or of unprocessed keys under contention
+COUNTERS_PER_TRANSACTION = 99  # plus the chunk's marker: DynamoDB's 100 items per transaction
+TIMEOUT_RETRIES = 1  # further calls of a timed-out transaction under its token (botocore retried it)
+
+# Error codes that mean "not now" (botocore already retried them): the ledger is unavailable.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+        "LimitExceededException",
+    }
+)
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def classify(operation: str, exc: Exception) -> Exception:
+    """The ledger's error for a botocore failure of ``operation`` (after botocore's own retries)."""
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError):
+        return LedgerTimeout(operation, f"timed out ({type(exc).__name__}) after the client's retries")
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        if code in _UNAVAILABLE_CODES:
+            return LedgerUnavailable(operation, f"{code} after the client's retries")
+        if code == "IdempotentParameterMismatchException":
+            return LedgerError(f"ledger {operation}: a transaction token was reused for another request")
+        return exc  # a request DynamoDB rejects (validation, access): said as DynamoDB said it
+    if isinstance(exc, BotoCoreError):  # connection refused or closed, endpoint unreachable, ...
+        return LedgerUnavailable(operation, type(exc).__name__)
+    return exc
+
+
+def _backoff(attempt: int) -> None:
+    # Full jitter, capped: writers on one hot counter settle in a few rounds instead of colliding again.
+    time.sleep(min(1.0, 0.02 * (2 ** min(attempt, 10))) * random.random())
+
+
+def _put_new(table: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+
+class DynamoStore:
+    """The ledger table named ``table``: persistence primitives only. The client is created lazily."""
+
+    def __init__(self, table: str, client: Any = None) -> None:
+        self.table = table
+        self._client = client
+
+    @property
+    def ddb(self) -> Any:
+        if self._client is None:
+            from aup.adapters.aws import client
+
+            self._client = client("dynamodb")
+        return self._client
+
+    def _call(self, operation: str, method: str, **kwargs: Any) -> dict[str, Any]:
+        """One DynamoDB call; botocore failures become the ledger's errors (see ``classify``)."""
+        try:
+            result: dict[str, Any] = getattr(self.ddb, method)(**kwargs)
+            return result
+        except (ClientError, BotoCoreError) as exc:
+            err = classify(operation, exc)
+            if err is exc:
+                raise
+            log.warning("%s", err)
+            raise err from exc
+
+    def _transact(self, operation: str, items: list[dict[str, Any]], token: str) -> list[str] | None:
+        """One ``TransactWriteItems``: None when it committed, else each item's cancellation code.
+
+        A timeout (after botocore's own retries) is retried ``TIMEOUT_RETRIES`` more times under the
+        same token, which is safe: a transaction that was applied answers success, once.
+        """
+        for retry in range(TIMEOUT_RETRIES + 1):
+            try:
+                self._call(operation, "transact_write_items", TransactItems=items, ClientRequestToken=token)
+            except LedgerTimeout:
+                if retry == TIMEOUT_RETRIES:
+                    raise
+                _backoff(retry)
+                continue
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                return [r.get("Code") or "None" for r in exc.response.get("CancellationReasons") or []]
+            return None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- accounts -----------------------------------------------------------------------------
+
+    def get_account(self, account_id: str) -> AccountState | None:
+        resp = self._call(
+            "GetItem(account)",
+            "get_item",
+            TableName=self.table,
+            Key=key(f"ACCOUNT#{account_id}", "STATE"),
+            ConsistentRead=True,
+        )
+        item = resp.get("Item")
+        return state_from(item) if item else None
+
+    def commit(self, change: AccountChange) -> Conflict | None:
+        """Write ``change`` as one transaction: None when applied, else why it was cancelled."""
+        items, roles = self._change_items(change)
+        codes = self._transact("TransactWriteItems(account)", items, transaction_token(items, change.attempt))
+        if codes is None:
+            return None
+        version = key_taken = review_closed = transient = False
+        duplicates: set[str] = set()
+        for (role, vid), code in zip(roles, codes, strict=False):
+            if code in ("None", ""):
+                continue
+            if code != "ConditionalCheckFailed":
+                transient = True  # TransactionConflict, ThrottlingError: nothing failed its condition
+            elif role == "violation":
+                duplicates.add(vid)
+            elif role == "new_key":
+                key_taken = True
+            elif role == "close_review":
+                review_closed = True
+            else:  # the state moved, or a concurrent writer recorded the same review or audit entry
+                version = True
+        return Conflict(
+            version=version,
+            key_taken=key_taken,
+            review_closed=review_closed,
+            duplicates=frozenset(duplicates),
+            transient=transient,
+        )
+
+    def _change_items(self, change: AccountChange) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """The transaction's items, and each one's role (with its violation id for violations)."""
+        t = self.table
+        items: list[dict[str, Any]] = []
+        roles: list[tuple[str, str]] = []
+        state = change.state
+        if state is not None:
+            put: dict[str, Any] = {"TableName": t, "Item": state_item(state)}
+            if change.expected_version is None:
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                put["ConditionExpression"] = "#v = :v"
+                put["ExpressionAttributeNames"] = {"#v": "version"}
+                put["ExpressionAttributeValues"] = {":v": codecs.encode({"v": change.expected_version})["v"]}
+            items.append({"Put": put})
+            roles.append(("state", ""))
+        if change.close_review is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": t,
+                        "Item": review_item(change.close_review),
+                        "ConditionExpression": "#st = :pending",
+                        "ExpressionAttributeNames": {"#st": "status"},
+                        "ExpressionAttributeValues": {":pending": {"S": "pending"}},
+                    }
+                }
+            )
+            roles.append(("close_review", ""))
+        if state is not None and change.new_key_hash is not None:
+            items.append(_put_new(t, key_item(change.new_key_hash, state)))
+            roles.append(("new_key", ""))
+        if state is not None and change.project_keys:
+            for key_hash in state.key_hashes:
+                if key_hash != change.new_key_hash:
+                    items.append({"Put": {"TableName": t, "Item": key_item(key_hash, state)}})
+                    roles.append(("key", ""))
+        for v in change.violations:
+            items.append(_put_new(t, violation_item(v)))
+            roles.append(("violation", v.violation_id))
+        for r in change.reviews:
+            items.append(_put_new(t, review_item(r)))
+            roles.append(("review", ""))
+        for n, entry in enumerate(change.audit, start=change.audit_offset):
+            items.append(_put_new(t, audit_item(entry, n)))
+            roles.append(("audit", ""))
+        return items, roles
+
+    def list_accounts(self, limit: int = 50, next_token: str | None = None) -> Page:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "ACCOUNT"}},
+            "Limit": max(1, min(limit, 1000)),
+        }
+        start = decode_page_token(next_token)
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        resp = self._call("Query(accounts)", "query", **kwargs)
+        return Page(
+            items=[state_from(i) for i in resp.get("Items", [])],
+            next_token=encode_page_token(resp.get("LastEvaluatedKey")),
+        )
+
+    def put_source_block(self, block: SourceBlock) -> None:
+        """Write an IP-scoped block; an existing block is extended, never shortened."""
+        try:
+            self._call(
+                "PutItem(block)",
+                "put_item",
+                TableName=self.table,
+                Item=block_item(block),
+                ConditionExpression="attribute_not_exists(pk) OR #u < :u",
+                ExpressionAttributeNames={"#u": "until"},
+                ExpressionAttributeValues={":u": {"S": codecs.iso(block.until)}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def _page(
+        self, operation: str, kwargs: dict[str, Any], next_token: str | None, limit: int, model: Any
+    ) -> Page:
+        kwargs["Limit"] = max(1, min(limit, 500))
+        start = decode_page_token(next_token)
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        resp = self._call(operation, "query", **kwargs)
+        return Page(
+            items=[model.model_validate_json(doc_of(i)) for i in resp.get("Items", [])],
+            next_token=encode_page_token(resp.get("LastEvaluatedKey")),
+        )
+
+    def _pages(self, operation: str, **kwargs: Any) -> Any:
+        """Every page of a query (boto3's paginator), with failures classified."""
+        try:
+            yield from self.ddb.get_paginator("query").paginate(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            err = classify(operation, exc)
+            if err is exc:
+                raise
+            raise err from exc
+
+    def list_violations(self, account_id: str, limit: int = 50, next_token: str | None = None) -> Page:
+        return self._page(
+            "Query(violations)",
+            {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+                "ExpressionAttributeValues": {
+                    ":p": {"S": f"ACCOUNT#{account_id}"},
+                    ":s": {"S": "VIOLATION#"},
+                },
+                "ScanIndexForward": False,
+            },
+            next_token,
+            limit,
+            Violation,
+        )
+
+    def list_audit(self, account_id: str) -> list[AuditEntry]:
+        return [
+            AuditEntry.model_validate_json(doc_of(i))
+            for page in self._pages(
+                "Query(audit)",
+                TableName=self.table,
+                KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+                ExpressionAttributeValues={":p": {"S": f"ACCOUNT#{account_id}"}, ":s": {"S": "AUDIT#"}},
+                ConsistentRead=True,
+            )
+            for i in page.get("Items", [])
+        ]
+
+    # --- reviews ------------------------------------------------------------------------------
+
+    def list_reviews(self, status: str = "pending", limit: int = 50, next_token: str | None = None) -> Page:
+        return self._page(
+            "Query(reviews)",
+            {
+                "TableName": self.table,
+                "IndexName": "GSI1",
+                "KeyConditionExpression": "gsi1pk = :p",
+                "ExpressionAttributeValues": {":p": {"S": f"REVIEW#{status}"}},
+            },
+            next_token,
+            limit,
+            Review,
+        )
+
+    def get_review(self, review_id: str) -> Review | None:
+        resp = self._call(
+            "GetItem(review)",
+            "get_item",
+            TableName=self.table,
+            Key=key(f"REVIEW#{review_id}", "REVIEW"),
+            ConsistentRead=True,
+        )
+        item = resp.get("Item")
+        return Review.model_validate_json(doc_of(item)) if item else None
+
+    # --- authorizer ---------------------------------------------------------------------------
+
+    def get_key(self, key_hash: str) -> ApiKeyRecord | None:
+        resp = self._call("GetItem(key)", "get_item", TableName=self.table, Key=key(f"KEY#{key_hash}", "KEY"))
+        item = resp.get("Item")
+        return ApiKeyRecord.model_validate_json(doc_of(item)) if item else None
+
+    def _batch_get(self, operation: str, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every item of a BatchGetItem, following UnprocessedKeys (with backoff)."""
+        found: list[dict[str, Any]] = []
+        for attempt in range(MAX_ATTEMPTS):
+            resp = self._call(operation, "batch_get_item", RequestItems=request)
+            found.extend(resp.get("Responses", {}).get(self.table, []))
+            request = resp.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            _backoff(attempt)
+        raise LedgerUnavailable(operation, "unprocessed keys left after every retry")
+
+    def authorizer_lookup(
+        self, key_hash: str, source_ip_hash: str | None
+    ) -> tuple[ApiKeyRecord | None, SourceBlock | None]:
+        """The key's enforcement view and any block on the caller's source: one BatchGetItem."""
+        keys = [key(f"KEY#{key_hash}", "KEY")]
+        if source_ip_hash:
+            keys.append(key(f"SOURCE#{source_ip_hash}", "BLOCK"))
+        record: ApiKeyRecord | None = None
+        block: SourceBlock | None = None
+        for item in self._batch_get("BatchGetItem(authorizer)", {self.table: {"Keys": keys}}):
+            if item["pk"]["S"].startswith("KEY#"):
+                record = ApiKeyRecord.model_validate_json(doc_of(item))
+            else:
+                block = SourceBlock.model_validate_json(doc_of(item))
+        return record, block
+
+    # --- detector state -----------------------------------------------------------------------
+
+    def _counter_update(self, u: CounterUpdate) -> dict[str, Any]:
+        # The hot path: placeholder names and the expression come from per-shape caches (the analyzer
+        # sends thousands of these per invocation, with a handful of shapes), and values are encoded
+        # here: TypeSerializer made building one 3.2x slower (5.2 -> 16.8 us, bench_logs' shapes).
+        add = u.add
+        fields = sorted(add)
+        k = len(fields)
+        names: dict[str, str]
+        values: dict[str, Any]
+        if k <= _CACHED:  # zip stops at the fields' end
+            names = dict(zip(_ADD_NAMES, fields, strict=False))
+            values = dict(
+                zip(_ADD_VALUES, [{"N": str(v)} for v in map(add.__getitem__, fields)], strict=False)
+            )
+        else:
+            names = dict(zip(_placeholders("#a", k), fields, strict=True))
+            values = dict(zip(_placeholders(":a", k), [{"N": str(add[f])} for f in fields], strict=True))
+        sets_used: list[int] = []
+        if u.add_sets:
+            for i, (field, members) in enumerate(sorted(u.add_sets.items())):
+                if not members:
+                    continue
+                names[_SET_NAMES[i] if i < _CACHED else f"#s{i}"] = field
+                values[_SET_VALUES[i] if i < _CACHED else f":s{i}"] = {"SS": sorted(set(members))}
+                sets_used.append(i)
+        ttl = u.expires_at is not None
+        if ttl:
+            names["#ttl"] = "expires_at"
+            values[":ttl"] = {"N": _ttl_text(u.expires_at)}  # type: ignore[arg-type]
+        shape = (k, tuple(sets_used), ttl)
+        expr = _EXPRESSIONS.get(shape)
+        if expr is None:
+            if len(_EXPRESSIONS) > 4096:
+                _EXPRESSIONS.clear()
+            expr = _EXPRESSIONS[shape] = _update_expression(*shape)
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": "ACCOUNT#" + u.scope}, "sk": {"S": "COUNTER#" + u.name}},
+            "UpdateExpression": expr,
+        }
+        if names:
+            update["ExpressionAttributeNames"] = names
+        if values:
+            update["ExpressionAttributeValues"] = values
+        return {"Update": update}
+
+    def add_counters_once(
+        self, marker: str, updates: Sequence[CounterUpdate], marker_ttl: timedelta = timedelta(days=3)
+    ) -> bool:
+        """Apply counter increments atomically, once per ``marker`` (a redelivered batch adds nothing).
+
+        Up to 99 counters go into one transaction with the marker ``MARK#<marker>#<chunk>``; larger
+        batches are chunked, each chunk applied once. Returns False when every chunk was applied before.
+        A chunk whose answer was lost is retried by botocore under the same token: applied once, True.
+        """
+        useful = [u for u in updates if u.add or any(u.add_sets.values()) or u.expires_at]
+        if not useful:
+            return False
+        expires = int(time.time() + marker_ttl.total_seconds())
+        applied_any = False
+        for chunk_no, start in enumerate(range(0, len(useful), COUNTERS_PER_TRANSACTION)):
+            chunk = useful[start : start + COUNTERS_PER_TRANSACTION]
+            items = [
+                _put_new(self.table, marker_item(f"{marker}#{chunk_no}", expires)),
+                *(self._counter_update(u) for u in chunk),
+            ]
+            for attempt in range(MAX_ATTEMPTS):
+                codes = self._transact(
+                    "TransactWriteItems(counters)", items, transaction_token(items, attempt)
+                )
+                if codes is None:
+                    applied_any = True
+                    break
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    break  # this chunk was applied by an earlier delivery
+                _backoff(attempt)
+            else:
+                raise LedgerError(f"counter batch {marker} chunk {chunk_no} kept conflicting")
+        return applied_any
+
+    def get_counters(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Counter items by (scope, name); absent counters are absent from the answer."""
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 100):
+            request = {
+                self.table: {
+                    "Keys": [
+                        {"pk": {"S": f"ACCOUNT#{scope}"}, "sk": {"S": f"COUNTER#{name}"}}
+                        for scope, name in unique[start : start + 100]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            for item in self._batch_get("BatchGetItem(counters)", request):
+                scope = item["pk"]["S"].removeprefix("ACCOUNT#")
+                name = item["sk"]["S"].removeprefix("COUNTER#")
+                out[(scope, name)] = _counter_values(item)
+        return out
+
+    # --- expiry -------------------------------------------------------------------------------
+
+    def expired_suspensions(self, now: datetime, limit: int = 500) -> list[str]:
+        """Accounts whose temporary suspension ended at or before ``now`` (GSI2)."""
+        out: list[str] = []
+        for page in self._pages(
+            "Query(expired)",
+            TableName=self.table,
+            IndexName="GSI2",
+            KeyConditionExpression="gsi2pk = :p AND gsi2sk <= :now",
+            ExpressionAttributeValues={":p": {"S": "TEMPSUSP"}, ":now": {"S": codecs.iso(now)}},
+        ):
+            out.extend(i["pk"]["S"].removeprefix("ACCOUNT#") for i in page.get("Items", []))
+            if len(out) >= limit:
+                break
+        return out[:limit]
+
+
+_CACHED = 64
+_SET_NAMES = tuple(f"#s{i}" for i in range(_CACHED))
+_SET_VALUES = tuple(f":s{i}" for i in range(_CACHED))
+_ADD_NAMES = tuple(f"#a{i}" for i in range(_CACHED))
+_ADD_VALUES = tuple(f":a{i}" for i in range(_CACHED))
+_PLACEHOLDERS: dict[tuple[str, int], tuple[str, ...]] = {}
+_TTLS: dict[datetime, str] = {}
+
+
+def _ttl_text(at: datetime) -> str:
+    """``str(epoch(at))``, remembered: a batch's counters share a few window ends."""
+    text = _TTLS.get(at)
+    if text is None:
+        if len(_TTLS) > 4096:
+            _TTLS.clear()
+        text = _TTLS[at] = str(codecs.epoch(at))
+    return text
+
+
+_EXPRESSIONS: dict[tuple[int, tuple[int, ...], bool], str] = {}
+
+
+def _placeholders(stem: str, k: int) -> tuple[str, ...]:
+    got = _PLACEHOLDERS.get((stem, k))
+    if got is None:
+        got = _PLACEHOLDERS[(stem, k)] = tuple(f"{stem}{i}" for i in range(k))
+    return got
+
+
+def _counter_values(item: dict[str, Any]) -> dict[str, Any]:
+    """A counter item's values (numbers, string sets, strings): ``codecs.decode`` without boto3's
+    TypeDeserializer, which made reading counters 2.8x slower (3.8 -> 11.3 us an item, bench_logs' shapes)."""
+    out: dict[str, Any] = {}
+    for k, v in item.items():
+        if "N" in v:
+            num = v["N"]
+            out[k] = int(num) if num.lstrip("-").isdigit() else float(num)
+        elif "SS" in v:
+            out[k] = set(v["SS"])
+        elif "S" in v:
+            out[k] = v["S"]
+        elif "BOOL" in v:
+            out[k] = v["BOOL"]
+    return out
+
+
+def _update_expression(adds: int, sets: tuple[int, ...], ttl: bool) -> str:
+    """A counter update's expression: ADD of ``adds`` numbers and of the sets numbered ``sets``,
+    SET of the TTL first when ``ttl``."""
+    terms = [f"#a{i} :a{i}" for i in range(adds)] + [f"#s{i} :s{i}" for i in sets]
+    expr = ("ADD " + ", ".join(terms)) if terms else ""
+    if ttl:
+        expr = f"SET #ttl = :ttl {expr}".strip()
+    return expr

@@ -1,0 +1,148 @@
+"""usecases/accounts.py's transactions on the in-memory store: create, transition, reviews."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aup.domain import engine
+from aup.domain.models import AccountState, Finding, ReviewStatus, Source, Status, hash_api_key
+from aup.domain.ports import AccountExists, AccountNotFound, ReviewClosed, ReviewNotFound
+from aup.policy import load_default_policy
+from aup.usecases import accounts
+from tests.fakes.ledger import MemoryStore, memory_ledger
+
+POLICY = load_default_policy()
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def review_only(event: str = "c1") -> Finding:
+    return Finding(
+        rule_id="C1-bulk-recipients",
+        clause="C1",
+        account_id="acme-corp",
+        source=Source.s3,
+        source_event_id=event,
+        detected_at=NOW,
+        evidence={"recipients": 5000},
+    )
+
+
+def create(store: MemoryStore, key: str = "k1", account: str = "acme-corp") -> AccountState:
+    return accounts.create_account(
+        store, AccountState(account_id=account, plan="standard"), hash_api_key(key), NOW, "op"
+    )
+
+
+def test_create_registers_the_account_its_key_and_one_audit_entry() -> None:
+    store = MemoryStore()
+    state = create(store)
+    assert state.registered and state.version == 1
+    key = store.get_key(hash_api_key("k1"))
+    assert key is not None and key.account_id == "acme-corp" and key.status is Status.active
+    assert [a.action for a in store.list_audit("acme-corp")] == ["create"]
+
+
+def test_create_refuses_a_registered_account_and_a_taken_key() -> None:
+    store = MemoryStore()
+    create(store)
+    with pytest.raises(AccountExists, match="acme-corp exists"):
+        create(store, key="k2")
+    with pytest.raises(AccountExists, match="that api key is already registered"):
+        create(store, key="k1", account="other-co")
+    assert "other-co" not in store.accounts
+
+
+def test_create_adopts_an_account_first_seen_through_findings() -> None:
+    store = MemoryStore()
+    memory_ledger(POLICY, store).apply_findings(
+        [review_only().model_copy(update={"rule_id": "D1-error-burst", "clause": "D1"})], NOW
+    )
+    seen = store.get_account("acme-corp")
+    assert seen is not None and not seen.registered and len(seen.strikes) == 1
+    state = create(store)
+    assert state.registered and len(state.strikes) == 1 and state.version == seen.version + 1
+
+
+def test_a_transition_retries_a_version_conflict() -> None:
+    store = MemoryStore()
+    create(store)
+    ledger = memory_ledger(POLICY, store)
+    store.before_commit = lambda _: ledger.transition(
+        "acme-corp", lambda s: engine.set_allowlisted(s, allowlisted=True, actor="op-2", now=NOW)
+    )
+    outcome = accounts.transition(
+        store, "acme-corp", lambda s: engine.suspend(s, reason="x", until=None, actor="op-1", now=NOW)
+    )
+    assert outcome is not None and len(store.cancelled) == 1
+    state = store.get_account("acme-corp")
+    assert state is not None and state.allowlisted and state.status is Status.suspended
+    assert [a.actor for a in store.list_audit("acme-corp")].count("op-1") == 1
+    assert store.get_key(hash_api_key("k1")).status is Status.suspended  # type: ignore[union-attr]
+
+
+def test_a_transition_of_an_unknown_account_is_not_found() -> None:
+    with pytest.raises(AccountNotFound):
+        accounts.transition(MemoryStore(), "nobody-here", lambda s: None)
+
+
+def enforced(store: MemoryStore) -> list[str]:
+    """The decisions of the account's violations other than "review" (the finding's own record)."""
+    return [v.decision for v in store.list_violations("acme-corp").items if v.decision != "review"]
+
+
+def pending_review(store: MemoryStore) -> str:
+    create(store)
+    memory_ledger(POLICY, store).apply_findings([review_only()], NOW)
+    (review,) = store.list_reviews().items
+    return str(review.review_id)
+
+
+def test_confirming_a_review_applies_the_ladder_as_an_operator_decision() -> None:
+    store = MemoryStore()
+    review_id = pending_review(store)
+    assert enforced(store) == []
+    closed = memory_ledger(POLICY, store).decide_review(
+        review_id, confirm=True, reason="checked", actor="op", now=NOW + timedelta(minutes=5)
+    )
+    assert closed.status is ReviewStatus.confirmed and closed.decided_by == "op"
+    assert store.reviews[review_id].status is ReviewStatus.confirmed
+    assert enforced(store) == ["strike"]
+    assert store.list_audit("acme-corp")[-1].actor == "op"
+    assert store.list_reviews().items == []
+
+
+def test_dismissing_a_review_audits_it_and_changes_no_state() -> None:
+    store = MemoryStore()
+    review_id = pending_review(store)
+    before = store.get_account("acme-corp")
+    closed = accounts.close_review(
+        store, POLICY, review_id, confirm=False, reason="false positive", actor="op", now=NOW
+    )
+    assert closed.status is ReviewStatus.dismissed
+    assert store.get_account("acme-corp") == before
+    assert store.list_audit("acme-corp")[-1].action == "dismiss_review"
+    assert enforced(store) == []
+    with pytest.raises(ReviewClosed, match="already dismissed"):
+        accounts.close_review(store, POLICY, review_id, confirm=True, reason="", actor="op", now=NOW)
+
+
+def test_a_review_closed_meanwhile_is_not_decided_twice() -> None:
+    store = MemoryStore()
+    review_id = pending_review(store)
+
+    def other_operator(_: object) -> None:
+        accounts.close_review(store, POLICY, review_id, confirm=False, reason="first", actor="op-2", now=NOW)
+
+    store.before_commit = other_operator
+    with pytest.raises(ReviewClosed):
+        accounts.close_review(store, POLICY, review_id, confirm=True, reason="second", actor="op-1", now=NOW)
+    assert store.cancelled[-1].review_closed
+    assert store.reviews[review_id].decided_by == "op-2"
+    assert enforced(store) == []
+
+
+def test_an_unknown_review_is_not_found() -> None:
+    with pytest.raises(ReviewNotFound):
+        accounts.close_review(MemoryStore(), POLICY, "nope", confirm=True, reason="", actor="op", now=NOW)
