@@ -11,12 +11,11 @@ import getpass
 import gzip
 import json
 import re
-import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from aupctl.runner import ACCOUNT, FunctionRunner
+from aupctl.events import ACCOUNT, rest_event
+from aupctl.runner import FunctionRunner
 
 FUNCTION = "AdminApiFunction"
 API = "AdminApi"
@@ -68,73 +67,6 @@ def _match(resource: str, path: str) -> dict[str, str] | None:
     return m.groupdict() if m else None
 
 
-def rest_event(
-    *,
-    method: str,
-    resource: str,
-    path: str,
-    path_params: dict[str, str] | None,
-    body: Any,
-    query: dict[str, str] | None,
-    api_id: str,
-    stage: str,
-    user_arn: str,
-) -> dict[str, Any]:
-    """An API Gateway REST proxy event for an IAM-authorized (SigV4) request."""
-    headers = {
-        "Accept": "application/json",
-        "Host": f"{api_id}.execute-api.us-east-1.amazonaws.com",
-        "User-Agent": "aupctl",
-        "X-Forwarded-For": "127.0.0.1",
-    }
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    now = time.time()
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": path_params or None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourceId": "local",
-            "resourcePath": resource,
-            "httpMethod": method,
-            "extendedRequestId": uuid.uuid4().hex[:16],
-            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "path": f"/{stage}{path}",
-            "accountId": ACCOUNT,
-            "protocol": "HTTP/1.1",
-            "stage": stage,
-            "domainPrefix": api_id,
-            "requestTimeEpoch": int(now * 1000),
-            "requestId": str(uuid.uuid4()),
-            "identity": {
-                "cognitoIdentityPoolId": None,
-                "cognitoIdentityId": None,
-                "cognitoAuthenticationType": None,
-                "cognitoAuthenticationProvider": None,
-                "principalOrgId": None,
-                "accountId": ACCOUNT,
-                "caller": user_arn.rsplit("/", 1)[-1],
-                "user": user_arn.rsplit("/", 1)[-1],
-                "userArn": user_arn,
-                "accessKey": "testing",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "aupctl",
-            },
-            "domainName": f"{api_id}.execute-api.us-east-1.amazonaws.com",
-            "apiId": api_id,
-        },
-        "body": json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
-    }
-
-
 def decode_response(raw: Any) -> Response:
     """The proxy response's status and JSON body (base64 and gzip undone)."""
     if not isinstance(raw, dict) or "statusCode" not in raw:
@@ -165,11 +97,11 @@ class AdminClient:
             resource, params = path, {}
         api_id = self.runner.local.resources.get(API, "local")
         event = rest_event(
-            method=method,
+            method,
+            path,
+            body,
             resource=resource,
-            path=path,
             path_params=params,
-            body=body,
             query=query,
             api_id=api_id,
             stage=self.stage,
@@ -177,7 +109,7 @@ class AdminClient:
         )
         return decode_response(self.runner.invoke(FUNCTION, event).result)
 
-    # The routes of DESIGN.md's admin API table.
+    # The admin API's routes (docs/architecture.md#admin-api).
     def list_accounts(self, limit: int | None = None, next_token: str | None = None) -> Response:
         query = {k: str(v) for k, v in (("limit", limit), ("next_token", next_token)) if v}
         return self.call("GET", "/accounts", query=query)

@@ -20,7 +20,8 @@ from typing import Any
 from aupctl import local, state, tables
 from aupctl.admin import AdminClient, items_of
 from aupctl.errors import CliError
-from aupctl.runner import ACCOUNT, FunctionRunner, LocalStack
+from aupctl.events import authorizer_event, scheduled_event
+from aupctl.runner import FunctionRunner, LocalStack
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 BROWSER_UA = (
@@ -222,17 +223,7 @@ class Demo:
             "the platform reported CPU-seconds per 5 minutes: cpu-hog 40 (free plan: 5), "
             "honest-co 1-2 with one spike of 400 (standard plan: 50)",
         )
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": ACCOUNT,
-            "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": "us-east-1",
-            "resources": [f"arn:aws:events:us-east-1:{ACCOUNT}:rule/UsageSweep"],
-            "detail": {},
-        }
+        event = scheduled_event(now, rule="UsageSweep")
         result = self.runner.invoke("UsageMonitorFunction", event).result
         self.say("usage", f"usage monitor sweep: {brief(result)}")
 
@@ -241,7 +232,9 @@ class Demo:
             return
         api_id = self.local.resources.get("ServiceApi", "local")
         for actor in ACTORS:
-            event = authorizer_event(actor.api_key, api_id)
+            event = authorizer_event(
+                actor.api_key, api_id=api_id, source_ip="198.51.100.20", user_agent="demo-client/1.0"
+            )
             answer = self.runner.invoke("AuthorizerFunction", event).result
             statements = answer.get("policyDocument", {}).get("Statement", [{}])
             effect = statements[0].get("Effect", "?") if statements else "?"
@@ -280,7 +273,7 @@ def access_line(
     account: str,
     method: str = "GET",
 ) -> str:
-    """One line of the contract's access-log format (DESIGN.md), values as strings."""
+    """One line of the access-log format (docs/architecture.md#access-log-format), values as strings."""
     return json.dumps(
         {
             "requestId": str(uuid.uuid4()),
@@ -314,33 +307,6 @@ def subscription_event(log_group: str, lines: list[tuple[int, str]]) -> dict[str
         timestamps=[at for at, _ in lines],
     )
     return {"awslogs": {"data": data}}
-
-
-def authorizer_event(api_key: str, api_id: str) -> dict[str, Any]:
-    headers = {"x-api-key": api_key, "User-Agent": "demo-client/1.0"}
-    return {
-        "type": "REQUEST",
-        "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/prod/GET/items/42",
-        "resource": "/items/{id}",
-        "path": "/items/42",
-        "httpMethod": "GET",
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": {},
-        "pathParameters": {"id": "42"},
-        "stageVariables": {},
-        "requestContext": {
-            "path": "/prod/items/42",
-            "accountId": ACCOUNT,
-            "resourceId": "demo",
-            "stage": "prod",
-            "requestId": str(uuid.uuid4()),
-            "resourcePath": "/items/{id}",
-            "httpMethod": "GET",
-            "apiId": api_id,
-            "identity": {"sourceIp": "198.51.100.20", "userAgent": "demo-client/1.0"},
-        },
-    }
 
 
 def print_summary(result: DemoResult) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -18,8 +17,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from aup import bootstrap
 from aup.adapters.aws import client
-from aup.domain.notifications import SOURCE, Change, changes_from_record
+from aup.domain.notifications import Change, changes_from_record
+from aup.usecases import notify
 
+settings = bootstrap.configure(bootstrap.NotifierSettings)
 logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -27,7 +28,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 # Each stream record is published once, even when the batch is retried (records stay in the ledger
 # table under their own key; the stream filter keeps them from reaching this function).
 persistence = DynamoDBPersistenceLayer(
-    table_name=bootstrap.settings().ledger_table or "unset",
+    table_name=settings.ledger_table,
     key_attr="pk",
     sort_key_attr="sk",
     static_pk_value="IDEMPOTENCY#notifier",
@@ -39,56 +40,49 @@ idempotency = IdempotencyConfig(event_key_jmespath="event_id", expires_after_sec
 
 @idempotent_function(data_keyword_argument="record", persistence_store=persistence, config=idempotency)
 def publish(record: dict[str, Any]) -> dict[str, Any]:
-    changes = [Change.model_validate(c) for c in record["changes"]]
-    cfg = bootstrap.settings()
-    for change in changes:
-        message = {
-            "source": SOURCE,
-            "detail-type": change.detail_type,
-            "account_id": change.account_id,
-            "detail": change.detail,
-        }
-        if cfg.notifications_topic_arn:
-            client("sns").publish(
-                TopicArn=cfg.notifications_topic_arn,
-                Subject=change.subject,
-                Message=orjson.dumps(message).decode(),
-                MessageAttributes={"detail_type": {"DataType": "String", "StringValue": change.detail_type}},
-            )
-    entries = [
-        {
-            "Source": SOURCE,
-            "DetailType": c.detail_type,
-            "EventBusName": cfg.event_bus_name,
-            "Resources": [],
-            "Detail": orjson.dumps({"account_id": c.account_id, **c.detail}).decode(),
-        }
-        for c in changes
-    ]
-    if entries:
-        resp = client("events").put_events(Entries=entries)
-        if resp.get("FailedEntryCount"):
-            raise RuntimeError(f"EventBridge refused {resp['FailedEntryCount']} of {len(entries)} events")
-    return {"published": len(changes)}
+    published = notify.publish(
+        [Change.model_validate(c) for c in record["changes"]],
+        sns=client("sns"),
+        events=client("events"),
+        topic_arn=settings.notifications_topic_arn,
+        event_bus_name=settings.event_bus_name,
+    )
+    for change in record["changes"]:
+        _count(change)
+    return {"published": published}
+
+
+# The dashboard's enforcement figures, counted here (once per stream record: inside the idempotent
+# function) because every detector's and operator's change passes through the ledger's stream.
+# Fixed names; the clause and the decision are dimensions.
+_DECISIONS = {
+    "AccountSuspended": "suspension",
+    "AccountReinstated": "reinstatement",
+    "ReviewRequested": "review",
+}
+
+
+def _count(change: dict[str, Any]) -> None:
+    kind = change.get("detail_type")
+    detail = change.get("detail") or {}
+    if kind == "ViolationRecorded":
+        name, dimension, value = "ViolationsRecorded", "Clause", str(detail.get("clause") or "unknown")
+    elif kind in _DECISIONS:
+        name, dimension, value = "EnforcementDecisions", "Decision", _DECISIONS[kind]
+    else:
+        return
+    with single_metric(name=name, unit=MetricUnit.Count, value=1) as m:
+        m.add_dimension(name=dimension, value=value[:64])
 
 
 def flush_authorizer_cache() -> None:
-    """Make a suspension (or reinstatement) effective at once instead of after the 60 s authorizer cache.
-
-    Best effort: when it fails, the cache expires by itself within ReauthorizeEvery.
-    """
-    cfg = bootstrap.settings()
-    if not (cfg.service_api_id and cfg.service_api_stage):
-        return
-    try:
-        client("apigateway").flush_stage_authorizers_cache(
-            restApiId=cfg.service_api_id, stageName=cfg.service_api_stage
-        )
+    error = notify.flush_authorizer_cache(
+        client("apigateway"), api_id=settings.service_api_id, stage=settings.service_api_stage
+    )
+    if error is None:
         metrics.add_metric(name="AuthorizerCacheFlushed", unit=MetricUnit.Count, value=1)
-    except Exception as exc:
-        logger.warning(
-            "authorizer cache flush failed; the cache expires within 60 s", extra={"error": str(exc)}
-        )
+    else:
+        logger.warning("authorizer cache flush failed; the cache expires within 60 s", extra={"error": error})
         metrics.add_metric(name="AuthorizerCacheFlushFailed", unit=MetricUnit.Count, value=1)
 
 

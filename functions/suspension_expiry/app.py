@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from aup import bootstrap
 from aup.usecases import accounts
 
+settings = bootstrap.configure(bootstrap.SuspensionExpirySettings)
 logger = Logger()
 metrics = Metrics()
 

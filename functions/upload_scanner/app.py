@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
@@ -21,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from aup import bootstrap
 from aup.usecases.scan_upload import ObjectOutcome, UploadScanner, parse_notification
 
+settings = bootstrap.configure(bootstrap.UploadScannerSettings)
 logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -28,25 +28,53 @@ processor = BatchProcessor(event_type=EventType.SQS)
 _deadline: dict[str, float] = {}
 
 
-@cache
+_scanner: list[UploadScanner] = []
+
+
 def scanner() -> UploadScanner:
-    """Built once per execution environment: compiled YARA rules, hash lists, the ledger."""
-    s = bootstrap.settings()
-    return UploadScanner(
-        bootstrap.policy(),
-        bootstrap.ledger(),
-        quarantine_bucket=s.quarantine_bucket,
-        scan_limit_bytes=s.scan_limit_bytes,
-        now=bootstrap.utcnow,
-    )
+    """Built once per execution environment and policy: compiled YARA rules, hash lists, the ledger.
+
+    Rebuilt only when a refreshed policy document replaces the one it was built from.
+    """
+    policy = bootstrap.policy()
+    if not _scanner or _scanner[0].policy is not policy:
+        _scanner[:] = [
+            UploadScanner(
+                policy,
+                bootstrap.ledger(),
+                quarantine_bucket=settings.quarantine_bucket,
+                scan_limit_bytes=settings.scan_limit_bytes,
+                now=bootstrap.utcnow,
+            )
+        ]
+        _report_rules(_scanner[0])
+    return _scanner[0]
+
+
+def _report_rules(built: UploadScanner) -> None:
+    """Operators' YARA files that did not compile are named (log) and counted (metric); the rest load."""
+    rules = built.rule_set
+    for name, error in rules.rejected:
+        logger.error("YARA rule file rejected", extra={"rule_file": name, "error": error[:500]})
+    metrics.add_metric(name="YaraRuleFilesRejected", unit=MetricUnit.Count, value=len(rules.rejected))
+    logger.info("YARA rules loaded", extra={"rule_files": rules.files, "from_cache": rules.cached})
+
+
+def _count(name: str, dimension: str, value: str) -> None:
+    """One count of a fixed metric name whose value is a dimension (``ScanVerdicts`` / ``Verdict``),
+    in the operations namespace (``POWERTOOLS_METRICS_NAMESPACE``) with the ``service`` dimension."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1) as m:
+        m.add_dimension(name=dimension, value=value)
 
 
 def _publish(outcome: ObjectOutcome) -> None:
-    metrics.add_metric(name=f"Objects_{outcome.action}", unit=MetricUnit.Count, value=1)
+    # Fixed names; what varies (action, verdict, scan status) is a dimension (template.yaml's dashboard).
+    _count("UploadEvents", "Action", outcome.action)
     if outcome.verdict is not None:
-        metrics.add_metric(name=f"Verdict_{outcome.verdict.value}", unit=MetricUnit.Count, value=1)
+        _count("ScanVerdicts", "Verdict", outcome.verdict.value)
     if outcome.status is not None and outcome.status.value != "complete":
-        metrics.add_metric(name="NotScanned", unit=MetricUnit.Count, value=1)
+        _count("NotScannedReasons", "Scan", outcome.status.value)
+        metrics.add_metric(name="NotScanned", unit=MetricUnit.Count, value=1)  # the alarm's total
     if outcome.bytes_scanned:
         metrics.add_metric(name="BytesScanned", unit=MetricUnit.Bytes, value=outcome.bytes_scanned)
     if outcome.account_id is None and outcome.action in ("scanned", "gone"):
@@ -56,7 +84,7 @@ def _publish(outcome: ObjectOutcome) -> None:
             name="StorageBytes",
             unit=MetricUnit.Bytes,
             value=outcome.stored_bytes,
-            namespace=bootstrap.settings().metrics_namespace,
+            namespace=settings.metrics_namespace,
         ) as m:
             m.add_dimension(name="AccountId", value=outcome.account_id)
 

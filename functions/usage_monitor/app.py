@@ -17,6 +17,7 @@ from aup.detectors.usage.events import MalformedEvent
 from aup.detectors.usage.metrics import CloudWatchMetricsReader
 from aup.usecases.monitor_usage import handle
 
+settings = bootstrap.configure(bootstrap.UsageMonitorSettings)
 logger = Logger()
 metrics = Metrics()
 
@@ -24,7 +25,7 @@ metrics = Metrics()
 @metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    reader = CloudWatchMetricsReader(bootstrap.settings().metrics_namespace)
+    reader = CloudWatchMetricsReader(settings.metrics_namespace)
     try:
         result = handle(event, ledger=bootstrap.ledger(), reader=reader, policy=bootstrap.policy())
     except MalformedEvent as exc:

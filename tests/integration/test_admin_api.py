@@ -116,6 +116,7 @@ def test_not_a_proxy_event(stack, lambda_context):
     assert resp["statusCode"] == 400
 
 
+@pytest.mark.time_machine("2026-11-02T00:00:00Z", tick=True)  # the day after the findings below
 def test_violations_paginated_newest_first(admin):
     from datetime import UTC, datetime, timedelta
 
@@ -204,3 +205,38 @@ def test_list_accounts_and_openapi(admin):
     status, doc = admin("GET", "/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
     assert "/accounts/{account_id}/suspend" in doc["paths"]
+
+
+@pytest.mark.parametrize(
+    "raw_body",
+    [
+        '{"reason": "x", "until": "2099-01-01T00:00:00"}',  # no time zone: whose midnight?
+        '{"reason": ' + "[" * 1000 + "]" * 1000 + "}",  # nested: the parser used to hit RecursionError
+        '{"reason": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"reason": "x", "until": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}",
+    ],
+    ids=["naive-until", "nested-1000", "nested-100000", "nested-until"],
+)
+def test_naive_until_and_deeply_nested_bodies_are_422(admin, raw_body):
+    admin("POST", "/accounts", {"account_id": "acme-corp", "plan": "free"})
+    status, payload = admin("POST", "/accounts/acme-corp/suspend", raw_body=raw_body)
+    assert status == 422 and payload["error"] == "invalid request" and payload["errors"]
+    assert admin("GET", "/accounts/acme-corp")[1]["status"] == "active"
+
+
+def test_openapi_is_generated_by_the_resolver_and_swagger_serves_it(admin):
+    status, doc = admin("GET", "/openapi.json")
+    assert status == 200 and doc["info"]["title"] == "aup-enforcer admin API"
+    suspend = doc["paths"]["/accounts/{account_id}/suspend"]["post"]
+    assert "422" in suspend["responses"]
+    assert "/openapi.json" not in doc["paths"]  # the document does not describe itself
+    status, same = admin("GET", "/swagger", query={"format": "json"})
+    assert status == 200 and same["paths"] == doc["paths"]
+
+
+def test_swagger_ui_page(stack, lambda_context):
+    module = load_handler("admin_api")
+    resp = module.lambda_handler(admin_event("GET", "/swagger"), lambda_context)
+    assert resp["statusCode"] == 200
+    headers = {k.lower(): v for k, v in (resp.get("multiValueHeaders") or {}).items()}
+    assert "text/html" in str(headers.get("content-type")) and "swagger" in resp["body"].lower()

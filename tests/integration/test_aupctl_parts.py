@@ -212,3 +212,114 @@ def test_a_zombie_is_not_alive():
         time.sleep(0.05)
     assert not state.pid_alive(child.pid)  # exited, not yet reaped
     child.wait()
+
+
+# ------------------------------------------------------------------------------ the command line
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    from aupctl.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version_and_help_with_examples(capsys):
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.startswith("aupctl, version ")
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0
+    for command in ("local", "invoke", "accounts", "reviews", "replay", "demo", "completion"):
+        assert f"  {command} " in out
+    assert "Examples:" in out and "aupctl local up" in out
+    code, out, _ = run_cli(capsys, "invoke", "--help")
+    assert code == 0 and "--event" in out and "--at now|ISO" in out and "--port" in out
+    assert "Examples:" in out and "aupctl invoke AuthorizerFunction --event" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["accounts", "create", "acme-corp"], "Missing option '--plan'"),
+        (["accounts", "suspend", "acme-corp"], "Missing option '--reason'"),
+        (["invoke", "AuthorizerFunction"], "Missing option '--event'"),
+        (["replay", "--logs", "x", "--format", "xml"], "'xml' is not one of"),
+        (["local", "up", "--port", "many"], "'many' is not a valid integer"),
+        (["nonsense"], "No such command 'nonsense'"),
+    ],
+)
+def test_bad_usage_is_one_line_naming_the_problem(capsys, args, needle):
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2 and out == ""
+    [line] = err.strip().splitlines()
+    assert line.startswith("aupctl: ") and needle in line and "--help" in line
+
+
+def test_every_subcommand_and_option_of_the_contract_is_there(capsys):
+    expected = {
+        ("local", "up"): ["--port", "--no-dispatcher"],
+        ("local", "down"): ["--port"],
+        ("local", "status"): ["--port"],
+        ("accounts", "list"): ["--json", "--port"],
+        ("accounts", "show"): ["ID", "--json", "--port"],
+        ("accounts", "create"): ["ID", "--plan", "--api-key", "--json", "--port"],
+        ("accounts", "suspend"): ["ID", "--reason", "--until", "--json", "--port"],
+        ("accounts", "reinstate"): ["ID", "--reason", "--json", "--port"],
+        ("accounts", "violations"): ["ID", "--json", "--port"],
+        ("accounts", "allowlist"): ["ID", "--off", "--json", "--port"],
+        ("reviews", "list"): ["--json", "--port"],
+        ("reviews", "confirm"): ["ID", "--reason", "--json", "--port"],
+        ("reviews", "dismiss"): ["ID", "--reason", "--json", "--port"],
+        ("replay",): ["--logs", "--format", "--dry-run", "--json", "--port"],
+        ("demo",): ["--html", "--port"],
+    }
+    for path, options in expected.items():
+        code, out, _ = run_cli(capsys, *path, "--help")
+        assert code == 0, path
+        for option in options:
+            assert option in out, (path, option)
+
+
+def test_shell_completion_script_and_function_names(capsys, monkeypatch):
+    code, out, _ = run_cli(capsys, "completion", "bash")
+    assert code == 0 and "_AUPCTL_COMPLETE" in out and "complete " in out
+    from aupctl.cli import _function_names
+
+    names = _function_names(None, None, "Auth")  # type: ignore[arg-type]
+    assert names == ["AuthorizerFunction"]
+
+
+def test_report_escapes_every_value_and_keeps_evidence_lines():
+    from aupctl.demo import DemoResult
+    from aupctl.report import render
+
+    hostile = '<script>alert("x")</script>'
+    result = DemoResult(
+        endpoint="http://127.0.0.1:1",
+        started_at="2026-11-27T12:00:00+00:00",
+        steps=[("logs", f"probe {hostile}")],
+        accounts=[
+            {
+                "account_id": "acme-corp",
+                "status": "suspended",
+                "plan": "free",
+                "strikes": 2,
+                "suspension": {"kind": "temporary", "reason": hostile, "until": None},
+            },
+            {"account_id": "honest-co", "status": "active", "plan": "standard"},
+        ],
+        violations={
+            "acme-corp": [{"clause": "D1", "severity": "high", "evidence": {"paths": ["/.env"], "count": 3}}]
+        },
+        authorizer=[{"account": "acme-corp", "effect": '"><b>Deny', "reason": hostile}],
+        stories={"honest-co": "an honest <customer>"},
+    )
+    html = render(result)
+    assert html.startswith("<!doctype html>") and "<script" not in html
+    assert "&lt;script&gt;" in html and "an honest &lt;customer&gt;" in html
+    assert 'class="card suspended"' in html and 'class="card active"' in html
+    assert '<span class="badge other">&#34;&gt;&lt;b&gt;Deny</span>' in html  # unknown class: no injection
+    assert "paths: [&#34;/.env&#34;]\ncount: 3" in html  # one evidence field a line
+    assert "strikes <b>2</b>" in html and "2 accounts &middot; 1 suspended &middot; 1 violations" in html
