@@ -3,6 +3,9 @@
 Every failure the user can act on (bad usage, no stack, port in use, unknown function) is one line
 on standard error and a non-zero exit; ``invoke`` prints exactly the handler's result on standard
 output. Heavy imports (boto3, moto, samtranslator) happen inside the commands that need them.
+
+The command line is click's: ``--help`` on every command (with examples), ``--version``, and shell
+completion (``aupctl completion bash|zsh|fish``).
 """
 
 from __future__ import annotations
@@ -10,106 +13,417 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import click
 
 from aupctl.errors import CliError
 from aupctl.state import DEFAULT_PORT
 
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
-def _port(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"local stack port (default {DEFAULT_PORT})"
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aup-enforcer")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
+
+
+def port_option(default: int | None = DEFAULT_PORT) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    text = f"local stack port (default {DEFAULT_PORT})" if default else "only this port"
+    return click.option("--port", type=int, default=default, show_default=False, help=text)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="print the admin API's JSON")
+
+
+def _function_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Completion of a LogicalId: the functions of the template."""
+    try:
+        from aupctl.runner import function_specs
+        from aupctl.stack import TEMPLATE, load_template
+
+        return sorted(n for n in function_specs(load_template(TEMPLATE)) if n.startswith(incomplete))
+    except Exception:
+        return []
+
+
+@click.group(
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  aupctl local up
+  aupctl accounts create acme-corp --plan standard
+  aupctl invoke AuthorizerFunction --event events/AuthorizerFunction/known-key.json
+  aupctl replay --logs access.log --dry-run
+  aupctl demo --html demo-report.html""",
+)
+@click.version_option(_version(), "--version", "-V", prog_name="aupctl")
+def cli() -> None:
+    """aup-enforcer on a local embedded AWS (moto)."""
+
+
+# ---------------------------------------------------------------------------------------- local (click)
+
+
+@cli.group(context_settings=CONTEXT)
+def local() -> None:
+    """Start, stop or inspect the local stack."""
+
+
+@local.command(
+    "up",
+    epilog="""\b
+Examples:
+  aupctl local up
+  aupctl local up --port 4570 --no-dispatcher
+  aupctl local up --policy my-policy.yaml""",
+)
+@port_option()
+@click.option("--no-dispatcher", is_flag=True, help="do not run the scanner on uploads")
+@click.option(
+    "--policy",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="a policy document for the stack's functions (validated first; put into the local SSM "
+    "parameter /aup/policy)",
+)
+@click.option("--template", type=click.Path(path_type=Path), default=None, hidden=True)  # tests: a double
+def local_up(port: int, no_dispatcher: bool, policy: Path | None, template: Path | None) -> int:
+    """Start moto on 127.0.0.1 in the background and deploy template.yaml."""
+    return _local(
+        argparse.Namespace(
+            action="up", port=port, no_dispatcher=no_dispatcher, policy=policy, template=template
+        )
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aupctl", description="aup-enforcer on a local embedded AWS (moto)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+@local.command("down")
+@port_option()
+def local_down(port: int) -> int:
+    """Stop the local stack."""
+    return _local(argparse.Namespace(action="down", port=port))
 
-    local = commands.add_parser("local", help="start, stop or inspect the local stack")
-    local_cmds = local.add_subparsers(dest="action", required=True, metavar="ACTION")
-    up = local_cmds.add_parser(
-        "up", help="start moto on 127.0.0.1 in the background and deploy template.yaml"
+
+@local.command("status")
+@port_option(default=None)
+def local_status(port: int | None) -> int:
+    """Show the local stack(s); exit 3 when none is ready."""
+    return _local(argparse.Namespace(action="status", port=port))
+
+
+# --------------------------------------------------------------------------------------- invoke (click)
+
+
+@cli.command(
+    "invoke",
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  aupctl invoke AuthorizerFunction --event events/AuthorizerFunction/known-key.json
+  aupctl invoke ApiLogAnalyzerFunction -e events/ApiLogAnalyzerFunction/subscription-scanner.json --at now
+  echo '{}' | aupctl invoke SuspensionExpiryFunction --event -""",
+)
+@click.argument("function", metavar="LogicalId", shell_complete=_function_names)
+@click.option("--event", "-e", required=True, help="event JSON file, or - for standard input")
+@click.option(
+    "--at",
+    default=None,
+    metavar="now|ISO",
+    help="move the event's times so that its latest is this instant (offsets kept): a dated sample "
+    "then decides as on the day it was written",
+)
+@port_option()
+def invoke(function: str, event: str, at: str | None, port: int) -> int:
+    """Run one function's handler in-process (as `sam local invoke -e`), against the local stack."""
+    return _invoke(argparse.Namespace(function=function, event=event, at=at, port=port))
+
+
+# ------------------------------------------------------------------------------------- accounts (click)
+
+
+@cli.group(
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  aupctl accounts create acme-corp --plan standard
+  aupctl accounts show acme-corp
+  aupctl accounts suspend acme-corp --reason "abuse report #12" --until 2026-12-31T00:00:00Z
+  aupctl accounts list --json""",
+)
+def accounts() -> None:
+    """Accounts, through the admin API function."""
+
+
+def _accounts_command(action: str, **params: Any) -> int:
+    defaults = dict(account_id=None, plan=None, api_key=None, reason=None, until=None, off=False)
+    return _accounts(argparse.Namespace(action=action, **{**defaults, **params}))
+
+
+@accounts.command("list")
+@json_option
+@port_option()
+def accounts_list(as_json: bool, port: int) -> int:
+    """List accounts."""
+    return _accounts_command("list", json=as_json, port=port)
+
+
+@accounts.command("show")
+@click.argument("account_id", metavar="ID")
+@json_option
+@port_option()
+def accounts_show(account_id: str, as_json: bool, port: int) -> int:
+    """One account and its violations."""
+    return _accounts_command("show", account_id=account_id, json=as_json, port=port)
+
+
+@accounts.command("create")
+@click.argument("account_id", metavar="ID")
+@click.option("--plan", required=True, help="free, standard, business or enterprise (the policy's plans)")
+@click.option("--api-key", default=None, help="the key to register (default: one is generated, shown once)")
+@json_option
+@port_option()
+def accounts_create(account_id: str, plan: str, api_key: str | None, as_json: bool, port: int) -> int:
+    """Register an account."""
+    return _accounts_command(
+        "create", account_id=account_id, plan=plan, api_key=api_key, json=as_json, port=port
     )
-    _port(up)
-    up.add_argument("--no-dispatcher", action="store_true", help="do not run the scanner on uploads")
-    up.add_argument("--template", type=Path, default=None, help=argparse.SUPPRESS)  # tests: a test double
-    down = local_cmds.add_parser("down", help="stop the local stack")
-    _port(down)
-    status = local_cmds.add_parser("status", help="show the local stack(s)")
-    status.add_argument("--port", type=int, default=None, help="only this port")
 
-    invoke = commands.add_parser(
-        "invoke", help="run one function's handler in-process against the local stack"
+
+@accounts.command("suspend")
+@click.argument("account_id", metavar="ID")
+@click.option("--reason", required=True)
+@click.option("--until", default=None, help="ISO-8601 end of a temporary suspension, with a time zone")
+@json_option
+@port_option()
+def accounts_suspend(account_id: str, reason: str, until: str | None, as_json: bool, port: int) -> int:
+    """Suspend an account (indefinitely, or --until a time)."""
+    return _accounts_command(
+        "suspend", account_id=account_id, reason=reason, until=until, json=as_json, port=port
     )
-    invoke.add_argument("function", metavar="LogicalId")
-    invoke.add_argument("--event", "-e", required=True, help="event JSON file, or - for standard input")
-    _port(invoke)
 
-    accounts = commands.add_parser("accounts", help="accounts, through the admin API function")
-    acc = accounts.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for name, helptext in (
-        ("list", "list accounts"),
-        ("show", "one account and its violations"),
-        ("create", "register an account"),
-        ("suspend", "suspend an account"),
-        ("reinstate", "lift a suspension"),
-        ("violations", "an account's violations"),
-        ("allowlist", "allowlist an account (or --off)"),
-    ):
-        p = acc.add_parser(name, help=helptext)
-        if name != "list":
-            p.add_argument("account_id", metavar="ID")
-        if name == "create":
-            p.add_argument("--plan", required=True)
-            p.add_argument("--api-key", default=None)
-        if name in ("suspend", "reinstate"):
-            p.add_argument("--reason", required=True)
-        if name == "suspend":
-            p.add_argument("--until", default=None, help="ISO-8601 end of a temporary suspension")
-        if name == "allowlist":
-            p.add_argument("--off", action="store_true")
-        p.add_argument("--json", action="store_true", help="print the API's JSON")
-        _port(p)
 
-    reviews = commands.add_parser("reviews", help="pending reviews, through the admin API function")
-    rev = reviews.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for name in ("list", "confirm", "dismiss"):
-        p = rev.add_parser(name, help=f"{name} review(s)")
-        if name != "list":
-            p.add_argument("review_id", metavar="ID")
-            p.add_argument("--reason", required=True)
-        p.add_argument("--json", action="store_true", help="print the API's JSON")
-        _port(p)
+@accounts.command("reinstate")
+@click.argument("account_id", metavar="ID")
+@click.option("--reason", required=True)
+@json_option
+@port_option()
+def accounts_reinstate(account_id: str, reason: str, as_json: bool, port: int) -> int:
+    """Lift a suspension."""
+    return _accounts_command("reinstate", account_id=account_id, reason=reason, json=as_json, port=port)
 
-    replay = commands.add_parser("replay", help="backtest the log analyzer on a file of access-log lines")
-    replay.add_argument("--logs", required=True, type=Path, help="access-log file (- for standard input)")
-    replay.add_argument("--format", choices=("auto", "json", "clf"), default="auto")
-    replay.add_argument(
-        "--dry-run", action="store_true", help="decide against an empty ledger; change no flag"
+
+@accounts.command("violations")
+@click.argument("account_id", metavar="ID")
+@json_option
+@port_option()
+def accounts_violations(account_id: str, as_json: bool, port: int) -> int:
+    """An account's violations, newest first."""
+    return _accounts_command("violations", account_id=account_id, json=as_json, port=port)
+
+
+@accounts.command("allowlist")
+@click.argument("account_id", metavar="ID")
+@click.option("--off", is_flag=True, help="take the account off the allowlist")
+@json_option
+@port_option()
+def accounts_allowlist(account_id: str, off: bool, as_json: bool, port: int) -> int:
+    """Allowlist an account (or --off)."""
+    return _accounts_command("allowlist", account_id=account_id, off=off, json=as_json, port=port)
+
+
+# -------------------------------------------------------------------------------------- reviews (click)
+
+
+@cli.group(
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  aupctl reviews list
+  aupctl reviews confirm <review-id> --reason 'checked the logs'
+  aupctl reviews dismiss <review-id> --reason 'a false positive'""",
+)
+def reviews() -> None:
+    """Pending reviews, through the admin API function."""
+
+
+@reviews.command("list")
+@json_option
+@port_option()
+def reviews_list(as_json: bool, port: int) -> int:
+    """List pending reviews."""
+    return _reviews(argparse.Namespace(action="list", json=as_json, port=port))
+
+
+@reviews.command("confirm")
+@click.argument("review_id", metavar="ID")
+@click.option("--reason", required=True)
+@json_option
+@port_option()
+def reviews_confirm(review_id: str, reason: str, as_json: bool, port: int) -> int:
+    """Confirm a review: the ladder then applies."""
+    return _reviews(
+        argparse.Namespace(action="confirm", review_id=review_id, reason=reason, json=as_json, port=port)
     )
-    replay.add_argument("--json", action="store_true", help="print the decisions as JSON")
-    _port(replay)
 
-    demo = commands.add_parser("demo", help="a fresh local stack, a scenario through every signal, a report")
-    demo.add_argument("--html", type=Path, default=None, help="write an HTML report here")
-    demo.add_argument("--port", type=int, default=None, help="port for the demo stack (default: a free one)")
-    return parser
+
+@reviews.command("dismiss")
+@click.argument("review_id", metavar="ID")
+@click.option("--reason", required=True)
+@json_option
+@port_option()
+def reviews_dismiss(review_id: str, reason: str, as_json: bool, port: int) -> int:
+    """Dismiss a review: nothing is enforced."""
+    return _reviews(
+        argparse.Namespace(action="dismiss", review_id=review_id, reason=reason, json=as_json, port=port)
+    )
+
+
+# -------------------------------------------------------------------------------- replay, demo (click)
+
+
+@cli.command(
+    "replay",
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  aupctl replay --logs access.log --dry-run
+  aupctl replay --logs - --format clf --json < access.log
+  aupctl replay --logs access.log --dry-run --policy candidate.yaml""",
+)
+@click.option(
+    "--logs",
+    required=True,
+    type=click.Path(path_type=Path, allow_dash=True),
+    help="access-log file (- for standard input)",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["auto", "json", "clf"]), default="auto", show_default=True
+)
+@click.option("--dry-run", is_flag=True, help="decide against an empty ledger; change no flag")
+@click.option("--json", "as_json", is_flag=True, help="print the decisions as JSON")
+@click.option(
+    "--policy",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="detect and decide under this policy document instead of the stack's (validated first)",
+)
+@port_option()
+def replay(logs: Path, fmt: str, dry_run: bool, as_json: bool, policy: Path | None, port: int) -> int:
+    """Backtest the log analyzer on a file of access-log lines."""
+    return _replay(
+        argparse.Namespace(logs=logs, format=fmt, dry_run=dry_run, json=as_json, policy=policy, port=port)
+    )
+
+
+# --------------------------------------------------------------------------------------- policy (click)
+
+
+@cli.group(
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  aupctl policy validate candidate.yaml
+  aupctl policy diff --candidate candidate.yaml --since 30d
+  aupctl policy diff --candidate candidate.yaml --logs access.log --json --html diff.html""",
+)
+def policy() -> None:
+    """Check a policy document and see what it would change before it is live."""
+
+
+@policy.command("validate")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="print {valid, errors} as JSON")
+def policy_validate(file: Path, as_json: bool) -> int:
+    """Validate FILE: the schema, then every rule a detector emits and every plan in full.
+    Exit 0 valid, 1 invalid (each bad field named), 2 unreadable."""
+    from aupctl.policy import validate
+
+    return validate(file, as_json)
+
+
+@policy.command("diff")
+@click.option(
+    "--candidate", required=True, type=click.Path(path_type=Path, dir_okay=False), help="the policy to try"
+)
+@click.option("--since", default="30d", show_default=True, help="recorded violations this recent (30d, 12h)")
+@click.option(
+    "--logs",
+    type=click.Path(path_type=Path, allow_dash=True),
+    default=None,
+    help="archived access logs to replay under both policies too (as `aupctl replay`)",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["auto", "json", "clf"]), default="auto", show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="print the diff as JSON")
+@click.option("--html", type=click.Path(path_type=Path), default=None, help="write an HTML report here")
+@port_option()
+def policy_diff(
+    candidate: Path, since: str, logs: Path | None, fmt: str, as_json: bool, html: Path | None, port: int
+) -> int:
+    """Replay the recorded findings under the live policy and the candidate; print what would change."""
+    from aupctl.policy import diff
+
+    return diff(candidate, since=since, logs=logs, fmt=fmt, as_json=as_json, html=html, port=port)
+
+
+@cli.command(
+    "demo",
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  aupctl demo
+  aupctl demo --html demo-report.html""",
+)
+@click.option("--html", type=click.Path(path_type=Path), default=None, help="write an HTML report here")
+@click.option("--port", type=int, default=None, help="port for the demo stack (default: a free one)")
+def demo(html: Path | None, port: int | None) -> int:
+    """A fresh stack, a scenario through every signal, a report."""
+    return _demo(argparse.Namespace(html=html, port=port))
+
+
+@cli.command(
+    "completion",
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  eval "$(aupctl completion bash)"     # in ~/.bashrc
+  aupctl completion fish > ~/.config/fish/completions/aupctl.fish""",
+)
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> int:
+    """Print the shell completion script for SHELL."""
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None
+    click.echo(cls(cli, {}, "aupctl", "_AUPCTL_COMPLETE").source())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The console script: the exit code of the command (never raises for what the user can act on)."""
     try:
-        handler = {
-            "local": _local,
-            "invoke": _invoke,
-            "accounts": _accounts,
-            "reviews": _reviews,
-            "replay": _replay,
-            "demo": _demo,
-        }[args.command]
-        return handler(args)
+        from aupctl.clock import shift_from_environment
+
+        shift_from_environment()  # AUP_CLOCK_SHIFT_DAYS (the test suite's clock-shift guard)
+        result = cli.main(args=argv, prog_name="aupctl", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Abort:
+        print("aupctl: interrupted", file=sys.stderr)
+        return 130
+    except click.ClickException as err:
+        hint = ""
+        if isinstance(err, click.UsageError) and err.ctx is not None:
+            hint = f" (see `{err.ctx.command_path} --help`)"
+        print(f"aupctl: {err.format_message()}{hint}", file=sys.stderr)
+        return err.exit_code
     except CliError as err:
         print(f"aupctl: {err}", file=sys.stderr)
         return err.exit_code
@@ -128,7 +442,10 @@ def _local(args: argparse.Namespace) -> int:
         from aupctl.stack import TEMPLATE
 
         st, started = local.up(
-            args.port, dispatcher=not args.no_dispatcher, template=args.template or TEMPLATE
+            args.port,
+            dispatcher=not args.no_dispatcher,
+            template=args.template or TEMPLATE,
+            policy=args.policy,
         )
         if not started:
             print(
@@ -183,6 +500,32 @@ def read_event(source: str) -> Any:
         raise CliError(f"event in {where} is not valid JSON: {err}") from err
 
 
+def _rebased(event: Any, at_text: str) -> Any:
+    """``--at``: the event with its times moved (a note on stderr; standard output stays the result)."""
+    from aupctl.clock import parse_instant
+    from aupctl.rebase import rebase
+
+    at = parse_instant(at_text)
+    moved = rebase(event, at)
+    if moved.shift is None or moved.latest is None:
+        print("aupctl: --at: the event names no time that happened; invoked as it is", file=sys.stderr)
+        return event
+    print(
+        f"aupctl: --at: {moved.times} time(s) moved by {_signed(moved.shift)}: the event's latest, "
+        f"{moved.latest.isoformat()}, is now {at.isoformat()}",
+        file=sys.stderr,
+    )
+    return moved.event
+
+
+def _signed(delta: Any) -> str:
+    seconds = delta.total_seconds()
+    sign = "-" if seconds < 0 else "+"
+    days, rest = divmod(abs(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    return f"{sign}{int(days)}d {int(hours):02d}:{int(rest // 60):02d}:{rest % 60:06.3f}"
+
+
 def _template_for(port: int) -> tuple[Path, str]:
     from aupctl import state
     from aupctl.stack import DEFAULT_STACK, TEMPLATE
@@ -198,6 +541,8 @@ def _invoke(args: argparse.Namespace) -> int:
     offline = LocalStack(args.port, stack_name, template)
     FunctionRunner(offline).spec(args.function)  # unknown function: an error before anything else
     event = read_event(args.event)
+    if args.at is not None:
+        event = _rebased(event, args.at)
     runner = FunctionRunner(LocalStack.connect(args.port))
     real_stdout = sys.stdout
     try:

@@ -5,6 +5,7 @@ memory), then the ladder. With ``--dry-run`` nothing is written anywhere: decisi
 against the local stack's current account states when a stack is running (else fresh accounts), at
 the time of the last finding, so last week's logs decide as they would have then. Without it the
 findings are applied to the local stack's ledger (flags change, as the deployed analyzer would).
+``--policy FILE`` detects and decides under that document (validated first) instead of the stack's.
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ def _accounts(ledger: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    override = None
+    if getattr(args, "policy", None) is not None:
+        from aupctl.policy import require_valid
+
+        override, _ = require_valid(args.policy)
     lines = read_log_lines(args.logs)
     fmt = detect_format(lines) if args.format == "auto" else args.format
     local = LocalStack.connect(args.port) if state.endpoint_answers(args.port) else None
@@ -85,7 +91,13 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as err:  # the analyzer is not in this checkout
         raise CliError(f"the log analyzer is not available: {err}") from err
 
-    with _domain(local) as (policy, ledger):
+    with _domain(local) as (stack_policy, stack_ledger):
+        policy, ledger = stack_policy, stack_ledger
+        if override is not None:
+            from aup.bootstrap import EnforcementLedger
+
+            policy = override
+            ledger = EnforcementLedger(ledger.store, override) if ledger is not None else None
         known = _accounts(ledger) if ledger is not None else {}
         plans = {account_id: s.plan for account_id, s in known.items()}
         stats = ReadResult()

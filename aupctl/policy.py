@@ -1,0 +1,248 @@
+"""``aupctl policy validate|diff``: check a policy document, and see what it would change before it is live.
+
+``validate`` runs the document through the policy model (the JSON Schema, docs/policy.schema.json,
+is generated from it: the same constraints and the same messages) and then through the checks a
+schema cannot state (``aup.policy.validate``: every rule a detector emits, the usage section's rules,
+every plan stated in full). Every problem is one line naming its path; exit 0 valid, 1 invalid,
+2 the file cannot be read.
+
+``diff`` replays the local stack's recorded violations (and, with ``--logs``, archived access logs
+through the code ``aupctl replay`` runs) under the live policy (the one the stack's functions load)
+and under the candidate, each finding decided at its own event time, and prints per account what
+would change. It writes nothing. A candidate that does not validate is refused.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aupctl import state
+from aupctl.errors import CliError
+
+DETECTORS = ("aup.detectors.logs", "aup.detectors.uploads", "aup.detectors.usage")
+LOCAL_PARAMETER = "/aup/policy"  # the SSM parameter `aupctl local up --policy` writes
+
+
+def load_detectors() -> None:
+    """Import every detector package: each registers the rule ids it emits (aup.policy.validate)."""
+    for name in DETECTORS:
+        importlib.import_module(name)
+
+
+@dataclass
+class Checked:
+    origin: str
+    policy: Any = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.policy is not None and not self.errors
+
+
+def check_text(text: str, origin: str) -> Checked:
+    """Every problem of a policy document, one ``path: message`` line each."""
+    import yaml
+    from pydantic import ValidationError
+
+    from aup.policy.document import Policy
+    from aup.policy.validate import problems
+
+    load_detectors()
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return Checked(origin, errors=[f"<root>: not valid YAML: {' '.join(str(exc).split())}"])
+    if not isinstance(data, dict):
+        return Checked(origin, errors=[f"<root>: the document must be a mapping, got {type(data).__name__}"])
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        errors = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()]
+        return Checked(origin, errors=errors)
+    return Checked(origin, policy, problems(policy, data))
+
+
+def read_policy_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise CliError(f"cannot read policy file {path}: {err.strerror or err}", exit_code=2) from err
+
+
+def require_valid(path: Path, what: str = "policy") -> tuple[Any, str]:
+    """(policy, its text) of a document that validates; CliError naming every problem otherwise."""
+    text = read_policy_file(path)
+    checked = check_text(text, str(path))
+    if not checked.ok:
+        raise CliError(f"{what} {path} refused: {'; '.join(checked.errors)}")
+    return checked.policy, text
+
+
+def validate(path: Path, as_json: bool) -> int:
+    checked = check_text(read_policy_file(path), str(path))
+    if as_json:
+        body = {"file": str(path), "valid": checked.ok, "errors": checked.errors}
+        if checked.ok:
+            body["policy_version"] = checked.policy.policy_version
+        print(json.dumps(body, indent=2))
+    elif checked.ok:
+        print(
+            f"{path}: valid (policy_version {checked.policy.policy_version}, "
+            f"{len(checked.policy.rules)} rules)"
+        )
+    else:
+        import sys
+
+        for line in checked.errors:
+            print(f"{path}: {line}", file=sys.stderr)
+        print(f"{path}: invalid, {len(checked.errors)} problem(s)", file=sys.stderr)
+    return 0 if checked.ok else 1
+
+
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``2w``, ``45s``."""
+    m = _SPAN.match(text.lower())
+    if not m:
+        raise CliError(
+            f"--since {text!r}: expected a number and a unit (s, m, h, d, w), e.g. 30d", exit_code=2
+        )
+    return timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+
+
+def recorded(ledger: Any, since: datetime) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """(account id -> state, account id -> its violations detected at or after ``since``)."""
+    from aupctl.replay import _accounts
+
+    known = _accounts(ledger)
+    return known, {a: _violations(ledger, a, since) for a in sorted(known)}
+
+
+def _violations(ledger: Any, account_id: str, since: datetime) -> list[Any]:
+    out: list[Any] = []
+    token = None
+    while True:
+        page = ledger.list_violations(account_id, 200, token)
+        out += [v for v in page.items if v.detected_at >= since]
+        token = page.next_token
+        if not token:
+            return out
+
+
+def diff(
+    candidate_path: Path,
+    *,
+    since: str,
+    logs: Path | None,
+    fmt: str,
+    as_json: bool,
+    html: Path | None,
+    port: int,
+) -> int:
+    from aup.usecases.policy_diff import diff as policy_diff
+    from aupctl.replay import _domain, detect_format, read_log_lines
+    from aupctl.runner import LocalStack
+
+    window = parse_since(since)
+    candidate, _ = require_valid(candidate_path, "candidate")
+    if not state.endpoint_answers(port):
+        raise CliError(
+            f"policy diff replays the local stack's ledger and none runs on port {port}: "
+            "start one with `aupctl local up`"
+        )
+    as_of = datetime.now(UTC)
+    with _domain(LocalStack.connect(port)) as (live, ledger):
+        known, violations = recorded(ledger, as_of - window)
+    extra_live: list[Any] = []
+    extra_candidate: list[Any] = []
+    if logs is not None:
+        from aup.usecases.replay import replay
+
+        lines = read_log_lines(logs)
+        log_fmt = detect_format(lines) if fmt == "auto" else fmt
+        plans = {a: s.plan for a, s in known.items()}
+        extra_live = replay(lines, live, fmt=log_fmt, plans=plans)
+        extra_candidate = replay(lines, candidate, fmt=log_fmt, plans=plans)
+    result = policy_diff(
+        violations,
+        live,
+        candidate,
+        as_of=as_of,
+        states=known,
+        extra_live=extra_live,
+        extra_candidate=extra_candidate,
+    )
+    report = result.as_dict()
+    if html is not None:
+        html.write_text(render_html(report), encoding="utf-8")
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print_report(report)
+    return 0
+
+
+def print_report(report: dict[str, Any]) -> None:
+    for a in report["accounts"]:
+        if not a["changes"]:
+            continue
+        live, cand = a["live"], a["candidate"]
+        print(
+            f"account {a['account_id']} (plan {a['plan']}, {a['findings']} finding(s)): "
+            f"live {live['suspensions']} suspension(s) / {live['strikes']} strike(s) / "
+            f"{live['reviews']} review(s); "
+            f"candidate {cand['suspensions']} / {cand['strikes']} / {cand['reviews']}"
+        )
+        for change in a["changes"]:
+            print(f"  {change}")
+    if not any(a["changes"] for a in report["accounts"]):
+        print("no difference: the candidate decides every recorded finding as the live policy does")
+    print(report["summary"])
+
+
+_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>policy diff {{ r.live_policy }} -> {{ r.candidate_policy }}</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;
+padding:4px 8px;text-align:left;vertical-align:top}.new{background:#fdd}.lifted{background:#dfd}
+</style></head>
+<body><h1>Policy diff: {{ r.live_policy }} &rarr; {{ r.candidate_policy }}</h1>
+<p>{{ r.summary }} (as of {{ r.as_of }})</p>
+<table><tr><th>account</th><th>plan</th><th>findings</th><th>live susp. / strikes / reviews</th>
+<th>candidate susp. / strikes / reviews</th><th>changes</th></tr>
+{% for a in r.accounts if a.changes %}
+<tr class="{{ 'new' if a.newly_suspended else ('lifted' if a.lifted else '') }}"><td>{{ a.account_id }}</td>
+<td>{{ a.plan }}</td><td>{{ a.findings }}</td>
+<td>{{ a.live.suspensions }} / {{ a.live.strikes }} / {{ a.live.reviews }}</td>
+<td>{{ a.candidate.suspensions }} / {{ a.candidate.strikes }} / {{ a.candidate.reviews }}</td>
+<td><ul>{% for c in a.changes %}<li>{{ c }}</li>{% endfor %}</ul></td></tr>
+{% else %}<tr><td colspan="6">no difference</td></tr>{% endfor %}
+</table></body></html>
+"""
+
+
+def render_html(report: dict[str, Any]) -> str:
+    from jinja2 import Environment
+
+    return Environment(autoescape=True).from_string(_HTML).render(r=report)
+
+
+def put_local_policy(endpoint: str, path: Path, name: str = LOCAL_PARAMETER) -> str:
+    """Write the document at ``path`` into the local SSM parameter ``name``; returns ``name``."""
+    import boto3
+
+    from aupctl.stack import REGION
+
+    ssm = boto3.client("ssm", region_name=REGION, endpoint_url=endpoint)
+    ssm.put_parameter(Name=name, Value=read_policy_file(path), Type="String", Overwrite=True)
+    return name
