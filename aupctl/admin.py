@@ -139,6 +139,9 @@ class AdminClient:
     def reinstate(self, account_id: str, reason: str) -> Response:
         return self.call("POST", f"/accounts/{account_id}/reinstate", {"reason": reason})
 
+    def void(self, account_id: str, violation_id: str, reason: str) -> Response:
+        return self.call("POST", f"/accounts/{account_id}/violations/{violation_id}/void", {"reason": reason})
+
     def allowlist(self, account_id: str, allowlisted: bool) -> Response:
         return self.call("PUT", f"/accounts/{account_id}/allowlist", {"allowlisted": allowlisted})
 

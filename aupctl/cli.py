@@ -161,7 +161,9 @@ def accounts() -> None:
 
 
 def _accounts_command(action: str, **params: Any) -> int:
-    defaults = dict(account_id=None, plan=None, api_key=None, reason=None, until=None, off=False)
+    defaults = dict(
+        account_id=None, plan=None, api_key=None, reason=None, until=None, off=False, violation_id=None
+    )
     return _accounts(argparse.Namespace(action=action, **{**defaults, **params}))
 
 
@@ -225,6 +227,20 @@ def accounts_reinstate(account_id: str, reason: str, as_json: bool, port: int) -
 def accounts_violations(account_id: str, as_json: bool, port: int) -> int:
     """An account's violations, newest first."""
     return _accounts_command("violations", account_id=account_id, json=as_json, port=port)
+
+
+@accounts.command("void")
+@click.argument("account_id", metavar="ID")
+@click.argument("violation_id", metavar="VIOLATION_ID")
+@click.option("--reason", required=True, help="why the violation was wrong (audited)")
+@json_option
+@port_option()
+def accounts_void(account_id: str, violation_id: str, reason: str, as_json: bool, port: int) -> int:
+    """Void a wrongful violation: its strike goes, it stops counting toward the doubling, and a
+    suspension resting on it is lifted."""
+    return _accounts_command(
+        "void", account_id=account_id, violation_id=violation_id, reason=reason, json=as_json, port=port
+    )
 
 
 @accounts.command("allowlist")
@@ -619,6 +635,8 @@ def _accounts(args: argparse.Namespace) -> int:
         return _answer(client.reinstate(args.account_id, args.reason), args.json, one)
     if action == "allowlist":
         return _answer(client.allowlist(args.account_id, not args.off), args.json, one)
+    if action == "void":
+        return _answer(client.void(args.account_id, args.violation_id, args.reason), args.json, one)
     if action == "violations":
         return _answer(
             client.violations(args.account_id), args.json, lambda b: tables.violations_table(items_of(b))

@@ -17,7 +17,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from aup import bootstrap
 from aup.domain.models import ACCOUNT_ID_PATTERN, AccountView, Review, Violation
-from aup.domain.ports import AccountExists, AccountNotFound, ReviewClosed, ReviewNotFound
+from aup.domain.ports import (
+    AccountExists,
+    AccountNotFound,
+    ReviewClosed,
+    ReviewNotFound,
+    ViolationNotFound,
+)
 from aup.usecases import accounts
 
 settings = bootstrap.configure(bootstrap.AdminApiSettings)
@@ -183,6 +189,25 @@ def allowlist(account_id: AccountIdPath, body: AllowlistBody) -> AccountView:
     return accounts.view(state, now)
 
 
+ViolationIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="violation id")]
+
+
+@app.post("/accounts/<account_id>/violations/<violation_id>/void")
+def void_violation(account_id: AccountIdPath, violation_id: ViolationIdPath, body: ReasonBody) -> AccountView:
+    """Void a wrongful violation: its strike goes, it no longer counts toward the doubling, a
+    suspension resting on it is lifted. Audited with the caller and the reason."""
+    now = bootstrap.utcnow()
+    state = accounts.void_violation(
+        bootstrap.ledger(),
+        account_id=account_id,
+        violation_id=violation_id,
+        reason=body.reason,
+        now=now,
+        actor=_actor(),
+    )
+    return accounts.view(state, now)
+
+
 @app.get("/reviews")
 def list_reviews(
     status: Annotated[Literal["pending", "confirmed", "dismissed"], Query()] = "pending",
@@ -222,7 +247,7 @@ def _invalid(exc: RequestValidationError) -> Response:
     return _error(422, "invalid request", errors=errors)
 
 
-@app.exception_handler([AccountNotFound, ReviewNotFound])
+@app.exception_handler([AccountNotFound, ReviewNotFound, ViolationNotFound])
 def _not_found(exc: Exception) -> Response:
     return _error(404, str(exc))
 

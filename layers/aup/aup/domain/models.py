@@ -243,6 +243,7 @@ class Violation(_Model):
     evidence: dict[str, Any] = Field(default_factory=dict)
     decision: str
     policy_version: str
+    voided: bool = False  # an operator voided it (the audit trail says who and why)
 
 
 class ReviewStatus(StrEnum):

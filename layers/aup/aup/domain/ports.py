@@ -41,6 +41,10 @@ class AccountNotFound(LedgerError):
     pass
 
 
+class ViolationNotFound(LedgerError):
+    pass
+
+
 class ReviewNotFound(LedgerError):
     pass
 

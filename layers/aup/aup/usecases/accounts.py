@@ -32,6 +32,7 @@ from aup.domain.ports import (
     ReviewClosed,
     ReviewNotFound,
     Transition,
+    ViolationNotFound,
 )
 from aup.policy import Policy
 from aup.usecases.enforce import RETRY, Retry, outcome_change, with_retries
@@ -103,9 +104,21 @@ def list_views(
 
 
 def violations(ledger: Ledger, account_id: str, *, limit: int, next_token: str | None) -> Page:
-    """One page of an account's violations, newest first. Raises AccountNotFound."""
+    """One page of an account's violations, newest first, each marked when an operator voided it.
+    Raises AccountNotFound."""
     _require(ledger, account_id)
-    return ledger.list_violations(account_id, limit, next_token)
+    page = ledger.list_violations(account_id, limit, next_token)
+    voided = voided_ids(ledger, account_id) if page.items else set()
+    if voided:
+        page = page.model_copy(
+            update={
+                "items": [
+                    v.model_copy(update={"voided": True}) if v.violation_id in voided else v
+                    for v in page.items
+                ]
+            }
+        )
+    return page
 
 
 def suspend(
@@ -134,6 +147,46 @@ def set_allowlisted(
         account_id, lambda s: engine.set_allowlisted(s, allowlisted=allowlisted, actor=actor, now=now)
     )
     return _state_after(outcome, ledger, account_id)
+
+
+VOID_SEARCH_LIMIT = 2000  # violations searched for the one to void (newest first)
+
+
+def voided_ids(ledger: Ledger, account_id: str) -> set[str]:
+    """The violations an operator has voided (the audit trail is the record of it)."""
+    return {a.violation_id for a in ledger.list_audit(account_id) if a.action == "void" and a.violation_id}
+
+
+def void_violation(
+    ledger: Ledger, *, account_id: str, violation_id: str, reason: str, now: datetime, actor: str
+) -> AccountState:
+    """Void a wrongful violation: its strike goes, it no longer counts toward the doubling, and a
+    suspension resting on it is lifted; audited with the operator and the reason. Voiding it again
+    changes nothing. Raises AccountNotFound, or ViolationNotFound when the account has no such one."""
+    state = _require(ledger, account_id)
+    if not _has_violation(ledger, account_id, violation_id):
+        raise ViolationNotFound(f"account {account_id} has no violation {violation_id}")
+    if violation_id in voided_ids(ledger, account_id):
+        return state
+    outcome = ledger.transition(
+        account_id,
+        lambda s: engine.void_violation(s, violation_id=violation_id, reason=reason, actor=actor, now=now),
+    )
+    return _state_after(outcome, ledger, account_id)
+
+
+def _has_violation(ledger: Ledger, account_id: str, violation_id: str) -> bool:
+    token: str | None = None
+    seen = 0
+    while seen < VOID_SEARCH_LIMIT:
+        page = ledger.list_violations(account_id, 200, token)
+        if any(v.violation_id == violation_id for v in page.items):
+            return True
+        seen += len(page.items)
+        token = page.next_token
+        if not token:
+            return False
+    return False
 
 
 def decide_review(
