@@ -13,8 +13,6 @@ import importlib.util
 import io
 import os
 import sys
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
@@ -25,10 +23,12 @@ from typing import Any, TextIO
 
 from aupctl import state
 from aupctl.errors import CliError
+from aupctl.events import ACCOUNT, LambdaContext
+
+__all__ = ["ACCOUNT", "FunctionRunner", "FunctionSpec", "Invocation", "LocalStack", "StdoutTee"]
 from aupctl.stack import DEFAULT_STACK, REGION, TEMPLATE, code_locations, load_template
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto's
-ACCOUNT = "123456789012"  # moto's default account
 PLACEHOLDER_MARK = "raise NotImplementedError"
 
 
@@ -88,25 +88,6 @@ def function_specs(template: dict[str, Any]) -> dict[str, FunctionSpec]:
             layer_dirs=layers,
         )
     return out
-
-
-class LambdaContext:
-    """The Lambda context object: names from the deployed function, a deadline from its timeout."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.function_name = str(config.get("FunctionName", "local"))
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = str(
-            config.get("FunctionArn", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}")
-        )
-        self.memory_limit_in_mb = int(config.get("MemorySize", 128))
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self.log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
-        self._deadline = time.monotonic() + float(config.get("Timeout", 3))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 class StdoutTee(io.TextIOBase):
@@ -293,7 +274,7 @@ class FunctionRunner:
                 self._warm = logical_id
             try:
                 func = self.handler(logical_id)
-                result = func(event, LambdaContext(config))
+                result = func(event, LambdaContext.from_configuration(config))
             finally:
                 self.tee.flush()
                 lines = self.tee.drain()

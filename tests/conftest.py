@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 
+from aupctl import events
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# --clock-shift-days / AUP_CLOCK_SHIFT_DAYS: the whole session on a clock moved ahead (make test-future).
+pytest_plugins = ("tests.clockshift",)
 
 # Never reach real AWS from a test, whatever the developer's shell holds.
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
@@ -41,24 +46,40 @@ def load_handler(function_dir: str) -> ModuleType:
     return module
 
 
-class LambdaContext:
-    """Enough of the Lambda context object for powertools."""
+class LambdaContext(events.LambdaContext):
+    """aupctl's Lambda context with the tests' fixed names and request id."""
 
-    function_name = "test"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    memory_limit_in_mb = 512
-    aws_request_id = "req-0001"
-    log_group_name = "/aws/lambda/test"
-    log_stream_name = "stream"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
+    def __init__(self) -> None:
+        super().__init__(function_name="test", memory_mb=512, timeout_seconds=300, request_id="req-0001")
 
 
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()
+
+
+def reset_moto(endpoint: str) -> None:
+    """Empty moto's backends through a server on ``endpoint`` (``POST /moto-api/reset``). A server in a
+    thread of this process shares them with every earlier server and mock of the process (an xdist
+    worker runs many modules): without this, the second module's deploy finds the first one's stack."""
+    import urllib.request
+
+    urllib.request.urlopen(
+        urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30
+    ).close()
+
+
+_SESSION: list[Any] = []
+
+
+def _deploy_session() -> Any:
+    """One boto3 session for every deploy of this process (created once moto is imported, so its clients
+    are mocked): clients from a warm session skip re-reading the service models, a third of a deploy."""
+    if not _SESSION:
+        import boto3
+
+        _SESSION.append(boto3.session.Session(region_name="us-east-1"))
+    return _SESSION[0]
 
 
 @pytest.fixture
@@ -71,7 +92,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     with mock_aws():
         bootstrap.reset()
-        deployed = deploy()
+        deployed = deploy(_deploy_session())
         monkeypatch.setenv("LEDGER_TABLE", deployed.outputs["LedgerTableName"])
         monkeypatch.setenv("UPLOADS_BUCKET", deployed.outputs["UploadsBucketName"])
         monkeypatch.setenv("QUARANTINE_BUCKET", deployed.outputs["QuarantineBucketName"])
@@ -79,6 +100,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv("SERVICE_API_ID", deployed.resources["ServiceApi"])
         monkeypatch.setenv("SERVICE_API_STAGE", "prod")
         monkeypatch.setenv("AUP_POLICY_PARAMETER", "")
+        monkeypatch.setenv("EVENT_BUS_NAME", "default")
         bootstrap.reset()
         yield deployed
         bootstrap.reset()

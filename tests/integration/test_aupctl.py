@@ -23,7 +23,7 @@ from aupctl import state
 from aupctl.runner import function_specs
 from aupctl.stack import load_template
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 ROOT = Path(__file__).resolve().parents[2]
 DOUBLES = ROOT / "tests" / "fixtures" / "local_doubles"
@@ -301,6 +301,44 @@ def test_invoke_invalid_json_event(inline, tmp_path):
     bad.write_text("{not json")
     one_line_error(inline("invoke", "AuthorizerFunction", "--event", str(bad)), "not valid JSON")
     one_line_error(inline("invoke", "AuthorizerFunction", "--event", "-", stdin=""), "not valid JSON")
+
+
+def test_invoke_at_an_unreadable_instant_is_a_one_line_error(inline):
+    sample = str(ROOT / "events" / "UsageMonitorFunction" / "scheduled.json")
+    one_line_error(
+        inline("invoke", "UsageMonitorFunction", "--event", sample, "--at", "yesterday"),
+        "expected 'now' or an ISO-8601 time",
+    )
+
+
+def test_invoke_at_now_makes_a_dated_sample_happen_now(local_stack, cli_env, tmp_path):
+    """The alarm sample of 2026-11-27, invoked with ``--at now``: a suspension in force, a key denied."""
+    from tests.eventlib import authorizer_event
+
+    port = str(local_stack[0])
+    key = "at-now-key-000000000001"
+    created = aupctl(
+        "accounts", "create", "at-now-co", "--plan", "free", "--api-key", key, "--port", port, env=cli_env
+    )
+    assert created.returncode == 0, created.stderr
+    alarm = json.loads(
+        (ROOT / "events" / "UsageMonitorFunction" / "alarm-state-change-alarm.json").read_text()
+    )
+    alarm["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["AccountId"] = (
+        "at-now-co"
+    )
+    sample = tmp_path / "alarm.json"  # the sample, for an account of its own (the samples test used acme-hog)
+    sample.write_text(json.dumps(alarm))
+    result = aupctl(
+        "invoke", "UsageMonitorFunction", "--event", str(sample), "--at", "now", "--port", port, env=cli_env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["decisions"] == {"suspend_temporary": 1}
+    assert "aupctl: --at: 3 time(s) moved by +" in result.stderr
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(authorizer_event(key)))
+    answer = aupctl("invoke", "AuthorizerFunction", "--event", str(request), "--port", port, env=cli_env)
+    assert json.loads(answer.stdout)["policyDocument"]["Statement"][0]["Effect"] == "Deny", answer.stderr
 
 
 def test_invoke_and_admin_commands_without_a_running_stack(inline):

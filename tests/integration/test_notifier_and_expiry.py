@@ -16,6 +16,9 @@ from tests.conftest import load_handler
 from tests.eventlib import scheduled_event
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+# Fixed dates only on a clock set to them (ticking: moto and the handlers see time pass), so nothing here
+# depends on the day the suite runs.
+pytestmark = pytest.mark.time_machine(NOW, tick=True)
 _ser = TypeSerializer()
 
 

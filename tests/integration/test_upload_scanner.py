@@ -7,6 +7,7 @@ the object's tags, the quarantine, the ledger's violations, account state and co
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -17,6 +18,12 @@ from tests.conftest import load_handler
 from tests.unit.uploads import samples
 
 ACCOUNT = "acme-corp"
+UPLOADED = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # every record's eventTime and SQS SentTimestamp
+
+# The scanner judges a finding against the clock (a suspension already over is recorded, not enforced):
+# the clock is set a few seconds after the uploads (ticking: moto and the handlers see time pass), so
+# a 24 h suspension is a live one on any date.
+pytestmark = pytest.mark.time_machine(UPLOADED + timedelta(seconds=5), tick=True)
 
 
 def s3_record(
@@ -38,7 +45,7 @@ def s3_record(
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": "us-east-1",
-        "eventTime": "2026-11-27T10:00:00.000Z",
+        "eventTime": UPLOADED.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         "eventName": name,
         "s3": {
             "s3SchemaVersion": "1.0",
@@ -58,9 +65,9 @@ def sqs_event(*bodies: dict[str, Any] | str) -> dict[str, Any]:
                 "body": body if isinstance(body, str) else json.dumps(body),
                 "attributes": {
                     "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1764237600000",
+                    "SentTimestamp": str(int(UPLOADED.timestamp() * 1000)),
                     "SenderId": "s3",
-                    "ApproximateFirstReceiveTimestamp": "1764237600000",
+                    "ApproximateFirstReceiveTimestamp": str(int(UPLOADED.timestamp() * 1000)),
                 },
                 "messageAttributes": {},
                 "md5OfBody": "",
@@ -371,3 +378,116 @@ def test_storage_bytes_metric_is_published_per_account(env: Env, capsys: pytest.
     storage = [m for m in lines if "StorageBytes" in m]
     assert storage and storage[0]["AccountId"] == ACCOUNT and storage[0]["StorageBytes"] == [1234.0]
     assert storage[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AUP/Usage"
+
+
+# --- issue "Attacks that get through today" 5, "Honest customers" 10 ----------------------------------
+
+
+def _hash_listed_policy(env: Env, monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    import hashlib
+
+    from aup import bootstrap
+    from aup.policy.loader import default_policy_text
+
+    ops = "aup-ops-data"
+    env.s3.create_bucket(Bucket=ops)
+    env.s3.put_object(Bucket=ops, Key="lists/abuse.txt", Body=f"{hashlib.sha256(data).hexdigest()}\n")
+    text = default_policy_text().replace(
+        "abuse_material:  {rule_id: I2-abuse-material-hash, uri: null}",
+        f"abuse_material:  {{rule_id: I2-abuse-material-hash, uri: 's3://{ops}/lists/abuse.txt'}}",
+    )
+    boto3.client("ssm").put_parameter(Name="/aup/policy", Value=text, Type="String")
+    monkeypatch.setenv("AUP_POLICY_PARAMETER", "/aup/policy")
+    bootstrap.reset()
+    env.app = load_handler("upload_scanner")
+
+
+def test_unattributed_hash_match_is_quarantined_and_reported(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from aup.detectors.uploads.detectors import UploadedObject
+    from aup.domain.models import Source
+
+    data = b"\x89PNG\r\n\x1a\n" + b"synthetic listed sample" * 10
+    _hash_listed_policy(env, monkeypatch, data)
+    key = "shared/drop/pic.png"  # outside accounts/<id>/: no account to act on
+    rec = env.put(key, data)
+    env.run(rec)
+    assert not env.exists(key, rec["s3"]["object"]["versionId"])
+    obj = UploadedObject(env.bucket, key, rec["s3"]["object"]["versionId"], None, len(data), None, UPLOADED)
+    from aup.domain.models import Finding
+
+    vid = Finding(
+        rule_id="I2-abuse-material-hash",
+        clause="I2",
+        account_id=None,
+        source=Source.s3,
+        source_event_id=obj.source_event_id,
+        detected_at=UPLOADED,
+        confidence=1.0,
+        summary="x",
+        evidence={},
+    ).violation_id
+    report = env.ledger().get_counters([("report:mandatory", vid)])[("report:mandatory", vid)]
+    assert report["pending"] == 1 and report["account_id"] == {"unattributed"}
+    assert report["sha256"] == {hashlib.sha256(data).hexdigest()}
+
+
+def test_business_plan_large_file_is_scanned_beyond_the_function_limit(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aup import bootstrap
+    from aup.domain.models import AccountState, hash_api_key
+
+    monkeypatch.setenv("SCAN_LIMIT_BYTES", "1000")
+    bootstrap.reset()
+    env.app = load_handler("upload_scanner")
+    bootstrap.ledger().create_account(
+        AccountState(account_id="big-co", plan="business"), hash_api_key("k-big"), UPLOADED, "test"
+    )
+    key = "accounts/big-co/media/film.mp4"
+    env.run(env.put(key, samples.mp4_video(5000)))
+    tags = env.tags(key)
+    assert tags["aup-verdict"] == "clean" and tags["aup-scan"] == "complete" and len(tags["aup-sha256"]) == 64
+    key = f"accounts/{ACCOUNT}/media/film.mp4"  # the free plan: the function's limit applies
+    env.run(env.put(key, samples.mp4_video(5000)))
+    assert env.tags(key)["aup-scan"] == "too-large"
+
+
+def test_operator_rules_folder_with_a_broken_file_loads_the_rest(
+    env: Env,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aup import bootstrap
+    from aup.policy.loader import default_policy_text
+
+    ops = "aup-ops-rules"
+    env.s3.create_bucket(Bucket=ops)
+    env.s3.put_object(
+        Bucket=ops, Key="yara/base/marker.yar", Body=b'rule M { strings: $m = "OPS-MARK-77" condition: $m }'
+    )
+    env.s3.put_object(
+        Bucket=ops,
+        Key="yara/top.yar",
+        Body=b'include "base/marker.yar"\nrule T { condition: M and owner != "" }',
+    )
+    env.s3.put_object(Bucket=ops, Key="yara/zz/bad.yar", Body=b"rule Bad { condition: Undefined_Rule }")
+    text = default_policy_text().replace("extra_rules_uri: null", f"extra_rules_uri: 's3://{ops}/yara/'")
+    boto3.client("ssm").put_parameter(Name="/aup/policy", Value=text, Type="String", Overwrite=True)
+    monkeypatch.setenv("AUP_POLICY_PARAMETER", "/aup/policy")
+    bootstrap.reset()
+    env.app = load_handler("upload_scanner")
+    key = f"accounts/{ACCOUNT}/notes.txt"
+    env.run(env.put(key, b"hello OPS-MARK-77"))
+    assert env.tags(f"{env.bucket}/{key}", bucket=env.quarantine)["aup-rules"] == "I3-malware-signature"
+    (v,) = env.violations()
+    assert set(v.evidence["rules"]) == {"M", "T"}
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    rejected = [r for r in caplog.records if r.getMessage() == "YARA rule file rejected"]
+    assert [r.rule_file for r in rejected] == ["zz/bad.yar"]  # type: ignore[attr-defined]
+    assert "Undefined_Rule" in rejected[0].error  # type: ignore[attr-defined]
+    assert [m["YaraRuleFilesRejected"] for m in lines if "YaraRuleFilesRejected" in m] == [[1.0]]

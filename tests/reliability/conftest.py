@@ -42,10 +42,12 @@ def server_stack() -> Iterator[ServerStack]:
     from aupctl.server import _serve
     from aupctl.stack import deploy
     from aupctl.state import free_port
+    from tests.conftest import reset_moto
 
     port = free_port()
     server = _serve(port)  # DynamoDB requests applied one at a time, as DynamoDB does
     endpoint = f"http://127.0.0.1:{port}"
+    reset_moto(endpoint)
     runner = None
     try:
         session = boto3.session.Session(region_name="us-east-1")

@@ -13,11 +13,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
+# The samples in events/ are dated 2026-11-27 (the log deliveries end at 16:09:48; the expiry sweep's
+# own time is the next day). A test that delivers them sets its clock just after, so that they are
+# judged as on their day, on any date: ``pytest.mark.time_machine(SAMPLES_CLOCK, tick=True)``.
+SAMPLES_CLOCK = datetime(2026, 11, 27, 16, 15, tzinfo=UTC)
 FIGURES_DIR = Path(os.environ.get("RELIABILITY_FIGURES_DIR", ROOT / ".pytest_cache" / "reliability"))
 
 # Item fields that legitimately differ between two deliveries of the same event.

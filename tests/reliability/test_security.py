@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import load_handler
 from tests.eventlib import authorizer_event
-from tests.reliability.support import record_figures, scan
+from tests.reliability.support import SAMPLES_CLOCK, record_figures, scan
 from tests.unit.uploads import samples as files
 
 # ------------------------------------------------------------------------------------ policy scan
@@ -29,7 +29,15 @@ REACH = {
     "ApiLogAnalyzerFunctionRole": {"LedgerTable", "FailureQueue", "AccessLogStream"},
     "AuthorizerFunctionRole": {"LedgerTable"},
     "AdminApiFunctionRole": {"LedgerTable"},
-    "NotifierFunctionRole": {"LedgerTable", "FailureQueue", "NotificationsTopic", "ServiceApi", "StageName"},
+    # NotificationsKey: the topic's customer managed key (CloudWatch alarms cannot use aws/sns).
+    "NotifierFunctionRole": {
+        "LedgerTable",
+        "FailureQueue",
+        "NotificationsTopic",
+        "NotificationsKey",
+        "ServiceApi",
+        "StageName",
+    },
     "UsageMonitorFunctionRole": {"LedgerTable", "FailureQueue"},
     "SuspensionExpiryFunctionRole": {"LedgerTable", "FailureQueue"},
     "UploadScannerFunctionRole": {"LedgerTable", "UploadsBucket", "QuarantineBucket", "ScannerDataBucket"},
@@ -43,6 +51,8 @@ MANAGED = {
     "AWSLambdaSQSQueueExecutionRole",
     "AWSLambdaDynamoDBExecutionRole",
     "AmazonAPIGatewayPushToCloudWatchLogs",
+    # CodeDeployServiceRole (SAM, for DeploymentPreference): shifts the alias live and reads the alarms.
+    "AWSCodeDeployRoleForLambda",
 }
 READ_ONLY_ROLES = {"AuthorizerFunctionRole"}  # the authorizer only reads (the ledger, the policy)
 
@@ -243,6 +253,7 @@ def upload_event(bucket: str, key: str, version: str | None) -> dict[str, Any]:
     }
 
 
+@pytest.mark.time_machine(SAMPLES_CLOCK, tick=True)  # the log lines and uploads below are of that day
 def test_no_raw_personal_data_or_key_in_logs_ledger_or_tags(
     stack: Any, lambda_context: Any, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ):

@@ -1,4 +1,4 @@
-"""The ladder of AUP-CLAUSES.md, example by example, then its invariants under hypothesis."""
+"""The ladder (docs/architecture.md#ladder), example by example, then its invariants under hypothesis."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from aup.policy.loader import default_policy_text
 
 POLICY = load_default_policy()
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+# Fixed dates only on a clock frozen to them: nothing here depends on the day the suite runs.
+pytestmark = pytest.mark.time_machine(NOW, tick=False)
 RULE_BY_SEVERITY = {
     Severity.medium: ("D1-error-burst", "D1"),
     Severity.high: ("D1-scanner-agent", "D1"),

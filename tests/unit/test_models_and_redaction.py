@@ -21,6 +21,8 @@ from aup.domain.models import (
 from aup.domain.redact import email_hash, scrub
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
+# Fixed dates only on a clock frozen to them: nothing here depends on the day the suite runs.
+pytestmark = pytest.mark.time_machine(NOW, tick=False)
 
 
 @pytest.mark.parametrize("good", ["acme", "acme-corp", "a1-b2-c3", "x" * 63])

@@ -17,6 +17,8 @@ from aup.policy.sections.usage import UsageMonitoring
 POLICY = load_default_policy()
 SECTION = POLICY.usage_monitoring
 AT = datetime(2026, 11, 27, 12, 16, tzinfo=UTC)
+# Fixed dates only on a clock frozen to them: nothing here depends on the day the suite runs.
+pytestmark = pytest.mark.time_machine(AT, tick=False)
 WINDOW = Window.ending_before(AT, SECTION)
 LAST = WINDOW.last
 

@@ -17,6 +17,8 @@ from aup.policy import load_default_policy
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "UsageMonitorFunction"
 POLICY = load_default_policy()
+# The samples' dates (the sweep at 12:16, alarms at 12:15:40) on a clock frozen to them.
+pytestmark = pytest.mark.time_machine(datetime(2026, 11, 27, 12, 16, tzinfo=UTC), tick=False)
 
 
 def load(name: str) -> dict:

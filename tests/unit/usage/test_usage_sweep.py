@@ -19,6 +19,8 @@ POLICY = load_default_policy()
 AT = datetime(2026, 11, 27, 12, 16, tzinfo=UTC)
 START = datetime(2026, 11, 27, 11, 0, tzinfo=UTC)
 END = datetime(2026, 11, 27, 12, 15, tzinfo=UTC)
+# Fixed dates only on a clock frozen to them: nothing here depends on the day the suite runs.
+pytestmark = pytest.mark.time_machine(AT, tick=False)
 
 
 class FakeCloudWatch:
