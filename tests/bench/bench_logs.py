@@ -2,18 +2,27 @@
 
 - Throughput: a realistic mix (integrations, people browsing, a robot, a scanner, a scraper, a resold
   key) as subscription payloads of 5,000 lines, through ``lambda_handler`` on one core, base64 +
-  gzip + JSON decoding included. The ledger is the real ``DynamoLedger`` over a stub DynamoDB client
+  gzip + JSON decoding included. The ledger is the real one (``DynamoStore``) over a stub DynamoDB client
   that keeps counters in memory (no network): every counter write and read is built as in Lambda.
 - Ceiling: ``orjson.loads`` alone over the same lines, measured in the same run.
 - Writes: DynamoDB calls of one invocation of 5,000 lines from 1 account and from 1,000 accounts.
+- Before / after: the same lines through the handler of the code tagged ``pre-round`` (a checkout in
+  ``AUP_BENCH_BASE``, default ``/tmp/wt-base``; its own ``tests/bench/bench_logs.py`` helpers) and of
+  this checkout, each in a process of its own, in turns, ``ROUNDS`` times: each figure is the best of
+  ``REPS`` passes, the noise is each side's spread over the rounds. Skipped when there is no such
+  checkout. ``python -m tests.bench.bench_logs --against DIR`` compares with another checkout.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +32,27 @@ import orjson
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET_LINES_PER_S = 150_000
 PAYLOAD_LINES = 5_000
+BASE = Path(os.environ.get("AUP_BENCH_BASE", "/tmp/wt-base"))
+ROUNDS = 3
+REPS = 3
+
+# Runs in the checkout under test (cwd), with that checkout's own bench helpers and code.
+_DRIVER = r"""
+import json, os, sys
+sys.path[:0] = [os.path.join(os.getcwd(), "layers", "aup"), os.getcwd()]
+from tests.bench import bench_logs as B
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+handler, ctx = B._setup()
+events = B._payloads(lines, first=1_000_000)
+B._use_stub(B.StubDynamo(), B.PLANS)
+B._run(handler, ctx, events[:2])
+out = []
+for _ in range(int(sys.argv[2])):
+    B._use_stub(B.StubDynamo(), B.PLANS)
+    elapsed, cpu, results = B._run_timed(handler, ctx, events)
+    out.append((len(lines) / elapsed, len(lines) / cpu, sum(r["findings"] for r in results)))
+print("RESULT " + json.dumps(out))
+"""
 
 
 class StubDynamo:
@@ -36,7 +66,7 @@ class StubDynamo:
     def _count(self, op: str) -> None:
         self.calls[op] = self.calls.get(op, 0) + 1
 
-    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+    def transact_write_items(self, TransactItems: list[dict[str, Any]], **_: Any) -> dict[str, Any]:
         self._count("transact_write_items")
         self.write_items += len(TransactItems)
         for action in TransactItems:
@@ -102,19 +132,16 @@ _current: dict[str, Any] = {}
 
 
 def _use_stub(stub: StubDynamo, plans: dict[str, str] | None = None) -> None:
-    from datetime import UTC, datetime
-
     from aup import bootstrap
-    from aup.adapters.dynamodb import DynamoLedger
+    from aup.adapters.dynamodb.codecs import state_item
     from aup.domain.models import AccountState
 
-    ledger = DynamoLedger("bench-ledger", bootstrap.policy(), client=stub)
-    now = datetime.now(UTC)
+    ledger = bootstrap.ledger_on("bench-ledger", bootstrap.policy(), client=stub)
     for account, plan in (plans or {}).items():  # registered accounts: the analyzer reads their plan
-        item = ledger._state_item(AccountState(account_id=account, plan=plan), now)
+        item = state_item(AccountState(account_id=account, plan=plan))
         stub.items[(item["pk"]["S"], item["sk"]["S"])] = item
     _current["ledger"] = ledger
-    bootstrap.ledger = lambda: _current["ledger"]  # type: ignore[method-assign]
+    bootstrap.ledger = lambda: _current["ledger"]  # type: ignore[assignment]
 
 
 PLANS = {f"integration-{i:02d}": "business" for i in range(20)} | {
@@ -202,6 +229,58 @@ def _windows(events: list[dict[str, Any]]) -> float:
     return total / len(events)
 
 
+def _tree_run(root: Path, lines_file: str, reps: int) -> tuple[float, float, int]:
+    """(best wall lines/s, best lines per CPU second, findings) of ``reps`` passes in ``root``."""
+    env = {**os.environ, "PYTHONPATH": f"{root / 'layers' / 'aup'}:{root}"}
+    out = subprocess.run(
+        [sys.executable, "-c", _DRIVER, lines_file, str(reps)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    runs = json.loads(out.split("RESULT ", 1)[1])
+    return max(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2]
+
+
+def _spread(values: list[float]) -> float:
+    return (max(values) - min(values)) / statistics.median(values)
+
+
+def before_after(lines: list[str], base: Path, rounds: int = ROUNDS, reps: int = REPS) -> list[str]:
+    """The same lines through ``base``'s handler and this checkout's, in turns; prints the table."""
+    with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False, encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    runs: dict[str, list[tuple[float, float, int]]] = {"before": [], "after": []}
+    try:
+        for _ in range(rounds):
+            runs["before"].append(_tree_run(base, f.name, reps))
+            runs["after"].append(_tree_run(ROOT, f.name, reps))
+    finally:
+        os.unlink(f.name)
+    print(f"   before ({base}, pre-round) / after (this checkout), {rounds} rounds in turns, best of {reps}:")
+    print("   figure                          | before   | after    | after/before | noise b / a")
+    missed = []
+    for i, label in ((0, "lines/s through the handler"), (1, "lines per CPU second")):
+        b = [r[i] for r in runs["before"]]
+        a = [r[i] for r in runs["after"]]
+        ratio = statistics.median(a) / statistics.median(b)
+        noise = max(_spread(b), _spread(a))
+        print(
+            f"   {label:<31} | {statistics.median(b):>8,.0f} | {statistics.median(a):>8,.0f} | "
+            f"{ratio:>12.2f} | {_spread(b):.0%} / {_spread(a):.0%}   "
+            f"(rounds: {', '.join(f'{x:,.0f}' for x in b)} / {', '.join(f'{x:,.0f}' for x in a)})"
+        )
+        if i == 1 and ratio < 1 - noise:
+            missed.append(f"log analysis per CPU second {ratio:.2f}x of before, beyond the noise {noise:.0%}")
+    findings = {r[2] for r in runs["before"]} | {r[2] for r in runs["after"]}
+    print(f"   findings per pass, before and after: {sorted(findings)}")
+    if len(findings) != 1:
+        missed.append(f"before and after disagree on the findings: {sorted(findings)}")
+    return missed
+
+
 def main() -> list[str]:
     from tests.unit.logs import traffic as T
 
@@ -209,6 +288,11 @@ def main() -> list[str]:
     lines = _mix()
     events = _payloads(lines, first=1_000_000)
     missed: list[str] = []
+    base = Path(sys.argv[sys.argv.index("--against") + 1]) if "--against" in sys.argv else BASE
+    if (base / "layers" / "aup").is_dir():
+        missed += before_after(lines, base)
+    else:
+        print(f"   (no checkout of the code before in {base}: before / after skipped)")
 
     _use_stub(StubDynamo(), PLANS)
     _run(handler, ctx, events[:2])  # warm the caches (signatures, classifiers), as a warm Lambda would

@@ -30,7 +30,9 @@ PLANS = {
     "alice-studio": "free",
     "scanco": "free",
 }
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+NOW = T.AT  # the traffic is generated for this instant (its T0 is three hours earlier)
+# The clock is set to it (ticking, as on moto): the events' age is the same on any date.
+pytestmark = pytest.mark.time_machine(NOW, tick=True)
 _ids = itertools.count(1)
 
 
@@ -224,7 +226,7 @@ def test_batch_mixing_good_broken_and_oversized_lines(analyzer: Any, lambda_cont
         '{"requestTimeEpoch": "soon"}',
         '["a", "b"]',
         "\x00\x01garbage",
-        '{"requestTimeEpoch": "1772442000000", "status": {"nested": 1}, "path": 7}',
+        f'{{"requestTimeEpoch": "{T.T0}", "status": {{"nested": 1}}, "path": 7}}',
     ]
     lines = [x.text for x in good] + broken + [huge]
     data = encode_payload(lines, first_id=next(_ids) * 1_000_000)

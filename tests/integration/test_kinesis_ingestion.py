@@ -13,6 +13,9 @@ from aup.detectors.logs.parse import encode_payload
 from tests.conftest import load_handler
 from tests.unit.logs import traffic as T
 
+# The clock is set to the instant the traffic is generated for (ticking, as on moto).
+pytestmark = pytest.mark.time_machine(T.AT, tick=True)
+
 
 @pytest.fixture
 def kinesis_stack(monkeypatch: pytest.MonkeyPatch) -> Any:

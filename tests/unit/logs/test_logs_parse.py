@@ -24,6 +24,8 @@ from aup.policy.sections.logs import LogAnalysis
 from tests.unit.logs import traffic as T
 
 CFG = LogAnalysis()
+# The hand-written lines are dated 2026-03-02T09:00:05Z; parsing them runs on a clock frozen to that day.
+pytestmark = pytest.mark.time_machine("2026-03-02T09:00:05Z", tick=False)
 
 
 def test_contract_line_fast_and_slow_paths_agree() -> None:

@@ -25,6 +25,8 @@ from aup.usecases.replay import replay, replay_decisions
 from tests.unit.logs import traffic as T
 
 POLICY = load_policy("")
+# The clock frozen at the instant the traffic is generated for (its T0 is three hours earlier).
+pytestmark = pytest.mark.time_machine(T.AT, tick=False)
 PLANS = {
     "bizcorp": "business",
     "botfarm": "standard",

@@ -10,12 +10,17 @@ import random
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import orjson
 
-# Three hours ago, on the hour: recent enough that a suspension decided from the events' own time is
-# still in force when a test looks, and aligned with every counter window.
-T0 = (int(time.time()) // 3600 - 3) * 3_600_000
+# The instant the traffic is generated for: this process's clock when the module is imported. Tests that
+# deliver it set their clock here (``pytest.mark.time_machine(T.AT, ...)``), so "three hours ago" holds
+# however long the suite has been running, and on any date (the clock-shift guard moves it too).
+AT = datetime.fromtimestamp(int(time.time()), UTC)
+# Three hours before AT, on the hour: recent enough that a suspension decided from the events' own time
+# is still in force when a test looks, and aligned with every counter window.
+T0 = (int(AT.timestamp()) // 3600 - 3) * 3_600_000
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36"

@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from aup.domain.models import (
     AccountState,
@@ -106,21 +106,27 @@ class Conflict:
     transient: bool = False  # a concurrent transaction or throttling on an item: try again
 
 
-class CounterUpdate(BaseModel):
+@dataclass(frozen=True, slots=True)
+class CounterUpdate:
     """An atomic ``ADD`` to one counter item ``ACCOUNT#<scope> / COUNTER#<name>``.
 
     ``scope`` is an account id, or any other stable scope (``source:<ip hash>``). ``add`` holds numeric
     increments, ``add_sets`` string-set members (distinct networks, paths); ``expires_at`` sets the
-    item's TTL (windows), None keeps it forever (running totals).
+    item's TTL (windows), None keeps it forever (running totals). A plain dataclass: the analyzer
+    builds one per (account, window) and a pydantic model cost ~0.35 us per line of throughput.
     """
 
-    model_config = ConfigDict(defer_build=True)
-
-    scope: str = Field(min_length=1, max_length=200)
-    name: str = Field(min_length=1, max_length=500)
-    add: dict[str, int] = Field(default_factory=dict)
-    add_sets: dict[str, list[str]] = Field(default_factory=dict)
+    scope: str
+    name: str
+    add: dict[str, int] = field(default_factory=dict)
+    add_sets: dict[str, list[str]] = field(default_factory=dict)
     expires_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < len(self.scope) <= 200:
+            raise ValueError(f"counter scope must be 1-200 characters, got {len(self.scope)}")
+        if not 0 < len(self.name) <= 500:
+            raise ValueError(f"counter name must be 1-500 characters, got {len(self.name)}")
 
 
 class CounterStore(Protocol):

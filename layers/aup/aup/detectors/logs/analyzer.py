@@ -9,9 +9,9 @@ rules. The store is the ledger in Lambda and ``MemoryCounters`` in replays. Appl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -19,16 +19,17 @@ from aup.detectors.logs import rules
 from aup.detectors.logs.counters import (
     DAY_MS,
     HOUR_MS,
+    WindowFacts,
+    day_name,
+    hour_name,
     plan_counters,
     rate_name,
-    rate_window_totals,
     slot_prefix,
     source_scope,
 )
 from aup.detectors.logs.parse import (
     CONTRACT_LINE,
     CONTRACT_LINES,
-    CONTRACT_LINES_PLAIN,
     AccessRecord,
     LogEvent,
     RawRecord,
@@ -36,21 +37,18 @@ from aup.detectors.logs.parse import (
     record_from_clf,
     record_from_json,
 )
+from aup.detectors.logs.rules import Window
 from aup.detectors.logs.signatures import Signatures, signatures
 from aup.detectors.logs.summary import BatchSummary, summarize
+from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, T, read
 from aup.domain.models import Finding
-from aup.domain.ports import CounterUpdate
+from aup.domain.ports import CounterStore
 from aup.domain.redact import scrub_text
 from aup.policy import Policy
 from aup.policy.document import Plan
 from aup.policy.sections.logs import LogAnalysis
 
 SAMPLE_CHARS = 160
-
-
-class CounterStore(Protocol):
-    def add_counters_once(self, marker: str, updates: Sequence[CounterUpdate]) -> bool: ...
-    def get_counters(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]: ...
 
 
 PlanOf = Callable[[str], str | None]  # account id -> its plan name (None: unknown account)
@@ -81,11 +79,9 @@ def read_lines(
     limit = cfg.max_line_bytes
     if fmt != "clf":
         lines = lines if type(lines) is list else list(lines)
-        # No line too long, none carrying a newline of its own (a memchr scan of the lines together:
-        # str.count of one character is a slower loop).
-        if lines and max(map(len, lines)) <= limit and "\n" not in "".join(lines):
+        if lines and max(map(len, lines)) <= limit and not any("\n" in line for line in lines):
             joined = "\n".join(lines)
-            rows = (CONTRACT_LINES if "\\" in joined else CONTRACT_LINES_PLAIN)(joined)
+            rows = CONTRACT_LINES(joined) if "\\" not in joined else []
             if len(rows) == len(lines):  # every line in the contract's layout (see CONTRACT_LINES)
                 out.extend(rows)
                 return result
@@ -158,104 +154,52 @@ def analyze(
     cfg = policy.log_analysis
     sig = sig or signatures(cfg.break_in.account_path_markers)
     wsec = cfg.windows.rate_seconds
+    wms = wsec * 1000
     summary = summarize(
         records,
-        window_ms=wsec * 1000,
+        window_ms=wms,
         failure_statuses=cfg.break_in.failure_statuses,
         public_resources=frozenset(cfg.scraping.public_resources),
     )
     plan = plan_counters(summary, sig, cfg)
     applied = store.add_counters_once(marker, plan.updates) if plan.updates else False
-    totals = store.get_counters(plan.keys) if plan.keys else {}
+    items = store.get_counters(plan.keys) if plan.keys else {}
 
-    # Each account's windows touched by this batch (rate, hour, sharing, day), with their totals.
-    windows: dict[str, dict[str, tuple[str, rules.Window]]] = {}
-
-    def window(
-        kind: str,
-        account: str,
-        name: str,
-        *,
-        seconds: int,
-        at_ms: int,
-        samples: dict[str, list[str]] | None = None,
-        start_ms: int = 0,
-        item: str | None = None,
-        prefix: str = "",
-    ) -> None:
-        per = windows.setdefault(account, {})
-        seen = per.get(name)
-        if seen is not None:
-            w = seen[1]
-            w.at_ms = max(w.at_ms, at_ms)
-            for rule_id, paths in (samples or {}).items():
-                kept = w.samples.setdefault(rule_id, [])
-                kept.extend(p for p in paths if p not in kept)
-                del kept[3:]
-            return
-        got = totals.get((account, item or name))
-        if got is not None and prefix:
-            got = rate_window_totals(got, prefix)
-        if got:
-            copied = {k: list(v) for k, v in (samples or {}).items()}
-            per[name] = (kind, rules.Window(account, name, seconds, got, at_ms, copied, start_ms))
-
-    # Only windows on which some rule can possibly fire are built (rules.*_may_trip: cheap necessary
-    # conditions on the totals); the others would yield nothing. Each item is judged once.
-    strict = strictest_plan(policy)
-    may: dict[tuple[str, str], bool] = {}
+    # Each account's windows touched by this batch (rate, hour, day) with their totals, by window name;
+    # accounts keep the order of their first window, windows the order they were first touched.
+    windows: dict[str, dict[str, Window[Any]]] = {}
     for f in plan.facts:
-        windows.setdefault(f.account, {})  # accounts keep the order of their first window
-        start = f.bucket * wsec * 1000
+        per = windows.setdefault(f.account, {})
+        start = f.bucket * wms
         hour, day = start // HOUR_MS, start // DAY_MS
-        hour_key = (f.account, f"logs:h:{hour}")
-        hour_totals = totals.get(hour_key)
-        if hour_totals:
-            prefix = slot_prefix(start, wsec * 1000)
-            if rules.rate_may_trip(hour_totals, prefix, cfg):
-                window(
-                    "rate",
-                    f.account,
-                    rate_name(wsec, f.bucket),
-                    seconds=wsec,
-                    at_ms=f.last_ts,
-                    samples=f.samples,
-                    start_ms=start,
-                    item=hour_key[1],
-                    prefix=prefix,
-                )
-            hour_may = may.get(hour_key)
-            if hour_may is None:
-                hour_may = may[hour_key] = rules.hour_may_trip(hour_totals, cfg)
-            if hour_may:
-                window("hour", f.account, hour_key[1], seconds=3600, at_ms=f.last_ts, samples=f.samples)
-        day_key = (f.account, f"logs:d:{day}")
-        day_totals = totals.get(day_key)
-        if day_totals:
-            day_may = may.get(day_key)
-            if day_may is None:
-                day_may = may[day_key] = rules.day_may_trip(day_totals, strict, cfg)
-            if day_may:
-                window("day", f.account, day_key[1], seconds=86400, at_ms=f.last_ts)
+        hour_item = items.get((f.account, hour_name(hour)))
+        if hour_item:
+            _touch(
+                per, rate_name(wsec, f.bucket), f, wsec, start, RateTotals, hour_item, slot_prefix(start, wms)
+            )
+            _touch(per, hour_name(hour), f, 3600, 0, HourTotals, hour_item)
+        day_item = items.get((f.account, day_name(day)))
+        if day_item:
+            _touch(per, day_name(day), f, 86400, 0, DayTotals, day_item, samples=False)
 
+    # Every rule runs under the strictest plan first: an account whose findings do not depend on its
+    # plan needs no plan look-up.
+    strict = strictest_plan(policy)
     findings: dict[str, Finding] = {}
     for account, per in windows.items():
-        if not per:
-            continue
         found = _evaluate(per, strict, cfg)
         if any(fd.rule_id in rules.PLAN_RULES for fd in found):
-            own = policy.plan(plan_of(account) or policy.default_plan)
-            found = _evaluate(per, own, cfg)
+            found = _evaluate(per, policy.plan(plan_of(account) or policy.default_plan), cfg)
         for fd in found:
             findings.setdefault(fd.violation_id, fd)
 
     for s in plan.sources:
         scope = source_scope(s.ip)
         name = rate_name(wsec, s.bucket)
-        got = totals.get((scope, name))
-        if got is None:
+        item = items.get((scope, name))
+        if item is None:
             continue
-        w = rules.Window(scope, name, wsec, got, s.last_ts, start_ms=s.bucket * wsec * 1000)
+        w = Window(scope, name, wsec, read(SourceTotals, item), s.last_ts, start_ms=s.bucket * wms)
         ip_hash = scope.removeprefix("source:")
         for source_rule in rules.SOURCE_RULES:
             found_here = source_rule(w, strict, cfg, ip_hash)
@@ -264,17 +208,45 @@ def analyze(
     return Analysis(list(findings.values()), summary, len(plan.updates), applied)
 
 
-_KIND_RULES: dict[str, tuple[Callable[..., Finding | None], ...]] = {
-    "rate": rules.RATE_RULES,
-    "hour": (*rules.HOUR_RULES, *rules.SHARING_RULES),
-    "day": rules.DAY_RULES,
+def _touch(
+    per: dict[str, Window[Any]],
+    name: str,
+    f: WindowFacts,
+    seconds: int,
+    start_ms: int,
+    kind: type[T],
+    item: dict[str, Any],
+    prefix: str = "",
+    *,
+    samples: bool = True,
+) -> None:
+    """The window ``name`` of ``f``'s account, read from its counter item the first time it is touched;
+    later touches (other rate windows of the same hour in this batch) add their time and samples."""
+    w = per.get(name)
+    if w is None:
+        copied = {k: list(v) for k, v in f.samples.items()} if samples else {}
+        per[name] = Window(f.account, name, seconds, read(kind, item, prefix), f.last_ts, copied, start_ms)
+        return
+    w.at_ms = max(w.at_ms, f.last_ts)
+    if samples:
+        for rule_id, paths in f.samples.items():
+            kept = w.samples.setdefault(rule_id, [])
+            kept.extend(p for p in paths if p not in kept)
+            del kept[3:]
+
+
+# The rules that read each kind of window.
+_KIND_RULES: dict[type, tuple[Callable[..., Finding | None], ...]] = {
+    RateTotals: rules.RATE_RULES,
+    HourTotals: (*rules.HOUR_RULES, *rules.SHARING_RULES),
+    DayTotals: rules.DAY_RULES,
 }
 
 
-def _evaluate(per: dict[str, tuple[str, rules.Window]], plan: Plan, cfg: LogAnalysis) -> list[Finding]:
+def _evaluate(per: dict[str, Window[Any]], plan: Plan, cfg: LogAnalysis) -> list[Finding]:
     out: list[Finding] = []
-    for kind, w in per.values():
-        for rule in _KIND_RULES[kind]:
+    for w in per.values():
+        for rule in _KIND_RULES[type(w.totals)]:
             fd = rule(w, plan, cfg)
             if fd is not None:
                 out.append(fd)

@@ -1,14 +1,12 @@
-"""Batch tallies -> ledger counter updates, and the counter names the rules read back.
+"""Batch tallies -> typed window totals -> ledger counter updates; the counters in memory for replays.
 
 Counter items (``CounterUpdate(scope, name)``), one write per item per invocation, never per line:
 
-| scope            | name                 | fields                                                           |
-|------------------|----------------------|------------------------------------------------------------------|
-| account          | ``logs:h:<hour>``    | per rate window W in the hour, prefixed ``s<slot>.``: n nb gn gs |
-|                  |                      | gq dp e ef and set ep; for the hour: sens payl scan crawl claim  |
-|                  |                      | xff fp en es em ud (when non-zero), sets fid udp net ua          |
-| account          | ``logs:d:<day>``     | n b (requests and egress bytes per UTC day)                      |
-| ``source:<hash>``| ``logs:r<W>:<n>``    | only for sources with auth failures in the batch: n f, set id    |
+| scope             | name              | totals (``aup.detectors.logs.totals``)                          |
+|-------------------|-------------------|-----------------------------------------------------------------|
+| account           | ``logs:h:<hour>`` | ``HourTotals``, and each rate window's ``RateTotals`` by slot   |
+| account           | ``logs:d:<day>``  | ``DayTotals``                                                   |
+| ``source:<hash>`` | ``logs:r<W>:<n>`` | ``SourceTotals``, only for sources with auth failures           |
 
 Set members are short hashes, never raw paths, addresses or agents.
 """
@@ -17,10 +15,11 @@ from __future__ import annotations
 
 import ipaddress
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from operator import sub
+from functools import lru_cache
+from itertools import islice, pairwise
 from typing import Any
 
 from aup.detectors.logs.signatures import (
@@ -33,6 +32,7 @@ from aup.detectors.logs.signatures import (
     Signatures,
 )
 from aup.detectors.logs.summary import AccountWindow, BatchSummary, SourceWindow
+from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, Totals, counter_fields
 from aup.domain.models import hash_source
 from aup.domain.ports import CounterUpdate
 from aup.policy.sections.logs import LogAnalysis
@@ -41,6 +41,7 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 MAX_SET_MEMBERS = 500  # per set and batch: bounds item growth, far above every threshold
 SAMPLES = 3
+TAG_CACHE_LIMIT = 50_000
 
 
 def tag(value: str) -> str:
@@ -53,17 +54,21 @@ def source_scope(ip: str) -> str:
 
 
 def rate_name(window_s: int, bucket: int) -> str:
+    """A rate window's name (its source item's, and its findings' ``source_event_id``)."""
     return f"logs:r{window_s}:{bucket}"
+
+
+def hour_name(hour: int) -> str:
+    return f"logs:h:{hour}"
+
+
+def day_name(day: int) -> str:
+    return f"logs:d:{day}"
 
 
 def slot_prefix(start_ms: int, window_ms: int) -> str:
     """Field prefix of a rate window inside its hour's counter item (``s7.n``: slot 7's requests)."""
     return f"s{(start_ms % HOUR_MS) // window_ms}."
-
-
-def rate_window_totals(hour_totals: dict[str, Any], prefix: str) -> dict[str, Any]:
-    n = len(prefix)
-    return {k[n:]: v for k, v in hour_totals.items() if k.startswith(prefix)}
 
 
 def network(ip: str) -> str:
@@ -106,57 +111,32 @@ class WindowFacts:
     account: str
     bucket: int
     last_ts: int
-    bytes: int = 0
-    rate: dict[str, int] = field(default_factory=dict)
-    error_paths: set[str] = field(default_factory=set)
-    hourly: dict[str, int] = field(default_factory=dict)
-    foreign_ids: set[str] = field(default_factory=set)
-    undocumented_paths: set[str] = field(default_factory=set)
-    networks: set[str] = field(default_factory=set)
-    agents: set[str] = field(default_factory=set)
+    rate: RateTotals
+    hour: HourTotals
+    day: DayTotals
     samples: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _sample(facts: WindowFacts, rule: str, path: str) -> None:
-    bucket = facts.samples.setdefault(rule, [])
+def _sample(samples: dict[str, list[str]], rule: str, path: str) -> None:
+    bucket = samples.setdefault(rule, [])
     if len(bucket) < SAMPLES and path not in bucket:
         bucket.append(path[:120])
 
 
-# Tags of networks and agents, remembered per process: the same few recur in every batch.
-_NET_TAGS: dict[str, str] = {}
-_AGENT_TAGS: dict[str, str] = {}
-TAG_CACHE_LIMIT = 50_000
+@lru_cache(maxsize=TAG_CACHE_LIMIT)  # the same few networks and agents recur in every batch
+def _network_tag(ip: str) -> str:
+    return tag(network(ip))
 
 
-def _net_tags(ips: set[str]) -> set[str]:
-    known = _NET_TAGS
-    out = set()
-    for ip in ips if len(ips) <= MAX_SET_MEMBERS else list(ips)[:MAX_SET_MEMBERS]:
-        t = known.get(ip)
-        if t is None:
-            if len(known) >= TAG_CACHE_LIMIT:
-                known.clear()
-            t = known[ip] = tag(network(ip))
-        out.add(t)
-    return out
+_agent_tag = lru_cache(maxsize=TAG_CACHE_LIMIT)(tag)
 
 
-def _agent_tags(agents: dict[str, int]) -> set[str]:
-    known = _AGENT_TAGS
-    out = set()
-    for a in agents if len(agents) <= MAX_SET_MEMBERS else list(agents)[:MAX_SET_MEMBERS]:
-        t = known.get(a)
-        if t is None:
-            if len(known) >= TAG_CACHE_LIMIT:
-                known.clear()
-            t = known[a] = tag(a)
-        out.add(t)
-    return out
+def _first(members: Iterable[str], n: int = MAX_SET_MEMBERS) -> Iterable[str]:
+    return members if isinstance(members, Sized) and len(members) <= n else islice(members, n)
 
 
 def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowFacts:
-    f = WindowFacts(w.account, w.bucket, w.last_ts, w.bytes)
+    samples: dict[str, list[str]] = {}
     nb = scan = crawl = 0
     agent_flags = sig.agent
     for agent, count in w.agents.items():
@@ -170,17 +150,16 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
                 crawl += count
     sens = payl = 0
     groups: dict[str, set[int]] = {}
-    known = sig.known_paths
     classify = sig.path
     for path, count in w.paths.items():
-        flags, prefix, number, _ = known.get(path) or classify(path)
+        flags, prefix, number, _ = classify(path)
         if flags:
             if flags & SENSITIVE:
                 sens += count
-                _sample(f, "D1-sensitive-path", path)
+                _sample(samples, "D1-sensitive-path", path)
             if flags & PAYLOAD:
                 payl += count
-                _sample(f, "D1-attack-payload", path)
+                _sample(samples, "D1-attack-payload", path)
         if number >= 0:
             ids = groups.get(prefix)
             if ids is None:
@@ -189,110 +168,71 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
                 ids.add(number)
     # W5 enumeration: distinct ids per collection, and how many sit a small step after the previous.
     en = es = 0
+    max_step = cfg.scraping.enumeration_max_step
     for ids in groups.values():
         if len(ids) < 3:
             continue
         ordered = sorted(ids)
         en += len(ordered)
         # distinct ids: every step is >= 1, so "0 < step <= max" is "step <= max"
-        es += sum(map(cfg.scraping.enumeration_max_step.__ge__, map(sub, ordered[1:], ordered[:-1])))
+        es += sum(b - a <= max_step for a, b in pairwise(ordered))
     e = em = fp = 0
+    error_paths: set[str] = set()
+    foreign_ids: set[str] = set()
     if w.errors:
         errors = cfg.probing.error_statuses
         denied = cfg.break_in.foreign_denied_statuses
         for (path, status), count in w.errors.items():
             if status in errors:
                 e += count
-                if len(f.error_paths) < MAX_SET_MEMBERS:
-                    f.error_paths.add(tag(path))
-            info = known.get(path) or classify(path)
+                if len(error_paths) < MAX_SET_MEMBERS:
+                    error_paths.add(tag(path))
+            info = classify(path)
             if info.number >= 0 and status in (403, 404):
                 em += count
             if status in denied and info.tenant and info.tenant != w.account:
                 fp += count
-                f.foreign_ids.add(tag(info.tenant))
-                _sample(f, "D2-foreign-account-probe", path)
-    ud = 0
-    if w.undocumented:
-        ud = sum(w.undocumented.values())
-        for path in list(w.undocumented)[:MAX_SET_MEMBERS]:
-            f.undocumented_paths.add(tag(path))
-            _sample(f, "W5-undocumented-routes", path)
-    xff = (
-        sum(c for (chain, ip), c in w.forwarded.items() if forged_forwarded(chain, ip, cfg))
-        if w.forwarded
-        else 0
+                foreign_ids.add(tag(info.tenant))
+                _sample(samples, "D2-foreign-account-probe", path)
+    undocumented_paths: set[str] = set()
+    for path in _first(w.undocumented):
+        undocumented_paths.add(tag(path))
+        _sample(samples, "W5-undocumented-routes", path)
+    rate = RateTotals(
+        requests=w.requests,
+        non_browser=nb,
+        gaps=w.gap_n,
+        gap_sum=w.gap_sum,
+        gap_squares=w.gap_sq,
+        distinct_paths=len(w.paths),
+        errors=e,
+        refused=w.failures,
+        error_paths=error_paths,
     )
-    f.rate = {
-        "n": w.requests,
-        "nb": nb,
-        "gn": w.gap_n,
-        "gs": w.gap_sum,
-        "gq": w.gap_sq,
-        "dp": len(w.paths),
-        "e": e,
-        "ef": w.failures,
-    }
-    if sens or payl or scan or crawl or w.claimed or xff or fp or en or ud:
-        hourly = {
-            "sens": sens,
-            "payl": payl,
-            "scan": scan,
-            "crawl": crawl,
-            "claim": w.claimed,
-            "xff": xff,
-            "fp": fp,
-            "en": en,
-            "es": es,
-            "em": em if en else 0,
-            "ud": ud,
-        }
-        f.hourly = {k: v for k, v in hourly.items() if v}
-    f.networks = _net_tags(w.ips)
-    f.agents = _agent_tags(w.agents)
-    return f
+    hour = HourTotals(
+        sensitive=sens,
+        payload=payl,
+        scanner=scan,
+        crawler=crawl,
+        claimed=w.claimed,
+        forged_forwarded=sum(c for (chain, ip), c in w.forwarded.items() if forged_forwarded(chain, ip, cfg)),
+        foreign_probes=fp,
+        enumerated_ids=en,
+        enumeration_steps=es,
+        enumeration_misses=em if en else 0,
+        undocumented=sum(w.undocumented.values()),
+        foreign_ids=foreign_ids,
+        undocumented_paths=undocumented_paths,
+        networks={_network_tag(ip) for ip in _first(w.ips)},
+        agents={_agent_tag(a) for a in _first(w.agents)},
+    )
+    day = DayTotals(requests=w.requests, egress_bytes=w.bytes)
+    return WindowFacts(w.account, w.bucket, w.last_ts, rate, hour, day, samples)
 
 
-_EXPIRIES: dict[tuple[int, int], datetime] = {}
-
-
-def _expiry(end_ms: int, cfg: LogAnalysis) -> datetime:
-    key = (end_ms, cfg.windows.retention_hours)
-    at = _EXPIRIES.get(key)
-    if at is None:
-        if len(_EXPIRIES) > 4096:
-            _EXPIRIES.clear()
-        at = _EXPIRIES[key] = datetime.fromtimestamp(end_ms / 1000, UTC) + timedelta(hours=key[1])
-    return at
-
-
-_FIELDS = ("scope", "name", "add", "add_sets", "expires_at")
-_set_attr = object.__setattr__
-# What ``CounterUpdate.model_construct`` does with every field given, without its per-field loop over
-# aliases and defaults; model_construct where the model is not the plain one this mirrors.
-_PLAIN_MODEL = (
-    tuple(CounterUpdate.model_fields) == _FIELDS
-    and not any(f.alias or f.validation_alias for f in CounterUpdate.model_fields.values())
-    and not CounterUpdate.__pydantic_post_init__
-    and not CounterUpdate.__pydantic_root_model__
-    and CounterUpdate.model_config.get("extra") != "allow"
-)
-
-
-def _counter_update(
-    scope: str, name: str, add: dict[str, int], add_sets: dict[str, list[str]], expires_at: datetime
-) -> CounterUpdate:
-    """A ``CounterUpdate`` from checked values, skipping pydantic's validation (the hot path)."""
-    if not _PLAIN_MODEL:  # pragma: no cover - a model change this shortcut does not know
-        return CounterUpdate.model_construct(
-            scope=scope, name=name, add=add, add_sets=add_sets, expires_at=expires_at
-        )
-    u = CounterUpdate.__new__(CounterUpdate)
-    _set_attr(u, "__dict__", dict(zip(_FIELDS, (scope, name, add, add_sets, expires_at), strict=True)))
-    _set_attr(u, "__pydantic_fields_set__", set(_FIELDS))
-    _set_attr(u, "__pydantic_extra__", None)
-    _set_attr(u, "__pydantic_private__", None)
-    return u
+@lru_cache(maxsize=4096)
+def _expiry(end_ms: int, retention_hours: int) -> datetime:
+    return datetime.fromtimestamp(end_ms / 1000, UTC) + timedelta(hours=retention_hours)
 
 
 @dataclass
@@ -305,73 +245,63 @@ class CounterPlan:
     keys: list[tuple[str, str]]
 
 
-_RATE_KEYS = ("n", "nb", "gn", "gs", "gq", "dp", "e", "ef")
-_SLOT_KEYS: dict[str, tuple[tuple[str, ...], str]] = {}
-
-
-def _slot_keys(slot: str) -> tuple[tuple[str, ...], str]:
-    """The rate fields' names in the hour item for one slot prefix, and its error-path set's name."""
-    keys = _SLOT_KEYS.get(slot)
-    if keys is None:
-        keys = _SLOT_KEYS[slot] = (tuple(slot + k for k in _RATE_KEYS), slot + "ep")
-    return keys
-
-
 def plan_counters(summary: BatchSummary, sig: Signatures, cfg: LogAnalysis) -> CounterPlan:
     wsec = cfg.windows.rate_seconds
     wms = wsec * 1000
-    updates: dict[tuple[str, str], CounterUpdate] = {}
+    retention = cfg.windows.retention_hours
+    nums_of: dict[tuple[str, str], dict[str, int]] = {}
+    sets_of: dict[tuple[str, str], dict[str, set[str]]] = {}
+    ends: dict[tuple[str, str], int] = {}
 
-    def add(scope: str, name: str, end_ms: int, nums: dict[str, int], sets: dict[str, set[str]]) -> None:
-        u = updates.get((scope, name))
-        if u is None:
-            # Built here from checked values: skip pydantic's validation on the hot path.
-            updates[(scope, name)] = _counter_update(
-                scope,
-                name,
-                {k: v for k, v in nums.items() if v},
-                {k: sorted(members) for k, members in sets.items() if members},
-                _expiry(end_ms, cfg),
+    def add(scope: str, name: str, end_ms: int, totals: Totals, prefix: str = "") -> None:
+        key = (scope, name)
+        more_nums, more_sets = counter_fields(totals, prefix)
+        nums = nums_of.get(key)
+        if nums is None:
+            nums_of[key], sets_of[key], ends[key] = (
+                more_nums,
+                {k: set(v) for k, v in more_sets.items()},
+                end_ms,
             )
             return
-        for k, v in nums.items():
-            if v:
-                u.add[k] = u.add.get(k, 0) + v
-        for k, members in sets.items():
-            if members:
-                have = u.add_sets.get(k)
-                u.add_sets[k] = sorted(members.union(have) if have else members)
+        for k, v in more_nums.items():
+            nums[k] = nums.get(k, 0) + v
+        sets = sets_of[key]
+        for k, members in more_sets.items():
+            have = sets.get(k)
+            if have is None:
+                sets[k] = set(members)
+            else:
+                have.update(members)
 
     facts = [window_facts(w, sig, cfg) for w in summary.accounts.values()]
     for f in facts:
         start = f.bucket * wms
         hour = start // HOUR_MS
         day = start // DAY_MS
-        # The rate window's fields live in its hour's item, prefixed by the slot: one item fewer per
-        # (account, window), and the hour's G1 sets and signals ride along.
-        rate_keys, ep_key = _slot_keys(slot_prefix(start, wms))
-        nums = f.hourly.copy()
-        nums.update(zip(rate_keys, f.rate.values(), strict=True))
-        sets = {
-            ep_key: f.error_paths,
-            "fid": f.foreign_ids,
-            "udp": f.undocumented_paths,
-            "net": f.networks,
-            "ua": f.agents,
-        }
-        add(f.account, f"logs:h:{hour}", (hour + 1) * HOUR_MS, nums, sets)
-        add(f.account, f"logs:d:{day}", (day + 2) * DAY_MS, {"n": f.rate["n"], "b": f.bytes}, {})
+        # The rate window's totals live in its hour's item, prefixed by the slot: one item fewer per
+        # (account, window), and the hour's totals ride along.
+        hour_item = hour_name(hour)
+        add(f.account, hour_item, (hour + 1) * HOUR_MS, f.rate, slot_prefix(start, wms))
+        add(f.account, hour_item, (hour + 1) * HOUR_MS, f.hour)
+        add(f.account, day_name(day), (day + 2) * DAY_MS, f.day)
     sources = list(summary.sources.values())
     for s in sources:
-        ids = {tag(i) for i in list(s.identities)[:MAX_SET_MEMBERS]}
-        add(
-            source_scope(s.ip),
-            rate_name(wsec, s.bucket),
-            (s.bucket + 1) * wms,
-            {"n": s.requests, "f": s.failures},
-            {"id": ids},
+        totals = SourceTotals(
+            requests=s.requests, failures=s.failures, identities={tag(i) for i in _first(s.identities)}
         )
-    return CounterPlan(list(updates.values()), facts, sources, list(updates))
+        add(source_scope(s.ip), rate_name(wsec, s.bucket), (s.bucket + 1) * wms, totals)
+    updates = [
+        CounterUpdate(  # a slotted dataclass (domain.ports): well under 1 us each
+            scope=scope,
+            name=name,
+            add=nums,
+            add_sets={k: sorted(members) for k, members in sets_of[(scope, name)].items()},
+            expires_at=_expiry(ends[(scope, name)], retention),
+        )
+        for (scope, name), nums in nums_of.items()
+    ]
+    return CounterPlan(updates, facts, sources, list(nums_of))
 
 
 class MemoryCounters:

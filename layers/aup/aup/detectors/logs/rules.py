@@ -4,6 +4,11 @@ Pure: totals are the ledger counters after this batch was added (so a flood spre
 payloads is judged as one), time is the events' own (``at``). Each finding's ``source_event_id``
 names the (account or source, counter window), so the same window never strikes twice, whichever
 batch crosses the threshold and however often it is redelivered.
+
+A rule reads its window's typed totals (``aup.detectors.logs.totals``) by name and its thresholds from
+``aup.policy.sections.logs``, and nothing else: the analyzer runs every rule of a window's kind on every
+window a batch touched, so a new rule is this function, its entry in the kind's tuple below, and its
+thresholds in its section.
 """
 
 from __future__ import annotations
@@ -11,21 +16,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic
 
+from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, T
 from aup.domain.models import Finding, Source
 from aup.policy.document import Plan
 from aup.policy.sections.logs import LogAnalysis
 
 
-@dataclass
-class Window:
+@dataclass(slots=True)
+class Window(Generic[T]):
     """One counter window of one account (or source) as the rules see it."""
 
     scope: str  # account id, or source:<hash>
-    name: str  # the counter item's name: identifies the window
+    name: str  # identifies the window (the counter item's name, or the rate slot's)
     seconds: int
-    totals: dict[str, Any]
+    totals: T
     at_ms: int  # the latest event time seen in this window in this batch
     samples: dict[str, list[str]] = field(default_factory=dict)
     start_ms: int = 0  # the window's start
@@ -39,14 +45,6 @@ class Window:
             else self.seconds
         )
 
-    def n(self, key: str) -> int:
-        v = self.totals.get(key, 0)
-        return v if isinstance(v, int) else 0
-
-    def distinct(self, key: str) -> int:
-        v = self.totals.get(key)
-        return len(v) if isinstance(v, set | frozenset | list) else 0
-
     @property
     def at(self) -> datetime:
         return datetime.fromtimestamp(self.at_ms / 1000, UTC)
@@ -54,7 +52,7 @@ class Window:
 
 def _finding(
     rule_id: str,
-    w: Window,
+    w: Window[Any],
     confidence: float,
     summary: str,
     evidence: dict[str, Any],
@@ -83,25 +81,26 @@ def _finding(
 # --- D5a / D5b: volume against the plan ---------------------------------------------------------
 
 
-def request_flood(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def request_flood(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """D5a: the window's requests above the plan's sustained rate (x factor), machine evidence raising
     confidence. A burst a person can produce never fills a whole window."""
     c = cfg.request_flood
-    n = w.n("n")
+    t = w.totals
+    n = t.requests
     limit = max(c.min_requests, plan.requests_per_second * w.seconds * c.rate_factor)
     if n <= limit:
         return None
     rate = n / w.elapsed
     ratio = rate / plan.requests_per_second
     confidence = c.base_confidence
-    gn, gs, gq = w.n("gn"), w.n("gs"), w.n("gq")
+    gn, gs, gq = t.gaps, t.gap_sum, t.gap_squares
     cv = None
     if gn >= c.min_gaps_for_timing and gs > 0:
         mean = gs / gn
         cv = math.sqrt(max(0.0, gq / gn - mean * mean)) / mean
         if cv < c.regular_cv:
             confidence += 0.15
-    nb_share = w.n("nb") / n
+    nb_share = t.non_browser / n
     if nb_share >= c.non_browser_share:
         confidence += 0.15
     if ratio >= c.far_factor:
@@ -123,9 +122,9 @@ def request_flood(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
     )
 
 
-def daily_requests(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def daily_requests(w: Window[DayTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """D5b: requests in a UTC day far beyond the plan's documented requests/day."""
-    n = w.n("n")
+    n = w.totals.requests
     limit = plan.requests_per_day * cfg.daily_usage.far_beyond_factor
     if n <= limit:
         return None
@@ -142,9 +141,9 @@ def daily_requests(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
     )
 
 
-def daily_egress(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def daily_egress(w: Window[DayTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """D5b: response bytes in a UTC day far beyond the plan's documented egress/day."""
-    b = w.n("b")
+    b = w.totals.egress_bytes
     limit = int(plan.egress_per_day) * cfg.daily_usage.far_beyond_factor
     if b <= limit:
         return None
@@ -164,10 +163,11 @@ def daily_egress(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
 # --- D1: probing --------------------------------------------------------------------------------
 
 
-def error_burst(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def error_burst(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """D1: many distinct paths answered 400/403/404/405 in one window, most of the account's traffic."""
     c = cfg.probing
-    distinct, errors, n = w.distinct("ep"), w.n("e"), w.n("n")
+    t = w.totals
+    distinct, errors, n = len(t.error_paths), t.errors, t.requests
     if distinct < c.error_burst_distinct_paths or n == 0 or errors / n < c.error_burst_min_ratio:
         return None
     confidence = 0.7 + (0.1 if distinct >= 2 * c.error_burst_distinct_paths else 0.0)
@@ -180,9 +180,9 @@ def error_burst(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
     )
 
 
-def sensitive_path(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def sensitive_path(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """D1: sensitive files, backdoors, admin interfaces, CVE probe URIs."""
-    hits = w.n("sens")
+    hits = w.totals.sensitive
     if hits < cfg.probing.sensitive_min_hits:
         return None
     return _finding(
@@ -194,9 +194,9 @@ def sensitive_path(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
     )
 
 
-def attack_payload(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def attack_payload(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """D1: path traversal, SQL injection or XSS probe strings in the (decoded) path."""
-    hits = w.n("payl")
+    hits = w.totals.payload
     if hits < cfg.probing.payload_min_hits:
         return None
     return _finding(
@@ -204,9 +204,9 @@ def attack_payload(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
     )
 
 
-def scanner_agent(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def scanner_agent(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """D1: a vulnerability scanner's user agent."""
-    hits = w.n("scan")
+    hits = w.totals.scanner
     if hits < cfg.probing.scanner_min_hits:
         return None
     return _finding("D1-scanner-agent", w, 0.95, f"{hits} requests from a scanner user agent", {"hits": hits})
@@ -215,10 +215,10 @@ def scanner_agent(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
 # --- D2: break-in attempts ----------------------------------------------------------------------
 
 
-def account_auth_failures(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def account_auth_failures(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """D2: an authenticated account whose requests are mostly refused (401/403) by the service."""
     c = cfg.break_in
-    f, n = w.n("ef"), w.n("n")
+    f, n = w.totals.refused, w.totals.requests
     if f < c.account_failures or f / n < c.account_failure_ratio:
         return None
     return _finding(
@@ -230,10 +230,12 @@ def account_auth_failures(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | 
     )
 
 
-def source_auth_failures(w: Window, plan: Plan, cfg: LogAnalysis, ip_hash: str) -> Finding | None:
+def source_auth_failures(
+    w: Window[SourceTotals], plan: Plan, cfg: LogAnalysis, ip_hash: str
+) -> Finding | None:
     """D2 (IP-scoped): one source whose requests are mostly denied; the authorizer then blocks it."""
     c = cfg.break_in
-    f, n = w.n("f"), w.n("n")
+    f, n = w.totals.failures, w.totals.requests
     if f < c.source_failures or f / n < c.source_failure_ratio:
         return None
     return _finding(
@@ -246,10 +248,11 @@ def source_auth_failures(w: Window, plan: Plan, cfg: LogAnalysis, ip_hash: str) 
     )
 
 
-def key_stuffing(w: Window, plan: Plan, cfg: LogAnalysis, ip_hash: str) -> Finding | None:
+def key_stuffing(w: Window[SourceTotals], plan: Plan, cfg: LogAnalysis, ip_hash: str) -> Finding | None:
     """D2 (IP-scoped): one source presenting several accounts' keys amid many denials."""
     c = cfg.break_in
-    f, n, ids = w.n("f"), w.n("n"), w.distinct("id")
+    t = w.totals
+    f, n, ids = t.failures, t.requests, len(t.identities)
     if f < c.stuffing_failures or ids < c.stuffing_distinct_identities or f / n < 0.5:
         return None
     return _finding(
@@ -262,10 +265,10 @@ def key_stuffing(w: Window, plan: Plan, cfg: LogAnalysis, ip_hash: str) -> Findi
     )
 
 
-def foreign_account_probe(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def foreign_account_probe(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """D2: an account refused on paths that carry other accounts' ids."""
     c = cfg.break_in
-    hits, ids = w.n("fp"), w.distinct("fid")
+    hits, ids = w.totals.foreign_probes, len(w.totals.foreign_ids)
     if hits < c.foreign_min_hits or ids < c.foreign_min_ids:
         return None
     return _finding(
@@ -280,10 +283,11 @@ def foreign_account_probe(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | 
 # --- W5: scraping -------------------------------------------------------------------------------
 
 
-def id_enumeration(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def id_enumeration(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """W5: numeric ids walked in small steps; misses (403/404) on the walk raise confidence."""
     c = cfg.scraping
-    ids, steps, misses = w.n("en"), w.n("es"), w.n("em")
+    t = w.totals
+    ids, steps, misses = t.enumerated_ids, t.enumeration_steps, t.enumeration_misses
     if ids < c.enumeration_min_ids or steps / ids < c.enumeration_step_ratio:
         return None
     confidence = 0.7 + (0.2 if misses / ids >= c.enumeration_miss_ratio else 0.0)
@@ -296,9 +300,9 @@ def id_enumeration(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
     )
 
 
-def undocumented_routes(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def undocumented_routes(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """W5: many distinct paths that match no public resource."""
-    paths = w.distinct("udp")
+    paths = len(w.totals.undocumented_paths)
     if paths < cfg.scraping.undocumented_min_paths:
         return None
     return _finding(
@@ -306,18 +310,19 @@ def undocumented_routes(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | No
         w,
         0.85,
         f"{paths} distinct paths matching no public resource",
-        {"distinct_paths": paths, "hits": w.n("ud")},
+        {"distinct_paths": paths, "hits": w.totals.undocumented},
     )
 
 
-def crawl_ratio(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def crawl_ratio(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """W5: nearly every request a new path, at a machine rate for the plan."""
     c = cfg.scraping
-    n, dp = w.n("n"), w.n("dp")
+    t = w.totals
+    n, dp = t.requests, t.distinct_paths
     floor = max(c.crawl_min_requests, plan.requests_per_second * w.seconds * c.crawl_plan_fraction)
     if n < floor or dp / n < c.crawl_distinct_ratio:
         return None
-    confidence = 0.75 + (0.1 if w.n("nb") / n >= 0.5 else 0.0)
+    confidence = 0.75 + (0.1 if t.non_browser / n >= 0.5 else 0.0)
     return _finding(
         "W5-crawl-ratio",
         w,
@@ -330,10 +335,10 @@ def crawl_ratio(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
 # --- G1: resale ---------------------------------------------------------------------------------
 
 
-def key_sharing(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def key_sharing(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """G1: one account's key from many unrelated networks and agents within the hour."""
     c = cfg.key_sharing
-    nets, agents = w.distinct("net"), w.distinct("ua")
+    nets, agents = len(w.totals.networks), len(w.totals.agents)
     needed = max(c.min_networks, math.ceil(plan.seats * c.networks_per_seat))
     if nets < needed or agents < c.min_agents:
         return None
@@ -350,15 +355,15 @@ def key_sharing(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
 # --- W1: spoofing -------------------------------------------------------------------------------
 
 
-def claimed_account(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
-    hits = w.n("claim")
+def claimed_account(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    hits = w.totals.claimed
     if hits < cfg.spoofing.claimed_min_hits:
         return None
     return _finding("W1-claimed-account", w, 0.9, f"{hits} requests claiming another account", {"hits": hits})
 
 
-def forged_forwarded_for(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
-    hits = w.n("xff")
+def forged_forwarded_for(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    hits = w.totals.forged_forwarded
     if hits < cfg.spoofing.forwarded_min_hits:
         return None
     return _finding(
@@ -370,9 +375,9 @@ def forged_forwarded_for(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | N
     )
 
 
-def fake_crawler(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
+def fake_crawler(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """W1: authenticated requests whose agent claims a search-engine crawler (crawlers hold no keys)."""
-    hits = w.n("crawl")
+    hits = w.totals.crawler
     if hits < cfg.spoofing.crawler_min_hits:
         return None
     return _finding(
@@ -381,61 +386,6 @@ def fake_crawler(w: Window, plan: Plan, cfg: LogAnalysis) -> Finding | None:
         0.85,
         f"{hits} authenticated requests posing as a search crawler",
         {"hits": hits},
-    )
-
-
-# --- cheap necessary conditions ------------------------------------------------------------------
-# Each says whether any rule of a kind can possibly fire on a window's totals, under any plan: it
-# reads only the plan-independent floors of those rules (or the strictest plan's limits, which every
-# plan's are at or above). False means every rule of the kind returns None, so the analyzer skips
-# building the window. Keep them in step with the rules above.
-
-
-def _num(v: Any) -> int:
-    return v if isinstance(v, int) else 0
-
-
-def _size(v: Any) -> int:
-    return len(v) if isinstance(v, set | frozenset | list) else 0
-
-
-def rate_may_trip(totals: dict[str, Any], prefix: str, cfg: LogAnalysis) -> bool:
-    """RATE_RULES on the rate window whose fields are ``prefix``-ed in ``totals`` (its hour item)."""
-    n = _num(totals.get(prefix + "n"))
-    return (
-        n > cfg.request_flood.min_requests  # request_flood: n > limit >= min_requests
-        or n >= cfg.scraping.crawl_min_requests  # crawl_ratio: n >= floor >= crawl_min_requests
-        or _size(totals.get(prefix + "ep")) >= cfg.probing.error_burst_distinct_paths
-        or _num(totals.get(prefix + "ef")) >= cfg.break_in.account_failures
-    )
-
-
-def hour_may_trip(totals: dict[str, Any], cfg: LogAnalysis) -> bool:
-    """HOUR_RULES and SHARING_RULES on an hour item."""
-    g = totals.get
-    return (
-        _num(g("sens")) >= cfg.probing.sensitive_min_hits
-        or _num(g("payl")) >= cfg.probing.payload_min_hits
-        or _num(g("scan")) >= cfg.probing.scanner_min_hits
-        or _num(g("fp")) >= cfg.break_in.foreign_min_hits
-        or _num(g("en")) >= cfg.scraping.enumeration_min_ids
-        or _size(g("udp")) >= cfg.scraping.undocumented_min_paths
-        or _num(g("claim")) >= cfg.spoofing.claimed_min_hits
-        or _num(g("xff")) >= cfg.spoofing.forwarded_min_hits
-        or _num(g("crawl")) >= cfg.spoofing.crawler_min_hits
-        or (
-            _size(g("net")) >= cfg.key_sharing.min_networks  # key_sharing: nets >= needed >= min_networks
-            and _size(g("ua")) >= cfg.key_sharing.min_agents
-        )
-    )
-
-
-def day_may_trip(totals: dict[str, Any], strictest: Plan, cfg: LogAnalysis) -> bool:
-    """DAY_RULES on a day item; ``strictest``: the lowest limits of every plan."""
-    factor = cfg.daily_usage.far_beyond_factor
-    return (
-        _num(totals.get("n")) > strictest.requests_per_day * factor
-        or _num(totals.get("b")) > int(strictest.egress_per_day) * factor
     )
 
 

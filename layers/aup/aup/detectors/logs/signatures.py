@@ -1,14 +1,15 @@
 """What a path or a user agent says about its caller, from the pattern lists in ``patterns/`` (data).
 
-Each distinct path and agent is classified once and remembered (a bounded cache per process): access
-logs repeat the same few paths and agents, so the per-line cost is one dict lookup. Paths made of
+Each distinct path and agent is classified once and remembered (an ``lru_cache`` per instance): access
+logs repeat the same few paths and agents, so the per-line cost is one cache lookup. Paths made of
 plain characters skip the payload patterns altogether.
 """
 
 from __future__ import annotations
 
 import re
-from functools import cache
+from collections.abc import Callable
+from functools import cache, lru_cache
 from importlib import resources
 from typing import NamedTuple
 from urllib.parse import unquote
@@ -26,9 +27,6 @@ CRAWLER = 4  # claims to be a search-engine crawler (W1-fake-crawler when authen
 NON_BROWSER = 8  # client library, headless tool, or no browser token at all (D5a confidence)
 
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/_\-]*").fullmatch
-
-
-_new = tuple.__new__  # a NamedTuple without its Python-level __new__
 
 
 class PathInfo(NamedTuple):
@@ -74,20 +72,16 @@ class Signatures:
         self.crawler_re = re.compile(rf"\b(?:{words('search_crawlers.txt')})\b")
         self.client_tokens = tuple(_lines("client_libraries.txt"))
         self.account_markers = frozenset(m.lower() for m in account_markers)
-        self._paths: dict[str, PathInfo] = {}
-        self._prefixes: dict[str, tuple[str, bool] | tuple[()]] = {}
-        self.known_paths = self._paths  # read-only view for hot loops: ``known_paths.get(p) or path(p)``
-        self._agents: dict[str, int] = {}
+        self.path: Callable[[str], PathInfo] = lru_cache(maxsize=CACHE_LIMIT)(self._path_info)
+        self.agent: Callable[[str], int] = lru_cache(maxsize=CACHE_LIMIT)(self._classify_agent)
+        self._prefix_class: Callable[[str], tuple[str, bool] | tuple[()]] = lru_cache(maxsize=CACHE_LIMIT)(
+            self._classify_prefix
+        )
 
     # --- paths --------------------------------------------------------------------------------
 
-    def path(self, path: str) -> PathInfo:
-        info = self._paths.get(path)
-        if info is None:
-            if len(self._paths) >= CACHE_LIMIT:
-                self._paths.clear()
-            info = self._paths[path] = self._numbered_path(path) or self._classify_path(path)
-        return info
+    def _path_info(self, path: str) -> PathInfo:
+        return self._numbered_path(path) or self._classify_path(path)
 
     def _numbered_path(self, path: str) -> PathInfo | None:
         """``<prefix>/<number>`` (order ids, product ids: most new paths) from its prefix's class, when
@@ -96,15 +90,11 @@ class Signatures:
         prefix, _, last = path.rpartition("/")
         if not (prefix and last.isdigit() and len(last) <= 12 and last.isascii()):
             return None
-        known = self._prefixes.get(prefix)
-        if known is None:
-            if len(self._prefixes) >= CACHE_LIMIT:
-                self._prefixes.clear()
-            known = self._prefixes[prefix] = self._classify_prefix(prefix)
+        known = self._prefix_class(prefix)
         if not known:
             return None
         tenant, marker_last = known
-        return _new(PathInfo, (0, prefix, int(last), tenant or (last if marker_last else "")))
+        return PathInfo(0, prefix, int(last), tenant or (last if marker_last else ""))
 
     def _classify_prefix(self, prefix: str) -> tuple[str, bool] | tuple[()]:
         """For a prefix the number cannot change: (its tenant, whether its last segment is an account
@@ -165,14 +155,6 @@ class Signatures:
         return ""
 
     # --- agents -------------------------------------------------------------------------------
-
-    def agent(self, agent: str) -> int:
-        flags = self._agents.get(agent)
-        if flags is None:
-            if len(self._agents) >= CACHE_LIMIT:
-                self._agents.clear()
-            flags = self._agents[agent] = self._classify_agent(agent)
-        return flags
 
     def _classify_agent(self, agent: str) -> int:
         lower = agent.lower()

@@ -2,17 +2,14 @@
 
 Pure: records in, tallies out. Every rule reads these tallies (added to the ledger's counters), so
 the per-line cost does not grow with the number of rules. The only Python-level loop over lines
-groups them by account; everything per account is counted with C-level ``Counter``/``map``/``sum``.
+groups them by account; everything per account is counted with ``Counter``/``map``/``sum``. The
+passes that look for odd lines (4xx, unmatched resources, claimed accounts, forwarded chains) run only
+for the accounts that have such lines (``_Odd``: found with a few passes over the whole batch).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-
-try:  # the C counting loop behind Counter(), without Counter's Python-level layers
-    from _collections import _count_elements
-except ImportError:  # pragma: no cover - other interpreters
-    from collections import _count_elements  # type: ignore[attr-defined]
 from collections.abc import Callable, Iterable
 from itertools import compress
 from operator import itemgetter, mul, ne, or_, sub
@@ -111,12 +108,6 @@ class BatchSummary:
         return out
 
 
-def _count(values: Iterable[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    _count_elements(counts, values)
-    return counts
-
-
 def _int(text: str) -> int:
     return int(text) if text.isdigit() and text.isascii() else 0
 
@@ -151,10 +142,10 @@ def _account_window(
     *,
     failure_statuses: frozenset[str],
     public_resources: frozenset[str],
-    odd: _Odd | None = None,
+    odd: _Odd,
 ) -> AccountWindow:
-    """``odd``: the accounts of the batch with any line that each optional pass looks for (None: all
-    passes run). An account without such a line gets nothing from that pass, so it is skipped."""
+    """``odd``: the accounts of the batch with any line each optional pass looks for; an account
+    without such a line gets nothing from that pass, so it is skipped."""
     w = AccountWindow(account, bucket)
     w.requests = len(rs)
     try:
@@ -168,36 +159,10 @@ def _account_window(
         w.last_ts = ts[-1]
     else:
         w.last_ts = max(ts)
-    w.paths = _count(map(_path, rs))
-    w.agents = _count(map(_agent, rs))
+    w.paths = Counter(map(_path, rs))
+    w.agents = Counter(map(_agent, rs))
     w.ips = set(map(_ip, rs))
-    if odd is not None:
-        _optional_passes(w, rs, account, failure_statuses, public_resources, odd)
-        return w
-    statuses = _count(map(_status, rs))
-    if any(s[0] == "4" for s in statuses):
-        w.errors = Counter((r[_PATH], int(r[_STATUS])) for r in rs if r[_STATUS][0] == "4")
-        if not failure_statuses.isdisjoint(statuses):
-            w.failures = sum(1 for r in rs if r[_STATUS] in failure_statuses and r[_AUTHERR] == "-")
-    resources = _count(map(_res, rs))
-    if (
-        "-" in resources
-        or "" in resources
-        or (public_resources and not public_resources.issuperset(resources))
-    ):
-        w.undocumented = Counter(
-            r[_PATH]
-            for r in rs
-            if r[_RES] in ("-", "") or (public_resources and r[_RES] not in public_resources)
-        )
-    claims = _count(map(_claim, rs))
-    if len(claims) > 1 or "-" not in claims:
-        w.claimed = sum(c for k, c in claims.items() if k not in ("-", "", account))
-    forwarded = set(map(_fwd, rs))
-    if not forwarded.issubset(w.ips) and not (forwarded - w.ips).issubset(("-", "")):
-        pairs = Counter(zip(map(_fwd, rs), map(_ip, rs), strict=True))
-        forged = [(k, c) for k, c in pairs.items() if k[0] not in ("-", "", k[1])]
-        w.forwarded = dict(forged[:MAX_FORWARDED_SAMPLES])
+    _optional_passes(w, rs, account, failure_statuses, public_resources, odd)
     return w
 
 
@@ -234,13 +199,13 @@ def _optional_passes(
     odd: _Odd,
 ) -> None:
     if account in odd.errors:
-        statuses = _count(map(_status, rs))
+        statuses = Counter(map(_status, rs))
         if any(s[0] == "4" for s in statuses):
             w.errors = Counter((r[_PATH], int(r[_STATUS])) for r in rs if r[_STATUS][0] == "4")
             if not failure_statuses.isdisjoint(statuses):
                 w.failures = sum(1 for r in rs if r[_STATUS] in failure_statuses and r[_AUTHERR] == "-")
     if account in odd.resources:
-        resources = _count(map(_res, rs))
+        resources = Counter(map(_res, rs))
         if (
             "-" in resources
             or "" in resources
@@ -252,7 +217,7 @@ def _optional_passes(
                 if r[_RES] in ("-", "") or (public_resources and r[_RES] not in public_resources)
             )
     if account in odd.claims:
-        claims = _count(map(_claim, rs))
+        claims = Counter(map(_claim, rs))
         if len(claims) > 1 or "-" not in claims:
             w.claimed = sum(c for k, c in claims.items() if k not in ("-", "", account))
     if account in odd.forwarded:

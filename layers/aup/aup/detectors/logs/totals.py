@@ -1,0 +1,144 @@
+"""The analyzer's window totals: typed values the tallies write and the rules read, by attribute name.
+
+Each class is one kind of window; each field declares, once, the short attribute name its value has in
+the ledger's counter item (``count("n")``: an integer the ledger ``ADD``s; ``distinct("ep")``: a string
+set the ledger unions, members being short hashes). ``counter_fields`` and ``read`` are the only code
+that knows those names. A new total is one field here, the tally that fills it (``counters.py``) and
+the rule that reads it (``rules.py``); its threshold lives in ``aup.policy.sections.logs``. A class
+declares its counts before its sets.
+
+| class          | counter item (scope, name)                 | stored as                         |
+|----------------|--------------------------------------------|-----------------------------------|
+| ``RateTotals`` | (account, ``logs:h:<hour>``)               | prefixed by its slot: ``s7.n``     |
+| ``HourTotals`` | (account, ``logs:h:<hour>``)               | unprefixed                        |
+| ``DayTotals``  | (account, ``logs:d:<day>``)                | unprefixed                        |
+| ``SourceTotals``| (``source:<hash>``, ``logs:r<W>:<n>``)    | unprefixed                        |
+
+The stored names are those of the previous releases, so counters already in a ledger keep counting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from functools import lru_cache
+from operator import attrgetter
+from typing import Any, NamedTuple, TypeVar
+
+_STORED = "stored"
+_DISTINCT = "distinct"
+EMPTY: frozenset[str] = frozenset()
+
+
+def count(stored: str) -> Any:
+    """An integer total, ``ADD``-ed in the counter item under ``stored``."""
+    return dataclasses.field(default=0, metadata={_STORED: stored})
+
+
+def distinct(stored: str) -> Any:
+    """A set of short hashes (distinct paths, networks, agents), unioned under ``stored``."""
+    return dataclasses.field(default=EMPTY, metadata={_STORED: stored, _DISTINCT: True})
+
+
+@dataclass(slots=True)
+class RateTotals:
+    """One account's rate window (``windows.rate_seconds``): D5a, D1 error bursts, D2, W5 crawl ratio."""
+
+    requests: int = count("n")
+    non_browser: int = count("nb")  # requests from non-browser, scraper or scanner agents
+    gaps: int = count("gn")  # inter-arrival gaps measured (busy batches only) ...
+    gap_sum: int = count("gs")  # ... their sum (ms) ...
+    gap_squares: int = count("gq")  # ... and the sum of their squares
+    distinct_paths: int = count("dp")  # distinct paths per batch, summed over batches
+    errors: int = count("e")  # responses with a probing error status
+    refused: int = count("ef")  # 401/403 answered by the backend (not the authorizer)
+    error_paths: AbstractSet[str] = distinct("ep")
+
+
+@dataclass(slots=True)
+class HourTotals:
+    """One account's hour: D1 signatures, D2 foreign-account probes, W5 enumeration, W1, G1 sharing."""
+
+    sensitive: int = count("sens")
+    payload: int = count("payl")
+    scanner: int = count("scan")
+    crawler: int = count("crawl")  # authenticated requests from an agent claiming a search crawler
+    claimed: int = count("claim")
+    forged_forwarded: int = count("xff")
+    foreign_probes: int = count("fp")
+    enumerated_ids: int = count("en")
+    enumeration_steps: int = count("es")
+    enumeration_misses: int = count("em")
+    undocumented: int = count("ud")
+    foreign_ids: AbstractSet[str] = distinct("fid")
+    undocumented_paths: AbstractSet[str] = distinct("udp")
+    networks: AbstractSet[str] = distinct("net")
+    agents: AbstractSet[str] = distinct("ua")
+
+
+@dataclass(slots=True)
+class DayTotals:
+    """One account's UTC day: D5b."""
+
+    requests: int = count("n")
+    egress_bytes: int = count("b")
+
+
+@dataclass(slots=True)
+class SourceTotals:
+    """One source address's rate window (only sources with auth failures): D2 IP-scoped rules."""
+
+    requests: int = count("n")
+    failures: int = count("f")
+    identities: AbstractSet[str] = distinct("id")
+
+
+Totals = RateTotals | HourTotals | DayTotals | SourceTotals
+T = TypeVar("T", RateTotals, HourTotals, DayTotals, SourceTotals)
+
+
+class _Layout(NamedTuple):
+    values: Callable[[Any], tuple[Any, ...]]  # the fields' values: the counts, then the sets
+    counts: tuple[str, ...]  # stored names, prefixed
+    sets: tuple[str, ...]
+    keys: tuple[str, ...]  # counts + sets
+    defaults: tuple[Any, ...]
+
+
+_CLASSES: dict[str, type] = {c.__name__: c for c in (RateTotals, HourTotals, DayTotals, SourceTotals)}
+
+
+@lru_cache(maxsize=256)  # per class and rate slot
+def _layout(class_name: str, prefix: str) -> _Layout:
+    fields = dataclasses.fields(_CLASSES[class_name])
+    counts = [f for f in fields if _DISTINCT not in f.metadata]
+    sets = [f for f in fields if _DISTINCT in f.metadata]
+    if list(fields) != counts + sets:
+        raise TypeError(f"{class_name}: declare its counts before its sets")
+    count_keys = tuple(prefix + f.metadata[_STORED] for f in counts)
+    set_keys = tuple(prefix + f.metadata[_STORED] for f in sets)
+    return _Layout(
+        attrgetter(*(f.name for f in fields)),
+        count_keys,
+        set_keys,
+        count_keys + set_keys,
+        tuple(f.default for f in fields),
+    )
+
+
+def counter_fields(totals: Totals, prefix: str = "") -> tuple[dict[str, int], dict[str, AbstractSet[str]]]:
+    """The non-zero counts and non-empty sets of ``totals``, under their stored (``prefix``-ed) names."""
+    layout = _layout(type(totals).__name__, prefix)
+    values = layout.values(totals)
+    n = len(layout.counts)
+    nums = {k: v for k, v in zip(layout.counts, values[:n], strict=True) if v}
+    sets = {k: v for k, v in zip(layout.sets, values[n:], strict=True) if v}
+    return nums, sets
+
+
+def read(cls: type[T], item: Mapping[str, Any], prefix: str = "") -> T:
+    """``cls`` from a counter item as the store returns it (ints and sets, as written); absent: zero."""
+    layout = _layout(cls.__name__, prefix)
+    return cls(*map(item.get, layout.keys, layout.defaults))  # fields in declaration order

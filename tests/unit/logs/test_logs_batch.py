@@ -1,0 +1,297 @@
+"""The analyzer's shortcuts give what the straightforward computation gives, and the typed totals.
+
+The batch regex against a match per line, numbered paths classified from their prefix against the
+whole path; each rule fires at its bar; totals survive the trip through counter fields; the usage
+documents.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aup.detectors.logs import rules
+from aup.detectors.logs.analyzer import _slow, read_lines, strictest_plan
+from aup.detectors.logs.parse import CONTRACT_LINE, raw_from_record
+from aup.detectors.logs.signatures import Signatures
+from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, counter_fields, read
+from aup.policy import load_policy
+from aup.policy.sections.logs import LogAnalysis
+from aup.usecases.analyze_logs import emit_usage, paused_gc
+from tests.unit.logs import traffic as T
+
+CFG = LogAnalysis()
+POLICY = load_policy("")
+
+
+# --- reading a batch ------------------------------------------------------------------------------
+
+
+def _line_by_line(lines: list[str]) -> tuple[list[tuple[str, ...]], int, int]:
+    records, bad, oversized = [], 0, 0
+    for line in lines:
+        if len(line) > CFG.max_line_bytes:
+            oversized += 1
+            continue
+        m = CONTRACT_LINE(line)
+        if m is not None:
+            records.append(m.groups())
+            continue
+        rec = _slow(line, "json")
+        if rec is None:
+            bad += 1
+        else:
+            records.append(raw_from_record(rec))
+    return records, bad, oversized
+
+
+BASE = [x.text for x in T.merge(T.scanner()[:20], T.spoofer()[:20], T.credential_stuffing()[:20])]
+mutations = st.sampled_from(
+    [
+        lambda s: s,
+        lambda s: " " + s,
+        lambda s: s + "\t",
+        lambda s: s + "\r",
+        lambda s: "\n" + s,
+        lambda s: s.replace('"ip":"', '"ip":"a\nb'),
+        lambda s: s.replace('"path":"', '"path":"\\"q\\"'),
+        lambda s: s.replace('"path":"', '"path":"\\u00e9'),
+        lambda s: s.replace('"path":"', '"path":"é'),
+        lambda s: s.replace('"status":"', '"status":"4'),
+        lambda s: s[:-1],
+        lambda s: s + s,
+        lambda s: "",
+        lambda s: "x" * 17_000,
+        lambda s: s.replace("{", "{ ", 1),
+        lambda s: s[: len(s) // 2],  # cut inside a value: a value must not run on into the next line
+        lambda s: s[: s.index('"status"')],
+        lambda s: s.replace('"ip":"', '"ip":"a"b'),
+        lambda s: s.replace('"status":"', '"status":"\n'),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(BASE), mutations), max_size=12))
+def test_batch_read_equals_line_by_line(picked: list[tuple[str, Any]]) -> None:
+    lines = [mutate(text) for text, mutate in picked]
+    read = read_lines(lines, CFG)
+    assert (read.records, read.unparseable, read.oversized) == _line_by_line(lines)
+
+
+def test_a_cut_line_does_not_swallow_the_next() -> None:
+    good = [x.text for x in T.robot(minutes=1)][:3]
+    for cut in (good[0][:60], good[0][: good[0].index('"path"') + 9], good[0][:-2]):
+        lines = [good[1], cut, good[2], good[0]]
+        assert (read_lines(lines, CFG).records, read_lines(lines, CFG).unparseable) == _line_by_line(lines)[
+            :2
+        ]
+        assert read_lines(lines, CFG).unparseable == 1
+
+
+def test_batch_read_takes_generators_and_clean_batches() -> None:
+    lines = [x.text for x in T.robot(minutes=1)]
+    assert read_lines(iter(lines), CFG).records == _line_by_line(lines)[0]
+
+
+# --- numbered paths classified from their prefix --------------------------------------------------
+
+SEGMENTS = [
+    "v1",
+    "orders",
+    "accounts",
+    "Tenants",
+    "admin",
+    "wp-admin",
+    "phpmyadmin",
+    ".git",
+    ".env",
+    "backup.sql",
+    "actuator",
+    "solr",
+    "cgi-bin",
+    "server-status",
+    "..%2f",
+    "%3Cscript%3E",
+    "o%27brien",
+    "",
+    "x",
+    "7",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.sampled_from(SEGMENTS), min_size=0, max_size=4),
+    st.integers(min_value=0, max_value=10**13),
+    st.booleans(),
+)
+def test_numbered_paths_classify_as_whole_paths(segments: list[str], number: int, lead: bool) -> None:
+    sig = Signatures(("accounts", "tenants"))
+    path = ("/" if lead else "") + "/".join([*segments, str(number)])
+    fast = sig._numbered_path(path)
+    assert fast is None or fast == sig._classify_path(path)
+
+
+def test_numbered_paths_take_the_shortcut() -> None:
+    sig = Signatures(("accounts",))
+    assert sig._numbered_path("/v1/orders/12345678") == sig._classify_path("/v1/orders/12345678")
+    assert sig._numbered_path("/accounts/42") == sig._classify_path("/accounts/42")
+    assert sig._numbered_path("/accounts/42").tenant == "42"  # type: ignore[union-attr]
+    assert sig._numbered_path("/admin/42") is None  # an admin interface's first segment: whole path
+
+
+# --- each rule at its bar, and the typed totals -----------------------------------------------------
+
+STRICT = strictest_plan(POLICY)
+TAGS = [f"{i:08x}" for i in range(100)]
+AT_THE_BAR: list[tuple[Any, str]] = [  # each rule's smallest firing totals under the strictest plan
+    (
+        RateTotals(
+            requests=int(
+                max(
+                    CFG.request_flood.min_requests,
+                    STRICT.requests_per_second * 300 * CFG.request_flood.rate_factor,
+                )
+            )
+            + 1
+        ),
+        "D5a-request-flood",
+    ),
+    (
+        RateTotals(requests=CFG.scraping.crawl_min_requests, distinct_paths=CFG.scraping.crawl_min_requests),
+        "W5-crawl-ratio",
+    ),
+    (
+        RateTotals(requests=25, errors=25, error_paths=set(TAGS[: CFG.probing.error_burst_distinct_paths])),
+        "D1-error-burst",
+    ),
+    (
+        RateTotals(requests=CFG.break_in.account_failures, refused=CFG.break_in.account_failures),
+        "D2-auth-failure-burst",
+    ),
+    (HourTotals(sensitive=CFG.probing.sensitive_min_hits), "D1-sensitive-path"),
+    (HourTotals(payload=CFG.probing.payload_min_hits), "D1-attack-payload"),
+    (HourTotals(scanner=CFG.probing.scanner_min_hits), "D1-scanner-agent"),
+    (
+        HourTotals(foreign_probes=CFG.break_in.foreign_min_hits, foreign_ids={"a", "b", "c"}),
+        "D2-foreign-account-probe",
+    ),
+    (
+        HourTotals(
+            enumerated_ids=CFG.scraping.enumeration_min_ids,
+            enumeration_steps=CFG.scraping.enumeration_min_ids,
+        ),
+        "W5-id-enumeration",
+    ),
+    (
+        HourTotals(undocumented_paths=set(TAGS[: CFG.scraping.undocumented_min_paths])),
+        "W5-undocumented-routes",
+    ),
+    (HourTotals(claimed=CFG.spoofing.claimed_min_hits), "W1-claimed-account"),
+    (HourTotals(forged_forwarded=CFG.spoofing.forwarded_min_hits), "W1-forged-forwarded-for"),
+    (HourTotals(crawler=CFG.spoofing.crawler_min_hits), "W1-fake-crawler"),
+    (
+        HourTotals(
+            networks=set(TAGS[: CFG.key_sharing.min_networks]), agents=set(TAGS[: CFG.key_sharing.min_agents])
+        ),
+        "G1-key-sharing",
+    ),
+    (
+        DayTotals(requests=int(STRICT.requests_per_day * CFG.daily_usage.far_beyond_factor) + 1),
+        "D5b-daily-requests",
+    ),
+    (
+        DayTotals(egress_bytes=int(int(STRICT.egress_per_day) * CFG.daily_usage.far_beyond_factor) + 1),
+        "D5b-daily-egress",
+    ),
+]
+KINDS: dict[type, tuple[int, tuple[Any, ...]]] = {
+    RateTotals: (300, rules.RATE_RULES),
+    HourTotals: (3600, (*rules.HOUR_RULES, *rules.SHARING_RULES)),
+    DayTotals: (86400, rules.DAY_RULES),
+}
+
+
+def _fired(totals: Any) -> set[str]:
+    start = 1_700_000_100_000
+    seconds, kind_rules = KINDS[type(totals)]
+    w = rules.Window(
+        "acct", "logs:w", seconds, totals, start + 299_000, start_ms=start if seconds == 300 else 0
+    )
+    return {f.rule_id for rule in kind_rules if (f := rule(w, STRICT, CFG)) is not None}
+
+
+def test_each_rule_fires_at_its_bar_and_not_below() -> None:
+    for totals, rule_id in AT_THE_BAR:
+        assert rule_id in _fired(totals), totals
+        nothing = type(totals)()
+        assert _fired(nothing) == set()
+
+
+def test_totals_survive_the_counter_item() -> None:
+    samples: list[Any] = [
+        RateTotals(requests=7, gap_squares=3, error_paths={"a", "b"}),
+        HourTotals(sensitive=1, networks={"x"}, agents={"y", "z"}),
+        DayTotals(requests=5, egress_bytes=10**12),
+        SourceTotals(failures=2, identities={"k"}),
+    ]
+    for totals in samples:
+        for prefix in ("", "s7."):
+            nums, sets = counter_fields(totals, prefix)
+            assert all(k.startswith(prefix) for k in [*nums, *sets])
+            assert 0 not in nums.values() and all(sets.values())  # zero and empty are not written
+            assert read(type(totals), {**nums, **sets}, prefix) == totals
+    assert read(RateTotals, {}) == RateTotals()
+    nums, _ = counter_fields(RateTotals(requests=3), "s2.")
+    assert read(RateTotals, {**nums, "s3.n": 99}, "s2.").requests == 3  # another slot is another window
+
+
+# --- usage documents and the collector -------------------------------------------------------------
+
+
+def test_usage_documents_are_orjson_documents() -> None:
+    usage = {"acme-co": (5, 1200, 1_760_000_000_123), 'we"ird': (1, 0, 3), "é-co": (0, 0, 0)}
+    out = io.StringIO()
+    assert emit_usage(usage, "AUP/Usage", out) == 3
+    expected = [
+        {
+            "_aws": {
+                "Timestamp": last,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": "AUP/Usage",
+                        "Dimensions": [["AccountId"]],
+                        "Metrics": [
+                            {"Name": "RequestCount", "Unit": "Count"},
+                            {"Name": "EgressBytes", "Unit": "Bytes"},
+                        ],
+                    }
+                ],
+            },
+            "AccountId": account,
+            "RequestCount": n,
+            "EgressBytes": b,
+        }
+        for account, (n, b, last) in usage.items()
+    ]
+    assert out.getvalue() == "".join(orjson.dumps(d).decode() + "\n" for d in expected)
+
+
+def test_paused_gc_restores_the_collector() -> None:
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
