@@ -1,1 +1,4 @@
-"""Benchmarks run by ``make bench``: figures and ratios against DESIGN.md's budgets, never asserted in tests."""
+"""Benchmarks run by ``make bench``: figures and ratios against the budgets, never asserted in tests.
+
+The budgets: docs/architecture.md#performance-budgets.
+"""

@@ -1,6 +1,6 @@
 """Policy section ``usage_monitoring``: thresholds of the metrics rules (D5 D5b D3).
 
-Defaults are the numbers of ``default_policy.yaml`` (DESIGN.md: "far beyond" is 3x a plan's limit,
+Defaults are the numbers of ``default_policy.yaml`` (docs/architecture.md#plans: "far beyond" is 3x a limit,
 sustained for 3 consecutive 5-minute periods; a single spike is never a violation).
 """
 
