@@ -24,12 +24,22 @@ def up(
     template: Path = TEMPLATE,
     stack: str = DEFAULT_STACK,
     timeout: float = START_TIMEOUT,
+    policy: Path | None = None,
 ) -> tuple[state.ServerState, bool]:
     """Start the server on ``port`` and wait until its stack is deployed.
+
+    ``policy``: a policy document for the stack's functions. It is validated here (CliError naming
+    every bad field: nothing starts); the server puts it into the local SSM parameter
+    ``/aup/policy`` and deploys with ``PolicyParameterName`` naming it. A stack already running keeps
+    the policy it was started with.
 
     Returns (its state, True when it was started now / False when it was already running).
     Raises CliError when the port is taken by something else or the server fails to start.
     """
+    if policy is not None:
+        from aupctl.policy import require_valid
+
+        require_valid(policy)
     existing = state.load_state(port)
     if existing is not None and state.pid_alive(existing.pid):
         if existing.status == "starting":
@@ -53,6 +63,8 @@ def up(
     ]
     if not dispatcher:
         cmd.append("--no-dispatcher")
+    if policy is not None:
+        cmd += ["--policy", str(Path(policy).resolve())]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     logfile = state.log_file(port)

@@ -53,19 +53,21 @@ class DynamoDBOneAtATime:
 # stream shard, and moto keeps every stream record (both images of every write, counters included)
 # for ever, so each transaction copied more than the last: latency grew past the clients' read
 # timeout within tens of invocations, and the cyclic garbage of the copies took the RSS to gigabytes.
-# The server (only it: in-process moto in tests is untouched unless it calls ``_serve``) therefore
-#   1. rolls a failed transaction back from copies of the items it touches, not of the table;
-#   2. keeps the stream's newest ``stream_records`` records (DynamoDB keeps 24 hours of them; nothing
-#      local reads the stream: the notifier is driven by events built from the ledger);
-#   0. tracks moto's model instances weakly: moto appends every instance of every model (each item
+# Then, with those bounded, moto's per-class instance tracking kept every object it had ever dropped.
+# ``_serve`` installs these in its process's moto (the server's; a test's that serves in-process):
+#   1. tracks moto's model instances weakly: moto appends every instance of every model (each item
 #      copy, stream record, datapoint, message) to a per-class list for its dashboard and never lets
-#      go of them, so nothing moto drops is ever freed (this alone grew the server ~0.2 MiB per
-#      invocation once the rest was bounded);
-#   3. folds CloudWatch datapoints into per-minute statistic sets (the resolution CloudWatch stores
+#      go of one (this alone grew the server ~0.3 MiB per invocation once the rest was bounded);
+#   2. rolls a failed transaction back from copies of the items it touches, not of the table;
+#   3. keeps the stream's newest ``stream_records`` records (DynamoDB keeps 24 hours of them; nothing
+#      local reads the stream: the notifier is driven by events built from the ledger);
+#   4. folds CloudWatch datapoints into per-minute statistic sets (the resolution CloudWatch stores
 #      standard metrics at) once there are more than ``metric_points`` of them, and drops those older
 #      than 15 days before the newest (CloudWatch's retention of 1-minute data; it refuses older puts).
 #      Sum, Average, Minimum, Maximum and SampleCount over whole minutes (the usage monitor reads Sum
-#      and Maximum over 5-minute periods) are unchanged by the folding.
+#      and Maximum over 5-minute periods) are unchanged by the folding. Nothing is dropped by the wall
+#      clock: a replayed sweep for a past instant still finds what was published for it.
+# The ledger's own items are never touched (moto runs no TTL; what the product wrote stays).
 
 
 @dataclass

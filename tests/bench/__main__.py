@@ -3,12 +3,14 @@
 Each module prints lines of the form ``<what>: <figure> (budget <budget>) <ok|OVER>`` and returns the
 budgets it missed. Each runs in a process of its own (no module's set-up leaks into the next one's
 figures); this runner prints a summary and exits non-zero when a budget is missed.
-``python -m tests.bench logs spine`` runs only those.
+``python -m tests.bench logs spine`` runs only those; ``--quick`` (or ``AUPCTL_SOAK_QUICK=1``) shortens
+the soak (``bench_soak``) to 400 invocations.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import subprocess
 import sys
@@ -27,6 +29,9 @@ def _one(name: str) -> int:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--one"]:
         return _one(argv[1])
+    if "--quick" in argv:  # the soak's short run (bench_soak: 400 invocations instead of 2,000)
+        os.environ["AUPCTL_SOAK_QUICK"] = "1"
+        argv = [a for a in argv if a != "--quick"]
     here = Path(__file__).parent
     names = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
     only = set(argv)
