@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import sys
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -116,7 +117,17 @@ def translate(
         uri_field = "CodeUri" if "CodeUri" in props else "ContentUri"
         props[uri_field] = f"s3://{bucket}/{key}"
     params = {**LOCAL_PARAMETERS, **(parameters or {})}
-    return transform(doc, params, _NoManagedPolicies())
+    # The same template and parameters translate the same way: a process that deploys again (a test per
+    # stack) reuses the first translation instead of running samtranslator each time.
+    fingerprint = json.dumps([doc, params], sort_keys=True, default=repr)
+    if fingerprint not in _TRANSLATED:
+        if len(_TRANSLATED) >= 8:
+            _TRANSLATED.clear()
+        _TRANSLATED[fingerprint] = transform(doc, params, _NoManagedPolicies())
+    return copy.deepcopy(_TRANSLATED[fingerprint])
+
+
+_TRANSLATED: dict[str, dict[str, Any]] = {}
 
 
 @dataclass
@@ -125,6 +136,7 @@ class DeployedStack:
     outputs: dict[str, str]
     resources: dict[str, str]  # logical id -> physical id
     template: dict[str, Any] = field(repr=False)
+    parameters: dict[str, str] = field(default_factory=dict)
 
 
 def deploy(
@@ -151,6 +163,7 @@ def deploy(
     params = {**LOCAL_PARAMETERS, **(parameters or {})}
     declared = cfn_template.get("Parameters", {})
     deployable, api_bodies = _split_api_bodies(cfn_template)
+    _moto_reads_json_templates_as_json()
     cfn.create_stack(
         StackName=stack_name,
         TemplateBody=json.dumps(deployable),
@@ -166,10 +179,38 @@ def deploy(
     for page in paginator.paginate(StackName=stack_name):
         for r in page["StackResourceSummaries"]:
             resources[r["LogicalResourceId"]] = r.get("PhysicalResourceId", "")
-    stack = DeployedStack(name=stack_name, outputs=outputs, resources=resources, template=cfn_template)
+    stack = DeployedStack(
+        name=stack_name, outputs=outputs, resources=resources, template=cfn_template, parameters=dict(params)
+    )
     _apply_what_moto_ignores(stack, client)
     _import_api_bodies(stack, api_bodies, params.get("StageName", "prod"), client("apigateway"))
     return stack
+
+
+def _moto_reads_json_templates_as_json() -> None:
+    """moto parses every ``TemplateBody`` with PyYAML's pure-Python loader first, a JSON body too: a
+    quarter of a local deploy. The body ``deploy`` sends is JSON, so moto (when it runs in this process:
+    ``mock_aws`` or the local server's thread) reads a body that starts with ``{`` as JSON; anything else
+    takes moto's own path, and a moto without this function is left alone."""
+    if "moto" not in sys.modules:  # deploying to a server in another process
+        return
+    try:
+        from moto.cloudformation.models import Stack
+    except ImportError:
+        return
+    original = Stack.__dict__.get("parse_template")
+    if not isinstance(original, staticmethod) or getattr(original.__func__, "json_first", False):
+        return
+    yaml_parse = original.__func__
+
+    def parse_template(template: Any) -> Any:
+        if isinstance(template, str) and template.startswith("{"):
+            with contextlib.suppress(ValueError):
+                return json.loads(template)
+        return yaml_parse(template)
+
+    parse_template.json_first = True  # type: ignore[attr-defined]
+    setattr(Stack, "parse_template", staticmethod(parse_template))  # noqa: B010
 
 
 def _split_api_bodies(cfn_template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -194,6 +235,7 @@ def _split_api_bodies(cfn_template: dict[str, Any]) -> tuple[dict[str, Any], dic
         if r["Type"]
         in ("AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage", "AWS::Lambda::EventSourceMapping")
     }
+    dropped |= _local_aliases(resources)
     for lid in dropped:
         del resources[lid]
     for r in resources.values():
@@ -203,6 +245,50 @@ def _split_api_bodies(cfn_template: dict[str, Any]) -> tuple[dict[str, Any], dic
         elif isinstance(deps, str) and deps in dropped:
             del r["DependsOn"]
     return doc, bodies
+
+
+# What a canary deployment adds (DeploymentPreference): CodeDeploy runs no deployment locally, and moto's
+# CloudFormation has no model of an alias (every reference to one would resolve to nothing).
+_DEPLOYMENT_TYPES = (
+    "AWS::Lambda::Alias",
+    "AWS::Lambda::Version",
+    "AWS::CodeDeploy::Application",
+    "AWS::CodeDeploy::DeploymentGroup",
+)
+
+
+def _local_aliases(resources: dict[str, Any]) -> set[str]:
+    """Locally an alias is its function: every reference to an alias (``!Ref Fn.Alias``) is rewritten
+    to the function's ARN; the aliases, versions and CodeDeploy resources (and its role) are dropped."""
+    alias_of = {
+        lid: r["Properties"]["FunctionName"]["Ref"]
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Alias" and isinstance(r.get("Properties", {}).get("FunctionName"), dict)
+    }
+    dropped = {lid for lid, r in resources.items() if r["Type"] in _DEPLOYMENT_TYPES}
+    roles = {
+        str(r["Properties"].get("ServiceRoleArn", {}).get("Fn::GetAtt", [""])[0])
+        for r in resources.values()
+        if r["Type"] == "AWS::CodeDeploy::DeploymentGroup"
+    }
+    dropped |= {lid for lid in roles if lid in resources}
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Ref"} and node["Ref"] in alias_of:
+                return {"Fn::GetAtt": [alias_of[node["Ref"]], "Arn"]}
+            return {k: rewrite(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rewrite(v) for v in node]
+        if isinstance(node, str):
+            for alias, fn in alias_of.items():
+                node = node.replace("${" + alias + "}", "${" + fn + ".Arn}")
+        return node
+
+    for lid in list(resources):
+        if lid not in dropped:
+            resources[lid] = rewrite(resources[lid])
+    return dropped
 
 
 def _import_api_bodies(stack: DeployedStack, bodies: dict[str, Any], stage: str, apigw: Any) -> None:
@@ -303,6 +389,115 @@ def _apply_what_moto_ignores(stack: DeployedStack, client: Any) -> None:
             s3.put_bucket_notification_configuration(
                 Bucket=physical, NotificationConfiguration={"QueueConfigurations": queues}
             )
+    _create_delivery_streams(stack, client)
+    _lock_evidence_buckets(stack, client("s3"))
+    _create_alarms(stack, client)
+
+
+def _lock_evidence_buckets(stack: DeployedStack, s3: Any) -> None:
+    """moto's CloudFormation ignores a bucket's versioning and Object Lock: apply them by API to the
+    buckets the template locks (the quarantine bucket), so the local evidence is versioned and lockable.
+
+    Not the default retention: moto then refuses every CopyObject into the bucket (it asks a copy for the
+    Content-MD5 / SDK checksum header of a body-carrying PUT), which is how the scanner quarantines.
+    """
+    for logical_id, r in stack.template["Resources"].items():
+        props = r.get("Properties", {})
+        physical = stack.resources.get(logical_id)
+        if r["Type"] != "AWS::S3::Bucket" or not physical or not props.get("ObjectLockConfiguration"):
+            continue
+        s3.put_bucket_versioning(Bucket=physical, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_object_lock_configuration(
+            Bucket=physical, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"}
+        )
+
+
+def _create_alarms(stack: DeployedStack, client: Any) -> None:
+    """moto's CloudFormation has no alarm model: create the template's alarms by API so the local stack
+    lists them (moto never evaluates an alarm: they stay INSUFFICIENT_DATA and notify nothing)."""
+    cloudwatch = client("cloudwatch")
+    for logical_id, r in stack.template["Resources"].items():
+        if r["Type"] != "AWS::CloudWatch::Alarm" or logical_id in stack.resources:
+            continue
+        props = r.get("Properties", {})
+        dims = [
+            {"Name": d["Name"], "Value": str(_resolve(d["Value"], stack))}
+            for d in props.get("Dimensions", [])
+        ]
+        if any(not d["Value"] for d in dims):  # its resource is not in this stack (a false condition)
+            continue
+        name = f"{stack.name}-{logical_id}"
+        stat = (
+            {"ExtendedStatistic": props["ExtendedStatistic"]}
+            if "ExtendedStatistic" in props
+            else {"Statistic": props.get("Statistic", "Sum")}
+        )
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            AlarmDescription=str(props.get("AlarmDescription", "")),
+            Namespace=str(_resolve(props["Namespace"], stack)),
+            MetricName=props["MetricName"],
+            Dimensions=dims,
+            Period=int(props["Period"]),
+            EvaluationPeriods=int(props["EvaluationPeriods"]),
+            Threshold=float(_resolve(props["Threshold"], stack)),
+            ComparisonOperator=props["ComparisonOperator"],
+            TreatMissingData=props.get("TreatMissingData", "missing"),
+            AlarmActions=[
+                str(a) for a in (_resolve(x, stack) for x in _listed(props.get("AlarmActions"))) if a
+            ],
+            **stat,
+        )
+        stack.resources[logical_id] = name
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _resolve(value: Any, stack: DeployedStack) -> Any:
+    """A ``Ref`` / ``GetAtt ...QueueName`` in an alarm or bucket property, as the local stack has it:
+    resources by physical id, parameters by the deployed value or their default; "" when absent."""
+    if not isinstance(value, dict):
+        return value
+    if "Ref" in value:
+        ref = value["Ref"]
+        if ref in stack.resources:
+            return stack.resources[ref]
+        param = stack.template.get("Parameters", {}).get(ref)
+        return stack.parameters.get(ref, param.get("Default", "")) if param else ""
+    if "Fn::GetAtt" in value:
+        target, attr = value["Fn::GetAtt"]
+        physical = stack.resources.get(target, "")
+        return physical.rsplit("/", 1)[-1] if attr == "QueueName" else physical
+    return ""
+
+
+def _create_delivery_streams(stack: DeployedStack, client: Any) -> None:
+    """moto's CloudFormation has no Firehose model: create the template's S3 delivery streams by API
+    (moto delivers each put straight to the bucket, uncompressed, which the analyzer also reads)."""
+    res = stack.template["Resources"]
+    for logical_id, r in res.items():
+        if r.get("Type") != "AWS::KinesisFirehose::DeliveryStream" or logical_id in stack.resources:
+            continue
+        props = r.get("Properties", {})
+        dest = dict(props.get("ExtendedS3DestinationConfiguration", {}))
+        bucket = stack.resources.get(dest["BucketARN"]["Fn::GetAtt"][0])
+        if not bucket:  # the stream's condition is false: its bucket was not created either
+            continue
+        role = stack.resources[dest["RoleARN"]["Fn::GetAtt"][0]]
+        name_spec = props["DeliveryStreamName"]
+        name = name_spec["Fn::Sub"] if isinstance(name_spec, dict) else str(name_spec)
+        name = name.replace("${AWS::StackName}", stack.name)
+        role_arn = client("iam").get_role(RoleName=role)["Role"]["Arn"]
+        dest.update(BucketARN=f"arn:aws:s3:::{bucket}", RoleARN=role_arn)
+        dest.pop("BufferingHints", None)  # a !Ref to a parameter; moto delivers every put at once anyway
+        client("firehose").create_delivery_stream(
+            DeliveryStreamName=name,
+            DeliveryStreamType=props.get("DeliveryStreamType", "DirectPut"),
+            ExtendedS3DestinationConfiguration=dest,
+        )
+        stack.resources[logical_id] = name
 
 
 def function_environment(stack: DeployedStack, logical_id: str, lambda_client: Any) -> dict[str, str]:

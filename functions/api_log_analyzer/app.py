@@ -15,7 +15,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from aup import bootstrap
 from aup.detectors.logs.parse import MalformedPayload
 from aup.usecases.analyze_logs import emit_usage, is_kinesis, paused_gc, process_event
+from aup.usecases.ingest_archive import is_archive_event, process_archive_event
 
+settings = bootstrap.configure(bootstrap.ApiLogAnalyzerSettings)
 logger = Logger()
 metrics = Metrics()
 
@@ -25,6 +27,8 @@ metrics = Metrics()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise MalformedPayload(f"not a CloudWatch Logs subscription or Kinesis event: {type(event).__name__}")
+    if is_archive_event(event):  # LogIngestion=firehose: S3 notifications (through SQS) of archived objects
+        return _archive(event)
     kinesis = is_kinesis(event)
     try:
         with paused_gc():
@@ -57,5 +61,41 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 "decisions": [d.label for o in result.outcomes for d in o.decisions],
             },
         )
-    emit_usage(result.usage, bootstrap.settings().metrics_namespace)
+    emit_usage(result.usage, settings.metrics_namespace)
     return result.response(kinesis)
+
+
+def _read_object(bucket: str, key: str) -> bytes:
+    from aup.adapters.aws import client
+
+    body: bytes = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
+def _archive(event: dict[str, Any]) -> dict[str, Any]:
+    def failed(message_id: str, exc: Exception) -> None:
+        metrics.add_metric(name="MalformedPayloads", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "archived access-log object not analyzed",
+            extra={"message_id": message_id, "error": type(exc).__name__},
+        )
+
+    result = process_archive_event(
+        event,
+        ledger=bootstrap.ledger(),
+        policy=bootstrap.policy(),
+        now=bootstrap.utcnow(),
+        read_object=_read_object,
+        on_error=failed,
+    )
+    bad = result.unparseable + result.oversized
+    metrics.add_metric(name="LogLinesParsed", unit=MetricUnit.Count, value=result.records)
+    metrics.add_metric(name="LogLinesUnparseable", unit=MetricUnit.Count, value=bad)
+    metrics.add_metric(name="LogFindings", unit=MetricUnit.Count, value=result.findings)
+    if bad:
+        logger.warning(
+            "access-log lines skipped",
+            extra={"unparseable": result.unparseable, "oversized": result.oversized, "sample": result.sample},
+        )
+    emit_usage(result.usage, settings.metrics_namespace)
+    return result.response(True)

@@ -122,11 +122,38 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
     return results
 
 
+def as_sqs_event(event: Any) -> dict[str, Any]:
+    """The SQS batch the template delivers, as it is; a raw S3 notification (S3 invoking the function
+    directly, or ``sam local generate-event s3 put``) becomes a batch of one message per record.
+    Anything else is refused in one line, not a traceback from deep in the batch processor."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        raise ValueError("UploadScannerFunction expects S3 event notifications inside an SQS batch")
+    if all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records):
+        return event
+    if all(isinstance(r, dict) and r.get("eventSource") == "aws:s3" for r in records):
+        return {
+            "Records": [
+                {
+                    "messageId": f"s3-{i}-{r.get('s3', {}).get('object', {}).get('sequencer', '')}",
+                    "receiptHandle": "",
+                    "body": json.dumps({"Records": [r]}),
+                    "attributes": {},
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                }
+                for i, r in enumerate(records)
+            ]
+        }
+    raise ValueError("UploadScannerFunction expects S3 event notifications inside an SQS batch")
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     margin = bootstrap.policy().upload_scanning.streaming.deadline_margin_seconds
     _deadline["at"] = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - margin
+    event = as_sqs_event(event)
     return process_partial_response(  # type: ignore[return-value]
         event=event, record_handler=record_handler, processor=processor, context=context
     )

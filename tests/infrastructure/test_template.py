@@ -116,7 +116,7 @@ def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-@pytest.mark.parametrize("ingestion", ["subscription", "kinesis"])
+@pytest.mark.parametrize("ingestion", ["subscription", "kinesis", "firehose"])
 def test_every_function_has_its_own_role_without_wildcard_actions(ingestion):
     t = cfn(ingestion)
     roles = resources("AWS::IAM::Role", t)
@@ -142,7 +142,10 @@ def test_roles_reach_only_their_own_resources():
     text = {rid: repr(_statements(r)) for rid, r in roles.items()}
     assert "UploadsBucket" not in text["AuthorizerFunctionRole"]
     assert "dynamodb:PutItem" not in text["AuthorizerFunctionRole"]
-    assert "s3:" not in text["ApiLogAnalyzerFunctionRole"]
+    # the analyzer's only S3 access: reading the access-log archive (LogIngestion=firehose)
+    assert "UploadsBucket" not in text["ApiLogAnalyzerFunctionRole"]
+    assert "QuarantineBucket" not in text["ApiLogAnalyzerFunctionRole"]
+    assert text["ApiLogAnalyzerFunctionRole"].count("s3:") == 1
     assert "sns:Publish" not in text["UploadScannerFunctionRole"]
     assert "sns:Publish" in text["NotifierFunctionRole"]
     assert "QuarantineBucket" in text["UploadScannerFunctionRole"]

@@ -26,7 +26,14 @@ from tests.unit.uploads import samples as files
 
 # What each function's role may name (logical ids): its own resources, nothing else.
 REACH = {
-    "ApiLogAnalyzerFunctionRole": {"LedgerTable", "FailureQueue", "AccessLogStream"},
+    # AccessLogArchive*: LogIngestion=firehose (the archive bucket it reads, the queue it is fed from).
+    "ApiLogAnalyzerFunctionRole": {
+        "LedgerTable",
+        "FailureQueue",
+        "AccessLogStream",
+        "AccessLogArchiveBucket",
+        "AccessLogArchiveQueue",
+    },
     "AuthorizerFunctionRole": {"LedgerTable"},
     "AdminApiFunctionRole": {"LedgerTable"},
     # NotificationsKey: the topic's customer managed key (CloudWatch alarms cannot use aws/sns).

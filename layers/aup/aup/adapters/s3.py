@@ -169,7 +169,14 @@ def quarantine(
         source,
         quarantine_bucket,
         target,
-        ExtraArgs={"Tagging": tagging, "TaggingDirective": "REPLACE", "MetadataDirective": "COPY"},
+        # The quarantine bucket has an Object Lock default retention: S3 refuses a write into it that
+        # carries neither Content-MD5 nor a checksum algorithm (MissingUploadObjectWithObjectLockHeaders).
+        ExtraArgs={
+            "Tagging": tagging,
+            "TaggingDirective": "REPLACE",
+            "MetadataDirective": "COPY",
+            "ChecksumAlgorithm": "SHA256",
+        },
     )
     delete_args = {"VersionId": version} if version else {}
     s3.delete_object(Bucket=bucket, Key=key, **delete_args)
