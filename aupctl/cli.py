@@ -389,6 +389,160 @@ def policy_diff(
     return diff(candidate, since=since, logs=logs, fmt=fmt, as_json=as_json, html=html, port=port)
 
 
+# ------------------------------------------------------------------------------- hash, banks (click)
+
+
+@cli.command(
+    "hash",
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  aupctl hash photo.jpg scan.png
+  aupctl hash --json *.jpg""",
+)
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="print a JSON list")
+def hash_cmd(files: tuple[Path, ...], as_json: bool) -> int:
+    """Print FILE pdq=<64 hex> quality=<0-100> md5=<hex> sha256=<hex> per file (the scanner's code)."""
+    from aupctl.banks import hash_files
+
+    return hash_files(files, as_json)
+
+
+banks_uri = click.option(
+    "--uri", default=None, help="s3://bucket/prefix/ of the banks (default $AUP_BANKS_URI)"
+)
+banks_port = click.option("--port", type=int, default=None, help="the local stack's port (default: real AWS)")
+
+
+@cli.group(
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  aupctl banks import known-illegal list.csv --kind pdq --clause W4 --source lantern --list-version 2026-11
+  aupctl banks import infringing-acme md5s.txt --kind md5 --clause I1
+  aupctl banks add known-illegal <64 hex> --reason 'ticket 123'
+  aupctl banks list
+  aupctl banks show known-illegal
+  aupctl banks match upload.jpg
+  aupctl banks remove infringing-acme --reason 'licence granted'""",
+)
+def banks() -> None:
+    """Hash banks (PDQ, MD5, SHA-256) of clauses I2, W4 and I1, on S3: import, list, show, match."""
+
+
+@banks.command("import")
+@click.argument("bank")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, allow_dash=False))
+@click.option(
+    "--kind", type=click.Choice(["pdq", "md5", "sha256"]), default=None, help="needed for a new bank"
+)
+@click.option("--clause", type=click.Choice(["I2", "W4", "I1"]), default=None, help="needed for a new bank")
+@click.option("--source", default="", help="who published the list (default: the file's name)")
+@click.option("--list-version", default="", help="the list's version or date")
+@click.option("--threshold", type=int, default=None, help="PDQ match distance in bits (default 31)")
+@click.option("--merge", is_flag=True, help="add to the bank instead of replacing its content")
+@click.option("--json", "as_json", is_flag=True)
+@banks_uri
+@banks_port
+def banks_import(
+    bank: str,
+    file: Path,
+    kind: str | None,
+    clause: str | None,
+    source: str,
+    list_version: str,
+    threshold: int | None,
+    merge: bool,
+    as_json: bool,
+    uri: str | None,
+    port: int | None,
+) -> int:
+    """Import FILE (one hash per line, or CSV with a hash column and metadata) into BANK: audited."""
+    from aupctl import banks as b
+
+    return int(
+        b.import_file(
+            bank,
+            file,
+            uri=uri,
+            port=port,
+            kind=kind,
+            clause=clause,
+            source=source,
+            list_version=list_version,
+            threshold=threshold,
+            merge=merge,
+            as_json=as_json,
+        )
+    )
+
+
+@banks.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@banks_uri
+@banks_port
+def banks_list(as_json: bool, uri: str | None, port: int | None) -> int:
+    """List the banks: kind, clause, threshold, size, provenance."""
+    from aupctl import banks as b
+
+    return int(b.list_all(uri=uri, port=port, as_json=as_json))
+
+
+@banks.command("show")
+@click.argument("bank")
+@click.option("--limit", type=int, default=20, show_default=True, help="hashes to print")
+@click.option("--json", "as_json", is_flag=True)
+@banks_uri
+@banks_port
+def banks_show(bank: str, limit: int, as_json: bool, uri: str | None, port: int | None) -> int:
+    """One bank's metadata and its first hashes."""
+    from aupctl import banks as b
+
+    return int(b.show(bank, uri=uri, port=port, limit=limit, as_json=as_json))
+
+
+@banks.command("remove")
+@click.argument("bank")
+@click.option("--reason", required=True, help="why (audited)")
+@banks_uri
+@banks_port
+def banks_remove(bank: str, reason: str, uri: str | None, port: int | None) -> int:
+    """Remove BANK from the index and delete its hashes. Audited."""
+    from aupctl import banks as b
+
+    return int(b.remove(bank, uri=uri, port=port, reason=reason))
+
+
+@banks.command("add")
+@click.argument("bank")
+@click.argument("value", metavar="HASH")
+@click.option("--reason", required=True, help="why (audited)")
+@click.option("--note", default="", help="kept with the hash")
+@banks_uri
+@banks_port
+def banks_add(bank: str, value: str, reason: str, note: str, uri: str | None, port: int | None) -> int:
+    """Add one HASH to an existing BANK. Audited (operator, reason)."""
+    from aupctl import banks as b
+
+    return int(b.add(bank, value, uri=uri, port=port, reason=reason, note=note))
+
+
+@banks.command("match")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--min-quality", type=int, default=50, show_default=True, help="PDQ quality below: no match")
+@click.option("--json", "as_json", is_flag=True)
+@banks_uri
+@banks_port
+def banks_match(
+    files: tuple[Path, ...], min_quality: int, as_json: bool, uri: str | None, port: int | None
+) -> int:
+    """Match FILEs against every bank (the scanner's hashing code). Exit 1 when any matches."""
+    from aupctl import banks as b
+
+    return int(b.match(files, uri=uri, port=port, min_quality=min_quality, as_json=as_json))
+
+
 @cli.command(
     "demo",
     context_settings=CONTEXT,

@@ -76,7 +76,7 @@ def test_void_needs_a_reason_and_a_violation_of_that_account(admin):
     admin("POST", "/accounts", {"account_id": "acme-corp", "plan": "free"})
     status, _ = admin("POST", "/accounts/acme-corp/violations/" + "0" * 32 + "/void", {"reason": "x"})
     assert status == 404
-    status, body = admin("POST", "/accounts/acme-corp/violations/" + "0" * 32 + "/void", {})
+    status, _ = admin("POST", "/accounts/acme-corp/violations/" + "0" * 32 + "/void", {})
     assert status == 422
     status, _ = admin("POST", "/accounts/acme-corp/violations/not-a-violation-id/void", {"reason": "x"})
     assert status == 422
