@@ -86,7 +86,8 @@ class AuthorizerSettings(LedgerSettings):
     """AuthorizerFunction (it never loads the policy: ``policy_parameter`` is unused)."""
 
     authorizer_fail_mode: Literal["open", "closed"] = Field(default="closed", alias="AUTHORIZER_FAIL_MODE")
-    authorizer_cache_seconds: float = Field(default=10, alias="AUTHORIZER_CACHE_SECONDS", ge=0)
+    # 0: no in-memory cache in front of API Gateway's (see AuthorizerCacheSeconds in template.yaml).
+    authorizer_cache_seconds: float = Field(default=0, alias="AUTHORIZER_CACHE_SECONDS", ge=0)
 
 
 class NotifierSettings(LedgerSettings):
