@@ -117,12 +117,16 @@ class AdminClient:
     def get_account(self, account_id: str) -> Response:
         return self.call("GET", f"/accounts/{account_id}")
 
-    def violations(self, account_id: str, next_token: str | None = None) -> Response:
-        return self.call(
-            "GET",
-            f"/accounts/{account_id}/violations",
-            query={"next_token": next_token} if next_token else None,
-        )
+    def violations(self, account_id: str, next_token: str | None = None, **filters: str | None) -> Response:
+        """``filters``: ``rule``, ``clause``, ``decision`` (each only when given)."""
+        query = {k: v for k, v in {"next_token": next_token, **filters}.items() if v}
+        return self.call("GET", f"/accounts/{account_id}/violations", query=query or None)
+
+    def audit(self, account_id: str) -> Response:
+        return self.call("GET", f"/accounts/{account_id}/audit")
+
+    def export(self, account_id: str) -> Response:
+        return self.call("GET", f"/accounts/{account_id}/export")
 
     def create_account(self, account_id: str, plan: str, api_key: str | None = None) -> Response:
         body: dict[str, Any] = {"account_id": account_id, "plan": plan}

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from aup import bootstrap
-from aup.domain.models import ACCOUNT_ID_PATTERN, AccountView, Review, Violation
+from aup.domain.models import ACCOUNT_ID_PATTERN, AccountView, AuditEntry, Review, Violation
 from aup.domain.ports import (
     AccountExists,
     AccountNotFound,
@@ -24,7 +24,7 @@ from aup.domain.ports import (
     ReviewNotFound,
     ViolationNotFound,
 )
-from aup.usecases import accounts
+from aup.usecases import accounts, export
 
 settings = bootstrap.configure(bootstrap.AdminApiSettings)
 logger = Logger()
@@ -152,9 +152,42 @@ def list_violations(
     account_id: AccountIdPath,
     limit: Limit = 50,
     next_token: Annotated[str | None, Query(max_length=2048)] = None,
+    rule: Annotated[str | None, Query(max_length=128, description="only this rule id")] = None,
+    clause: Annotated[str | None, Query(max_length=32, description="only this clause")] = None,
+    decision: Annotated[str | None, Query(max_length=64, description="only this decision")] = None,
 ) -> ViolationPage:
-    page = accounts.violations(bootstrap.ledger(), account_id, limit=limit, next_token=next_token)
+    if rule is None and clause is None and decision is None:
+        page = accounts.violations(bootstrap.ledger(), account_id, limit=limit, next_token=next_token)
+    else:
+        page = export.filtered_violations(
+            bootstrap.ledger(),
+            account_id,
+            limit=limit,
+            next_token=next_token,
+            rule=rule,
+            clause=clause,
+            decision=decision,
+        )
     return ViolationPage(items=page.items, next_token=page.next_token)
+
+
+class AuditTrail(BaseModel):
+    items: list[AuditEntry]
+
+
+@app.get("/accounts/<account_id>/audit")
+def get_audit(account_id: AccountIdPath) -> AuditTrail:
+    """The account's audit trail, oldest first: who, when, why, from -> to, policy version."""
+    return AuditTrail(items=export.audit(bootstrap.ledger(), account_id))
+
+
+@app.get("/accounts/<account_id>/export")
+def export_account(account_id: AccountIdPath) -> Response[dict[str, Any]]:
+    """The evidence bundle for the authorities: account, violations, audit trail, mandatory reports,
+    quarantined objects, and a manifest of SHA-256 hashes (``aupctl accounts export --verify``)."""
+    bundle = export.build_bundle(bootstrap.ledger(), account_id, now=bootstrap.utcnow(), actor=_actor())
+    logger.info("evidence exported", extra={"account_id": account_id, "parts": len(export.PARTS)})
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=bundle)
 
 
 @app.post("/accounts/<account_id>/suspend")
