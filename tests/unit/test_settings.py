@@ -90,7 +90,7 @@ def test_bad_values_are_named_with_the_variable():
 def test_tunables_default_to_the_template_defaults_and_parse_types():
     minimal = {"LEDGER_TABLE": "ledger"}
     authz = load_settings(AuthorizerSettings, minimal)
-    assert (authz.authorizer_fail_mode, authz.authorizer_cache_seconds) == ("closed", 10)
+    assert (authz.authorizer_fail_mode, authz.authorizer_cache_seconds) == ("closed", 0)
     assert load_settings(AdminApiSettings, minimal).policy_max_age_seconds == 60
     parsed = load_settings(UploadScannerSettings, FULL)
     assert parsed.scan_limit_bytes == 1000 and parsed.quarantine_bucket == "quarantine"
