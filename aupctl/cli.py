@@ -41,6 +41,32 @@ def port_option(default: int | None = DEFAULT_PORT) -> Callable[[Callable[..., A
 
 json_option = click.option("--json", "as_json", is_flag=True, help="print the admin API's JSON")
 
+# --stack/--region/--profile of the admin commands: the deployed stack they talk to (aupctl/remote.py).
+_remote: dict[str, str | None] = {}
+
+
+def remote_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--stack NAME [--region R] [--profile P]``: the deployed stack's admin API (its ``AdminApiUrl``
+    output, SigV4-signed requests) instead of the local stack's function."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, stack: str | None, region: str | None, profile: str | None, **kw: Any) -> Any:
+        _remote.clear()
+        if stack:
+            _remote.update(stack=stack, region=region, profile=profile)
+        elif region or profile:
+            raise click.UsageError("--region and --profile go with --stack")
+        return command(*args, **kw)
+
+    for option in (
+        click.option("--profile", default=None, help="AWS profile for --stack (default: the usual chain)"),
+        click.option("--region", default=None, help="AWS region of --stack (default: the profile's)"),
+        click.option("--stack", default=None, help="a deployed stack's name: its admin API, SigV4-signed"),
+    ):
+        wrapper = option(wrapper)
+    return wrapper
+
 
 def _function_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """Completion of a LogicalId: the functions of the template."""
@@ -170,6 +196,7 @@ def _accounts_command(action: str, **params: Any) -> int:
 @accounts.command("list")
 @json_option
 @port_option()
+@remote_options
 def accounts_list(as_json: bool, port: int) -> int:
     """List accounts."""
     return _accounts_command("list", json=as_json, port=port)
@@ -179,6 +206,7 @@ def accounts_list(as_json: bool, port: int) -> int:
 @click.argument("account_id", metavar="ID")
 @json_option
 @port_option()
+@remote_options
 def accounts_show(account_id: str, as_json: bool, port: int) -> int:
     """One account and its violations."""
     return _accounts_command("show", account_id=account_id, json=as_json, port=port)
@@ -190,6 +218,7 @@ def accounts_show(account_id: str, as_json: bool, port: int) -> int:
 @click.option("--api-key", default=None, help="the key to register (default: one is generated, shown once)")
 @json_option
 @port_option()
+@remote_options
 def accounts_create(account_id: str, plan: str, api_key: str | None, as_json: bool, port: int) -> int:
     """Register an account."""
     return _accounts_command(
@@ -203,6 +232,7 @@ def accounts_create(account_id: str, plan: str, api_key: str | None, as_json: bo
 @click.option("--until", default=None, help="ISO-8601 end of a temporary suspension, with a time zone")
 @json_option
 @port_option()
+@remote_options
 def accounts_suspend(account_id: str, reason: str, until: str | None, as_json: bool, port: int) -> int:
     """Suspend an account (indefinitely, or --until a time)."""
     return _accounts_command(
@@ -215,6 +245,7 @@ def accounts_suspend(account_id: str, reason: str, until: str | None, as_json: b
 @click.option("--reason", required=True)
 @json_option
 @port_option()
+@remote_options
 def accounts_reinstate(account_id: str, reason: str, as_json: bool, port: int) -> int:
     """Lift a suspension."""
     return _accounts_command("reinstate", account_id=account_id, reason=reason, json=as_json, port=port)
@@ -222,11 +253,96 @@ def accounts_reinstate(account_id: str, reason: str, as_json: bool, port: int) -
 
 @accounts.command("violations")
 @click.argument("account_id", metavar="ID")
+@click.option("--rule", default=None, help="only this rule id")
+@click.option("--clause", default=None, help="only this clause")
+@click.option("--decision", default=None, help="only this decision (warn, strike, would_strike, ...)")
 @json_option
 @port_option()
-def accounts_violations(account_id: str, as_json: bool, port: int) -> int:
+@remote_options
+def accounts_violations(
+    account_id: str, rule: str | None, clause: str | None, decision: str | None, as_json: bool, port: int
+) -> int:
     """An account's violations, newest first."""
-    return _accounts_command("violations", account_id=account_id, json=as_json, port=port)
+    from aupctl import tables
+    from aupctl.admin import items_of
+
+    response = _admin(port).violations(account_id, rule=rule, clause=clause, decision=decision)
+    return _answer(response, as_json, lambda b: tables.violations_table(items_of(b)))
+
+
+@accounts.command("audit")
+@click.argument("account_id", metavar="ID")
+@json_option
+@port_option()
+@remote_options
+def accounts_audit(account_id: str, as_json: bool, port: int) -> int:
+    """The account's audit trail, oldest first: when, who, what, from -> to, why, policy version."""
+    from aupctl.admin import items_of
+
+    def render(body: Any) -> str:
+        rows = [
+            f"{a.get('at')}  {a.get('actor')}  {a.get('action')}  "
+            f"{a.get('from_status') or '-'} -> {a.get('to_status') or '-'}  "
+            f"policy {a.get('policy_version') or '-'}  {a.get('reason')}"
+            for a in items_of(body)
+        ]
+        return "\n".join(rows) or "no audit entries"
+
+    return _answer(_admin(port).audit(account_id), as_json, render)
+
+
+@accounts.command(
+    "export",
+    epilog="""\b
+Examples:
+  aupctl accounts export acme-corp --out acme-corp.evidence.json
+  aupctl accounts export acme-corp --stack aup-enforcer --region eu-west-1 --out acme-corp.json
+  aupctl accounts export --verify acme-corp.evidence.json    # exit 1 when a hash does not match""",
+)
+@click.argument("account_id", metavar="ID", required=False)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write it here")
+@click.option(
+    "--verify",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="check a bundle's manifest instead (exit 1 on a mismatch)",
+)
+@port_option()
+@remote_options
+def accounts_export(account_id: str | None, out: Path | None, verify: Path | None, port: int) -> int:
+    """The account's evidence bundle for the authorities (one JSON document with a SHA-256 manifest)."""
+    from aup.usecases.export import verify as verify_bundle
+
+    if verify is not None:
+        if account_id or out:
+            raise click.UsageError("--verify FILE takes no ID and no --out")
+        try:
+            bundle = json.loads(verify.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise CliError(f"{verify}: not a JSON bundle ({exc})") from exc
+        problems = verify_bundle(bundle)
+        for p in problems:
+            print(f"{verify}: {p}", file=sys.stderr)
+        if problems:
+            return 1
+        manifest = bundle["manifest"]
+        print(f"{verify}: OK, {len(manifest['parts'])} parts, bundle sha256 {manifest['bundle_sha256']}")
+        return 0
+    if not account_id:
+        raise click.UsageError("an account ID (or --verify FILE) is needed")
+    response = _admin(port).export(account_id)
+    if not response.ok:
+        raise CliError(f"admin API answered {response.status}: {response.error_message()}")
+    problems = verify_bundle(response.body)
+    if problems:
+        raise CliError("the bundle received does not match its own manifest: " + "; ".join(problems))
+    text = json.dumps(response.body, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        print(f"{out}: bundle sha256 {response.body['manifest']['bundle_sha256']}", file=sys.stderr)
+    return 0
 
 
 @accounts.command("void")
@@ -235,6 +351,7 @@ def accounts_violations(account_id: str, as_json: bool, port: int) -> int:
 @click.option("--reason", required=True, help="why the violation was wrong (audited)")
 @json_option
 @port_option()
+@remote_options
 def accounts_void(account_id: str, violation_id: str, reason: str, as_json: bool, port: int) -> int:
     """Void a wrongful violation: its strike goes, it stops counting toward the doubling, and a
     suspension resting on it is lifted."""
@@ -248,6 +365,7 @@ def accounts_void(account_id: str, violation_id: str, reason: str, as_json: bool
 @click.option("--off", is_flag=True, help="take the account off the allowlist")
 @json_option
 @port_option()
+@remote_options
 def accounts_allowlist(account_id: str, off: bool, as_json: bool, port: int) -> int:
     """Allowlist an account (or --off)."""
     return _accounts_command("allowlist", account_id=account_id, off=off, json=as_json, port=port)
@@ -271,6 +389,7 @@ def reviews() -> None:
 @reviews.command("list")
 @json_option
 @port_option()
+@remote_options
 def reviews_list(as_json: bool, port: int) -> int:
     """List pending reviews."""
     return _reviews(argparse.Namespace(action="list", json=as_json, port=port))
@@ -281,6 +400,7 @@ def reviews_list(as_json: bool, port: int) -> int:
 @click.option("--reason", required=True)
 @json_option
 @port_option()
+@remote_options
 def reviews_confirm(review_id: str, reason: str, as_json: bool, port: int) -> int:
     """Confirm a review: the ladder then applies."""
     return _reviews(
@@ -293,6 +413,7 @@ def reviews_confirm(review_id: str, reason: str, as_json: bool, port: int) -> in
 @click.option("--reason", required=True)
 @json_option
 @port_option()
+@remote_options
 def reviews_dismiss(review_id: str, reason: str, as_json: bool, port: int) -> int:
     """Dismiss a review: nothing is enforced."""
     return _reviews(
@@ -346,7 +467,10 @@ def replay(logs: Path, fmt: str, dry_run: bool, as_json: bool, policy: Path | No
 Examples:
   aupctl policy validate candidate.yaml
   aupctl policy diff --candidate candidate.yaml --since 30d
-  aupctl policy diff --candidate candidate.yaml --logs access.log --json --html diff.html""",
+  aupctl policy diff --candidate candidate.yaml --logs access.log --json --html diff.html
+  aupctl policy shadow-report --since 7d
+  aupctl policy promote            # the shadow candidate becomes live
+  aupctl policy promote --rollback""",
 )
 def policy() -> None:
     """Check a policy document and see what it would change before it is live."""
@@ -387,6 +511,40 @@ def policy_diff(
     from aupctl.policy import diff
 
     return diff(candidate, since=since, logs=logs, fmt=fmt, as_json=as_json, html=html, port=port)
+
+
+@policy.command("shadow-report")
+@click.option("--since", default="7d", show_default=True, help="shadow decisions this recent (7d, 12h)")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@port_option()
+def policy_shadow_report(since: str, as_json: bool, port: int) -> int:
+    """Per account, where the live policy and the shadow candidate (ShadowPolicyParameterName) decided
+    differently on the findings the stack met."""
+    from aupctl.policy import shadow_report_command
+
+    return shadow_report_command(since=since, as_json=as_json, port=port)
+
+
+@policy.command("promote")
+@click.option("--rollback", is_flag=True, help="put the live parameter's previous version back instead")
+@click.option(
+    "--candidate-parameter",
+    default=None,
+    help="the SSM parameter to promote (default: the stack's ShadowPolicyParameterName)",
+)
+@click.option("--actor", default=None, help="who, for the audit item (default: the caller's identity)")
+@click.option("--json", "as_json", is_flag=True, help="print the change as JSON")
+@port_option()
+def policy_promote(
+    rollback: bool, candidate_parameter: str | None, actor: str | None, as_json: bool, port: int
+) -> int:
+    """Make the candidate policy live: a new version of the live SSM parameter (validated first), the
+    previous version kept for --rollback, and an audit item (who, when, from -> to version)."""
+    from aupctl.policy import promote_command
+
+    return promote_command(
+        rollback=rollback, candidate_parameter=candidate_parameter, actor=actor, as_json=as_json, port=port
+    )
 
 
 # ------------------------------------------------------------------------------- hash, banks (click)
@@ -750,6 +908,10 @@ def _admin(port: int) -> Any:
     from aupctl.admin import FUNCTION, AdminClient
     from aupctl.runner import FunctionRunner, LocalStack
 
+    if _remote.get("stack"):
+        from aupctl import remote
+
+        return remote.client(str(_remote["stack"]), _remote.get("region"), _remote.get("profile"))
     runner = FunctionRunner(LocalStack.connect(port))
     if runner.spec(FUNCTION).is_placeholder:
         raise CliError(f"{FUNCTION} is not implemented yet (functions/admin_api/app.py is a placeholder)")

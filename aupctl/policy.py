@@ -246,3 +246,210 @@ def put_local_policy(endpoint: str, path: Path, name: str = LOCAL_PARAMETER) -> 
     ssm = boto3.client("ssm", region_name=REGION, endpoint_url=endpoint)
     ssm.put_parameter(Name=name, Value=read_policy_file(path), Type="String", Overwrite=True)
     return name
+
+
+# ---------------------------------------------------------------------------- shadow-report, promote
+
+
+def shadow_report(store: Any, since: datetime) -> dict[str, Any]:
+    """Per account with shadow decisions since ``since``: where the live and the shadow policy differed."""
+    from aup.usecases.shadow import divergences, summary
+
+    account_ids: list[str] = []
+    token = None
+    while True:
+        page = store.list_accounts(200, token)
+        account_ids += [s.account_id for s in page.items]
+        token = page.next_token
+        if not token:
+            break
+    report = divergences(store, sorted(account_ids), since)
+    return {
+        "since": since.isoformat(),
+        "accounts": [a.as_dict() for a in report],
+        "summary": dict(summary(report)),
+    }
+
+
+def print_shadow_report(report: dict[str, Any]) -> None:
+    for a in report["accounts"]:
+        if not a["diverged"]:
+            continue
+        print(f"account {a['account_id']}: {len(a['diverged'])} of {a['decisions']} decision(s) diverged")
+        for d in a["diverged"]:
+            until = f" until {d['shadow_until']}" if d["shadow_until"] else ""
+            print(
+                f"  {d['detected_at']} {d['rule_id']} {d['violation_id']}: "
+                f"live {d['live']} ({d['live_policy_version']}) -> "
+                f"shadow {d['shadow']}{until} ({d['shadow_policy_version']})"
+            )
+    s = report["summary"]
+    print(
+        f"since {report['since']}: {s['decisions']} shadow decision(s) on {s['accounts']} account(s); "
+        f"{s['diverged']} diverged on {s['accounts_diverged']} account(s)"
+    )
+
+
+def _parameter(ssm: Any, name: str) -> tuple[str, int] | None:
+    """(value, version) of an SSM parameter, None when it does not exist."""
+    try:
+        p = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    except ssm.exceptions.ParameterNotFound:
+        return None
+    return str(p["Value"]), int(p["Version"])
+
+
+def _history(ssm: Any, name: str) -> dict[int, str]:
+    out: dict[int, str] = {}
+    kwargs: dict[str, Any] = {"Name": name, "WithDecryption": True}
+    while True:
+        resp = ssm.get_parameter_history(**kwargs)
+        out.update({int(p["Version"]): str(p["Value"]) for p in resp.get("Parameters", [])})
+        if not resp.get("NextToken"):
+            return out
+        kwargs["NextToken"] = resp["NextToken"]
+
+
+def _policy_version(text: str | None) -> str:
+    if text is None:
+        return "(default policy)"
+    checked = check_text(text, "ssm")
+    return str(checked.policy.policy_version) if checked.policy is not None else "(invalid)"
+
+
+def promote_parameter(
+    ssm: Any,
+    store: Any,
+    *,
+    live: str,
+    candidate: str | None,
+    actor: str,
+    now: datetime,
+    rollback: bool = False,
+) -> dict[str, Any]:
+    """Make the candidate parameter's document live (a new version of ``live``), or with ``rollback``
+    put the previous version's document back. Refuses a document that does not validate; records an
+    audit item ``POLICY#<live> / AUDIT#<at>#<version>`` (who, when, from version -> to version)."""
+    from aup.domain.ports import PolicyChange
+
+    current = _parameter(ssm, live)
+    if rollback:
+        if current is None or current[1] < 2:
+            raise CliError(f"{live} has no previous version to roll back to")
+        history = _history(ssm, live)
+        previous = max((v for v in history if v < current[1]), default=None)
+        if previous is None:
+            raise CliError(f"{live}: version {current[1] - 1} is no longer in the parameter's history")
+        text, source = history[previous], f"{live} version {previous}"
+    else:
+        if not candidate:
+            raise CliError(
+                "no candidate: the stack has no ShadowPolicyParameterName; "
+                "name one with --candidate-parameter"
+            )
+        got = _parameter(ssm, candidate)
+        if got is None:
+            raise CliError(f"candidate parameter {candidate} does not exist")
+        text, source = got[0], f"{candidate} version {got[1]}"
+    checked = check_text(text, source)
+    if not checked.ok:
+        raise CliError(f"{source} refused: {'; '.join(checked.errors)}")
+    if current is not None and current[0] == text:
+        raise CliError(f"{live} version {current[1]} already holds that document; nothing promoted")
+    to_version = int(ssm.put_parameter(Name=live, Value=text, Type="String", Overwrite=True)["Version"])
+    change = PolicyChange(
+        parameter=live,
+        actor=actor,
+        at=now,
+        from_version=current[1] if current else None,
+        to_version=to_version,
+        from_policy_version=_policy_version(current[0] if current else None),
+        to_policy_version=str(checked.policy.policy_version),
+        action="rollback" if rollback else "promote",
+        source=source,
+    )
+    store.record_policy_change(change)
+    return {
+        "action": change.action,
+        "parameter": live,
+        "from_version": change.from_version,
+        "to_version": to_version,
+        "from_policy_version": change.from_policy_version,
+        "to_policy_version": change.to_policy_version,
+        "source": source,
+        "actor": actor,
+        "at": now.isoformat(),
+    }
+
+
+def _stack_policy_context(port: int) -> tuple[Any, Any, dict[str, str]]:
+    """(ssm client, ledger store, the analyzer's environment) of the local stack on ``port``."""
+    from aup.adapters.dynamodb import DynamoStore
+    from aupctl.runner import FunctionRunner, LocalStack
+
+    local = LocalStack.connect(port)
+    env = FunctionRunner(local).environment("ApiLogAnalyzerFunction")
+    store = DynamoStore(env["LEDGER_TABLE"], local.client("dynamodb"))
+    return local.client("ssm"), store, env
+
+
+def shadow_report_command(*, since: str, as_json: bool, port: int) -> int:
+    window = parse_since(since)
+    _, store, env = _stack_policy_context(port)
+    report = shadow_report(store, datetime.now(UTC) - window)
+    report["shadow_parameter"] = env.get("AUP_SHADOW_POLICY_PARAMETER") or None
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        if not report["shadow_parameter"]:
+            print("note: the stack has no ShadowPolicyParameterName; no new shadow decisions are recorded")
+        print_shadow_report(report)
+    return 0
+
+
+def promote_command(
+    *, rollback: bool, candidate_parameter: str | None, actor: str | None, as_json: bool, port: int
+) -> int:
+    import getpass
+
+    ssm, store, env = _stack_policy_context(port)
+    live = env.get("AUP_POLICY_PARAMETER", "")
+    if not live:
+        raise CliError(
+            "the stack has no PolicyParameterName (it runs the shipped policy): nothing to promote into; "
+            "start it with `aupctl local up --policy FILE`"
+        )
+    if actor is None:
+        try:  # who: the caller's identity (an ARN on AWS), else the local user name
+            actor = ssm_identity(port)
+        except Exception:
+            actor = getpass.getuser()
+    result = promote_parameter(
+        ssm,
+        store,
+        live=live,
+        candidate=candidate_parameter or env.get("AUP_SHADOW_POLICY_PARAMETER") or None,
+        actor=actor,
+        now=datetime.now(UTC),
+        rollback=rollback,
+    )
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"{result['action']}: {live} version {result['from_version']} -> {result['to_version']} "
+            f"(policy {result['from_policy_version']} -> {result['to_policy_version']}, "
+            f"from {result['source']})"
+        )
+        if result["from_version"] is not None:
+            print(
+                f"previous version {result['from_version']} kept in the parameter's history: "
+                "`aupctl policy promote --rollback` puts it back"
+            )
+    return 0
+
+
+def ssm_identity(port: int) -> str:
+    from aupctl.runner import LocalStack
+
+    return str(LocalStack.connect(port).client("sts").get_caller_identity()["Arn"])

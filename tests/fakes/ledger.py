@@ -22,7 +22,7 @@ from aup.domain.models import (
     SuspensionKind,
     Violation,
 )
-from aup.domain.ports import AccountChange, Conflict, CounterUpdate, Page
+from aup.domain.ports import AccountChange, Conflict, CounterUpdate, Page, ShadowDecision
 
 
 class MemoryStore:
@@ -37,6 +37,8 @@ class MemoryStore:
         self.blocks: dict[str, SourceBlock] = {}
         self.counters: dict[tuple[str, str], dict[str, Any]] = {}
         self.markers: set[str] = set()
+        self.shadow_states: dict[str, AccountState] = {}
+        self.shadow_decisions: dict[tuple[str, str], ShadowDecision] = {}
         self.before_commit: Callable[[AccountChange], None] | None = None
         self.commits = 0
         self.cancelled: list[Conflict] = []
@@ -167,6 +169,43 @@ class MemoryStore:
             and s.suspension.until <= now
         ]
         return sorted(out)[:limit]
+
+    # --- shadow mode (``DynamoStore``'s SHADOWSTATE and SHADOW# items) -------------------------
+
+    def get_shadow_state(self, account_id: str) -> AccountState | None:
+        state = self.shadow_states.get(account_id)
+        return state.model_copy(deep=True) if state else None
+
+    def commit_shadow(
+        self,
+        state: AccountState,
+        expected_version: int | None,
+        decisions: Sequence[ShadowDecision],
+        ttl: timedelta,
+    ) -> Conflict | None:
+        current = self.shadow_states.get(state.account_id)
+        moved = (
+            (current is not None)
+            if expected_version is None
+            else (current is None or current.version != expected_version)
+        )
+        keys = {
+            d.violation_id: (state.account_id, f"{_iso(d.detected_at)}#{d.violation_id}") for d in decisions
+        }
+        duplicates = frozenset(v for v, k in keys.items() if k in self.shadow_decisions)
+        if moved or duplicates:
+            return Conflict(version=moved, duplicates=duplicates)
+        self.shadow_states[state.account_id] = state.model_copy(deep=True)
+        for d in decisions:
+            self.shadow_decisions[keys[d.violation_id]] = d
+        return None
+
+    def list_shadow_decisions(self, account_id: str, since: datetime) -> list[ShadowDecision]:
+        return [
+            d
+            for (a, sk), d in sorted(self.shadow_decisions.items())
+            if a == account_id and d.detected_at >= since
+        ]
 
 
 def _iso(dt: datetime) -> str:

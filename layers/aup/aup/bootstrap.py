@@ -19,6 +19,7 @@ from aup.domain.ports import LedgerStore, Transition
 if TYPE_CHECKING:
     from aup.domain.models import AccountState, Finding, Outcome, Review, SourceBlock
     from aup.policy import Policy
+    from aup.usecases.shadow import Shadow
 
 
 class SettingsError(RuntimeError):
@@ -37,6 +38,9 @@ class PolicySettings(_Environment):
     policy_parameter: str = Field(default="", alias="AUP_POLICY_PARAMETER")
     # How stale the SSM policy may be: a new document is in force within this many seconds.
     policy_max_age_seconds: int = Field(default=60, alias="AUP_POLICY_MAX_AGE_SECONDS", ge=0, le=86_400)
+    # A candidate policy evaluated beside the live one, recorded as shadow decisions, never enforced
+    # (template ShadowPolicyParameterName; empty: no shadow mode). Re-read with the same max_age.
+    shadow_policy_parameter: str = Field(default="", alias="AUP_SHADOW_POLICY_PARAMETER")
 
 
 class LedgerSettings(PolicySettings):
@@ -171,6 +175,68 @@ def _policy_source() -> Callable[[], Policy]:
     return source.current
 
 
+def _operations_metric(name: str) -> None:
+    import os
+
+    from aws_lambda_powertools import single_metric
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "AUP/Operations"
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=namespace):
+        pass
+
+
+def _shadow_failed(account_id: str, exc: Exception) -> None:
+    """The shadow path failed for one account: logged and counted (ShadowEvaluationFailed), never raised."""
+    from aws_lambda_powertools import Logger
+
+    from aup.domain.redact import scrub
+
+    Logger(service="aup").warning(
+        "shadow evaluation failed; the live decision stands",
+        extra={"account_id": account_id, "error": scrub(f"{type(exc).__name__}: {exc}")[:2000]},
+    )
+    _operations_metric("ShadowEvaluationFailed")
+
+
+def _shadow_rejected(exc: Exception) -> None:
+    from aws_lambda_powertools import Logger
+
+    Logger(service="aup").error(
+        "new shadow policy rejected; the last good candidate stays", extra={"error": str(exc)[:2000]}
+    )
+    _operations_metric("ShadowPolicyRefreshRejected")
+
+
+@cache
+def shadow() -> Shadow | None:
+    """Shadow mode's candidate source (AUP_SHADOW_POLICY_PARAMETER), None when none is configured.
+
+    The first read happens at the first finding, not at cold start: a candidate that cannot be read
+    or does not validate is reported through ``_shadow_failed`` and the live path goes on.
+    """
+    cfg: PolicySettings = _configured[0] if _configured else load_settings(PolicySettings)
+    if not cfg.shadow_policy_parameter:
+        return None
+    from aup.policy.loader import PolicySource
+    from aup.usecases.shadow import Shadow
+
+    box: list[PolicySource] = []
+
+    def candidate() -> Policy:
+        if not box:
+            box.append(
+                PolicySource(
+                    cfg.shadow_policy_parameter,
+                    max_age_seconds=cfg.policy_max_age_seconds,
+                    on_rejected=_shadow_rejected,
+                )
+            )
+        return box[0].current()
+
+    return Shadow(policy=candidate, on_error=_shadow_failed)
+
+
 def policy() -> Policy:
     """The policy in force: the shipped one, or the SSM parameter's, re-read at most every
     ``AUP_POLICY_MAX_AGE_SECONDS``. Raises PolicyError while no good policy was ever read (the first
@@ -186,9 +252,15 @@ class EnforcementLedger:
     policy). The use cases are imported on first write: the authorizer's path never loads the engine.
     """
 
-    def __init__(self, store: LedgerStore, policy: Policy | Callable[[], Policy] | None = None) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        policy: Policy | Callable[[], Policy] | None = None,
+        shadow: Shadow | None = None,
+    ) -> None:
         self.store = store
         self._policy = policy
+        self.shadow = shadow  # shadow mode's candidate (aup.usecases.shadow), None: off
         # The reads are the store's own.
         self.get_account = store.get_account
         self.list_accounts = store.list_accounts
@@ -213,7 +285,7 @@ class EnforcementLedger:
     def apply_findings(self, findings: Sequence[Finding], now: datetime) -> list[Outcome]:
         from aup.usecases import enforce
 
-        return enforce.apply_findings(self.store, self.policy, findings, now)
+        return enforce.apply_findings(self.store, self.policy, findings, now, shadow=self.shadow)
 
     def block_source(self, finding: Finding, now: datetime) -> SourceBlock:
         from aup.usecases import enforce
@@ -241,15 +313,19 @@ class EnforcementLedger:
 
 
 def ledger_on(
-    table: str, policy: Policy | Callable[[], Policy] | None = None, client: Any = None
+    table: str,
+    policy: Policy | Callable[[], Policy] | None = None,
+    client: Any = None,
+    shadow: Shadow | None = None,
 ) -> EnforcementLedger:
     """The ledger on the DynamoDB table ``table`` (``client``: a DynamoDB client, default the shared one)."""
-    return EnforcementLedger(DynamoStore(table, client), policy)
+    return EnforcementLedger(DynamoStore(table, client), policy, shadow)
 
 
 @cache
 def ledger() -> EnforcementLedger:
-    return ledger_on(settings().ledger_table, policy)  # the policy is read when a write needs it
+    # The policy is read when a write needs it; the shadow candidate after each live commit.
+    return ledger_on(settings().ledger_table, policy, shadow=shadow())
 
 
 def utcnow() -> datetime:
@@ -262,5 +338,6 @@ def reset() -> None:
 
     _configured.clear()
     _policy_source.cache_clear()
+    shadow.cache_clear()
     ledger.cache_clear()
     reset_clients()

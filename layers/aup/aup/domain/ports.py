@@ -209,3 +209,53 @@ class Ledger(Protocol):
 
     # expiry
     def expired_suspensions(self, now: datetime, limit: int = 500) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class ShadowDecision:
+    """One ``ACCOUNT#<id> / SHADOW#<detected>#<violation_id>`` item: what the candidate policy decided
+    for a finding beside what the live policy decided. Recorded only, never enforced (TTL)."""
+
+    account_id: str
+    violation_id: str
+    rule_id: str
+    detected_at: datetime
+    live: str  # the live decision's label (``suspend_temporary``, ``would_strike``…), ``none`` if none
+    shadow: str  # the candidate's label, ``none`` if it decided nothing for the finding
+    live_policy_version: str
+    shadow_policy_version: str
+    recorded_at: datetime
+    shadow_until: datetime | None = None  # the candidate's suspension end, when it suspends
+
+    @property
+    def diverged(self) -> bool:
+        return self.live != self.shadow
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    """``aupctl policy promote``'s audit item ``POLICY#<parameter> / AUDIT#<at>``."""
+
+    parameter: str
+    actor: str
+    at: datetime
+    from_version: int | None  # the SSM parameter versions
+    to_version: int
+    from_policy_version: str
+    to_policy_version: str
+    action: str  # ``promote`` or ``rollback``
+    source: str  # where the new document came from (the shadow parameter, or ``version N``)
+
+
+class ShadowStore(Protocol):
+    """Shadow mode's items (``SHADOWSTATE``, ``SHADOW#…``): never the STATE or KEY items."""
+
+    def get_shadow_state(self, account_id: str) -> AccountState | None: ...
+    def commit_shadow(
+        self,
+        state: AccountState,
+        expected_version: int | None,
+        decisions: Sequence[ShadowDecision],
+        ttl: timedelta,
+    ) -> Conflict | None: ...
+    def list_shadow_decisions(self, account_id: str, since: datetime) -> list[ShadowDecision]: ...

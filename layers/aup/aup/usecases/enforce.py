@@ -14,13 +14,16 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from aup.domain.engine import decide, new_account
 from aup.domain.models import AccountState, Decision, Finding, Outcome, Review, SourceBlock, Violation
-from aup.domain.ports import AccountChange, LedgerError, LedgerStore
+from aup.domain.ports import AccountChange, LedgerError, LedgerStore, ShadowStore
 from aup.domain.redact import scrub
 from aup.policy import Policy
+
+if TYPE_CHECKING:
+    from aup.usecases.shadow import Shadow
 
 MAX_ATTEMPTS = 25  # optimistic retries under contention; then the caller fails the record
 FINDINGS_PER_TRANSACTION = 25  # each finding writes <= 3 items; state and key projections fit beside
@@ -163,13 +166,65 @@ def block_source(store: LedgerStore, policy: Policy, finding: Finding) -> Source
     return block
 
 
+def _shadow_seed(
+    store: LedgerStore, shadow: Shadow, account_id: str
+) -> tuple[Policy, AccountState | None, AccountState | None] | None:
+    """Before the live commit: (candidate, shadow state, live state when there is no shadow state yet),
+    None when no candidate is configured or the shadow path failed (reported, never raised)."""
+    try:
+        candidate = shadow.policy()
+        if candidate is None:
+            return None
+        seed = cast(ShadowStore, store).get_shadow_state(account_id)
+        return candidate, seed, store.get_account(account_id) if seed is None else None
+    except Exception as exc:  # the shadow path never fails the live one
+        shadow.on_error(account_id, exc)
+        return None
+
+
+def _shadow_run(
+    store: LedgerStore,
+    shadow: Shadow,
+    prepared: tuple[Policy, AccountState | None, AccountState | None],
+    live_policy: Policy,
+    account_id: str,
+    findings: Sequence[Finding],
+    live: Outcome,
+    now: datetime,
+) -> None:
+    from aup.usecases.shadow import evaluate
+
+    candidate, seed, live_before = prepared
+    try:
+        evaluate(
+            cast(ShadowStore, store),
+            candidate,
+            account_id,
+            findings,
+            live,
+            live_before,
+            seed,
+            live_policy.policy_version,
+            now,
+        )
+    except Exception as exc:  # reported by on_error; the live path stands
+        shadow.on_error(account_id, exc)
+
+
 def apply_findings(
-    store: LedgerStore, policy: Policy, findings: Sequence[Finding], now: datetime
+    store: LedgerStore,
+    policy: Policy,
+    findings: Sequence[Finding],
+    now: datetime,
+    shadow: Shadow | None = None,
 ) -> list[Outcome]:
     """Record findings and apply the ladder, one transaction per account (and per 25 findings).
 
     IP-scoped findings (no account) become source blocks. Raises LedgerError when an account's
     write keeps conflicting: the caller fails the record so that the platform redelivers it.
+    With ``shadow`` (a candidate policy), each committed chunk is then decided again under the
+    candidate and recorded as shadow decisions (``aup.usecases.shadow``); a failure there is
+    reported through ``shadow.on_error`` and never raised.
     """
     by_account: dict[str, list[Finding]] = defaultdict(list)
     outcomes: list[Outcome] = []
@@ -181,9 +236,12 @@ def apply_findings(
         by_account[f.account_id].append(f)
     for account_id, group in by_account.items():
         for i in range(0, len(group), FINDINGS_PER_TRANSACTION):
-            outcomes.append(
-                apply_account(store, policy, account_id, group[i : i + FINDINGS_PER_TRANSACTION], now)
-            )
+            chunk = group[i : i + FINDINGS_PER_TRANSACTION]
+            prepared = _shadow_seed(store, shadow, account_id) if shadow is not None else None
+            outcome = apply_account(store, policy, account_id, chunk, now)
+            outcomes.append(outcome)
+            if shadow is not None and prepared is not None:
+                _shadow_run(store, shadow, prepared, policy, account_id, chunk, outcome, now)
         for f in group:
             if f.source_ip_hash:
                 block_source(store, policy, f)

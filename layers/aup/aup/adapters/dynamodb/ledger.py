@@ -10,6 +10,9 @@
 | REVIEW#<id>        | REVIEW                           | review item                                     |
 | SOURCE#<ip hash>   | BLOCK                            | IP-scoped block (D2), TTL                       |
 | MARK#<marker>      | MARK                             | applied-once marker for counter batches, TTL    |
+| ACCOUNT#<id>       | SHADOWSTATE                      | shadow mode: the state under the candidate      |
+| ACCOUNT#<id>       | SHADOW#<detected>#<vid>          | shadow mode: live vs candidate decision, TTL    |
+| POLICY#<parameter> | AUDIT#<at>#<ssm version>         | policy promote / rollback audit                 |
 
 GSI1 (gsi1pk, gsi1sk) lists accounts (``ACCOUNT``) and reviews by status (``REVIEW#<status>``).
 GSI2 (gsi2pk, gsi2sk) lists temporary suspensions by end (``TEMPSUSP``), for the expiry sweep.
@@ -71,6 +74,8 @@ from aup.domain.ports import (
     LedgerTimeout,
     LedgerUnavailable,
     Page,
+    PolicyChange,
+    ShadowDecision,
 )
 
 log = logging.getLogger(__name__)
@@ -528,6 +533,157 @@ class DynamoStore:
             if len(out) >= limit:
                 break
         return out[:limit]
+
+    # --- shadow mode (never the STATE or KEY items) -------------------------------------------
+
+    def get_shadow_state(self, account_id: str) -> AccountState | None:
+        resp = self._call(
+            "GetItem(shadow state)",
+            "get_item",
+            TableName=self.table,
+            Key=key(f"ACCOUNT#{account_id}", "SHADOWSTATE"),
+            ConsistentRead=True,
+        )
+        item = resp.get("Item")
+        return AccountState.model_validate_json(doc_of(item)) if item else None
+
+    def commit_shadow(
+        self,
+        state: AccountState,
+        expected_version: int | None,
+        decisions: Sequence[ShadowDecision],
+        ttl: timedelta,
+    ) -> Conflict | None:
+        """The shadow state (guarded by its version) and each shadow decision (created once), one
+        transaction. No GSI attributes: a shadow state is never listed as an account."""
+        pk = f"ACCOUNT#{state.account_id}"
+        put: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": codecs.encode(
+                {
+                    "pk": pk,
+                    "sk": "SHADOWSTATE",
+                    "type": "shadow_state",
+                    "version": state.version,
+                    "doc": state.model_dump_json(),
+                }
+            ),
+        }
+        if expected_version is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "#v = :v"
+            put["ExpressionAttributeNames"] = {"#v": "version"}
+            put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+        items: list[dict[str, Any]] = [{"Put": put}]
+        for d in decisions:
+            doc = {
+                "pk": pk,
+                "sk": f"SHADOW#{codecs.iso(d.detected_at)}#{d.violation_id}",
+                "type": "shadow_decision",
+                "violation_id": d.violation_id,
+                "rule_id": d.rule_id,
+                "detected_at": codecs.iso(d.detected_at),
+                "recorded_at": codecs.iso(d.recorded_at),
+                "live": d.live,
+                "shadow": d.shadow,
+                "live_policy_version": d.live_policy_version,
+                "shadow_policy_version": d.shadow_policy_version,
+                "expires_at": codecs.epoch(d.recorded_at + ttl),
+            }
+            if d.shadow_until is not None:
+                doc["shadow_until"] = codecs.iso(d.shadow_until)
+            items.append(_put_new(self.table, codecs.encode(doc)))
+        codes = self._transact("TransactWriteItems(shadow)", items, transaction_token(items))
+        if codes is None:
+            return None
+        duplicates = {
+            d.violation_id
+            for d, code in zip(decisions, codes[1:], strict=False)
+            if code == "ConditionalCheckFailed"
+        }
+        state_code = codes[0] if codes else "None"
+        return Conflict(
+            version=state_code == "ConditionalCheckFailed",
+            duplicates=frozenset(duplicates),
+            transient=any(c not in ("None", "", "ConditionalCheckFailed") for c in codes),
+        )
+
+    def list_shadow_decisions(self, account_id: str, since: datetime) -> list[ShadowDecision]:
+        """The account's shadow decisions whose finding was detected at or after ``since``."""
+        out: list[ShadowDecision] = []
+        for page in self._pages(
+            "Query(shadow)",
+            TableName=self.table,
+            KeyConditionExpression="pk = :p AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={
+                ":p": {"S": f"ACCOUNT#{account_id}"},
+                ":lo": {"S": f"SHADOW#{codecs.iso(since)}"},
+                ":hi": {"S": "SHADOW#~"},
+            },
+        ):
+            for i in page.get("Items", []):
+                s = {k: v["S"] for k, v in i.items() if "S" in v}
+                out.append(
+                    ShadowDecision(
+                        account_id=account_id,
+                        violation_id=s["violation_id"],
+                        rule_id=s["rule_id"],
+                        detected_at=datetime.fromisoformat(s["detected_at"]),
+                        recorded_at=datetime.fromisoformat(s["recorded_at"]),
+                        live=s["live"],
+                        shadow=s["shadow"],
+                        live_policy_version=s["live_policy_version"],
+                        shadow_policy_version=s["shadow_policy_version"],
+                        shadow_until=(
+                            datetime.fromisoformat(s["shadow_until"]) if "shadow_until" in s else None
+                        ),
+                    )
+                )
+        return out
+
+    def record_policy_change(self, change: PolicyChange) -> None:
+        """``POLICY#<parameter> / AUDIT#<at>#<to_version>``: who promoted or rolled back, from -> to."""
+        doc: dict[str, Any] = {
+            "pk": f"POLICY#{change.parameter}",
+            "sk": f"AUDIT#{codecs.iso(change.at)}#{change.to_version}",
+            "type": "policy_audit",
+            "actor": change.actor,
+            "at": codecs.iso(change.at),
+            "action": change.action,
+            "source": change.source,
+            "to_version": change.to_version,
+            "from_policy_version": change.from_policy_version,
+            "to_policy_version": change.to_policy_version,
+        }
+        if change.from_version is not None:
+            doc["from_version"] = change.from_version
+        self._call("PutItem(policy audit)", "put_item", **_put_new(self.table, codecs.encode(doc))["Put"])
+
+    def list_policy_changes(self, parameter: str) -> list[PolicyChange]:
+        out: list[PolicyChange] = []
+        for page in self._pages(
+            "Query(policy audit)",
+            TableName=self.table,
+            KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+            ExpressionAttributeValues={":p": {"S": f"POLICY#{parameter}"}, ":s": {"S": "AUDIT#"}},
+            ConsistentRead=True,
+        ):
+            for i in page.get("Items", []):
+                out.append(
+                    PolicyChange(
+                        parameter=parameter,
+                        actor=i["actor"]["S"],
+                        at=datetime.fromisoformat(i["at"]["S"]),
+                        from_version=int(i["from_version"]["N"]) if "from_version" in i else None,
+                        to_version=int(i["to_version"]["N"]),
+                        from_policy_version=i["from_policy_version"]["S"],
+                        to_policy_version=i["to_policy_version"]["S"],
+                        action=i["action"]["S"],
+                        source=i["source"]["S"],
+                    )
+                )
+        return out
 
 
 _CACHED = 64
