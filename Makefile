@@ -7,16 +7,39 @@ STAMP := $(VENV)/.installed
 STACK ?= aup-enforcer
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast test-future lint format typecheck build deploy bench demo eval eval-fast reliability docs clean
+.PHONY: install lock test test-fast test-future lint format typecheck build deploy bench demo eval eval-fast reliability docs clean
 
 install: $(STAMP)
 
-# Idempotent: the venv is rebuilt only when pyproject.toml changes.
-$(STAMP): pyproject.toml layers/aup/requirements.txt
+# Pinned, hashed dependencies (`make lock` writes both): the venv from DEV_LOCK (the [dev] extras and the
+# runtime, every distribution's hash, universal markers from Python 3.11), the layer from LAYER_LOCK
+# (requirements/layer.in for python3.13 on arm64, what `sam build` installs).
+DEV_LOCK := requirements/dev.lock
+LAYER_LOCK := layers/aup/requirements.txt
+LOCK_ARGS ?=
+LAYER_PLATFORM := --python-version 3.13 --implementation cp --only-binary=:all: \
+	--platform manylinux_2_34_aarch64 --platform manylinux_2_28_aarch64 --platform manylinux2014_aarch64
+
+# Idempotent: the venv is rebuilt only when pyproject.toml or the dev lock changes. The project itself is
+# installed editable without dependencies or build isolation (setuptools and wheel come from the lock).
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+# Re-resolve the locks after pyproject.toml or requirements/layer.in changes, keeping every pin that
+# still fits (LOCK_ARGS=--upgrade moves everything to the newest, LOCK_ARGS='--upgrade-package X' one).
+# The layer is resolved under the dev lock's pins, so tests run the versions the layer ships.
+# uv comes from the dev lock (`make install`); with no lock yet, from PyPI.
+lock:
+	@test -x $(BIN)/uv || { test -f $(DEV_LOCK) && $(MAKE) install; } || \
+	  { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install --quiet uv; }
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
+	  --custom-compile-command 'make lock' --quiet -o $(DEV_LOCK) $(LOCK_ARGS)
+	$(BIN)/uv pip compile requirements/layer.in -c $(DEV_LOCK) --python-version 3.13 \
+	  --python-platform aarch64-manylinux_2_34 --generate-hashes --custom-compile-command 'make lock' \
+	  --quiet -o $(LAYER_LOCK) $(LOCK_ARGS)
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25 $(PYTEST_ARGS)
@@ -54,6 +77,10 @@ build: install
 	  echo "make build: no working python3.13 on PATH or in pyenv; install one (e.g. 'pyenv install 3.13') and retry" >&2; \
 	  exit 1; fi
 	@mkdir -p .aws-sam/py313 && ln -sf "$(PY313)" .aws-sam/py313/python3.13 && ln -sf "$(PY313)" .aws-sam/py313/python3
+	@# sam build checks the lock's hashes only for the wheels it first downloads for the build machine and
+	@# fetches the arm64 ones by name==version; this fetches those against the lock's hashes first.
+	$(BIN)/python -m pip download --quiet --require-hashes --no-deps $(LAYER_PLATFORM) \
+	  -d .aws-sam/layer-wheels -r $(LAYER_LOCK)
 	PATH="$(CURDIR)/.aws-sam/py313:$(CURDIR)/$(BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(BIN)/sam build --template template.yaml
 
 deploy: build
