@@ -58,6 +58,14 @@ def _report_rules(built: UploadScanner) -> None:
         logger.error("YARA rule file rejected", extra={"rule_file": name, "error": error[:500]})
     metrics.add_metric(name="YaraRuleFilesRejected", unit=MetricUnit.Count, value=len(rules.rejected))
     logger.info("YARA rules loaded", extra={"rule_files": rules.files, "from_cache": rules.cached})
+    if built.banks is not None:
+        logger.info(
+            "hash banks loaded",
+            extra={
+                "banks": [f"{b.name}:{b.kind}:{b.clause}" for b in built.banks.banks],
+                "hashes": len(built.banks),
+            },
+        )
 
 
 def _count(name: str, dimension: str, value: str) -> None:
@@ -110,6 +118,7 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
                 "quarantined": outcome.quarantined,
                 "sha256": outcome.sha256,
                 "tags_dropped": outcome.tags_dropped,
+                "hash_notes": outcome.hash_notes,
             },
         )
         results.append(

@@ -16,15 +16,18 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from aup.adapters import s3 as store
+from aup.adapters.banks import S3BankStore
 from aup.detectors.uploads import detectors
-from aup.detectors.uploads.detectors import MANDATORY_REPORT_RULES, UploadedObject
+from aup.detectors.uploads.detectors import MANDATORY_REPORT_RULES, BankHit, UploadedObject
 from aup.detectors.uploads.filetype import HEAD_BYTES, FileType, sniff
+from aup.detectors.uploads.pdq import FileHashes
 from aup.detectors.uploads.scanner import ScanEngine, ScanResult, ScanStatus
 from aup.detectors.uploads.signatures import RuleSet, load_rules
 from aup.detectors.uploads.verdict import Verdict, merge_tags, rules_tag, verdict
 from aup.domain.models import Decision, Finding, is_account_id
 from aup.domain.ports import CounterUpdate
 from aup.policy import Policy
+from aup.usecases.banks import BankSet
 
 TOTALS = "totals"  # counter item per account: stored_bytes, media_bytes, objects
 MANDATORY_REPORT_SCOPE = "report:mandatory"  # not an account id: cannot collide with one
@@ -106,6 +109,7 @@ class ObjectOutcome:
     media_bytes: int | None = None
     tags_dropped: int = 0
     bytes_scanned: int = 0
+    hash_notes: list[str] = field(default_factory=list)  # images matched by SHA-256/MD5 only, and why
 
 
 class UploadScanner:
@@ -132,6 +136,11 @@ class UploadScanner:
         self.hash_lists = {
             name: store.hash_list(h.uri) if h.uri else frozenset() for name, h in policy.hash_lists.items()
         }
+        # The hash banks (aupctl banks), loaded once: index.json and one hashes.bin per bank. The
+        # engine computes only what a loaded bank can match (MD5, PDQ) beside SHA-256.
+        self.banks: BankSet | None = BankSet.load(S3BankStore(s.banks_uri)) if s.banks_uri else None
+        if self.banks is not None:
+            self.engine.hash_kinds = frozenset(b.kind for b in self.banks.banks) - {"sha256"}
 
     # -- entry point -------------------------------------------------------------------------------
 
@@ -169,8 +178,11 @@ class UploadScanner:
         result, ftype = self._scan(obj)
         outcome.status, outcome.bytes_scanned = result.status, result.bytes_read
         outcome.sha256 = result.top.sha256 if result.top and result.status is ScanStatus.complete else None
+        outcome.hash_notes = list(result.hash_notes)
         findings = (
-            detectors.content_findings(obj, result, self.policy, self.hash_lists) if result.reports else []
+            detectors.content_findings(obj, result, self.policy, self.hash_lists, self._bank_hits(result))
+            if result.reports
+            else []
         )
 
         if account:
@@ -211,6 +223,20 @@ class UploadScanner:
         else:
             store.put_tags(event.bucket, event.key, version, tags)
         return outcome
+
+    def _bank_hits(self, result: ScanResult) -> list[tuple[Any, BankHit]]:
+        """Every stream (object and members) against the loaded banks: PDQ of at least the policy's
+        quality, MD5 and SHA-256 exactly."""
+        if self.banks is None or not len(self.banks):
+            return []
+        min_quality = self.policy.upload_scanning.pdq_min_quality
+        hits: list[tuple[Any, BankHit]] = []
+        for r in result.reports:
+            if not r.sha256:
+                continue
+            hashes = FileHashes(pdq=r.pdq, md5=r.md5 or "0" * 32, sha256=r.sha256)
+            hits.extend((r, m) for m in self.banks.match(hashes, min_quality=min_quality))
+        return hits
 
     def _already_done(
         self, existing: list[dict[str, str]], account: str, counter: str, etag: str | None
@@ -321,6 +347,14 @@ class UploadScanner:
                         "version": [obj.version or obj.etag or "null"],
                         "quarantine": [f"s3://{self.quarantine_bucket}/{obj.bucket}/{obj.key}"],
                         "detected_at": [obj.uploaded_at.isoformat()],
+                        **(
+                            {
+                                "bank": [str(f.evidence["bank"])],
+                                "list_version": [str(f.evidence.get("list_version") or "unversioned")],
+                            }
+                            if f.evidence.get("bank")
+                            else {}
+                        ),
                     },
                 )
             ],

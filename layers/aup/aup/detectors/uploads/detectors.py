@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aup.detectors.uploads.filetype import extension
 from aup.detectors.uploads.scanner import ContentReport, ScanResult
@@ -471,6 +471,58 @@ def hash_list_matches(
     return findings
 
 
+class BankHit(Protocol):
+    """One match of a stream in a hash bank (aup.usecases.banks.BankMatch): what a finding needs of it."""
+
+    @property
+    def bank(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def rule_id(self) -> str: ...
+    @property
+    def distance(self) -> int: ...
+    @property
+    def provenance(self) -> dict[str, Any]: ...
+    def evidence(self) -> dict[str, Any]: ...
+
+
+def bank_matches(
+    obj: UploadedObject, result: ScanResult, policy: Policy, hits: Sequence[tuple[ContentReport, BankHit]]
+) -> list[Finding]:
+    """One finding per rule whose banks hold a stream of the object (PDQ within the bank's threshold,
+    MD5 or SHA-256 exactly). Evidence: the banks, the matched hashes with their provenance, distance
+    and quality, and where; never the image."""
+    by_rule: dict[str, list[tuple[ContentReport, BankHit]]] = {}
+    for report, m in hits:
+        by_rule.setdefault(m.rule_id, []).append((report, m))
+    findings = []
+    for rule_id, matched in by_rule.items():
+        # The closest match leads (an exact digest is distance 0).
+        matched.sort(key=lambda rm: (rm[1].distance, rm[1].bank))
+        first = matched[0][1]
+        prov = first.provenance
+        findings.append(
+            _finding(
+                obj,
+                rule_id,
+                policy,
+                round(1.0 - first.distance / 256, 3),
+                f"{first.kind} match in bank {first.bank} (distance {first.distance})",
+                {
+                    "sha256": _sha(result),
+                    "bank": first.bank,
+                    "list_version": str(prov.get("list_version") or ""),
+                    "banks": sorted({m.bank for _, m in matched}),
+                    "matches": [{**m.evidence(), "where": r.path or "(object)"} for r, m in matched][:5],
+                    "where": _where(r for r, _ in matched),
+                    "mandatory_report": rule_id in MANDATORY_REPORT_RULES,
+                },
+            )
+        )
+    return findings
+
+
 # --- D6 --------------------------------------------------------------------------------------------
 
 
@@ -505,13 +557,37 @@ def media_hoarding(
 ContentRule = Callable[[UploadedObject, ScanResult, Policy, UploadScanning], list[Finding]]
 
 
+def _hash_findings(
+    obj: UploadedObject,
+    result: ScanResult,
+    policy: Policy,
+    lists: Mapping[str, frozenset[str]],
+    bank_hits: Sequence[tuple[ContentReport, BankHit]],
+) -> list[Finding]:
+    """Hash-list and bank matches, one finding per rule (one violation per object version and rule):
+    a rule matched both ways carries both evidences."""
+    findings = {f.rule_id: f for f in hash_list_matches(obj, result, policy, lists)}
+    for f in bank_matches(obj, result, policy, bank_hits):
+        listed = findings.get(f.rule_id)
+        if listed is None:
+            findings[f.rule_id] = f
+        else:
+            extra = {k: f.evidence[k] for k in ("bank", "list_version", "banks", "matches")}
+            findings[f.rule_id] = listed.model_copy(update={"evidence": {**listed.evidence, **extra}})
+    return list(findings.values())
+
+
 def content_findings(
-    obj: UploadedObject, result: ScanResult, policy: Policy, lists: Mapping[str, frozenset[str]]
+    obj: UploadedObject,
+    result: ScanResult,
+    policy: Policy,
+    lists: Mapping[str, frozenset[str]],
+    bank_hits: Sequence[tuple[ContentReport, BankHit]] = (),
 ) -> list[Finding]:
     """Every content rule (all but D6, which needs the account's totals) over one scan."""
     s = policy.upload_scanning
     findings = [
-        *hash_list_matches(obj, result, policy, lists),
+        *_hash_findings(obj, result, policy, lists, bank_hits),
         *malware_signature(obj, result, policy),
         *disguised_executable(obj, result, policy, s),
         *script_in_document(obj, result, policy, s),

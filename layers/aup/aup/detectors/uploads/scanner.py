@@ -14,6 +14,13 @@ encrypted or unreadable member...), and ``_finish`` turns any such gap into the 
 its reason. A timeout, an expansion budget or a member-count limit end the scan the same way. Only a
 ``complete`` scan may ever be called clean.
 
+Hashes for the banks (``hash_kinds``, what the loaded banks can match): MD5 is updated chunk by chunk
+beside SHA-256; an image (JPEG, PNG, WebP, GIF, TIFF, BMP; object or member) up to
+``pdq_max_image_bytes`` is buffered and PDQ-hashed when its stream ends (numpy and Pillow are imported
+then, never for a non-image). A larger or undecodable image is matched by its digests only, and the
+report says so (``hash_note``, collected in ``ScanResult.hash_notes``): it does not make the scan
+incomplete, every byte still went through every other detector.
+
 Archive bombs are judged by expansion, never by member count or depth alone: members sharing
 compressed data (overlapping entries), or the bytes inflated from one object beyond
 ``archives.max_ratio`` times its size (past ``ratio_min_bytes``): a ratio no single deflate layer of
@@ -39,6 +46,7 @@ from typing import IO, Any
 from aup.detectors.uploads.active import OOXML_MEMBERS, ActiveContentScanner
 from aup.detectors.uploads.filetype import HEAD_BYTES, FileType, extension, sniff
 from aup.detectors.uploads.markup import MarkupReport, MarkupScanner
+from aup.detectors.uploads.pdq import PdqHash, pdq_from_bytes
 from aup.detectors.uploads.signatures import SignatureScanner
 from aup.detectors.uploads.text import TextCounts, TextScanner
 from aup.policy.sections.uploads import UploadScanning
@@ -52,6 +60,7 @@ _UNSUPPORTED_ARCHIVES = {"rar"}
 # there. Literal-led patterns only (the regex engine is fast on those): a tag, or a javascript: URL.
 _MARKUP_TAG = re.compile(rb"<[A-Za-z!/?]")
 _MARKUP_KINDS = {"text", "xml"}
+_PDQ_LABELS = {"jpeg", "png", "webp", "gif", "tiff", "bmp"}  # images Pillow decodes (first frame)
 
 
 class ScanStatus(StrEnum):
@@ -79,6 +88,9 @@ class ContentReport:
     active: Counter[str] = field(default_factory=Counter)  # javascript, open-action, vba-macros, ...
     unread: str = ""  # what of this stream no detector read, '' when every byte was read
     unread_status: ScanStatus = ScanStatus.complete
+    md5: str = ""  # when an md5 bank is loaded
+    pdq: PdqHash | None = None  # an image's, when a pdq bank is loaded
+    hash_note: str = ""  # why an image was matched by its digests only ('' otherwise)
 
     def not_read(self, status: ScanStatus, why: str) -> None:
         if not self.unread:
@@ -102,6 +114,7 @@ class ScanResult:
     inflated_bytes: int = 0  # bytes of streams inside the object (members, decompressed output)
     note: str = ""
     notes: list[str] = field(default_factory=list)
+    hash_notes: list[str] = field(default_factory=list)  # images matched by their digests only, and why
 
     @property
     def top(self) -> ContentReport | None:
@@ -137,6 +150,8 @@ class ScanEngine:
     rules: Any  # compiled yara rules
     marks: tuple[str, ...]
     out_of_time: Callable[[], bool] = lambda: False
+    #: The hashes the loaded banks can match, beyond SHA-256 (always computed): "md5", "pdq".
+    hash_kinds: frozenset[str] = frozenset()
     _threats: tuple[bytes, ...] = field(default=(), init=False)
     _object_size: int = field(default=0, init=False)
     _owner: str = field(default="", init=False)
@@ -239,6 +254,10 @@ class ScanEngine:
         a = s.archives
         chunk_size = s.streaming.chunk_bytes
         digest = hashlib.sha256()
+        md5 = hashlib.md5(usedforsecurity=False) if "md5" in self.hash_kinds else None
+        image: bytearray | None = None  # an image's bytes, for PDQ, up to pdq_max_image_bytes
+        image_limit = s.pdq_max_image_bytes
+        image_over = False
         signatures: SignatureScanner | None = None
         decoded_signatures: SignatureScanner | None = None  # over UTF-16/32 text, decoded
         text: TextScanner | None = None
@@ -281,6 +300,8 @@ class ScanEngine:
                     markup = MarkupScanner(self.marks, s.markup.phishing_brands)
                 if ftype.label in ("pdf", "ole"):
                     active = ActiveContentScanner(ftype.label, s.streaming.overlap_bytes)
+                if "pdq" in self.hash_kinds and ftype.kind == "image" and ftype.label in _PDQ_LABELS:
+                    image = bytearray()
                 decoder = codecs.getincrementaldecoder("utf-8")("replace")
                 report = ContentReport(path=path, depth=depth, size=0, sha256="", type=ftype)
                 result.reports.append(report)  # before the content: a bomb still names its stream
@@ -306,6 +327,13 @@ class ScanEngine:
                 if inflated > a.max_total_bytes:
                     raise _Budget(f"more than {a.max_total_bytes} bytes inflated: scan stopped")
             digest.update(chunk)
+            if md5 is not None:
+                md5.update(chunk)
+            if image is not None:
+                if len(image) + n <= image_limit:
+                    image += chunk
+                else:
+                    image, image_over = None, True
             assert signatures is not None
             signatures.feed(chunk)
             tail = (tail + chunk)[-_EOCD_REACH:] if n < _EOCD_REACH else chunk[-_EOCD_REACH:]
@@ -332,6 +360,19 @@ class ScanEngine:
         assert report is not None
         report.size = size
         report.sha256 = digest.hexdigest()
+        if md5 is not None:
+            report.md5 = md5.hexdigest()
+        if image_over:
+            report.hash_note = (
+                f"image beyond {image_limit} bytes: not PDQ-hashed, matched by SHA-256/MD5 only"
+            )
+        elif image is not None:
+            report.pdq = pdq_from_bytes(bytes(image))
+            del image
+            if report.pdq is None:
+                report.hash_note = "image not decodable: not PDQ-hashed, matched by SHA-256/MD5 only"
+        if report.hash_note and len(result.hash_notes) < 10:
+            result.hash_notes.append(f"{path or '(object)'}: {report.hash_note}")
         if signatures is not None:
             report.signatures, report.signature_confidence = signatures.matches, signatures.confidence
         if decoded_signatures is not None:

@@ -148,4 +148,10 @@ class UploadScanning(_Section):
     # within its 15 minutes at the measured throughput.
     plan_scan_limits: dict[str, int] = {"business": 32 * 1024**3, "enterprise": 32 * 1024**3}
     extra_rules_uri: str | None = None  # s3://bucket/prefix/ of operators' extra *.yar files, or a directory
+    # s3://bucket/prefix/ of the hash banks (`aupctl banks`), loaded at cold start; null: no bank matching
+    banks_uri: str | None = None
+    # PDQ hashes of lower quality (flat, near-blank images) are not matched: they match too much
+    pdq_min_quality: int = Field(default=50, ge=0, le=100)
+    # Images (and image members) up to this size are decoded and PDQ-hashed; larger: SHA-256/MD5 only
+    pdq_max_image_bytes: int = Field(default=32 * 1024**2, gt=0)
     attribution_prefix: str = "accounts/"
