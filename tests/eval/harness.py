@@ -245,7 +245,7 @@ class Harness:
         for _, row, ctx, traffic in planned:
             if row.error is None:
                 try:
-                    self.collect(row, ctx.api_key, traffic)
+                    self.collect(row, ctx.api_key, traffic, ip_scoped=sc.ip_scoped)
                 except Exception as exc:
                     row.error = f"{type(exc).__name__}: {exc}"
         report.seconds = time.monotonic() - t0
@@ -389,7 +389,7 @@ class Harness:
 
     # --------------------------------------------------------------------------------------- outcome
 
-    def collect(self, row: Row, api_key: str, traffic: Traffic) -> None:
+    def collect(self, row: Row, api_key: str, traffic: Traffic, *, ip_scoped: bool = False) -> None:
         account = self.admin.get_account(row.account_id)
         if not account.ok:
             raise RuntimeError(f"GET /accounts/{row.account_id}: {account.status} {account.error_message()}")
@@ -410,11 +410,16 @@ class Harness:
         row.reviews = sum(1 for r in self.pending_reviews() if r.get("account_id") == row.account_id)
         api_id = self.local.resources.get("ServiceApi", "local")
         answers = []
+        # An IP-scoped block denies the stuffer's unknown keys from its source, not a valid key of an
+        # active account (a shared NAT): ask with a key nobody holds, and count only the block's denial.
+        probe_key = f"never-issued-{row.account_id}" if ip_scoped else api_key
         for ip in traffic.probe_ips[:3]:
-            answer = self.runner.invoke("AuthorizerFunction", authorizer_event(api_key, api_id, ip)).result
+            answer = self.runner.invoke("AuthorizerFunction", authorizer_event(probe_key, api_id, ip)).result
             statements = answer.get("policyDocument", {}).get("Statement", [{}])
             effect = statements[0].get("Effect", "?") if statements else "?"
             reason = str(answer.get("context", {}).get("reason", ""))
+            if ip_scoped and "source blocked" not in reason:
+                effect, reason = "Allow", ""  # an unknown key's own refusal is not the block
             answers.append(effect if effect == "Allow" else f"{effect} ({reason})")
         row.authorizer = next(
             (a for a in answers if not a.startswith("Allow")), answers[0] if answers else "?"

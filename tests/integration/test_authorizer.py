@@ -92,7 +92,7 @@ def test_expired_temporary_suspension_is_not_enforced(authz):
     assert effect(authz(authorizer_event(KEY))) == "Allow"
 
 
-def test_blocked_source_is_denied_even_with_a_valid_key(authz):
+def test_blocked_source_denies_unknown_keys_but_allows_a_valid_key_of_an_active_account(authz):
     now = datetime.now(UTC)
     block = Finding(
         rule_id="D2-key-stuffing",
@@ -103,8 +103,12 @@ def test_blocked_source_is_denied_even_with_a_valid_key(authz):
         source_ip_hash=hash_source("192.0.2.66"),
     )
     bootstrap.ledger().apply_findings([block], now)
-    assert effect(authz(authorizer_event(KEY, source_ip="192.0.2.66"))) == "Deny"
+    # Carrier NAT: the honest subscriber's valid key is its own identity, whoever shares the address.
+    assert effect(authz(authorizer_event(KEY, source_ip="192.0.2.66"))) == "Allow"
     assert effect(authz(authorizer_event(KEY, source_ip="192.0.2.67"))) == "Allow"
+    # The stuffer's unknown keys from the blocked source stay denied, the block named in the reason.
+    resp = authz(authorizer_event("not-a-real-key-0001", source_ip="192.0.2.66"))
+    assert effect(resp) == "Deny" and "source blocked" in resp["context"]["reason"]
 
 
 @pytest.mark.parametrize("event", [{}, {"methodArn": 7}, {"methodArn": "not-an-arn"}, "junk", None])

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from aup.detectors.logs import rules
 from aup.detectors.logs.analyzer import _slow, read_lines, strictest_plan
+from aup.detectors.logs.counters import walk_member
 from aup.detectors.logs.parse import CONTRACT_LINE, raw_from_record
 from aup.detectors.logs.signatures import Signatures
 from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, counter_fields, read
@@ -164,7 +165,14 @@ AT_THE_BAR: list[tuple[Any, str]] = [  # each rule's smallest firing totals unde
         "D5a-request-flood",
     ),
     (
-        RateTotals(requests=CFG.scraping.crawl_min_requests, distinct_paths=CFG.scraping.crawl_min_requests),
+        RateTotals(  # every sampled path distinct, just above the plan's rate (at it: usage, not a crawl)
+            requests=max(
+                CFG.scraping.crawl_min_requests,
+                int(STRICT.requests_per_second * 300 * CFG.within_plan.rate_tolerance) + 1,
+            ),
+            sampled_requests=CFG.scraping.crawl_min_sampled,
+            sampled_paths=set(TAGS[: CFG.scraping.crawl_min_sampled]),
+        ),
         "W5-crawl-ratio",
     ),
     (
@@ -183,9 +191,8 @@ AT_THE_BAR: list[tuple[Any, str]] = [  # each rule's smallest firing totals unde
         "D2-foreign-account-probe",
     ),
     (
-        HourTotals(
-            enumerated_ids=CFG.scraping.enumeration_min_ids,
-            enumeration_steps=CFG.scraping.enumeration_min_ids,
+        HourTotals(  # a walk of ids 1..N in one collection, just above the plan's rate (a strike)
+            walked_ids={walk_member("/v1/items", i) for i in range(1, CFG.scraping.enumeration_min_ids + 1)},
         ),
         "W5-id-enumeration",
     ),

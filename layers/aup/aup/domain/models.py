@@ -7,6 +7,7 @@ models. Times are timezone-aware UTC datetimes; detectors pass the event's own t
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -43,9 +44,22 @@ def hash_api_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
 
 
+def source_scope(ip: str) -> str:
+    """The unit a source is counted and blocked by: an IPv6 address's /64 (one subscriber's prefix:
+    an attacker rotates freely inside it), an IPv4 address itself; unparseable text as it is."""
+    text = ip.strip().lower()
+    if ":" not in text:
+        return text
+    try:
+        return str(ipaddress.IPv6Network(f"{text}/64", strict=False))
+    except ValueError:
+        return text
+
+
 def hash_source(ip: str) -> str:
-    """A source address as stored in the ledger (blocks, evidence): a short SHA-256 digest."""
-    return hashlib.sha256(ip.strip().lower().encode("utf-8")).hexdigest()[:32]
+    """A source as stored in the ledger (blocks, evidence): a short SHA-256 digest of its scope
+    (``source_scope``), so the analyzer's counters and blocks and the authorizer's lookup agree."""
+    return hashlib.sha256(source_scope(ip).encode("utf-8")).hexdigest()[:32]
 
 
 class Severity(StrEnum):

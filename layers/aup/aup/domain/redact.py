@@ -14,7 +14,29 @@ _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}\.[A-Za-z]{2,24}")
 _AWS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
-_SECRETISH = re.compile(r"(?i)(api[_-]?key|x-api-key|secret|password|token)=([^&\s]+)")
+# An AWS secret access key: 40 characters of base64 mixing cases and digits (hex digests, all one
+# case, stay readable).
+_AWS_SECRET = re.compile(
+    r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]*[a-z])(?=[A-Za-z0-9/+]*[A-Z])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
+)
+# Secrets by their issuers' prefixes: this service's keys (aup_), Stripe (sk_/rk_/pk_ live/test,
+# whsec_ webhook secrets), GitHub, Slack, Google, JWTs.
+_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9_])(?:aup_[A-Za-z0-9_-]{16,}|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{8,}|whsec_[A-Za-z0-9+/=]{8,}"
+    r"|gh[pousr]_[A-Za-z0-9]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{30,}"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
+)
+_SECRETISH = re.compile(
+    r"(?i)\b((?:x-)?api[_-]?key|apikey|access[_-]?key|access[_-]?token|auth|client[_-]?secret|key|passw(?:or)?d|pwd"
+    r"|secret|secret[_-]?key|sig|signature|token|webhook[_-]?secret|aws_secret_access_key)(=|:\s?)([^&\s\"',;]+)"
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])")
+# Phone numbers: international (+ and 8-15 digits with separators) or the North American layout.
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(?\d{1,4}\)?[ .-]?){1,4}\d{2,4}"
+    r"|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?![\w])"
+)
 _MAX_STRING = 512
 _MAX_ITEMS = 50
 
@@ -45,12 +67,38 @@ def _mask_card(match: re.Match[str]) -> str:
     return last4(digits) if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group(0)
 
 
+def _mask_iban(match: re.Match[str]) -> str:
+    raw = match.group(0).replace(" ", "")
+    return "[iban]" if 15 <= len(raw) <= 34 and iban_valid(raw) else match.group(0)
+
+
+def iban_valid(iban: str) -> bool:
+    """ISO 13616 mod-97 check (the country letters and the rest moved behind)."""
+    moved = iban[4:] + iban[:4]
+    try:
+        return int("".join(str(int(ch, 36)) for ch in moved)) % 97 == 1
+    except ValueError:
+        return False
+
+
+def _mask_phone(match: re.Match[str]) -> str:
+    digits = sum(ch.isdigit() for ch in match.group(0))
+    return "[phone]" if 8 <= digits <= 15 else match.group(0)
+
+
 def scrub_text(text: str) -> str:
+    """``text`` with secrets (cloud keys, API keys, tokens, credentials in query strings and headers)
+    and personal data (e-mail, SSN, card, IBAN, phone) masked, and bounded in length."""
     text = _AWS_KEY.sub("[aws-key]", text)
-    text = _SECRETISH.sub(lambda m: f"{m.group(1)}=[redacted]", text)
+    text = _TOKEN.sub("[token]", text)
+    text = _SECRETISH.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} [redacted]", text)
+    text = _AWS_SECRET.sub("[aws-secret]", text)
+    text = _IBAN.sub(_mask_iban, text)
     text = _EMAIL.sub(lambda m: email_hash(m.group(0)), text)
     text = _SSN.sub("[ssn]", text)
     text = _CARD.sub(_mask_card, text)
+    text = _PHONE.sub(_mask_phone, text)
     if len(text) > _MAX_STRING:
         text = text[:_MAX_STRING] + "…"
     return text

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +31,9 @@ from aup.domain.ports import Ledger
 from aup.policy import Policy
 
 PLAN_CACHE_SECONDS = 300.0
+# (account, hour item) whose W5 id set is full, remembered by a warm function so it stops adding ids
+FULL_ID_SETS: set[tuple[str, str]] = set()
+FULL_ID_SETS_LIMIT = 10_000
 
 
 @dataclass
@@ -114,6 +117,16 @@ def plan_lookup(ledger: Ledger, *, now: Callable[[], float] = time.monotonic) ->
     return plan_of
 
 
+def accounts_lookup(plan_of: Callable[[str], str | None]) -> Callable[[Sequence[str]], set[str]]:
+    """Candidate ids -> those that are accounts in the ledger (D2 foreign-account probes), through the
+    same cached account read as the plans (the detector bounds the candidates per invocation)."""
+
+    def accounts_exist(candidates: Sequence[str]) -> set[str]:
+        return {c for c in candidates if plan_of(c) is not None}
+
+    return accounts_exist
+
+
 def process_event(
     event: dict[str, Any], *, ledger: Ledger, policy: Policy, now: datetime
 ) -> InvocationResult:
@@ -127,13 +140,18 @@ def process_event(
     read = read_lines(messages, policy.log_analysis)
     result.records = len(read.records)
     result.unparseable, result.oversized, result.sample = read.unparseable, read.oversized, read.sample
+    plan_of = plan_lookup(ledger)
     analysis = analyze(
         read.records,
         marker=batch_marker(ids if all(ids) else messages),
         store=ledger,
         policy=policy,
-        plan_of=plan_lookup(ledger),
+        plan_of=plan_of,
+        accounts_exist=accounts_lookup(plan_of),
+        full_id_sets=FULL_ID_SETS,
     )
+    if len(FULL_ID_SETS) > FULL_ID_SETS_LIMIT:
+        FULL_ID_SETS.clear()
     result.counters_written, result.counters_applied = analysis.counters_written, analysis.applied
     result.usage = analysis.summary.usage()
     result.findings = len(analysis.findings)

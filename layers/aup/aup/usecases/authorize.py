@@ -7,6 +7,10 @@ sources, can never replay a route-specific answer for another route.
 When the ledger cannot be read, a recent answer for the same key is served (stale-if-error, up to
 ``stale_seconds``); for a key never seen, the fail mode decides: ``closed`` denies, ``open`` allows
 with ``unverified=true`` in the context so the backend can tell.
+
+A source block (D2 key stuffing, ``SOURCE#<hash>``) denies the unknown keys presented from that source
+(and suspended accounts' keys are denied as always); a valid key of an active account is allowed from a
+blocked source, since the address may be shared (carrier-grade NAT) with the stuffer.
 """
 
 from __future__ import annotations
@@ -101,18 +105,17 @@ class KeyAuthorizer:
     def _verdict(entry: _Entry, now: datetime, *, stale: bool = False) -> Verdict:
         record, block = entry.record, entry.block
         suffix = " (stale: ledger unavailable)" if stale else ""
+        blocked = block is not None and now < block.until
         if record is None:
             # Not an account: a short hash of the refused key, so the access log shows one source trying
-            # many keys (D2) without ever carrying a key.
-            return Verdict(False, f"{UNKNOWN_KEY_PREFIX}{entry.key_hash[:12]}", "unknown api key" + suffix)
-        if block is not None and now < block.until:
-            return Verdict(
-                False,
-                record.account_id,
-                f"source blocked until {block.until.isoformat()}" + suffix,
-                record.account_id,
-                record.plan,
+            # many keys (D2) without ever carrying a key. A source block names itself in the reason.
+            reason = "unknown api key" + (
+                f"; source blocked until {block.until.isoformat()}" if blocked and block else ""
             )
+            return Verdict(False, f"{UNKNOWN_KEY_PREFIX}{entry.key_hash[:12]}", reason + suffix)
+        # A source block (D2 key stuffing) is a block on the stuffer's unknown keys: a shared address
+        # (carrier NAT, an office) also carries honest subscribers, and a valid key of an active account
+        # is its own identity, judged by its own account's state, not by its neighbours' (issue class 6).
         if record.enforced(now):
             return Verdict(
                 False, record.account_id, "account suspended" + suffix, record.account_id, record.plan

@@ -28,7 +28,7 @@ from urllib.parse import unquote_plus
 from aup.detectors.logs.analyzer import analyze, read_lines
 from aup.domain.ports import Ledger
 from aup.policy import Policy
-from aup.usecases.analyze_logs import InvocationResult, plan_lookup
+from aup.usecases.analyze_logs import FULL_ID_SETS, InvocationResult, accounts_lookup, plan_lookup
 
 ARCHIVE_PART_LINES = 320_000  # a whole 128 MiB object (~300k lines) in one analysis: one counter write set
 ReadObject = Callable[[str, str], bytes]  # (bucket, key) -> the object's bytes
@@ -140,7 +140,15 @@ def process_object(
         result.sample = result.sample or read.sample
         if not read.records:
             continue
-        analysis = analyze(read.records, marker=obj.marker(n), store=ledger, policy=policy, plan_of=plan_of)
+        analysis = analyze(
+            read.records,
+            marker=obj.marker(n),
+            store=ledger,
+            policy=policy,
+            plan_of=plan_of,
+            accounts_exist=accounts_lookup(plan_of),
+            full_id_sets=FULL_ID_SETS,
+        )
         result.counters_written += analysis.counters_written
         result.counters_applied = result.counters_applied or analysis.applied
         for account, (requests, egress, last) in analysis.summary.usage().items():

@@ -39,6 +39,7 @@ def replay(
     the unparseable / oversized counts.
     """
     store = MemoryCounters()
+    full_id_sets: set[tuple[str, str]] = set()  # as a warm analyzer remembers them
     plan_map = dict(plans or {})
     seen: dict[str, Finding] = {}
     cfg = policy.log_analysis
@@ -54,6 +55,7 @@ def replay(
             store=store,
             policy=policy,
             plan_of=plan_map.get,
+            full_id_sets=full_id_sets,
         )
         for f in result.findings:
             seen.setdefault(f.violation_id, f)

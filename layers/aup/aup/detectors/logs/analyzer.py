@@ -19,6 +19,8 @@ from aup.detectors.logs import rules
 from aup.detectors.logs.counters import (
     DAY_MS,
     HOUR_MS,
+    ID_SET_LIMIT,
+    AccountsExist,
     WindowFacts,
     day_name,
     hour_name,
@@ -30,9 +32,11 @@ from aup.detectors.logs.counters import (
 from aup.detectors.logs.parse import (
     CONTRACT_LINE,
     CONTRACT_LINES,
+    RAW_FIELDS,
     AccessRecord,
     LogEvent,
     RawRecord,
+    parse_oversized,
     raw_from_record,
     record_from_clf,
     record_from_json,
@@ -89,8 +93,14 @@ def read_lines(
     fast = CONTRACT_LINE if fmt != "clf" else None
     for line in lines:
         if len(line) > limit:
+            # Counted, and classified on what fits: long values clipped (parse.parse_oversized), so
+            # padding a field is no bypass. Unreadable ones are skipped like any unparseable line.
             result.oversized += 1
-            _note_bad(result, line)
+            big = parse_oversized(line, fmt=fmt)
+            if big is None:
+                _note_bad(result, line)
+            else:
+                append(raw_from_record(big))
             continue
         m = fast(line) if fast is not None else None
         if m is not None:
@@ -125,6 +135,49 @@ def batch_marker(event_ids: Iterable[str]) -> str:
     return "logs:" + hashlib.sha256(joined).hexdigest()[:40]
 
 
+_PATH_AT = RAW_FIELDS.index("path")
+_RES_AT = RAW_FIELDS.index("resource")
+STAGE_PROBE_LINES = 64  # routed lines of a batch looked at to learn its stage prefix
+
+
+def _routes_as(path: str, resource: str) -> bool:
+    """Whether ``path`` is an instance of the route template ``resource`` (``{x}``: any one segment)."""
+    parts, template = path.split("/"), resource.split("/")
+    return len(parts) == len(template) and all(
+        b[:1] == "{" or a == b for a, b in zip(parts, template, strict=True)
+    )
+
+
+def _learned_stage(records: list[RawRecord]) -> set[str]:
+    """Stage prefixes shown by routed lines: a path that is its ``resourcePath`` behind exactly one more
+    leading segment, e.g. ``/prod/items/7`` for ``/items/{id}``."""
+    found: set[str] = set()
+    for r in records[:STAGE_PROBE_LINES]:
+        res = r[_RES_AT]
+        if res[:1] != "/" or "+}" in res:  # unrouted ("-"), or a catch-all that matches anything
+            continue
+        path = r[_PATH_AT].rstrip("/") or "/"
+        res = res.rstrip("/") or "/"
+        cut = path.find("/", 1)
+        if cut > 0 and not _routes_as(path, res) and _routes_as(path[cut:], res):
+            found.add(path[:cut])
+    return found
+
+
+def strip_stage(records: list[RawRecord], configured: tuple[str, ...] = ()) -> list[RawRecord]:
+    """``records`` with the stage (or base path) prefix taken off their paths (see ``stage_prefixes``)."""
+    prefixes = {p.rstrip("/") for p in configured if p.strip("/")} | _learned_stage(records)
+    if not prefixes:
+        return records
+    out = []
+    for r in records:
+        path = r[_PATH_AT]
+        cut = path.find("/", 1)
+        head = path[:cut] if cut > 0 else path
+        out.append((*r[:_PATH_AT], path[len(head) :] or "/", *r[_PATH_AT + 1 :]) if head in prefixes else r)
+    return out
+
+
 def strictest_plan(policy: Policy) -> Plan:
     """The lowest limit of every plan: no account can trip a rule under its own plan that it does not
     trip under this one, so only accounts that trip it need their plan looked up."""
@@ -149,21 +202,28 @@ def analyze(
     policy: Policy,
     plan_of: PlanOf,
     sig: Signatures | None = None,
+    accounts_exist: AccountsExist | None = None,
+    full_id_sets: set[tuple[str, str]] | None = None,
 ) -> Analysis:
     """Tally, count once per ``marker``, read the totals back and run every rule."""
     cfg = policy.log_analysis
     sig = sig or signatures(cfg.break_in.account_path_markers)
     wsec = cfg.windows.rate_seconds
     wms = wsec * 1000
+    records = strip_stage(records, cfg.stage_prefixes)
     summary = summarize(
         records,
         window_ms=wms,
         failure_statuses=cfg.break_in.failure_statuses,
         public_resources=frozenset(cfg.scraping.public_resources),
     )
-    plan = plan_counters(summary, sig, cfg)
+    full = full_id_sets if full_id_sets is not None else set()
+    plan = plan_counters(summary, sig, cfg, accounts_exist, full)
     applied = store.add_counters_once(marker, plan.updates) if plan.updates else False
     items = store.get_counters(plan.keys) if plan.keys else {}
+    for key, counters in items.items():  # hour items whose id set is full: the next batches add no ids
+        if len(counters.get("eid", ())) >= ID_SET_LIMIT:
+            full.add(key)
 
     # Each account's windows touched by this batch (rate, hour, day) with their totals, by window name;
     # accounts keep the order of their first window, windows the order they were first touched.
@@ -178,9 +238,12 @@ def analyze(
                 per, rate_name(wsec, f.bucket), f, wsec, start, RateTotals, hour_item, slot_prefix(start, wms)
             )
             _touch(per, hour_name(hour), f, 3600, 0, HourTotals, hour_item)
+            per[hour_name(hour)].peak_per_s = peak_rate(hour_item, wsec)
         day_item = items.get((f.account, day_name(day)))
         if day_item:
             _touch(per, day_name(day), f, 86400, 0, DayTotals, day_item, samples=False)
+
+    _read_baselines(windows, store, cfg)
 
     # Every rule runs under the strictest plan first: an account whose findings do not depend on its
     # plan needs no plan look-up.
@@ -206,6 +269,34 @@ def analyze(
             if found_here is not None:
                 findings.setdefault(found_here.violation_id, found_here)
     return Analysis(list(findings.values()), summary, len(plan.updates), applied)
+
+
+def _read_baselines(
+    windows: dict[str, dict[str, Window[Any]]], store: CounterStore, cfg: LogAnalysis
+) -> None:
+    """G1's baseline for the hour windows spread over enough networks to matter: the busiest of the
+    account's ``key_sharing.baseline_days`` previous UTC days (their day items), in one read."""
+    days = cfg.key_sharing.baseline_days
+    wanted: list[tuple[Window[Any], list[tuple[str, str]]]] = []
+    for account, per in windows.items():
+        for w in per.values():
+            if type(w.totals) is HourTotals and len(w.totals.networks) >= cfg.key_sharing.min_networks:
+                day = int(w.name.rpartition(":")[2]) * HOUR_MS // DAY_MS
+                wanted.append((w, [(account, day_name(day - k)) for k in range(1, days + 1)]))
+    if not wanted:
+        return
+    items = store.get_counters(sorted({k for _, keys in wanted for k in keys}))
+    for w, keys in wanted:
+        history = [read(DayTotals, items[k]) for k in keys if k in items]
+        history = [d for d in history if d.requests]
+        if history:
+            w.baseline = (max(len(d.networks) for d in history), max(len(d.agents) for d in history))
+
+
+def peak_rate(hour_item: dict[str, Any], rate_seconds: int) -> float:
+    """The busiest rate slot's requests/s of an hour's counter item (slots store ``s<k>.n``)."""
+    slots = 3600 // rate_seconds
+    return max((int(hour_item.get(f"s{k}.n", 0)) for k in range(slots)), default=0) / rate_seconds
 
 
 def _touch(

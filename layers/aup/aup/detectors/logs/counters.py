@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import ipaddress
 import zlib
-from collections.abc import Iterable, Sequence, Sized
+from collections.abc import Callable, Iterable, Sequence, Sized
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -25,16 +26,27 @@ from typing import Any
 from aup.detectors.logs.signatures import (
     BAD_BOT,
     CRAWLER,
+    EXPLOIT,
     NON_BROWSER,
     PAYLOAD,
+    PROBE,
     SCANNER,
     SENSITIVE,
     Signatures,
 )
 from aup.detectors.logs.summary import AccountWindow, BatchSummary, SourceWindow
-from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, Totals, counter_fields
-from aup.domain.models import hash_source
+from aup.detectors.logs.totals import (
+    EMPTY,
+    DayTotals,
+    HourTotals,
+    RateTotals,
+    SourceTotals,
+    Totals,
+    counter_fields,
+)
+from aup.domain.models import hash_source, is_account_id
 from aup.domain.ports import CounterUpdate
+from aup.domain.redact import scrub_text
 from aup.policy.sections.logs import LogAnalysis
 
 HOUR_MS = 3_600_000
@@ -115,12 +127,19 @@ class WindowFacts:
     hour: HourTotals
     day: DayTotals
     samples: dict[str, list[str]] = field(default_factory=dict)
+    # D2 foreign-account probes: refused requests on paths naming an id of the account form that is
+    # not this account's, id -> (requests, sample paths). Counted in ``hour`` only for ids that are
+    # real accounts (``plan_counters``' ``accounts_exist``): a CRM's customer ids are no accounts.
+    foreign: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
 
 
 def _sample(samples: dict[str, list[str]], rule: str, path: str) -> None:
+    """Keep up to ``SAMPLES`` examples per rule, scrubbed (keys, secrets, personal data) and cut."""
     bucket = samples.setdefault(rule, [])
-    if len(bucket) < SAMPLES and path not in bucket:
-        bucket.append(path[:120])
+    if len(bucket) < SAMPLES:
+        kept = scrub_text(path[:400])[:120]
+        if kept not in bucket:
+            bucket.append(kept)
 
 
 @lru_cache(maxsize=TAG_CACHE_LIMIT)  # the same few networks and agents recur in every batch
@@ -135,54 +154,153 @@ def _first(members: Iterable[str], n: int = MAX_SET_MEMBERS) -> Iterable[str]:
     return members if isinstance(members, Sized) and len(members) <= n else islice(members, n)
 
 
+def _fields(w: AccountWindow) -> Iterable[tuple[str, int]]:
+    """(value, requests) of the header fields a caller writes: user agents, X-Forwarded-For chains
+    that are not the caller's own address, claimed accounts that are not its own."""
+    yield from w.agents.items()
+    for (chain, _ip), count in w.forwarded.items():
+        yield chain, count
+    yield from w.claims.items()
+
+
+@lru_cache(maxsize=TAG_CACHE_LIMIT)
+def _login_route(path: str, markers: frozenset[str]) -> bool:
+    """A login-like route: a path segment (its extension left out) that is one of ``markers``."""
+    segments = path.split("?", 1)[0].lower().split("/")
+    return any(seg.split(".", 1)[0] in markers for seg in segments if seg)
+
+
+def _refused_or_unrouted(w: AccountWindow) -> dict[str, int]:
+    """Path -> requests that matched no route (resource ``-`` or not a public one: every status), or
+    were answered 4xx on a route."""
+    if not w.errors:
+        return w.undocumented
+    out: dict[str, int] = dict(w.undocumented)
+    for (path, _status), count in w.errors.items():
+        if path not in w.undocumented:
+            out[path] = out.get(path, 0) + count
+    return out
+
+
+MAX_WALKED_IDS = 256  # id members per window and batch
+ID_SET_LIMIT = 2000  # an hour's id set this large stops growing (``plan_counters``' ``full_id_sets``)
+
+
+WALK_BLOCK_BITS = 4  # ids are kept by blocks of 16 consecutive ids: the block's digest, the position
+
+
+def walk_member(prefix: str, number: int) -> str:
+    """A numbered path as an id-set member: a digest of (collection, block of 16 ids) and the id's
+    position in its block (one hex digit). Steps inside a block survive; the id itself is not stored."""
+    return f"{tag(f'{prefix}#{number >> WALK_BLOCK_BITS}')}{number & 15:x}"
+
+
+def _walked_ids(groups: dict[str, set[int]]) -> set[str]:
+    """The window's numbered paths as id-set members, at most ``MAX_WALKED_IDS`` (the lowest ids of
+    each collection first, so a walk keeps its steps)."""
+    out: set[str] = set()
+    for prefix, ids in groups.items():
+        room = MAX_WALKED_IDS - len(out)
+        if room <= 0:
+            break
+        out.update(walk_member(prefix, n) for n in (sorted(ids)[:room] if len(ids) > room else ids))
+    return out
+
+
+def walk_steps(members: AbstractSet[str], max_step: int) -> tuple[int, int, int]:
+    """(ids, pairs of ids sharing a block, those pairs' steps of at most ``max_step``) of an id set:
+    a walk puts most of its ids in shared blocks a small step apart; ids drawn from a wide range
+    share few blocks."""
+    blocks: dict[str, list[int]] = {}
+    for m in members:
+        blocks.setdefault(m[:8], []).append(int(m[8:], 16))
+    pairs = steps = 0
+    for positions in blocks.values():
+        if len(positions) < 2:
+            continue
+        positions.sort()
+        pairs += len(positions) - 1
+        # distinct positions: every step is >= 1, so "0 < step <= max" is "step <= max"
+        steps += sum(b - a <= max_step for a, b in pairwise(positions))
+    return len(members), pairs, steps
+
+
+def _path_sample(w: AccountWindow, every: int) -> tuple[set[str], int]:
+    """The window's paths in the fixed 1-in-``every`` hash sample (as tags) and their requests."""
+    members: set[str] = set()
+    requests = 0
+    for path, count in w.paths.items():
+        crc = zlib.crc32(path.encode("utf-8", "surrogatepass"))
+        if crc % every == 0 and len(members) < MAX_SET_MEMBERS:
+            members.add(f"{crc:08x}")
+            requests += count
+    return members, requests
+
+
 def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowFacts:
     samples: dict[str, list[str]] = {}
-    nb = scan = crawl = 0
+    nb = bb = scan = crawl = 0
     agent_flags = sig.agent
     for agent, count in w.agents.items():
         flags = agent_flags(agent)
         if flags:
             if flags & (NON_BROWSER | BAD_BOT):
                 nb += count
+            if flags & BAD_BOT:
+                bb += count
             if flags & SCANNER:
                 scan += count
             if flags & CRAWLER:
                 crawl += count
-    sens = payl = 0
+    sens = payl = expl = prb = 0
     groups: dict[str, set[int]] = {}
     classify = sig.path
+    # Every logged field an attacker writes, not only the path: agents, forwarded chains, claims.
+    for value, count in _fields(w):
+        ff = sig.field(value)
+        if ff & EXPLOIT:
+            expl += count
+            _sample(samples, "D1-exploit-signature", value)
+        elif ff & PAYLOAD:
+            payl += count
+            _sample(samples, "D1-attack-payload", value)
+    # D1 sensitive paths judge what was refused (4xx) or matched no route: a 2xx from the customer's
+    # own route (its installers, a migration .sql, a composer.json) is its service, never the finding.
+    judged = _refused_or_unrouted(w)
     for path, count in w.paths.items():
         flags, prefix, number, _ = classify(path)
         if flags:
-            if flags & SENSITIVE:
-                sens += count
+            if flags & SENSITIVE and path in judged:
+                sens += judged[path]
                 _sample(samples, "D1-sensitive-path", path)
-            if flags & PAYLOAD:
+            if flags & EXPLOIT:
+                expl += count
+                _sample(samples, "D1-exploit-signature", path)
+            elif flags & PAYLOAD:
                 payl += count
                 _sample(samples, "D1-attack-payload", path)
+            if flags & PROBE and path in judged:  # a 2xx on the customer's own route is its service
+                prb += judged[path]
+                _sample(samples, "D1-exploit-probe", path)
         if number >= 0:
             ids = groups.get(prefix)
             if ids is None:
                 groups[prefix] = {number}
             else:
                 ids.add(number)
-    # W5 enumeration: distinct ids per collection, and how many sit a small step after the previous.
-    en = es = 0
-    max_step = cfg.scraping.enumeration_max_step
-    for ids in groups.values():
-        if len(ids) < 3:
-            continue
-        ordered = sorted(ids)
-        en += len(ordered)
-        # distinct ids: every step is >= 1, so "0 < step <= max" is "step <= max"
-        es += sum(b - a <= max_step for a, b in pairwise(ordered))
-    e = em = fp = 0
+    # W5 enumeration: the ids per collection, as set members; the rule measures the steps on the hour's
+    walked = _walked_ids(groups)
+    e = em = lf = 0
     error_paths: set[str] = set()
-    foreign_ids: set[str] = set()
+    foreign: dict[str, tuple[int, list[str]]] = {}
     if w.errors:
         errors = cfg.probing.error_statuses
         denied = cfg.break_in.foreign_denied_statuses
+        failure_statuses = cfg.break_in.failure_statuses
+        login_routes = frozenset(cfg.break_in.login_routes)
         for (path, status), count in w.errors.items():
+            if status in failure_statuses and _login_route(path, login_routes):
+                lf += count
             if status in errors:
                 e += count
                 if len(error_paths) < MAX_SET_MEMBERS:
@@ -190,10 +308,12 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
             info = classify(path)
             if info.number >= 0 and status in (403, 404):
                 em += count
-            if status in denied and info.tenant and info.tenant != w.account:
-                fp += count
-                foreign_ids.add(tag(info.tenant))
-                _sample(samples, "D2-foreign-account-probe", path)
+            if status in denied and info.tenant and info.tenant != w.account and is_account_id(info.tenant):
+                hits, paths = foreign.get(info.tenant, (0, []))
+                if len(paths) < SAMPLES:
+                    paths.append(path[:120])
+                foreign[info.tenant] = (hits + count, paths)
+    sampled_paths, sampled_requests = _path_sample(w, cfg.scraping.crawl_path_sample)
     undocumented_paths: set[str] = set()
     for path in _first(w.undocumented):
         undocumented_paths.add(tag(path))
@@ -201,33 +321,43 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
     rate = RateTotals(
         requests=w.requests,
         non_browser=nb,
+        bad_bot=bb,
         gaps=w.gap_n,
         gap_sum=w.gap_sum,
         gap_squares=w.gap_sq,
-        distinct_paths=len(w.paths),
+        sampled_requests=sampled_requests,
         errors=e,
         refused=w.failures,
+        login_refused=lf,
         error_paths=error_paths,
+        sampled_paths=sampled_paths,
     )
     hour = HourTotals(
         sensitive=sens,
         payload=payl,
+        exploit=expl,
+        probe=prb,
         scanner=scan,
         crawler=crawl,
         claimed=w.claimed,
         forged_forwarded=sum(c for (chain, ip), c in w.forwarded.items() if forged_forwarded(chain, ip, cfg)),
-        foreign_probes=fp,
-        enumerated_ids=en,
-        enumeration_steps=es,
-        enumeration_misses=em if en else 0,
+        foreign_probes=0,  # filled by plan_counters for the ids that are accounts
+        enumeration_misses=em,
         undocumented=sum(w.undocumented.values()),
-        foreign_ids=foreign_ids,
+        foreign_ids=EMPTY,
+        walked_ids=walked,
         undocumented_paths=undocumented_paths,
         networks={_network_tag(ip) for ip in _first(w.ips)},
         agents={_agent_tag(a) for a in _first(w.agents)},
     )
-    day = DayTotals(requests=w.requests, egress_bytes=w.bytes)
-    return WindowFacts(w.account, w.bucket, w.last_ts, rate, hour, day, samples)
+    day = DayTotals(
+        requests=w.requests,
+        egress_bytes=w.bytes,
+        probes=sens + payl + expl + prb,
+        networks=hour.networks,
+        agents=hour.agents,
+    )
+    return WindowFacts(w.account, w.bucket, w.last_ts, rate, hour, day, samples, foreign)
 
 
 @lru_cache(maxsize=4096)
@@ -245,7 +375,46 @@ class CounterPlan:
     keys: list[tuple[str, str]]
 
 
-def plan_counters(summary: BatchSummary, sig: Signatures, cfg: LogAnalysis) -> CounterPlan:
+AccountsExist = Callable[[Sequence[str]], AbstractSet[str]]  # candidate ids -> those that are accounts
+MAX_FOREIGN_LOOKUPS = 25  # candidate account ids looked up per invocation
+
+
+def _confirm_foreign(facts: list[WindowFacts], accounts_exist: AccountsExist | None) -> None:
+    """Count D2 foreign probes only on ids that are real accounts (at most ``MAX_FOREIGN_LOOKUPS``
+    candidates an invocation, the most refused first). Without a lookup (a replay without a ledger)
+    every id of the account form counts."""
+    totals: dict[str, int] = {}
+    for f in facts:
+        for tenant, (hits, _) in f.foreign.items():
+            totals[tenant] = totals.get(tenant, 0) + hits
+    if not totals:
+        return
+    if accounts_exist is None:
+        real: AbstractSet[str] = totals.keys()
+    else:
+        ranked = sorted(totals, key=lambda t: (-totals[t], t))[:MAX_FOREIGN_LOOKUPS]
+        real = accounts_exist(ranked)
+    for f in facts:
+        confirmed = {t: v for t, v in f.foreign.items() if t in real}
+        if not confirmed:
+            continue
+        f.hour.foreign_probes = sum(hits for hits, _ in confirmed.values())
+        f.hour.foreign_ids = {tag(t) for t in confirmed}
+        for _, paths in confirmed.values():
+            for path in paths:
+                _sample(f.samples, "D2-foreign-account-probe", path)
+
+
+def plan_counters(
+    summary: BatchSummary,
+    sig: Signatures,
+    cfg: LogAnalysis,
+    accounts_exist: AccountsExist | None = None,
+    full_id_sets: AbstractSet[tuple[str, str]] = frozenset(),
+) -> CounterPlan:
+    """``full_id_sets``: (account, hour item) whose id set reached ``ID_SET_LIMIT`` when last read (the
+    caller remembers them): no more ids are added to those, so an hour item stays bounded however many
+    payloads a busy integration sends."""
     wsec = cfg.windows.rate_seconds
     wms = wsec * 1000
     retention = cfg.windows.retention_hours
@@ -275,6 +444,7 @@ def plan_counters(summary: BatchSummary, sig: Signatures, cfg: LogAnalysis) -> C
                 have.update(members)
 
     facts = [window_facts(w, sig, cfg) for w in summary.accounts.values()]
+    _confirm_foreign(facts, accounts_exist)
     for f in facts:
         start = f.bucket * wms
         hour = start // HOUR_MS
@@ -282,9 +452,12 @@ def plan_counters(summary: BatchSummary, sig: Signatures, cfg: LogAnalysis) -> C
         # The rate window's totals live in its hour's item, prefixed by the slot: one item fewer per
         # (account, window), and the hour's totals ride along.
         hour_item = hour_name(hour)
+        if f.hour.walked_ids and (f.account, hour_item) in full_id_sets:
+            f.hour.walked_ids = EMPTY
         add(f.account, hour_item, (hour + 1) * HOUR_MS, f.rate, slot_prefix(start, wms))
         add(f.account, hour_item, (hour + 1) * HOUR_MS, f.hour)
-        add(f.account, day_name(day), (day + 2) * DAY_MS, f.day)
+        # kept for G1's baseline of the days before (key_sharing.baseline_days)
+        add(f.account, day_name(day), (day + 1 + cfg.key_sharing.baseline_days) * DAY_MS, f.day)
     sources = list(summary.sources.values())
     for s in sources:
         totals = SourceTotals(

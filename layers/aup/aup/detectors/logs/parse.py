@@ -306,6 +306,39 @@ def record_from_clf(line: str) -> AccessRecord | None:
     )
 
 
+HARD_MAX_BYTES = 262_144  # CloudWatch Logs' largest event: nothing longer reaches the analyzer
+CLIPPED_CHARS = 2048  # an oversized line's long values keep their head and tail, this many chars in all
+
+
+def clip(value: str, limit: int = CLIPPED_CHARS) -> str:
+    """A value cut to ``limit`` characters, keeping its head and its tail (padding hides a payload on
+    either side of it; what lies in the middle of a padded field is not read)."""
+    if len(value) <= limit:
+        return value
+    half = limit // 2
+    return value[:half] + "…" + value[-half:]
+
+
+def parse_oversized(line: str, *, fmt: str = "json") -> AccessRecord | None:
+    """A line over the analyzer's ``max_line_bytes``: parsed whole (up to ``HARD_MAX_BYTES``), its
+    string values clipped (``clip``), so a padded user agent cannot hide a scanner or a payload. None
+    when it cannot be read (counted as unparseable by the caller)."""
+    if len(line) > HARD_MAX_BYTES:
+        return None
+    rec = record_from_clf(line.strip()) if fmt == "clf" else None
+    if fmt != "clf":
+        try:
+            d = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        if type(d) is not dict:
+            return None
+        rec = record_from_json({k: clip(v) if type(v) is str else v for k, v in d.items()})
+    if rec is None:
+        return None
+    return rec._replace(path=clip(rec.path), agent=clip(rec.agent), forwarded=clip(rec.forwarded))
+
+
 def parse_line(line: str | bytes, *, fmt: str = "auto", max_bytes: int = 16384) -> AccessRecord | None:
     """One access-log line of the given format (``json``, ``clf`` or ``auto``); None when unreadable."""
     if len(line) > max_bytes:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic
 
+from aup.detectors.logs.counters import walk_steps
 from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, T
 from aup.domain.models import Finding, Source
 from aup.policy.document import Plan
@@ -35,6 +36,9 @@ class Window(Generic[T]):
     at_ms: int  # the latest event time seen in this window in this batch
     samples: dict[str, list[str]] = field(default_factory=dict)
     start_ms: int = 0  # the window's start
+    peak_per_s: float | None = None  # an hour window: its busiest rate slot's requests/s (None: unknown)
+    # G1: the account's busiest previous day's (distinct networks, distinct agents); None: no history
+    baseline: tuple[int, int] | None = None
 
     @property
     def elapsed(self) -> float:
@@ -44,6 +48,15 @@ class Window(Generic[T]):
             if self.start_ms
             else self.seconds
         )
+
+    def within_plan(self, plan: Plan, cfg: LogAnalysis) -> bool:
+        """Whether this window's rate (its busiest rate slot's, for an hour) is at or below the plan's
+        documented requests/s (x tolerance): a customer using what it bought."""
+        if self.peak_per_s is not None:
+            rate = self.peak_per_s
+        else:
+            rate = getattr(self.totals, "requests", 0) / self.elapsed
+        return rate <= plan.requests_per_second * cfg.within_plan.rate_tolerance
 
     @property
     def at(self) -> datetime:
@@ -105,6 +118,9 @@ def request_flood(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Findin
         confidence += 0.15
     if ratio >= c.far_factor:
         confidence += 0.15
+    sustained = ratio >= c.sustained_factor and w.elapsed >= c.sustained_fill * w.seconds
+    if sustained:  # far beyond the plan for the whole window: the agent's word does not lower it
+        confidence = max(confidence, c.sustained_confidence)
     return _finding(
         "D5a-request-flood",
         w,
@@ -118,6 +134,7 @@ def request_flood(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Findin
             "ratio": round(ratio, 2),
             "interarrival_cv": None if cv is None else round(cv, 3),
             "non_browser_share": round(nb_share, 2),
+            "sustained": sustained,
         },
     )
 
@@ -204,6 +221,37 @@ def attack_payload(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Findi
     )
 
 
+def exploit_signature(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """D1: an unambiguous exploit payload (``${jndi:..}``, shellshock) in any logged field. Basis
+    signature in the policy: one request is enough, and suspends alone."""
+    hits = w.totals.exploit
+    if hits < cfg.probing.exploit_min_hits:
+        return None
+    return _finding(
+        "D1-exploit-signature", w, 0.95, f"{hits} requests carrying an exploit payload", {"hits": hits}
+    )
+
+
+def exploit_probe(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """D1: a request for a published exploit path (a CVE's probe URI, a known web shell). One is
+    evidence; basis threshold in the policy, so alone it strikes."""
+    hits = w.totals.probe
+    if hits < cfg.probing.probe_min_hits:
+        return None
+    return _finding(
+        "D1-exploit-probe", w, 0.9, f"{hits} requests for published exploit paths", {"hits": hits}
+    )
+
+
+def slow_probing(w: Window[DayTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """D1: probes spread thinly over a day (sensitive paths, payloads, exploit paths), each hour
+    below the hourly minimum: the day's count judges low-rate probing."""
+    hits = w.totals.probes
+    if hits < cfg.probing.day_min_hits:
+        return None
+    return _finding("D1-slow-probing", w, 0.85, f"{hits} probing requests in a day", {"hits": hits})
+
+
 def scanner_agent(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """D1: a vulnerability scanner's user agent."""
     hits = w.totals.scanner
@@ -227,6 +275,22 @@ def account_auth_failures(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -
         0.85,
         f"{f} of {n} requests refused 401/403",
         {"refused": f, "requests": n},
+    )
+
+
+def login_brute_force(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
+    """D2: refused logins (401/403 on login-like routes) piling up in one window: password guessing
+    with the account's own key, below the generic refusal burst's bar."""
+    c = cfg.break_in
+    f = w.totals.login_refused
+    if f < c.login_failures:
+        return None
+    return _finding(
+        "D2-login-brute-force",
+        w,
+        0.85,
+        f"{f} refused logins in {w.elapsed:.0f}s",
+        {"refused_logins": f, "requests": w.totals.requests},
     )
 
 
@@ -287,16 +351,22 @@ def id_enumeration(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Findi
     """W5: numeric ids walked in small steps; misses (403/404) on the walk raise confidence."""
     c = cfg.scraping
     t = w.totals
-    ids, steps, misses = t.enumerated_ids, t.enumeration_steps, t.enumeration_misses
-    if ids < c.enumeration_min_ids or steps / ids < c.enumeration_step_ratio:
+    if len(t.walked_ids) < c.enumeration_min_ids:
+        return None
+    ids, pairs, steps = walk_steps(t.walked_ids, c.enumeration_max_step)
+    misses = t.enumeration_misses
+    if 2 * pairs < ids or steps / pairs < c.enumeration_step_ratio:  # most ids a small step apart
         return None
     confidence = 0.7 + (0.2 if misses / ids >= c.enumeration_miss_ratio else 0.0)
+    within = w.within_plan(plan, cfg)
+    if within:  # a walk at the plan's own rate: an operator looks, the ladder does not act
+        confidence = min(confidence, cfg.within_plan.max_confidence)
     return _finding(
         "W5-id-enumeration",
         w,
         confidence,
         f"{ids} ids walked sequentially, {misses} misses",
-        {"ids": ids, "sequential_steps": steps, "misses": misses},
+        {"ids": ids, "sequential_steps": steps, "misses": misses, "within_plan_rate": within},
     )
 
 
@@ -318,17 +388,22 @@ def crawl_ratio(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Finding 
     """W5: nearly every request a new path, at a machine rate for the plan."""
     c = cfg.scraping
     t = w.totals
-    n, dp = t.requests, t.distinct_paths
+    n, sampled = t.requests, t.sampled_requests
     floor = max(c.crawl_min_requests, plan.requests_per_second * w.seconds * c.crawl_plan_fraction)
-    if n < floor or dp / n < c.crawl_distinct_ratio:
+    if n < floor or sampled < c.crawl_min_sampled:
         return None
+    ratio = len(t.sampled_paths) / sampled  # distinct over the whole window, on the path sample
+    if ratio < c.crawl_distinct_ratio:
+        return None
+    if w.within_plan(plan, cfg) and t.bad_bot / n < cfg.within_plan.scraper_share:
+        return None  # new paths at the plan's own rate from a client that is no declared scraper: usage
     confidence = 0.75 + (0.1 if t.non_browser / n >= 0.5 else 0.0)
     return _finding(
         "W5-crawl-ratio",
         w,
         confidence,
-        f"{dp} distinct paths in {n} requests",
-        {"requests": n, "distinct_paths": dp, "ratio": round(dp / n, 3)},
+        f"about {round(ratio * n)} distinct paths in {n} requests",
+        {"requests": n, "distinct_paths_estimate": round(ratio * n), "ratio": round(ratio, 3)},
     )
 
 
@@ -343,12 +418,22 @@ def key_sharing(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding 
     if nets < needed or agents < c.min_agents:
         return None
     confidence = 0.8 + (0.1 if nets >= 2 * needed else 0.0)
+    if w.baseline is None:  # no history yet: many users may simply be the customer's users
+        confidence = min(confidence, c.no_history_confidence)
+    elif nets <= c.baseline_factor * w.baseline[0]:
+        return None  # the account's usual spread of networks: its users, not resale
     return _finding(
         "G1-key-sharing",
         w,
         confidence,
         f"key used from {nets} networks with {agents} agents",
-        {"networks": nets, "agents": agents, "plan_seats": plan.seats},
+        {
+            "networks": nets,
+            "agents": agents,
+            "plan_seats": plan.seats,
+            "baseline_networks": None if w.baseline is None else w.baseline[0],
+            "baseline_agents": None if w.baseline is None else w.baseline[1],
+        },
     )
 
 
@@ -390,10 +475,12 @@ def fake_crawler(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding
 
 
 # Which rules read which window of an account; PLAN_RULES depend on the account's plan.
-RATE_RULES = (request_flood, error_burst, account_auth_failures, crawl_ratio)
+RATE_RULES = (request_flood, error_burst, account_auth_failures, login_brute_force, crawl_ratio)
 HOUR_RULES = (
     sensitive_path,
     attack_payload,
+    exploit_signature,
+    exploit_probe,
     scanner_agent,
     foreign_account_probe,
     id_enumeration,
@@ -403,8 +490,15 @@ HOUR_RULES = (
     fake_crawler,
 )
 SHARING_RULES = (key_sharing,)
-DAY_RULES = (daily_requests, daily_egress)
+DAY_RULES = (daily_requests, daily_egress, slow_probing)
 SOURCE_RULES = (source_auth_failures, key_stuffing)
 PLAN_RULES = frozenset(
-    {"D5a-request-flood", "D5b-daily-requests", "D5b-daily-egress", "W5-crawl-ratio", "G1-key-sharing"}
+    {
+        "D5a-request-flood",
+        "D5b-daily-requests",
+        "D5b-daily-egress",
+        "W5-crawl-ratio",
+        "W5-id-enumeration",
+        "G1-key-sharing",
+    }
 )

@@ -2,7 +2,13 @@
 
 Each distinct path and agent is classified once and remembered (an ``lru_cache`` per instance): access
 logs repeat the same few paths and agents, so the per-line cost is one cache lookup. Paths made of
-plain characters skip the payload patterns altogether.
+plain characters skip the payload patterns altogether (only the CVE probe URIs can match them).
+
+Every logged field an attacker controls is checked, not only the path: ``field`` classifies a user
+agent, an X-Forwarded-For chain or a claimed account for payloads (``PAYLOAD``, ``EXPLOIT``). A value
+is matched raw (encodings only evasion produces), then URL-decoded repeatedly (at most
+``DECODE_ROUNDS`` times: ``%252e`` is ``%2e`` is ``.``), lower-cased, SQL comments replaced by a space
+and whitespace collapsed (``union/**/select`` reads ``union select``).
 """
 
 from __future__ import annotations
@@ -12,13 +18,17 @@ from collections.abc import Callable
 from functools import cache, lru_cache
 from importlib import resources
 from typing import NamedTuple
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 
 CACHE_LIMIT = 50_000
+DECODE_ROUNDS = 4  # bounded: each round must change the text, so at most this many decodes per value
+FIELD_CHARS = 4096  # a field longer than this is matched on its head and tail (see parse.clip)
 
-# Path flags
+# Path (and field) flags
 SENSITIVE = 1  # sensitive files, backdoors, admin interfaces, CVE probe URIs (D1-sensitive-path)
 PAYLOAD = 2  # traversal, SQLi, XSS probe strings (D1-attack-payload)
+EXPLOIT = 4  # an unambiguous exploit payload: ${jndi:..}, shellshock (D1-exploit-signature)
+PROBE = 8  # one published exploit path: a CVE probe URI, a known web shell (D1-exploit-probe)
 
 # Agent flags
 SCANNER = 1  # D1-scanner-agent
@@ -27,6 +37,36 @@ CRAWLER = 4  # claims to be a search-engine crawler (W1-fake-crawler when authen
 NON_BROWSER = 8  # client library, headless tool, or no browser token at all (D5a confidence)
 
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/_\-]*").fullmatch
+# Values no pattern can match: letters, digits and the punctuation of ordinary agents and addresses.
+_PLAIN_FIELD = re.compile(r"[A-Za-z0-9 .,:/_\-]*").fullmatch
+# Every spelling in payload_spellings.regex.txt needs one of these: a value without any skips the
+# spellings' alternation (the costliest scan) with one character-class scan.
+_SPELLING_HINT = re.compile(r"[=(;<:\r\n']|union|waitfor|xp_").search
+_SQL_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+_SPACES = re.compile(r"[ \t\x0b\x0c+]+")
+
+
+def forms(value: str) -> tuple[str, str]:
+    """(raw lower-cased, decoded and normalised) forms of a logged value. Decoding repeats while it
+    changes the text, at most ``DECODE_ROUNDS`` times; ``+`` reads as a space (query strings)."""
+    lower = value.lower()
+    decoded = lower
+    for _ in range(DECODE_ROUNDS):
+        if "%" not in decoded:
+            break
+        again = unquote(decoded).lower()
+        if again == decoded:
+            break
+        decoded = again
+    if "+" in decoded:
+        decoded = unquote_plus(decoded).lower() if "%" in decoded else decoded.replace("+", " ")
+    if "/*" in decoded:
+        decoded = _SQL_COMMENT.sub(" ", decoded)
+    return lower, _SPACES.sub(" ", decoded)
+
+
+def _regex(lines: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in lines))
 
 
 class PathInfo(NamedTuple):
@@ -56,6 +96,17 @@ class Signatures:
         self.admin_first = frozenset(p.strip("/").split("/")[0] for p in admin if p.startswith("/"))
         cves = [str(orjson.loads(ln)["uri"]).lower() for ln in _lines("trendy_cves_uris.json")]
         self.cve_uris = tuple(u for u in cves if len(u) >= 6)
+        # One published exploit path is evidence on its own (D1-exploit-probe): CVE probe URIs (raw
+        # and decoded), web-shell file names as a path's last segment, the project's exploit paths.
+        probes = {
+            *self.cve_uris,
+            *(unquote(u) for u in self.cve_uris),
+            *(s.lower() for s in _lines("exploit_paths.txt")),
+        }
+        self.probe_re = re.compile("|".join(sorted(map(re.escape, probes), key=len, reverse=True)))
+        self.exploit_re = _regex(_lines("exploit_signatures.regex.txt"))
+        self.spelling_re = _regex(_lines("payload_spellings.regex.txt"))
+        self.encoding_re = _regex(_lines("payload_encodings.regex.txt"))
         fragments = [
             *_lines("path_traversal.txt"),
             *_lines("sqli_probe_patterns.txt"),
@@ -74,6 +125,7 @@ class Signatures:
         self.account_markers = frozenset(m.lower() for m in account_markers)
         self.path: Callable[[str], PathInfo] = lru_cache(maxsize=CACHE_LIMIT)(self._path_info)
         self.agent: Callable[[str], int] = lru_cache(maxsize=CACHE_LIMIT)(self._classify_agent)
+        self.field: Callable[[str], int] = lru_cache(maxsize=CACHE_LIMIT)(self._classify_field)
         self._prefix_class: Callable[[str], tuple[str, bool] | tuple[()]] = lru_cache(maxsize=CACHE_LIMIT)(
             self._classify_prefix
         )
@@ -100,7 +152,7 @@ class Signatures:
         """For a prefix the number cannot change: (its tenant, whether its last segment is an account
         marker, so that the number is the tenant); else ()."""
         lower = prefix.lower()
-        if _PLAIN_PATH(prefix) is None or self._admin_candidate(lower):
+        if _PLAIN_PATH(prefix) is None or self._admin_candidate(lower) or self.probe_re.search(lower):
             return ()
         return self._tenant(lower), lower.rpartition("/")[2] in self.account_markers
 
@@ -108,20 +160,49 @@ class Signatures:
         lower = path.lower()
         flags = 0
         if _PLAIN_PATH(path) is None:
-            decoded = lower
-            for _ in range(2):  # double encoding (%252e) is a probe technique of its own
-                if "%" not in decoded:
-                    break
-                decoded = unquote(decoded).lower()
-            if self.payload_re.search(lower) or (decoded is not lower and self.payload_re.search(decoded)):
-                flags |= PAYLOAD
+            flags = self._payload_flags(path)
+            decoded = forms(path)[1]
             if self._sensitive(decoded):
                 flags |= SENSITIVE
-        elif self._admin(lower):
-            flags |= SENSITIVE
+            if self._probe(decoded) or self.probe_re.search(lower):
+                flags |= PROBE
+        else:
+            if self._admin(lower):
+                flags |= SENSITIVE
+            if self.probe_re.search(lower):  # CVE probe URIs made of plain characters (/rpc2_login)
+                flags |= PROBE
         prefix, _, last = path.rpartition("/")
         number = int(last) if last.isdigit() and len(last) <= 12 and last.isascii() else -1
         return PathInfo(flags, prefix if number >= 0 else "", number, self._tenant(lower))
+
+    def _payload_flags(self, value: str) -> int:
+        """``PAYLOAD`` / ``EXPLOIT`` for any logged value (path, agent, header): raw encodings, then the
+        decoded and normalised form against the fragments, the spellings and the exploit signatures."""
+        if len(value) > FIELD_CHARS:
+            value = value[: FIELD_CHARS // 2] + " " + value[-FIELD_CHARS // 2 :]
+        lower, decoded = forms(value)
+        flags = 0
+        if self.exploit_re.search(decoded) or (decoded != lower and self.exploit_re.search(lower)):
+            flags |= EXPLOIT
+        if (
+            self.payload_re.search(lower)
+            or self.encoding_re.search(lower)
+            or (decoded != lower and self.payload_re.search(decoded))
+            or (_SPELLING_HINT(decoded) is not None and self.spelling_re.search(decoded))
+        ):
+            flags |= PAYLOAD
+        return flags
+
+    def _classify_field(self, value: str) -> int:
+        """A header-like field (user agent, X-Forwarded-For, claimed account): its payload flags."""
+        if not value or value == "-" or _PLAIN_FIELD(value) is not None:
+            return 0
+        return self._payload_flags(value)
+
+    def _probe(self, decoded: str) -> bool:
+        """A known web shell (``backdoors.txt``) as the last segment, query string left out."""
+        last = decoded.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        return last in self.backdoors or self.probe_re.search(decoded) is not None
 
     def _admin_candidate(self, lower: str) -> bool:
         """Whether the first segment is an admin interface's: only then can ``_admin`` be true."""
@@ -138,7 +219,7 @@ class Signatures:
 
     def _sensitive(self, lower: str) -> bool:
         last = lower.rsplit("/", 1)[-1]
-        if last in self.backdoors or self._admin(lower):
+        if last.split("?", 1)[0] in self.backdoors or self._admin(lower):
             return True
         trimmed = lower.rstrip("/")
         if trimmed.endswith(self.sensitive_suffixes) or any(d in lower for d in self.sensitive_dirs):

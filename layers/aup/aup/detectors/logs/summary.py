@@ -43,6 +43,7 @@ class AccountWindow:
         "bucket",
         "bytes",
         "claimed",
+        "claims",
         "errors",
         "failures",
         "forwarded",
@@ -72,6 +73,7 @@ class AccountWindow:
         self.failures = 0  # 401/403 that the backend (not the authorizer) answered
         self.undocumented: dict[str, int] = {}
         self.claimed = 0
+        self.claims: dict[str, int] = {}  # claimed account value (not the account's own) -> count
         self.forwarded: dict[tuple[str, str], int] = {}  # (X-Forwarded-For, source ip) -> count; not the ip
 
 
@@ -219,7 +221,8 @@ def _optional_passes(
     if account in odd.claims:
         claims = Counter(map(_claim, rs))
         if len(claims) > 1 or "-" not in claims:
-            w.claimed = sum(c for k, c in claims.items() if k not in ("-", "", account))
+            w.claims = {k: c for k, c in claims.items() if k not in ("-", "", account)}
+            w.claimed = sum(w.claims.values())
     if account in odd.forwarded:
         forwarded = set(map(_fwd, rs))
         if not forwarded.issubset(w.ips) and not (forwarded - w.ips).issubset(("-", "")):

@@ -48,13 +48,20 @@ class RateTotals:
 
     requests: int = count("n")
     non_browser: int = count("nb")  # requests from non-browser, scraper or scanner agents
+    bad_bot: int = count("bb")  # requests from declared scraper / offline-reader agents
     gaps: int = count("gn")  # inter-arrival gaps measured (busy batches only) ...
     gap_sum: int = count("gs")  # ... their sum (ms) ...
     gap_squares: int = count("gq")  # ... and the sum of their squares
-    distinct_paths: int = count("dp")  # distinct paths per batch, summed over batches
+    # W5 crawl ratio, batching-independent: the paths whose hash falls in a fixed 1-in-N sample
+    # (``scraping.crawl_path_sample``), kept as a set (unioned over the window, whatever the payloads),
+    # and the requests for those paths: |set| / requests estimates distinct paths / requests (exactly
+    # 1.0 for a crawler) from a set N times smaller than the window's paths.
+    sampled_requests: int = count("dpn")
     errors: int = count("e")  # responses with a probing error status
     refused: int = count("ef")  # 401/403 answered by the backend (not the authorizer)
+    login_refused: int = count("lf")  # 401/403 on login-like routes (break_in.login_routes)
     error_paths: AbstractSet[str] = distinct("ep")
+    sampled_paths: AbstractSet[str] = distinct("dps")
 
 
 @dataclass(slots=True)
@@ -68,11 +75,15 @@ class HourTotals:
     claimed: int = count("claim")
     forged_forwarded: int = count("xff")
     foreign_probes: int = count("fp")
-    enumerated_ids: int = count("en")
-    enumeration_steps: int = count("es")
-    enumeration_misses: int = count("em")
+    enumeration_misses: int = count("em")  # 403/404 on numbered paths
     undocumented: int = count("ud")
+    exploit: int = count("expl")  # requests carrying an unambiguous exploit payload in any field
+    probe: int = count("prb")  # requests for a published exploit path (CVE probe URI, web shell)
     foreign_ids: AbstractSet[str] = distinct("fid")
+    # W5 enumeration: the hour's numbered paths as members (``counters.walk_member``: a digest of the
+    # collection and block of 16 ids, and the position), so the walk's steps are measured over the
+    # whole hour whatever the batching, without storing an id; bounded, see counters.py
+    walked_ids: AbstractSet[str] = distinct("eid")
     undocumented_paths: AbstractSet[str] = distinct("udp")
     networks: AbstractSet[str] = distinct("net")
     agents: AbstractSet[str] = distinct("ua")
@@ -80,10 +91,13 @@ class HourTotals:
 
 @dataclass(slots=True)
 class DayTotals:
-    """One account's UTC day: D5b."""
+    """One account's UTC day: D5b, and D1's slow probing."""
 
     requests: int = count("n")
     egress_bytes: int = count("b")
+    probes: int = count("dpr")  # D1 evidence (sensitive, payload, exploit, probe requests) of the day
+    networks: AbstractSet[str] = distinct("net")  # G1's baseline: the day's distinct networks ...
+    agents: AbstractSet[str] = distinct("ua")  # ... and agents
 
 
 @dataclass(slots=True)

@@ -39,6 +39,11 @@ class RequestFlood(_Section):
     min_gaps_for_timing: int = Field(default=30, ge=2)
     non_browser_share: float = Field(default=0.5, ge=0, le=1)
     far_factor: float = Field(default=3.0, ge=1)  # rate this many times the limit raises confidence too
+    # A window filled at this many times the plan's rate is enforced whatever the agent claims: a
+    # browser's agent or jittered timing cannot pull its confidence under ``sustained_confidence``.
+    sustained_factor: float = Field(default=2.5, ge=1)  # rate x the plan that is enforced whatever the agent
+    sustained_confidence: float = Field(default=0.8, ge=0, le=1)  # confidence floor of such a window
+    sustained_fill: float = Field(default=0.9, gt=0, le=1)  # share of the window the rate must span
 
 
 class DailyUsage(_Section):
@@ -54,8 +59,11 @@ class Probing(_Section):
     error_burst_distinct_paths: int = Field(default=25, ge=2)
     error_burst_min_ratio: float = Field(default=0.6, ge=0, le=1)
     sensitive_min_hits: int = Field(default=3, ge=1)  # per account and hour
-    payload_min_hits: int = Field(default=2, ge=1)
+    payload_min_hits: int = Field(default=1, ge=1)  # one SQLi/XSS/traversal probe in any field: a strike
     scanner_min_hits: int = Field(default=3, ge=1)
+    exploit_min_hits: int = Field(default=1, ge=1)  # ${jndi:..}, shellshock in any field (basis signature)
+    probe_min_hits: int = Field(default=1, ge=1)  # one published exploit path: CVE probe URI, web shell
+    day_min_hits: int = Field(default=10, ge=1)  # D1-slow-probing: probing requests per account and UTC day
 
 
 class BreakIn(_Section):
@@ -69,9 +77,17 @@ class BreakIn(_Section):
     stuffing_failures: int = Field(default=20, ge=1)
     stuffing_distinct_identities: int = Field(default=3, ge=2)  # principals/keys seen from the source
     account_path_markers: tuple[str, ...] = ("accounts", "tenants", "orgs", "customers")
-    foreign_denied_statuses: frozenset[int] = frozenset({401, 403, 404})
+    # refused on a path naming another *existing* account (a 404 is a deleted record, not a probe)
+    foreign_denied_statuses: frozenset[int] = frozenset({401, 403})
     foreign_min_ids: int = Field(default=3, ge=1)  # distinct foreign account ids per hour
     foreign_min_hits: int = Field(default=5, ge=1)
+    # Brute force as it looks: a few dozen refused logins in minutes. A person who mistypes a password
+    # tries 3-5 times; 12 refusals on login-like routes in one window is past that (D2-login-brute-force).
+    login_failures: int = Field(default=12, ge=1)  # 401/403 on login-like routes per account and window
+    login_routes: tuple[str, ...] = (
+        "login", "logon", "signin", "sign-in", "sign_in", "session", "sessions", "auth", "authenticate",
+        "token", "oauth", "oauth2", "password", "wp-login", "xmlrpc",
+    )  # fmt: skip
 
 
 class Scraping(_Section):
@@ -86,6 +102,20 @@ class Scraping(_Section):
     crawl_distinct_ratio: float = Field(default=0.9, ge=0, le=1)
     crawl_min_requests: int = Field(default=300, ge=1)  # per window
     crawl_plan_fraction: float = Field(default=0.5, gt=0)  # machine rate: this share of the plan's rate
+    crawl_path_sample: int = Field(default=8, ge=1, le=64)  # distinct paths measured on 1 path in N
+    crawl_min_sampled: int = Field(default=8, ge=1)  # sampled requests needed to judge the ratio
+
+
+class WithinPlan(_Section):
+    """A customer using its plan is not abusing it: at or below the plan's documented requests/s (x
+    ``rate_tolerance``, for a client's jitter and its retried 429s), the rate- and ratio-based rules
+    (W5 crawl ratio, W5 id enumeration) never strike. Crawl ratio needs evidence that is not rate or
+    timing (a declared scraper agent, ``scraper_share`` of the window) to be reported at all; id
+    enumeration is capped at ``max_confidence`` (under every default bar: a review at most)."""
+
+    rate_tolerance: float = Field(default=1.1, ge=1.0)  # x the plan's requests/s still "within the plan"
+    max_confidence: float = Field(default=0.6, ge=0, le=1)  # id enumeration's cap within the plan
+    scraper_share: float = Field(default=0.5, ge=0, le=1)  # declared-scraper share a crawl needs within it
 
 
 class KeySharing(_Section):
@@ -94,6 +124,12 @@ class KeySharing(_Section):
     min_networks: int = Field(default=12, ge=2)
     networks_per_seat: float = Field(default=2.0, gt=0)
     min_agents: int = Field(default=5, ge=1)
+    # Judged against the account's own history: the most distinct networks of any of the
+    # ``baseline_days`` UTC days before. A finding needs the hour above ``baseline_factor`` x that; with
+    # no history yet, the finding is capped at ``no_history_confidence`` (a review at most).
+    baseline_days: int = Field(default=7, ge=1, le=30)  # previous UTC days the baseline looks at
+    baseline_factor: float = Field(default=3.0, ge=1.0)  # the hour's networks above this x the baseline
+    no_history_confidence: float = Field(default=0.6, ge=0, le=1)  # cap with no history: a review
 
 
 class Spoofing(_Section):
@@ -107,7 +143,12 @@ class Spoofing(_Section):
 
 
 class LogAnalysis(_Section):
-    max_line_bytes: int = Field(default=16384, ge=256)  # longer lines are counted and skipped
+    max_line_bytes: int = Field(default=16384, ge=256)  # longer: counted, read with long values clipped
+    # Paths are judged as the API routes them: ``$context.path`` on a REST API's default endpoint starts
+    # with the stage (``/prod/...``), behind a custom domain with its base path. These prefixes are
+    # stripped; besides them, a batch's routed lines whose path is its ``resourcePath`` behind one more
+    # leading segment reveal the stage by themselves.
+    stage_prefixes: tuple[str, ...] = ()
     windows: Windows = Windows()
     request_flood: RequestFlood = RequestFlood()
     daily_usage: DailyUsage = DailyUsage()
@@ -116,3 +157,4 @@ class LogAnalysis(_Section):
     scraping: Scraping = Scraping()
     key_sharing: KeySharing = KeySharing()
     spoofing: Spoofing = Spoofing()
+    within_plan: WithinPlan = WithinPlan()

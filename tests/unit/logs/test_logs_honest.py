@@ -1,0 +1,401 @@
+"""Issue "Honest customers are never suspended by mistake": the access-log classes, each with the
+traffic that was wrongly judged and the abusive twin that must still be caught."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aup.detectors.logs.analyzer import analyze, batch_marker, read_lines, strip_stage
+from aup.detectors.logs.counters import (
+    ID_SET_LIMIT,
+    MAX_FOREIGN_LOOKUPS,
+    MAX_WALKED_IDS,
+    MemoryCounters,
+)
+from aup.domain.models import Action
+from aup.policy import load_policy
+from aup.usecases.replay import replay, replay_decisions
+from tests.unit.logs import traffic as T
+
+POLICY = load_policy("")
+pytestmark = pytest.mark.time_machine(T.AT, tick=False)
+SCRAPY = "Scrapy/2.11 (+https://scrapy.org)"
+
+
+def findings(lines: list[T.Line], plans: dict[str, str], chunk_lines: int = 2000) -> set[tuple[str, str]]:
+    found = replay([x.text for x in lines], POLICY, plans=plans, chunk_lines=chunk_lines)
+    return {(f.rule_id, f.source_event_id) for f in found}
+
+
+def rules(lines: list[T.Line], plans: dict[str, str], chunk_lines: int = 2000) -> set[str]:
+    return {r for r, _ in findings(lines, plans, chunk_lines)}
+
+
+def sync(
+    account: str, rate: float, minutes: int, *, agent: str = "erp-connector/7.1 (+java 21)", seed: int = 3
+) -> list[T.Line]:
+    """An integration reading distinct orders (ids far apart: not a walk) at ``rate`` req/s."""
+    rnd = random.Random(seed)
+    gap = 1000 / rate
+    oid = 40_000
+    out = []
+    for i in range(int(rate * minutes * 60)):
+        oid += rnd.randrange(5, 40)
+        out.append(
+            T.line(
+                T.T0 + int(i * gap),
+                account=account,
+                ip="198.51.100.40",
+                agent=agent,
+                path=f"/orders/{oid}",
+                resource="/orders/{id}",
+            )
+        )
+    return out
+
+
+# --- class 3: a customer using its plan is not abusing it -----------------------------------------
+
+
+def test_sync_at_60_percent_of_its_business_plan_is_not_a_crawl() -> None:
+    lines = sync("erp-sync", rate=30, minutes=6)
+    assert rules(lines, {"erp-sync": "business"}) == set()
+
+
+def test_the_same_sync_above_its_plan_rate_is_a_crawl() -> None:
+    """30 req/s on a standard plan (5 req/s): the plan decides, so the rule still bites above it."""
+    assert "W5-crawl-ratio" in rules(sync("erp-sync", rate=30, minutes=6), {"erp-sync": "standard"})
+
+
+def test_a_declared_scraper_within_its_plan_rate_is_still_a_crawl() -> None:
+    lines = sync("scrapeco", rate=4, minutes=5, agent=SCRAPY)
+    assert "W5-crawl-ratio" in rules(lines, {"scrapeco": "standard"})
+
+
+def test_an_id_walk_within_the_plan_rate_is_a_review_never_a_strike() -> None:
+    lines = [x.text for x in T.id_scraper()]  # 3 req/s on standard (5 req/s)
+
+    def actions(plan: str) -> set[Action]:
+        found = [
+            f for f in replay(lines, POLICY, plans={"scrapeco": plan}) if f.rule_id == "W5-id-enumeration"
+        ]
+        outcome = replay_decisions(found, POLICY, T.AT, plans={"scrapeco": plan})["scrapeco"]
+        return {d.action for d in outcome.decisions}
+
+    assert actions("standard") == {Action.review}
+    assert Action.strike in actions("free")  # 2 req/s: above the plan, the walk strikes
+
+
+# --- class 4: serving the customer's own files is not probing ------------------------------------
+
+DOWNLOADS = [
+    "/downloads/acme-setup-2.4.1.exe",
+    "/downloads/acme-setup-2.4.0.exe",
+    "/downloads/migrations/2026_11_add_index.sql",
+    "/downloads/composer.json",
+    "/downloads/backup.zip",
+]
+
+
+def downloads(status: int, resource: str | None) -> list[T.Line]:
+    return [
+        T.line(
+            T.T0 + i * 20_000,
+            account="acme-soft",
+            ip=f"203.0.113.{10 + i}",
+            path=path,
+            resource=resource if resource is not None else path,
+            status=status,
+        )
+        for i, path in enumerate(DOWNLOADS * 2)
+    ]
+
+
+def test_successful_downloads_from_the_customers_own_routes_are_not_sensitive_paths() -> None:
+    assert "D1-sensitive-path" not in rules(downloads(200, "/downloads/{file+}"), {})
+
+
+@pytest.mark.parametrize(("status", "resource"), [(404, None), (403, "/downloads/{file+}"), (200, "-")])
+def test_the_same_paths_refused_or_unrouted_are_sensitive_paths(status: int, resource: str | None) -> None:
+    assert "D1-sensitive-path" in rules(downloads(status, resource), {})
+
+
+# --- class 2: distinct counts over the window, whatever the batching -----------------------------
+
+
+def dashboard(payload_lines: int) -> set[str]:
+    """50 widgets refreshed every 6 s by a reporting server: 8 req/s, above a free plan's rate."""
+    lines = [
+        T.line(
+            T.T0 + i * 120,
+            account="dash-co",
+            agent="grafana-agent/0.40",
+            path=f"/widgets/w-{i % 50:02d}",
+            resource="/widgets/{id}",
+        )
+        for i in range(2500)
+    ]
+    return rules(lines, {"dash-co": "free"}, chunk_lines=payload_lines)
+
+
+@pytest.mark.parametrize("payload_lines", [2500, 50, 7])
+def test_a_dashboard_polling_the_same_50_resources_is_no_crawler_in_small_payloads(
+    payload_lines: int,
+) -> None:
+    assert "W5-crawl-ratio" not in dashboard(payload_lines)
+
+
+@st.composite
+def window_traffic(draw: st.DrawFn) -> list[T.Line]:
+    """One account's 5-minute window at a steady rate: a poller of a few paths or a crawler of new
+    ones, from some networks and agents, with refused probes mixed in evenly (a rule judges a window
+    as soon as its count crosses a bar, so the mix must not change along the window)."""
+    n = draw(st.integers(700, 1500))  # above a free plan's 2 req/s: the rate rules are live
+    pool = draw(st.sampled_from([20, 60, 0]))  # 0: every path new
+    networks = draw(st.integers(1, 30))
+    agents = draw(st.integers(1, 8))
+    errors = draw(st.sampled_from([0, 40]))
+    seed = draw(st.integers(0, 2**16))
+    rnd = random.Random(seed)
+    gap = 300_000 // (n + 1)
+    out = []
+    for i in range(n):
+        slug = f"p-{rnd.getrandbits(40):x}" if pool == 0 else f"p-{rnd.randrange(pool)}"
+        status, path = 200, f"/items/{slug}"
+        if errors and i % (n // errors) == 0:  # spread evenly: every prefix shows the same mix
+            status, path = 404, f"/probe/{slug}"
+        out.append(
+            T.line(
+                T.T0 + i * gap,
+                account="prop-co",
+                ip=f"198.{51 + rnd.randrange(networks)}.100.{rnd.randrange(1, 250)}",
+                agent=f"client/{rnd.randrange(agents)}",
+                path=path,
+                resource="/items/{slug}" if status == 200 else "-",
+                status=status,
+            )
+        )
+    return out
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(window_traffic(), st.lists(st.integers(1, 400), min_size=1, max_size=6))
+def test_the_same_traffic_gives_the_same_findings_in_one_payload_or_many(
+    lines: list[T.Line], sizes: list[int]
+) -> None:
+    whole = findings(lines, {"prop-co": "free"}, chunk_lines=len(lines))
+    many = findings(lines, {"prop-co": "free"}, chunk_lines=sizes[0])
+    assert many == whole
+
+
+# --- class 5: another account's id means another account -----------------------------------------
+
+
+def probes(status: int, ids: list[str], marker: str = "customers") -> list[str]:
+    return [
+        T.line(
+            T.T0 + i * 4_000,
+            account="crm-co",
+            ip="198.51.100.60",
+            agent="HubBridge-CRM/3.4",
+            path=f"/{marker}/{ids[i % len(ids)]}",
+            resource=f"/{marker}/{{id}}",
+            status=status,
+        ).text
+        for i in range(12)
+    ]
+
+
+def foreign(lines: list[str], existing: set[str] | None) -> list[str]:
+    looked_up: list[list[str]] = []
+
+    def accounts_exist(candidates: Sequence[str]) -> set[str]:
+        looked_up.append(list(candidates))
+        return set(candidates) & (existing or set())
+
+    result = analyze(
+        read_lines(lines, POLICY.log_analysis).records,
+        marker=batch_marker(["foreign"]),
+        store=MemoryCounters(),
+        policy=POLICY,
+        plan_of=lambda _a: "standard",
+        accounts_exist=accounts_exist if existing is not None else None,
+    )
+    assert all(len(c) <= MAX_FOREIGN_LOOKUPS for c in looked_up)
+    return [f.rule_id for f in result.findings if f.rule_id == "D2-foreign-account-probe"]
+
+
+CUSTOMERS = ["100231", "100877", "204511", "309920", "411002", "587341"]
+
+
+def test_a_crm_meeting_deleted_customers_is_no_foreign_account_probe() -> None:
+    assert foreign(probes(404, CUSTOMERS), existing=set()) == []
+    assert foreign(probes(404, CUSTOMERS), existing=None) == []  # a 404 is a missing record
+
+
+def test_refusals_on_ids_that_are_no_accounts_are_no_foreign_account_probe() -> None:
+    assert foreign(probes(403, CUSTOMERS), existing={"acme-corp"}) == []
+
+
+def test_refusals_on_other_existing_accounts_are_a_foreign_account_probe() -> None:
+    real = ["acme-corp", "globex", "initech"]
+    assert foreign(probes(403, real, marker="accounts"), existing=set(real)) == ["D2-foreign-account-probe"]
+
+
+# --- class 7: many users are not resale -----------------------------------------------------------
+
+DAY = 86_400_000
+
+
+def app_users(start: int, users: int, *, first_net: int = 0, seed: int = 9) -> list[T.Line]:
+    """A mobile app: ``users`` people in an hour, each on their own network, six app versions."""
+    rnd = random.Random(seed)
+    out = []
+    for u in range(users):
+        net = first_net + u
+        agent = f"AcmeShop/4.{u % 6}.1 ({'iPhone; iOS 18' if u % 2 else 'Android 14; okhttp/4.12.0'})"
+        for k in range(rnd.randrange(5, 15)):
+            out.append(
+                T.line(
+                    start + rnd.randrange(55 * 60_000) + k * 8_000,
+                    account="shop-app",
+                    ip=f"198.{net // 250}.{net % 250}.7",
+                    agent=agent,
+                    path="/cart",
+                    resource="/cart",
+                )
+            )
+    return sorted(out, key=lambda x: x.ts)
+
+
+def sharing(lines: list[T.Line]) -> list[float]:
+    found = replay([x.text for x in lines], POLICY, plans={"shop-app": "standard"}, chunk_lines=500)
+    today = [f for f in found if f.detected_at.timestamp() * 1000 >= T.T0]  # not the history's own
+    return [f.confidence for f in today if f.rule_id == "G1-key-sharing"]
+
+
+def test_many_users_with_no_history_are_at_most_a_review() -> None:
+    bar = POLICY.rules["G1-key-sharing"].confidence_bar
+    confidences = sharing(app_users(T.T0, 40))
+    assert confidences and max(confidences) < bar
+
+
+def test_many_users_like_every_day_are_no_key_sharing() -> None:
+    history = [app_users(T.T0 - d * DAY, 30, seed=d) for d in (1, 2, 3)]
+    assert sharing(T.merge(*history, app_users(T.T0, 40))) == []
+
+
+def test_a_sudden_spread_far_beyond_the_accounts_baseline_is_key_sharing() -> None:
+    bar = POLICY.rules["G1-key-sharing"].confidence_bar
+    history = [app_users(T.T0 - d * DAY, 4, seed=d) for d in (1, 2)]
+    confidences = sharing(T.merge(*history, app_users(T.T0, 60, first_net=100)))
+    assert confidences and min(confidences) >= bar
+
+
+# --- class 1: paths as the API routes them ---------------------------------------------------------
+
+
+def staged(prefix: str) -> list[T.Line]:
+    """A person's routed calls and an admin-interface probe, paths as API Gateway logs them."""
+    routed = [
+        T.line(
+            T.T0 + i * 5_000,
+            account="stage-co",
+            path=f"{prefix}/items/{100 + i}",
+            resource="/items/{id}",
+        )
+        for i in range(10)
+    ]
+    probes = [
+        T.line(T.T0 + 60_000 + i * 5_000, account="stage-co", path=f"{prefix}{p}", resource="-", status=404)
+        for i, p in enumerate(["/phpmyadmin/index.php", "/wp-login.php", "/phpmyadmin/setup.php"])
+    ]
+    return T.merge(routed, probes)
+
+
+@pytest.mark.parametrize("prefix", ["", "/prod", "/api-base"])
+def test_admin_probes_are_seen_behind_the_stage_prefix(prefix: str) -> None:
+    assert "D1-sensitive-path" in rules(staged(prefix), {})
+
+
+def test_a_configured_stage_is_stripped_without_routed_lines() -> None:
+    probes = [x for x in staged("/live") if '"resourcePath":"-"' in x.text]
+    assert "D1-sensitive-path" not in rules(probes, {})
+    policy = POLICY.model_copy(
+        update={"log_analysis": POLICY.log_analysis.model_copy(update={"stage_prefixes": ("/live",)})}
+    )
+    found = replay([x.text for x in probes], policy)
+    assert "D1-sensitive-path" in {f.rule_id for f in found}
+
+
+def test_a_route_with_a_leading_placeholder_is_not_taken_for_a_stage() -> None:
+    assert strip_stage([("1", "ip", "ua", "GET", "/acme/items/7", "/{tenant}/items/{id}")]) == [
+        ("1", "ip", "ua", "GET", "/acme/items/7", "/{tenant}/items/{id}")
+    ]
+
+
+def numbered_dashboard() -> list[T.Line]:
+    """50 widgets with numeric ids 1..50 refreshed every 6 s: the same 50 ids, never a walk beyond."""
+    return [
+        T.line(
+            T.T0 + i * 120,
+            account="dash-co",
+            agent="grafana-agent/0.40",
+            path=f"/widgets/{1 + i % 50}",
+            resource="/widgets/{id}",
+        )
+        for i in range(2500)
+    ]
+
+
+@pytest.mark.parametrize("payload_lines", [2500, 50, 7])
+def test_polling_the_same_50_numbered_resources_is_no_enumeration_in_small_payloads(
+    payload_lines: int,
+) -> None:
+    assert "W5-id-enumeration" not in rules(numbered_dashboard(), {"dash-co": "free"}, payload_lines)
+
+
+@pytest.mark.parametrize("payload_lines", [2000, 60, 1])
+def test_an_id_walk_is_seen_whatever_the_payloads(payload_lines: int) -> None:
+    assert "W5-id-enumeration" in rules(T.id_scraper(), {"scrapeco": "free"}, payload_lines)
+
+
+def test_an_hours_id_set_stays_bounded_under_many_payloads() -> None:
+    lines = sync("erp-sync", rate=30, minutes=30)  # 54,000 distinct order ids in one hour
+    store = MemoryCounters()
+    full: set[tuple[str, str]] = set()
+    for n in range(0, len(lines), 300):
+        analyze(
+            read_lines([x.text for x in lines[n : n + 300]], POLICY.log_analysis).records,
+            marker=batch_marker([f"b{n}"]),
+            store=store,
+            policy=POLICY,
+            plan_of=lambda _a: "business",
+            full_id_sets=full,
+        )
+    sizes = [len(item.get("eid", ())) for item in store.items.values()]
+    assert max(sizes) >= ID_SET_LIMIT  # it filled ...
+    assert max(sizes) <= ID_SET_LIMIT + 2 * MAX_WALKED_IDS  # ... and then stopped growing
+
+
+def test_the_id_set_stores_no_id() -> None:
+    """Ids in paths may be phone numbers or customer numbers: the counters keep digests and positions."""
+    lines = [
+        T.line(T.T0 + i * 1_000, account="acme-corp", path=f"/users/{4155550100 + i}", resource="/users/{id}")
+        for i in range(200)
+    ]
+    store = MemoryCounters()
+    analyze(
+        read_lines([x.text for x in lines], POLICY.log_analysis).records,
+        marker=batch_marker(["ids"]),
+        store=store,
+        policy=POLICY,
+        plan_of=lambda _a: "free",
+    )
+    members = [m for item in store.items.values() for m in item.get("eid", ())]
+    assert len(members) == 200 and not any("41555" in m for m in members)
