@@ -141,7 +141,9 @@ def test_a_small_eval_runs_through_the_real_handlers_and_reports(runner: Any, tm
     assert (
         rows["pe-named-jpg"].uploads and rows["pe-named-jpg"].uploads[0]["verdict"] != "not scanned in time"
     )
-    assert rows["crm-deleted-records"].outcome in ("KNOWN", "ok (known fixed?)")
+    # A CRM hitting deleted records (404s on /customers/{id}) was once a D2 probe: now plainly honest.
+    crm = rows["crm-deleted-records"]
+    assert (crm.outcome, crm.strikes, crm.authorizer) == ("ok", 0, "Allow") and not crm.wronged
     assert rows["browser-person"].lines > 50 and rows["sqlmap-scan"].lines > 50
     doc = as_json(report)
     assert re.fullmatch(
