@@ -151,30 +151,10 @@ def subscription_event(lines: list[tuple[int, str]], first_id: int) -> dict[str,
 
 
 def authorizer_event(api_key: str, api_id: str, source_ip: str) -> dict[str, Any]:
-    headers = {"x-api-key": api_key, "User-Agent": "soak-client/1.0"}
-    return {
-        "type": "REQUEST",
-        "methodArn": f"arn:aws:execute-api:us-east-1:123456789012:{api_id}/prod/GET/items/42",
-        "resource": "/items/{id}",
-        "path": "/items/42",
-        "httpMethod": "GET",
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": {},
-        "pathParameters": {"id": "42"},
-        "stageVariables": {},
-        "requestContext": {
-            "path": "/prod/items/42",
-            "accountId": "123456789012",
-            "resourceId": "soak",
-            "stage": "prod",
-            "requestId": str(uuid.uuid4()),
-            "resourcePath": "/items/{id}",
-            "httpMethod": "GET",
-            "apiId": api_id,
-            "identity": {"sourceIp": source_ip, "userAgent": "soak-client/1.0"},
-        },
-    }
+    """The service API's REQUEST authorizer event (aupctl's one builder) from ``source_ip``."""
+    from aupctl import events
+
+    return events.authorizer_event(api_key, api_id=api_id, source_ip=source_ip, user_agent="soak-client/1.0")
 
 
 def scheduled_event(at: datetime, n: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aupctl import events
 from aupctl.admin import AdminClient, items_of
 from aupctl.dispatcher import UploadsDispatcher
 from aupctl.runner import ACCOUNT, FunctionRunner
@@ -142,30 +143,8 @@ def subscription_event(log_group: str, lines: list[str], times: list[int], first
 
 
 def authorizer_event(api_key: str, api_id: str, source_ip: str) -> dict[str, Any]:
-    headers = {"x-api-key": api_key, "User-Agent": "eval-client/1.0"}
-    return {
-        "type": "REQUEST",
-        "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/prod/GET/items/42",
-        "resource": "/items/{id}",
-        "path": "/items/42",
-        "httpMethod": "GET",
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": {},
-        "pathParameters": {"id": "42"},
-        "stageVariables": {},
-        "requestContext": {
-            "path": "/prod/items/42",
-            "accountId": ACCOUNT,
-            "resourceId": "eval",
-            "stage": "prod",
-            "requestId": str(uuid.uuid4()),
-            "resourcePath": "/items/{id}",
-            "httpMethod": "GET",
-            "apiId": api_id,
-            "identity": {"sourceIp": source_ip, "userAgent": "eval-client/1.0"},
-        },
-    }
+    """The service API's REQUEST authorizer event (aupctl's one builder) from ``source_ip``."""
+    return events.authorizer_event(api_key, api_id=api_id, source_ip=source_ip, user_agent="eval-client/1.0")
 
 
 def scheduled_event(at: datetime) -> dict[str, Any]:
