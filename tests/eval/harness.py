@@ -221,7 +221,7 @@ class Harness:
         if matrix:
             report.matrix = self.run_matrix()
         report.sweep = self.sweep()
-        for _, row, ctx, traffic in planned:
+        for sc, row, ctx, traffic in planned:  # each row with its own scenario (ip_scoped)
             if row.error is None:
                 try:
                     self.collect(row, ctx.api_key, traffic, ip_scoped=sc.ip_scoped)
