@@ -6,8 +6,8 @@
   that keeps counters in memory (no network): every counter write and read is built as in Lambda.
 - Ceiling: ``orjson.loads`` alone over the same lines, measured in the same run.
 - Writes: DynamoDB calls of one invocation of 5,000 lines from 1 account and from 1,000 accounts.
-- Before / after: the same lines through the handler of the code tagged ``pre-round`` (a checkout in
-  ``AUP_BENCH_BASE``, default ``/tmp/wt-base``; its own ``tests/bench/bench_logs.py`` helpers) and of
+- Before / after: the same lines through the handler of an older checkout (``AUP_BENCH_BASE``, default
+  ``.bench/base`` in this repository: ``git worktree add .bench/base <ref>``; its own bench helpers) and of
   this checkout, each in a process of its own, in turns, ``ROUNDS`` times: each figure is the best of
   ``REPS`` passes, the noise is each side's spread over the rounds. Skipped when there is no such
   checkout. ``python -m tests.bench.bench_logs --against DIR`` compares with another checkout.
@@ -32,7 +32,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET_LINES_PER_S = 150_000
 PAYLOAD_LINES = 5_000
-BASE = Path(os.environ.get("AUP_BENCH_BASE", "/tmp/wt-base"))
+BASE = Path(os.environ.get("AUP_BENCH_BASE", ROOT / ".bench" / "base"))
 ROUNDS = 3
 REPS = 3
 
