@@ -9,9 +9,7 @@ always shut down, even when a step fails.
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 from aupctl import local, state, tables
 from aupctl.admin import AdminClient, items_of
 from aupctl.errors import CliError
-from aupctl.events import authorizer_event, scheduled_event
+from aupctl.events import access_line, authorizer_event, scheduled_event
 from aupctl.runner import FunctionRunner, LocalStack
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -260,40 +258,6 @@ def brief(result: Any) -> str:
         f"{k} {len(v) if isinstance(v, list | dict) else v}" for k in keys if (v := result.get(k)) is not None
     ]
     return ", ".join(parts) if parts else tables.cell(result, 100)
-
-
-def access_line(
-    at_ms: int,
-    *,
-    ip: str,
-    agent: str,
-    path: str,
-    resource: str,
-    status: int,
-    account: str,
-    method: str = "GET",
-) -> str:
-    """One line of the access-log format (docs/architecture.md#access-log-format), values as strings."""
-    return json.dumps(
-        {
-            "requestId": str(uuid.uuid4()),
-            "extendedRequestId": uuid.uuid4().hex[:16],
-            "requestTimeEpoch": str(at_ms),
-            "ip": ip,
-            "userAgent": agent,
-            "httpMethod": method,
-            "path": path,
-            "resourcePath": resource,
-            "status": str(status),
-            "responseLength": "512" if status == 200 else "64",
-            "principalId": account,
-            "apiKeyId": "-",
-            "authorizerError": "-",
-            "forwardedFor": "-",
-            "claimedAccount": "-",
-        },
-        separators=(",", ":"),
-    )
 
 
 def subscription_event(log_group: str, lines: list[tuple[int, str]]) -> dict[str, Any]:

@@ -203,3 +203,37 @@ def scheduled_event(at: datetime | str, rule: str = "SuspensionExpirySweep") -> 
         "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}"],
         "detail": {},
     }
+
+
+def access_line(
+    at_ms: int,
+    *,
+    ip: str,
+    agent: str,
+    path: str,
+    resource: str,
+    status: int,
+    account: str,
+    method: str = "GET",
+) -> str:
+    """One line of the access-log format (docs/architecture.md#access-log-format), values as strings."""
+    return json.dumps(
+        {
+            "requestId": str(uuid.uuid4()),
+            "extendedRequestId": uuid.uuid4().hex[:16],
+            "requestTimeEpoch": str(at_ms),
+            "ip": ip,
+            "userAgent": agent,
+            "httpMethod": method,
+            "path": path,
+            "resourcePath": resource,
+            "status": str(status),
+            "responseLength": "512" if status == 200 else "64",
+            "principalId": account,
+            "apiKeyId": "-",
+            "authorizerError": "-",
+            "forwardedFor": "-",
+            "claimedAccount": "-",
+        },
+        separators=(",", ":"),
+    )

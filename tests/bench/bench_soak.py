@@ -114,32 +114,17 @@ class RequestClock:
         return window[min(len(window) - 1, int(len(window) * 0.99))], len(window)
 
 
-# --- events (built here: the soak does not lean on the demo's or the tests' helpers) ------------------
+# --- events (aupctl's builders) ---------------------------------------------------------------
 
 
 def access_line(
     at_ms: int, *, ip: str, agent: str, path: str, resource: str, status: int, account: str
 ) -> str:
-    """One line of the contract's access-log format."""
-    return json.dumps(
-        {
-            "requestId": str(uuid.uuid4()),
-            "extendedRequestId": uuid.uuid4().hex[:16],
-            "requestTimeEpoch": str(at_ms),
-            "ip": ip,
-            "userAgent": agent,
-            "httpMethod": "GET",
-            "path": path,
-            "resourcePath": resource,
-            "status": str(status),
-            "responseLength": "512" if status == 200 else "64",
-            "principalId": account,
-            "apiKeyId": "-",
-            "authorizerError": "-",
-            "forwardedFor": "-",
-            "claimedAccount": "-",
-        },
-        separators=(",", ":"),
+    """One line of the contract's access-log format (aupctl's one builder)."""
+    from aupctl import events
+
+    return events.access_line(
+        at_ms, ip=ip, agent=agent, path=path, resource=resource, status=status, account=account
     )
 
 

@@ -365,7 +365,8 @@ needs_analyzer = pytest.mark.skipif(
 def probe_log(path: Path, account: str, days_ago: int = 0) -> Path:
     """An access log of the last complete 5-minute window (``days_ago`` earlier): an honest client,
     then ``account`` scanning with sqlmap. One window, so the counts never straddle a boundary."""
-    from aupctl.demo import BROWSER_UA, PROBES, access_line
+    from aupctl.demo import BROWSER_UA, PROBES
+    from aupctl.events import access_line
 
     window = 300_000
     start = (int(time.time() * 1000) // window - 1) * window - days_ago * 86_400_000
