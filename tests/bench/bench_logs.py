@@ -56,7 +56,9 @@ print("RESULT " + json.dumps(out))
 
 
 class StubDynamo:
-    """Enough of the DynamoDB client for the ledger's counter and finding paths, counting calls."""
+    """Enough of the DynamoDB client for the ledger's counter and finding paths, counting calls.
+
+    ``written`` and ``read`` see every item written and read: ``tests/bench/cost.py`` prices them."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
@@ -65,6 +67,12 @@ class StubDynamo:
 
     def _count(self, op: str) -> None:
         self.calls[op] = self.calls.get(op, 0) + 1
+
+    def written(self, item: dict[str, Any]) -> None:
+        """One item as it stands after a transactional write."""
+
+    def read(self, items: list[dict[str, Any]], *, batch: bool) -> None:
+        """Items a read returned (``batch``: a BatchGetItem, else one GetItem)."""
 
     def transact_write_items(self, TransactItems: list[dict[str, Any]], **_: Any) -> dict[str, Any]:
         self._count("transact_write_items")
@@ -79,14 +87,21 @@ class StubDynamo:
                     val = values.get(":" + ref[1:])
                     if val is None:
                         continue
-                    if "N" in val:
+                    if "N" in val and "N" in item.get(field, {"N": "0"}):
                         old = int(item.get(field, {"N": "0"})["N"])
                         item[field] = {"N": str(old + int(val["N"]))}
                     elif "SS" in val:
-                        item[field] = {"SS": sorted(set(item.get(field, {"SS": []})["SS"]) | set(val["SS"]))}
+                        item[field] = {
+                            "SS": sorted(set(item.get(field, {"SS": []}).get("SS", [])) | set(val["SS"]))
+                        }
+                    else:
+                        item[field] = val
             elif "Put" in action:
-                it = action["Put"]["Item"]
-                self.items[(it["pk"]["S"], it["sk"]["S"])] = it
+                item = action["Put"]["Item"]
+                self.items[(item["pk"]["S"], item["sk"]["S"])] = item
+            else:
+                continue
+            self.written(item)
         return {}
 
     def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
@@ -97,12 +112,15 @@ class StubDynamo:
             for k in req["Keys"]
             if (k["pk"]["S"], k["sk"]["S"]) in self.items
         ]
+        self.read(found, batch=True)
         return {"Responses": {table: found}}
 
     def get_item(self, **kw: Any) -> dict[str, Any]:
         self._count("get_item")
         key = (kw["Key"]["pk"]["S"], kw["Key"]["sk"]["S"])
-        return {"Item": self.items[key]} if key in self.items else {}
+        found = [self.items[key]] if key in self.items else []
+        self.read(found, batch=False)
+        return {"Item": found[0]} if found else {}
 
     def put_item(self, **kw: Any) -> dict[str, Any]:
         self._count("put_item")
