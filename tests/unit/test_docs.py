@@ -53,6 +53,20 @@ HTML_ANCHOR = re.compile(r"<a\s+(?:id|name)=\"([^\"]+)\"")
 
 
 def repo_files(suffixes: tuple[str, ...] = SCANNED) -> list[Path]:
+    """The project's own files: tracked or new, never what .gitignore leaves out (the bench's checkout
+    of the old code in .bench/, test artifacts); a walk skipping SKIP_DIRS where git is not there."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+    except (OSError, subprocess.CalledProcessError):
+        listed = ""
+    if listed:
+        paths = (ROOT / name for name in listed.split("\0") if name.endswith(suffixes))
+        return sorted(p for p in paths if p.is_file())
     out = []
     for dirpath, dirnames, filenames in os.walk(ROOT):
         dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")]
