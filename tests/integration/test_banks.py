@@ -16,26 +16,13 @@ from aup.adapters.banks import S3BankStore, parse_uri
 from aup.detectors.uploads import pdq
 from aup.usecases import banks
 from aupctl.cli import main
+from tests.fakes.objects import DictStore
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "pdq"
 ORIGINAL = FIXTURES / "images" / "aaa-orig.jpg"
 OPS = "aup-ops-data"
 URI = f"s3://{OPS}/banks/"
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-
-
-class DictStore:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def get(self, key: str) -> bytes | None:
-        return self.objects.get(key)
-
-    def put(self, key: str, body: bytes, content_type: str = "") -> None:
-        self.objects[key] = body
-
-    def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
 
 
 def _jpeg(image: Image.Image, **kw: Any) -> bytes:
@@ -276,3 +263,55 @@ def test_aupctl_hash_prints_one_line_per_file_and_json(
     assert row["quality"] == 100 and row["pdq"].startswith("d8f8f0ce")
     rc, out = _run(capsys, "hash", str(tmp_path / "missing.jpg"))
     assert rc == 2
+
+
+def test_two_operators_changing_two_banks_at_once_both_land() -> None:
+    """Operator B's import lands between operator A's read of index.json and A's write: A's write loses
+    the compare-and-swap, re-reads and keeps B's bank (a plain write dropped it)."""
+    store = DictStore()
+    md5 = "0" * 32
+    banks.import_bank(store, "base", f"{md5}\n".encode(), now=AT, actor="a", kind="md5", clause="I1")
+    raced: list[str] = []
+
+    def other_operator(key: str) -> None:
+        if key == banks.INDEX_KEY and not raced:
+            raced.append(key)
+            banks.import_bank(
+                store, "b", f"{'1' * 32}\n".encode(), now=AT, actor="b", kind="md5", clause="I1"
+            )
+
+    store.before_put = other_operator
+    banks.add_hash(store, "base", "2" * 32, now=AT, actor="a", reason="notice 7")
+    assert store.lost.count(banks.INDEX_KEY) == 1  # A's first write lost, and was retried
+    listed = {b.name: b.count for b in banks.list_banks(store)}
+    assert listed == {"base": 2, "b": 1}
+    # Every change has its own audit record, even in the same microsecond.
+    audits = sorted(k for k in store.objects if k.startswith("audit/"))
+    assert len(audits) == 3 and len(set(audits)) == 3
+
+
+def test_a_bank_index_that_keeps_changing_is_refused_not_overwritten() -> None:
+    store = DictStore()
+    banks.import_bank(store, "base", f"{'0' * 32}\n".encode(), now=AT, actor="a", kind="md5", clause="I1")
+    n = iter(range(1000))
+
+    def endless(key: str) -> None:
+        if key == banks.INDEX_KEY:
+            store.objects[key] = store.objects[key] + b" " * (next(n) % 2 + 1)  # a new tag each time
+
+    store.before_put = endless
+    with pytest.raises(banks.BankError, match="kept changing"):
+        banks.remove_bank(store, "base", now=AT, actor="a", reason="r")
+    store.before_put = None
+    assert [b.name for b in banks.list_banks(store)] == ["base"]
+
+
+def test_s3_conditional_writes_of_the_bank_store(ops: S3BankStore) -> None:
+    assert ops.get_tagged("k") == (None, None)
+    assert ops.put_if("k", b"one", "text/plain", tag=None)
+    assert not ops.put_if("k", b"two", "text/plain", tag=None)  # create-only: it exists
+    body, tag = ops.get_tagged("k")
+    assert body == b"one" and tag
+    assert ops.put_if("k", b"three", "text/plain", tag=tag)
+    assert not ops.put_if("k", b"four", "text/plain", tag=tag)  # stale tag
+    assert ops.get("k") == b"three"

@@ -23,26 +23,13 @@ from aup.detectors.uploads.scanner import ScanEngine, ScanResult, ScanStatus
 from aup.detectors.uploads.signatures import compile_rules
 from aup.policy import load_default_policy
 from aup.usecases import banks
+from tests.fakes.objects import DictStore
 
 POLICY = load_default_policy()
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "pdq" / "images"
 ORIGINAL = FIXTURES / "aaa-orig.jpg"
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # when the bank was imported (data, not the clock)
 UPLOADED = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
-
-
-class DictStore:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def get(self, key: str) -> bytes | None:
-        return self.objects.get(key)
-
-    def put(self, key: str, body: bytes, content_type: str = "") -> None:
-        self.objects[key] = body
-
-    def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
 
 
 def _encode(image: Image.Image, fmt: str = "JPEG", **kw: Any) -> bytes:

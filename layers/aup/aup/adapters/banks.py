@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
+from botocore.exceptions import ClientError
+
 from aup.adapters.aws import client
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+# S3 answers a conditional write that lost with 412, or 409 when another conditional write is in flight.
+_LOST = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -33,22 +41,37 @@ class S3BankStore:
         return self._s3
 
     def get(self, key: str) -> bytes | None:
+        return self.get_tagged(key)[0]
+
+    def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=self.prefix + key)
-        except Exception as exc:
-            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-            if code in _MISSING:
-                return None
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None, None
             raise
-        return bytes(response["Body"].read())
+        return bytes(response["Body"].read()), str(response.get("ETag", "")) or None
 
-    def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+    def put_if(self, key: str, body: bytes, content_type: str, *, tag: str | None) -> bool:
+        condition = {"IfMatch": tag} if tag is not None else {"IfNoneMatch": "*"}
+        try:
+            self.put(key, body, content_type, **condition)
+        except ClientError as exc:
+            if _code(exc) in _LOST:
+                return False
+            raise
+        return True
+
+    def put(
+        self, key: str, body: bytes, content_type: str = "application/octet-stream", **condition: str
+    ) -> None:
         self.s3.put_object(
             Bucket=self.bucket,
             Key=self.prefix + key,
             Body=body,
             ContentType=content_type,
             ServerSideEncryption="AES256",
+            **condition,
         )
 
     def delete(self, key: str) -> None:

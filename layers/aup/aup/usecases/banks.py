@@ -68,6 +68,18 @@ class ObjectStore(Protocol):
     def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None: ...
     def delete(self, key: str) -> None: ...
 
+    def get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
+        """The object and its entity tag (None, None when there is none)."""
+        ...
+
+    def put_if(self, key: str, body: bytes, content_type: str, *, tag: str | None) -> bool:
+        """Write only if the object still has entity tag `tag` (`None`: only if there is no object);
+        False, writing nothing, when another writer came first."""
+        ...
+
+
+INDEX_ATTEMPTS = 8
+
 
 @dataclass
 class Bank:
@@ -198,9 +210,21 @@ def _index(store: ObjectStore) -> dict[str, dict[str, Any]]:
     return dict(json.loads(raw).get("banks", {}))
 
 
-def _save_index(store: ObjectStore, banks: Mapping[str, Mapping[str, Any]]) -> None:
-    body = json.dumps({"version": 1, "banks": dict(sorted(banks.items()))}, indent=1).encode()
-    store.put(INDEX_KEY, body, "application/json")
+def _set_in_index(store: ObjectStore, name: str, meta: Mapping[str, Any] | None) -> None:
+    """Set (or with None remove) one bank's entry in `index.json`, by compare-and-swap on the index's
+    entity tag: two operators changing two banks at once both land (a plain write kept only the last).
+    Only this bank's entry is taken from the caller; every other entry is re-read on each attempt."""
+    for _ in range(INDEX_ATTEMPTS):
+        raw, tag = store.get_tagged(INDEX_KEY)
+        banks = dict(json.loads(raw).get("banks", {})) if raw else {}
+        if meta is None:
+            banks.pop(name, None)
+        else:
+            banks[name] = dict(meta)
+        body = json.dumps({"version": 1, "banks": dict(sorted(banks.items()))}, indent=1).encode()
+        if store.put_if(INDEX_KEY, body, "application/json", tag=tag if raw is not None else None):
+            return
+    raise BankError(f"index.json kept changing under bank {name}: {INDEX_ATTEMPTS} attempts; try again")
 
 
 def _bank_of(meta: Mapping[str, Any]) -> Bank:
@@ -209,11 +233,11 @@ def _bank_of(meta: Mapping[str, Any]) -> Bank:
 
 def _audit(store: ObjectStore, bank: str, now: datetime, actor: str, action: str, **details: Any) -> None:
     at = now.strftime("%Y%m%dT%H%M%S.%fZ")
-    n = 0
-    while store.get(key := f"audit/{at}-{bank}-{n}.json") is not None:
-        n += 1
     record = {"at": now.isoformat(), "bank": bank, "actor": actor, "action": action, **details}
-    store.put(key, json.dumps(scrub(record)).encode(), "application/json")
+    body = json.dumps(scrub(record)).encode()
+    n = 0  # create-only writes: two changes in the same microsecond get two records, never one
+    while not store.put_if(f"audit/{at}-{bank}-{n}.json", body, "application/json", tag=None):
+        n += 1
 
 
 def _write_entries(store: ObjectStore, bank: Bank, entries: list[dict[str, Any]]) -> None:
@@ -297,8 +321,7 @@ def import_bank(
         metadata=any(len(e) > 1 for e in entries),
     )
     _write_entries(store, bank, entries)
-    banks[name] = bank.as_dict()
-    _save_index(store, banks)
+    _set_in_index(store, name, bank.as_dict())
     _audit(store, name, now, actor, "import", count=len(entries), rejected=len(errors), replace=replace)
     return bank, errors
 
@@ -325,8 +348,7 @@ def add_hash(
     bank.count, bank.metadata = len(entries), True
     bank.updated_at = now.isoformat()
     _write_entries(store, bank, entries)
-    banks[name] = bank.as_dict()
-    _save_index(store, banks)
+    _set_in_index(store, name, bank.as_dict())
     _audit(store, name, now, actor, "add", hash=value, reason=reason)
     return bank
 
@@ -345,11 +367,10 @@ def show_bank(store: ObjectStore, name: str, limit: int = 20) -> tuple[Bank, lis
 def remove_bank(store: ObjectStore, name: str, *, now: datetime, actor: str, reason: str) -> Bank:
     if not reason.strip():
         raise BankError("a reason is needed (it is audited)")
-    banks = _index(store)
-    meta = banks.pop(check_name(name), None)
+    meta = _index(store).get(check_name(name))
     if meta is None:
         raise BankError(f"no bank {name}")
-    _save_index(store, banks)  # the scanner stops matching first, then the data goes
+    _set_in_index(store, name, None)  # the scanner stops matching first, then the data goes
     store.delete(f"{name}/hashes.bin")
     store.delete(f"{name}/entries.jsonl")
     _audit(store, name, now, actor, "remove", count=meta.get("count", 0), reason=reason)
