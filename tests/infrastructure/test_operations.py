@@ -174,6 +174,37 @@ def test_dashboard_shows_the_operational_figures():
     assert "${OperationsNamespace}" in text and "${MetricsNamespace}" not in text and "AUP/Usage" not in text
 
 
+def test_decisions_widget_shows_reviews_pending_as_a_gauge():
+    (widget,) = [w for w in dashboard_body()["widgets"] if "decisions" in w["properties"]["title"].lower()]
+    props = widget["properties"]
+    assert "reviews pending" in props["title"].lower()
+    lines = [m for m in props["metrics"] if isinstance(m[0], str)]
+    (pending,) = [m for m in lines if m[1] == "ReviewsPending"]
+    assert pending[:4] == ["${OperationsNamespace}", "ReviewsPending", "service", "suspension-expiry"]
+    # A level reported every minute: its maximum over the period, never the sum of five readings.
+    assert pending[4]["stat"] == "Maximum" and props["stat"] == "Sum"
+    assert "EnforcementDecisions" in json.dumps(props) and any(m[1] == "SuspensionsLifted" for m in lines)
+
+
+def test_reviews_waiting_too_long_alarm():
+    t = cfn()
+    resource = t["Resources"]["ReviewsPendingAgeAlarm"]
+    alarm = resource["Properties"]
+    assert alarm["Namespace"] == {"Ref": "OperationsNamespace"}
+    assert alarm["MetricName"] == "ReviewsPendingOldestAge" and alarm["Statistic"] == "Maximum"
+    assert dimension(resource, "service") == "suspension-expiry"
+    assert alarm["Threshold"] == {"Ref": "ReviewMaxAgeSeconds"}
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert load_template()["Parameters"]["ReviewMaxAgeSeconds"]["Default"] == 86400
+    assert ref(alarm["AlarmActions"][0]) == "NotificationsTopic"
+    # The sweep that reports it runs more often than the alarm's period, and may read GSI1.
+    expiry = load_template()["Resources"]["SuspensionExpiryFunction"]["Properties"]
+    assert expiry["Events"]["Sweep"]["Properties"]["Schedule"] == "rate(1 minute)" and alarm["Period"] >= 60
+    (ledger,) = [s for s in expiry["Policies"][0]["Statement"] if s["Sid"] == "Ledger"]
+    assert "dynamodb:Query" in ledger["Action"]
+    assert {"Fn::Sub": "${LedgerTable.Arn}/index/*"} in ledger["Resource"]
+
+
 def _source() -> str:
     files = [*ROOT.glob("functions/*/app.py"), ROOT / "layers/aup/aup/usecases/scan_upload.py"]
     return "\n".join(p.read_text(encoding="utf-8") for p in files)

@@ -534,6 +534,38 @@ class DynamoStore:
                 break
         return out[:limit]
 
+    def review_backlog(self, status: str = "pending") -> tuple[int, datetime | None]:
+        """(reviews in ``status``, the oldest one's ``created_at`` or None), from GSI1 (``REVIEW#<status>``).
+
+        The count is a paginated ``Select=COUNT`` query (every page followed: a page stops at 1 MB);
+        the oldest is one key-only item, GSI1's sort key starting with the creation time. GSI1 is
+        eventually consistent: a review opened or decided in the last second may not be counted yet.
+        """
+        condition = {
+            "TableName": self.table,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": f"REVIEW#{status}"}},
+        }
+        count = sum(
+            int(page.get("Count", 0))
+            for page in self._pages("Query(review count)", **condition, Select="COUNT")
+        )
+        if not count:
+            return 0, None
+        first = self._call(
+            "Query(oldest review)",
+            "query",
+            **condition,
+            ScanIndexForward=True,
+            Limit=1,
+            ProjectionExpression="gsi1sk",
+        ).get("Items", [])
+        if not first:
+            return count, None
+        created = first[0]["gsi1sk"]["S"].split("#", 1)[0]
+        return count, datetime.fromisoformat(created.replace("Z", "+00:00"))
+
     # --- shadow mode (never the STATE or KEY items) -------------------------------------------
 
     def get_shadow_state(self, account_id: str) -> AccountState | None:
