@@ -128,6 +128,22 @@ def test_dismissing_a_review_audits_it_and_changes_no_state() -> None:
         accounts.close_review(store, POLICY, review_id, confirm=True, reason="", actor="op", now=NOW)
 
 
+def test_two_reviews_of_one_account_dismissed_in_the_same_instant_are_both_audited() -> None:
+    """A dismissal changes no version, so its audit key came from the time and version alone: the
+    second dismissal in the same instant collided with the first and failed as too many conflicts."""
+    store = MemoryStore()
+    create(store)
+    memory_ledger(POLICY, store).apply_findings([review_only("c1"), review_only("c2")], NOW)
+    reviews = [r.review_id for r in store.list_reviews().items]
+    assert len(reviews) == 2
+    for review_id in reviews:
+        accounts.close_review(store, POLICY, review_id, confirm=False, reason="ok", actor="op", now=NOW)
+    dismissed = [e for e in store.list_audit("acme-corp") if e.action == "dismiss_review"]
+    assert sorted(str(e.violation_id) for e in dismissed) == sorted(
+        str(store.reviews[r].violation_id) for r in reviews
+    )
+
+
 def test_a_review_closed_meanwhile_is_not_decided_twice() -> None:
     store = MemoryStore()
     review_id = pending_review(store)
