@@ -95,12 +95,15 @@ demo: install
 # The product's truth (tests/eval): a labelled corpus of honest and abusive behaviour through the real
 # handlers on a fresh local stack. Fails when an honest scenario not marked known is suspended, struck
 # or denied (EVAL_ARGS=--strict: any honest one); missed attacks are printed, not failed.
+# POLICY=FILE: the stack runs that policy document (a candidate's honest and attack outcomes).
 EVAL_ARGS ?=
+POLICY ?=
+EVAL_POLICY = $(if $(POLICY),--policy $(POLICY))
 eval: install
-	$(BIN)/python -m tests.eval --json .aupctl/eval-report.json $(EVAL_ARGS)
+	$(BIN)/python -m tests.eval --json .aupctl/eval-report.json $(EVAL_POLICY) $(EVAL_ARGS)
 
 eval-fast: install
-	$(BIN)/python -m tests.eval --fast --json .aupctl/eval-fast.json $(EVAL_ARGS)
+	$(BIN)/python -m tests.eval --fast --json .aupctl/eval-fast.json $(EVAL_POLICY) $(EVAL_ARGS)
 
 # The policy reference (docs/policy.schema.json, docs/policy-reference.md), generated from the model.
 docs: install

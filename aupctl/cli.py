@@ -108,7 +108,8 @@ def local() -> None:
 Examples:
   aupctl local up
   aupctl local up --port 4570 --no-dispatcher
-  aupctl local up --policy my-policy.yaml""",
+  aupctl local up --policy my-policy.yaml
+  aupctl local up --policy live.yaml --shadow-policy candidate.yaml""",
 )
 @port_option()
 @click.option("--no-dispatcher", is_flag=True, help="do not run the scanner on uploads")
@@ -119,12 +120,26 @@ Examples:
     help="a policy document for the stack's functions (validated first; put into the local SSM "
     "parameter /aup/policy)",
 )
+@click.option(
+    "--shadow-policy",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="a shadow candidate, decided beside the live policy and never enforced (validated first; "
+    "put into /aup/shadow-policy, the stack's ShadowPolicyParameterName)",
+)
 @click.option("--template", type=click.Path(path_type=Path), default=None, hidden=True)  # tests: a double
-def local_up(port: int, no_dispatcher: bool, policy: Path | None, template: Path | None) -> int:
+def local_up(
+    port: int, no_dispatcher: bool, policy: Path | None, shadow_policy: Path | None, template: Path | None
+) -> int:
     """Start moto on 127.0.0.1 in the background and deploy template.yaml."""
     return _local(
         argparse.Namespace(
-            action="up", port=port, no_dispatcher=no_dispatcher, policy=policy, template=template
+            action="up",
+            port=port,
+            no_dispatcher=no_dispatcher,
+            policy=policy,
+            shadow_policy=shadow_policy,
+            template=template,
         )
     )
 
@@ -468,6 +483,8 @@ Examples:
   aupctl policy validate candidate.yaml
   aupctl policy diff --candidate candidate.yaml --since 30d
   aupctl policy diff --candidate candidate.yaml --logs access.log --json --html diff.html
+  aupctl policy diff --candidate candidate.yaml --corpus all   # honest customers it would wrong
+  aupctl policy encode candidate.yaml   # the SSM value (compressed when over 4,096 characters)
   aupctl policy shadow-report --since 7d
   aupctl policy promote            # the shadow candidate becomes live
   aupctl policy promote --rollback""",
@@ -487,6 +504,24 @@ def policy_validate(file: Path, as_json: bool) -> int:
     return validate(file, as_json)
 
 
+@policy.command(
+    "encode",
+    epilog="""\b
+Examples:
+  aws ssm put-parameter --name /aup/policy --type String --overwrite --tier Advanced \\
+      --value "$(aupctl policy encode policy.yaml)"
+  aupctl policy encode policy.yaml > /dev/null    # the tier it needs, on stderr""",
+)
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def policy_encode(file: Path) -> int:
+    """Print the value to put into the policy's SSM parameter (as written when it fits 4,096
+    characters, else gzip+base64, read back by the functions as is); its size and tier on stderr.
+    Refused (exit 1) when the document does not validate or would not fit even compressed."""
+    from aupctl.policy import encode_command
+
+    return encode_command(file)
+
+
 @policy.command("diff")
 @click.option(
     "--candidate", required=True, type=click.Path(path_type=Path, dir_okay=False), help="the policy to try"
@@ -501,16 +536,49 @@ def policy_validate(file: Path, as_json: bool) -> int:
 @click.option(
     "--format", "fmt", type=click.Choice(["auto", "json", "clf"]), default="auto", show_default=True
 )
+@click.option(
+    "--corpus",
+    type=click.Choice(["fast", "all"]),
+    default=None,
+    help="also run make eval's honest corpus under the candidate (a private local stack) and list "
+    "every honest scenario it would suspend, strike or deny; exit 1 when any",
+)
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    metavar="NAME",
+    help="with --corpus: these honest scenarios only (python -m tests.eval --list)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the diff as JSON")
 @click.option("--html", type=click.Path(path_type=Path), default=None, help="write an HTML report here")
 @port_option()
 def policy_diff(
-    candidate: Path, since: str, logs: Path | None, fmt: str, as_json: bool, html: Path | None, port: int
+    candidate: Path,
+    since: str,
+    logs: Path | None,
+    fmt: str,
+    corpus: str | None,
+    scenarios: tuple[str, ...],
+    as_json: bool,
+    html: Path | None,
+    port: int,
 ) -> int:
-    """Replay the recorded findings under the live policy and the candidate; print what would change."""
+    """Replay the recorded findings under the live policy and the candidate; print what would change.
+    With --corpus, check the candidate against the honest corpus too (no stack needed for that)."""
     from aupctl.policy import diff
 
-    return diff(candidate, since=since, logs=logs, fmt=fmt, as_json=as_json, html=html, port=port)
+    return diff(
+        candidate,
+        since=since,
+        logs=logs,
+        fmt=fmt,
+        as_json=as_json,
+        html=html,
+        port=port,
+        corpus=corpus,
+        scenarios=scenarios,
+    )
 
 
 @policy.command("shadow-report")
@@ -774,6 +842,7 @@ def _local(args: argparse.Namespace) -> int:
             dispatcher=not args.no_dispatcher,
             template=args.template or TEMPLATE,
             policy=args.policy,
+            shadow_policy=getattr(args, "shadow_policy", None),
         )
         if not started:
             print(

@@ -25,13 +25,16 @@ def up(
     stack: str = DEFAULT_STACK,
     timeout: float = START_TIMEOUT,
     policy: Path | None = None,
+    shadow_policy: Path | None = None,
 ) -> tuple[state.ServerState, bool]:
     """Start the server on ``port`` and wait until its stack is deployed.
 
     ``policy``: a policy document for the stack's functions. It is validated here (CliError naming
     every bad field: nothing starts); the server puts it into the local SSM parameter
-    ``/aup/policy`` and deploys with ``PolicyParameterName`` naming it. A stack already running keeps
-    the policy it was started with.
+    ``/aup/policy`` and deploys with ``PolicyParameterName`` naming it. ``shadow_policy``: a shadow
+    candidate, validated the same way, put into ``/aup/shadow-policy`` and named by
+    ``ShadowPolicyParameterName`` (shadow mode: ``aupctl policy shadow-report``, ``promote``). A stack
+    already running keeps the policies it was started with.
 
     Returns (its state, True when it was started now / False when it was already running).
     Raises CliError when the port is taken by something else or the server fails to start.
@@ -40,6 +43,10 @@ def up(
         from aupctl.policy import require_valid
 
         require_valid(policy)
+    if shadow_policy is not None:
+        from aupctl.policy import require_valid
+
+        require_valid(shadow_policy, "shadow policy")
     existing = state.load_state(port)
     if existing is not None and state.pid_alive(existing.pid):
         if existing.status == "starting":
@@ -65,6 +72,8 @@ def up(
         cmd.append("--no-dispatcher")
     if policy is not None:
         cmd += ["--policy", str(Path(policy).resolve())]
+    if shadow_policy is not None:
+        cmd += ["--shadow-policy", str(Path(shadow_policy).resolve())]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     logfile = state.log_file(port)

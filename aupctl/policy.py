@@ -27,6 +27,7 @@ from aupctl.errors import CliError
 
 DETECTORS = ("aup.detectors.logs", "aup.detectors.uploads", "aup.detectors.usage")
 LOCAL_PARAMETER = "/aup/policy"  # the SSM parameter `aupctl local up --policy` writes
+LOCAL_SHADOW_PARAMETER = "/aup/shadow-policy"  # and the one `local up --shadow-policy` writes
 
 
 def load_detectors() -> None:
@@ -40,6 +41,7 @@ class Checked:
     origin: str
     policy: Any = None
     errors: list[str] = field(default_factory=list)
+    stored: Any = None  # aup.policy.stored.StoredPolicy: its value and tier in SSM
 
     @property
     def ok(self) -> bool:
@@ -51,14 +53,20 @@ def check_text(text: str, origin: str) -> Checked:
     import yaml
     from pydantic import ValidationError
 
-    from aup.policy.document import Policy
+    from aup.policy.document import Policy, PolicyError
+    from aup.policy.stored import load_stored
     from aup.policy.validate import problems
 
     load_detectors()
     try:
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        return Checked(origin, errors=[f"<root>: not valid YAML: {' '.join(str(exc).split())}"])
+        compressed, data = load_stored(text, origin=origin)  # a compressed value, as the loader reads it
+    except PolicyError as exc:
+        return Checked(origin, errors=[f"<root>: {str(exc).removeprefix(f'{origin}: ')}"])
+    if not compressed:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            return Checked(origin, errors=[f"<root>: not valid YAML: {' '.join(str(exc).split())}"])
     if not isinstance(data, dict):
         return Checked(origin, errors=[f"<root>: the document must be a mapping, got {type(data).__name__}"])
     try:
@@ -66,7 +74,20 @@ def check_text(text: str, origin: str) -> Checked:
     except ValidationError as exc:
         errors = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()]
         return Checked(origin, errors=errors)
-    return Checked(origin, policy, problems(policy, data))
+    errors = problems(policy, data)
+    stored = None
+    try:
+        stored = stored_form(text, origin)
+    except PolicyError as exc:  # valid, but no SSM parameter can hold it
+        errors.append(f"<root>: {str(exc).removeprefix(f'{origin}: ')}")
+    return Checked(origin, policy, errors, stored)
+
+
+def stored_form(text: str, origin: str = "policy") -> Any:
+    """How ``text`` is stored in SSM (aup.policy.stored.StoredPolicy); PolicyTooLarge when it cannot be."""
+    from aup.policy.stored import encode
+
+    return encode(text, origin=origin)
 
 
 def read_policy_file(path: Path) -> str:
@@ -91,11 +112,18 @@ def validate(path: Path, as_json: bool) -> int:
         body = {"file": str(path), "valid": checked.ok, "errors": checked.errors}
         if checked.ok:
             body["policy_version"] = checked.policy.policy_version
+        if checked.stored is not None:
+            body["ssm"] = {
+                "tier": checked.stored.tier,
+                "raw_chars": checked.stored.raw_chars,
+                "stored_chars": checked.stored.chars,
+                "compressed": checked.stored.compressed,
+            }
         print(json.dumps(body, indent=2))
     elif checked.ok:
         print(
             f"{path}: valid (policy_version {checked.policy.policy_version}, "
-            f"{len(checked.policy.rules)} rules)"
+            f"{len(checked.policy.rules)} rules; SSM: {checked.stored.describe()})"
         )
     else:
         import sys
@@ -148,18 +176,54 @@ def diff(
     as_json: bool,
     html: Path | None,
     port: int,
+    corpus: str | None = None,
+    scenarios: tuple[str, ...] = (),
 ) -> int:
+    window = parse_since(since)
+    candidate, _ = require_valid(candidate_path, "candidate")
+    if state.endpoint_answers(port):
+        report = recorded_diff(candidate, window=window, logs=logs, fmt=fmt, port=port)
+    elif corpus is None and not scenarios:
+        raise CliError(
+            f"policy diff replays the local stack's ledger and none runs on port {port}: "
+            "start one with `aupctl local up` (or check the candidate against the honest corpus "
+            "alone: --corpus fast|all)"
+        )
+    else:
+        report = {
+            "recorded": False,
+            "live_policy": None,
+            "candidate_policy": candidate.policy_version,
+            "accounts": [],
+            "summary": f"recorded history not replayed: no local stack on port {port}",
+        }
+    check = None
+    if corpus is not None or scenarios:
+        check = run_corpus(candidate_path, candidate, subset=corpus or "all", only=scenarios)
+        report["corpus"] = check.as_dict()
+    if html is not None:
+        html.write_text(render_html(report), encoding="utf-8")
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        if report.get("recorded") is False:
+            print(report["summary"])
+        else:
+            print_report(report)
+        if check is not None:
+            print_corpus(check)
+    return 0 if check is None or check.ok else 1
+
+
+def recorded_diff(
+    candidate: Any, *, window: timedelta, logs: Path | None, fmt: str, port: int
+) -> dict[str, Any]:
+    """The recorded history (and ``logs``) of the local stack on ``port`` under its live policy and
+    under ``candidate``, as the report's dict."""
     from aup.usecases.policy_diff import diff as policy_diff
     from aupctl.replay import _domain, detect_format, read_log_lines
     from aupctl.runner import LocalStack
 
-    window = parse_since(since)
-    candidate, _ = require_valid(candidate_path, "candidate")
-    if not state.endpoint_answers(port):
-        raise CliError(
-            f"policy diff replays the local stack's ledger and none runs on port {port}: "
-            "start one with `aupctl local up`"
-        )
     as_of = datetime.now(UTC)
     with _domain(LocalStack.connect(port)) as (live, ledger):
         known, violations = recorded(ledger, as_of - window)
@@ -182,14 +246,85 @@ def diff(
         extra_live=extra_live,
         extra_candidate=extra_candidate,
     )
-    report = result.as_dict()
-    if html is not None:
-        html.write_text(render_html(report), encoding="utf-8")
-    if as_json:
-        print(json.dumps(report, indent=2, default=str))
-    else:
-        print_report(report)
-    return 0
+    return result.as_dict()
+
+
+# ------------------------------------------------------------------------------ diff --corpus
+
+CORPUS_TIMEOUT_SECONDS = 1800.0
+
+
+def run_corpus(candidate_path: Path, candidate: Any, *, subset: str, only: tuple[str, ...] = ()) -> Any:
+    """The honest half of `make eval`'s corpus (``fast`` or ``all``, or the scenarios ``only``) through
+    the real handlers on a private local stack whose live policy is the candidate (``python -m
+    tests.eval --honest --policy FILE``, in a process of its own, its stack stopped at the end: the
+    operator's stack is never written to), judged by aup.usecases.policy_diff.check_corpus against
+    the shipped policy. Needs the repository's tests/eval (a checkout, as the local stack does)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from aup.policy.loader import load_default_policy
+    from aup.usecases.policy_diff import check_corpus
+    from aupctl.stack import ROOT
+
+    if not (ROOT / "tests" / "eval" / "__main__.py").is_file():
+        raise CliError(
+            f"--corpus runs the labelled corpus of tests/eval, which is not in {ROOT}: "
+            "run it from a checkout of the repository"
+        )
+    with tempfile.TemporaryDirectory(prefix="aupctl-corpus-") as tmp:
+        out = Path(tmp) / "corpus.json"
+        cmd = [
+            sys.executable, "-m", "tests.eval", "--honest", "--no-matrix",
+            "--policy", str(candidate_path.resolve()), "--json", str(out),
+        ]  # fmt: skip
+        if only:
+            cmd += ["--only", *only]
+        elif subset == "fast":
+            cmd.append("--fast")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT), str(ROOT / "layers" / "aup"), env.get("PYTHONPATH", "")) if p
+        )
+        what = ", ".join(only) if only else f"the {subset} honest corpus"
+        print(
+            f"policy diff: running {what} under {candidate.policy_version} on a private local stack ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            done = subprocess.run(
+                cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=CORPUS_TIMEOUT_SECONDS,
+                check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired as err:
+            raise CliError(f"the corpus run did not finish within {CORPUS_TIMEOUT_SECONDS:.0f} s") from err
+        if not out.is_file():  # exit 1 (an honest scenario wronged) still writes the report
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise CliError(f"the corpus run failed (exit {done.returncode}): {' / '.join(tail)}")
+        rows = json.loads(out.read_text(encoding="utf-8"))["scenarios"]
+    return check_corpus(rows, load_default_policy(), candidate)
+
+
+def print_corpus(check: Any) -> None:
+    print(
+        f"honest corpus under {check.candidate_policy} (fields compared with the shipped policy "
+        f"{check.baseline_policy}):"
+    )
+    for w in check.wronged:
+        mark = f"KNOWN ({w.known})" if w.known else "WRONGED"
+        print(f"  {mark} {w.name} (plan {w.plan}, account {w.account_id}): {'; '.join(w.harms)}")
+        print(f"    rules: {', '.join(w.rules) or '-'}")
+        if w.fields:
+            for f in w.fields:
+                print(f"    field: {f}")
+        else:
+            print("    field: none of its rule, section, plan or ladder changed")
+    for e in check.errors:
+        print(f"  NOT RUN {e}")
+    print(check.summary())
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -226,8 +361,19 @@ padding:4px 8px;text-align:left;vertical-align:top}.new{background:#fdd}.lifted{
 <td>{{ a.live.suspensions }} / {{ a.live.strikes }} / {{ a.live.reviews }}</td>
 <td>{{ a.candidate.suspensions }} / {{ a.candidate.strikes }} / {{ a.candidate.reviews }}</td>
 <td><ul>{% for c in a.changes %}<li>{{ c }}</li>{% endfor %}</ul></td></tr>
-{% else %}<tr><td colspan="6">no difference</td></tr>{% endfor %}
-</table></body></html>
+{% else %}<tr><td colspan="6">{{ 'not replayed' if r.recorded is false else 'no difference' }}</td></tr>
+{% endfor %}
+</table>
+{% if r.corpus %}<h2>Honest corpus under {{ r.corpus.candidate_policy }}</h2>
+<p>{{ r.corpus.summary }}</p>
+<table><tr><th>scenario</th><th>account</th><th>harm</th><th>rules</th><th>changed fields</th></tr>
+{% for w in r.corpus.wronged %}<tr class="new"><td>{{ w.scenario }}{{ ' (known)' if w.known else '' }}</td>
+<td>{{ w.account_id }} ({{ w.plan }})</td><td>{{ w.harms | join('; ') }}</td>
+<td>{{ w.rules | join(', ') }}</td>
+<td><ul>{% for f in w.fields %}<li>{{ f }}</li>{% endfor %}</ul></td></tr>
+{% else %}<tr><td colspan="5">no honest scenario wronged</td></tr>{% endfor %}
+</table>{% endif %}
+</body></html>
 """
 
 
@@ -238,14 +384,51 @@ def render_html(report: dict[str, Any]) -> str:
 
 
 def put_local_policy(endpoint: str, path: Path, name: str = LOCAL_PARAMETER) -> str:
-    """Write the document at ``path`` into the local SSM parameter ``name``; returns ``name``."""
+    """Write the document at ``path`` into the local SSM parameter ``name`` (compressed, in the tier it
+    needs: aup.policy.stored); returns ``name``."""
     import boto3
 
     from aupctl.stack import REGION
 
     ssm = boto3.client("ssm", region_name=REGION, endpoint_url=endpoint)
-    ssm.put_parameter(Name=name, Value=read_policy_file(path), Type="String", Overwrite=True)
+    put_policy_value(ssm, name, read_policy_file(path), origin=str(path))
     return name
+
+
+def put_policy_value(ssm: Any, name: str, text: str, *, origin: str = "policy") -> int:
+    """Put a policy document into the SSM parameter ``name`` as aup.policy.stored encodes it, in the
+    tier it needs (an Advanced parameter stays Advanced: SSM cannot move it back). CliError when it
+    would not fit even compressed. Returns the new version."""
+    from aup.policy.document import PolicyError
+
+    try:
+        stored = stored_form(text, origin)
+    except PolicyError as exc:
+        raise CliError(str(exc)) from exc
+    tier = stored.tier
+    if tier == "Standard" and _tier(ssm, name) == "Advanced":
+        tier = "Advanced"
+    resp = ssm.put_parameter(Name=name, Value=stored.value, Type="String", Tier=tier, Overwrite=True)
+    return int(resp["Version"])
+
+
+def _tier(ssm: Any, name: str) -> str | None:
+    found = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}]).get(
+        "Parameters", []
+    )
+    return str(found[0].get("Tier", "Standard")) if found else None
+
+
+def encode_command(path: Path) -> int:
+    """``aupctl policy encode FILE``: the value to put into the parameter on stdout, its tier on stderr."""
+    import sys
+
+    checked = check_text(read_policy_file(path), str(path))
+    if not checked.ok:
+        raise CliError(f"{path} refused: {'; '.join(checked.errors)}")
+    print(checked.stored.value)
+    print(f"{path}: {checked.stored.describe()}", file=sys.stderr)
+    return 0
 
 
 # ---------------------------------------------------------------------------- shadow-report, promote
@@ -310,6 +493,16 @@ def _history(ssm: Any, name: str) -> dict[int, str]:
         kwargs["NextToken"] = resp["NextToken"]
 
 
+def _same_document(a: str, b: str) -> bool:
+    from aup.policy.document import PolicyError
+    from aup.policy.stored import decode
+
+    try:
+        return decode(a) == decode(b) or stored_form(a).value == stored_form(b).value
+    except PolicyError:
+        return a == b
+
+
 def _policy_version(text: str | None) -> str:
     if text is None:
         return "(default policy)"
@@ -351,12 +544,12 @@ def promote_parameter(
         if got is None:
             raise CliError(f"candidate parameter {candidate} does not exist")
         text, source = got[0], f"{candidate} version {got[1]}"
-    checked = check_text(text, source)
+    checked = check_text(text, source)  # a stored (compressed) value is read as the loader reads it
     if not checked.ok:
         raise CliError(f"{source} refused: {'; '.join(checked.errors)}")
-    if current is not None and current[0] == text:
+    if current is not None and _same_document(current[0], text):
         raise CliError(f"{live} version {current[1]} already holds that document; nothing promoted")
-    to_version = int(ssm.put_parameter(Name=live, Value=text, Type="String", Overwrite=True)["Version"])
+    to_version = put_policy_value(ssm, live, text, origin=source)
     change = PolicyChange(
         parameter=live,
         actor=actor,

@@ -375,6 +375,48 @@ class TransactionTokens:
         return chunks
 
 
+class SsmValueLimits:
+    """WSGI wrapper: ``PutParameter`` refused as SSM refuses it when the value is over its tier's limit
+    (4,096 characters Standard, 8,192 Advanced; moto stores any size), so a policy document that would
+    not fit a real parameter fails locally too (aup.policy.stored)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if str(environ.get("HTTP_X_AMZ_TARGET", "")) != "AmazonSSM.PutParameter":
+            return self.app(environ, start_response)
+        import io
+        import json
+
+        from aup.policy.stored import tier_limit
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return self.app(environ, start_response)
+        value, tier = request.get("Value"), request.get("Tier")
+        if isinstance(value, str) and len(value) > tier_limit(tier):
+            limit = tier_limit(tier)
+            name = "Standard" if limit == 4096 else str(tier)
+            message = f"{name} tier parameters support a maximum parameter value of {limit} characters."
+            if name == "Standard":  # SSM's own words
+                message += (
+                    " To create a larger parameter value, upgrade the parameter to use the"
+                    " advanced-parameter tier."
+                )
+            answer = json.dumps({"__type": "ValidationException", "message": message}).encode()
+            start_response(
+                "400 Bad Request",
+                [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(answer)))],
+            )
+            return [answer]
+        return self.app(environ, start_response)
+
+
 def _json_error(code: str, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
     import json
 
@@ -389,7 +431,9 @@ def _serve(port: int) -> Any:
     from werkzeug.serving import make_server
 
     bound_moto()  # what a long run accumulates, bounded (see bound_moto)
-    app = DynamoDBOneAtATime(TransactionTokens(DomainDispatcherApplication(create_backend_app)))
+    app = SsmValueLimits(
+        DynamoDBOneAtATime(TransactionTokens(DomainDispatcherApplication(create_backend_app)))
+    )
     server = make_server(state.HOST, port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, name="moto-server", daemon=True).start()
     return server
@@ -402,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--template", type=Path, default=TEMPLATE)
     parser.add_argument("--stack", default=DEFAULT_STACK)
     parser.add_argument("--policy", type=Path, default=None, help="policy document (local up --policy)")
+    parser.add_argument(
+        "--shadow-policy", type=Path, default=None, help="shadow candidate (local up --shadow-policy)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -443,6 +490,12 @@ def main(argv: list[str] | None = None) -> int:
             from aupctl.policy import put_local_policy
 
             parameters["PolicyParameterName"] = put_local_policy(record.endpoint, args.policy)
+        if args.shadow_policy is not None:  # the same, into the parameter shadow mode reads
+            from aupctl.policy import LOCAL_SHADOW_PARAMETER, put_local_policy
+
+            parameters["ShadowPolicyParameterName"] = put_local_policy(
+                record.endpoint, args.shadow_policy, LOCAL_SHADOW_PARAMETER
+            )
         stack = deploy(
             endpoint_url=record.endpoint,
             stack_name=args.stack,

@@ -225,13 +225,16 @@ def test_promote_then_rollback_restores_the_previous_document(stack, ssm, table)
     store = DynamoStore(table)
 
     promoted = promote_parameter(ssm, store, live=LIVE, candidate=SHADOW, actor="alice", now=NOW)
-    assert ssm.get_parameter(Name=LIVE)["Parameter"]["Value"] == v2
+    # over 4,096 characters: stored compressed in an Advanced parameter (aup.policy.stored), read as is
+    assert parse_policy(ssm.get_parameter(Name=LIVE)["Parameter"]["Value"]) == parse_policy(v2)
+    tiers = {p["Name"]: p.get("Tier") for p in ssm.describe_parameters()["Parameters"]}
+    assert tiers[LIVE] == "Advanced"
     assert (promoted["from_version"], promoted["to_version"]) == (1, 2)
     assert (promoted["from_policy_version"], promoted["to_policy_version"]) == ("live-1", "candidate-2")
 
     later = NOW + timedelta(minutes=5)
     rolled = promote_parameter(ssm, store, live=LIVE, candidate=None, actor="bob", now=later, rollback=True)
-    assert ssm.get_parameter(Name=LIVE)["Parameter"]["Value"] == v1
+    assert parse_policy(ssm.get_parameter(Name=LIVE)["Parameter"]["Value"]) == parse_policy(v1)
     assert (rolled["from_version"], rolled["to_version"]) == (2, 3)
     assert rolled["to_policy_version"] == "live-1"
 

@@ -1,4 +1,5 @@
-"""Load the policy: the YAML shipped in the layer, or an SSM parameter named by ``AUP_POLICY_PARAMETER``."""
+"""Load the policy: the YAML shipped in the layer, or an SSM parameter named by ``AUP_POLICY_PARAMETER``
+(its value as written or compressed: ``aup.policy.stored``)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,18 @@ POLICY_PARAMETER_ENV = "AUP_POLICY_PARAMETER"
 
 
 def parse_policy(text: str, *, origin: str = "policy") -> Policy:
-    """Parse and validate a YAML (or JSON) policy document. Raises PolicyError naming every bad field."""
-    try:
-        # libyaml's loader when the wheel has it: the policy is parsed on every cold start.
-        data: Any = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{origin}: not valid YAML: {exc}") from exc
+    """Parse and validate a YAML (or JSON) policy document, or a stored value compressed by
+    ``aup.policy.stored`` (a document too large for an SSM parameter as written). Raises PolicyError
+    naming every bad field."""
+    from aup.policy.stored import load_stored
+
+    stored, data = load_stored(text, origin=origin)
+    if not stored:
+        try:
+            # libyaml's loader when the wheel has it: the policy is parsed on every cold start.
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+        except yaml.YAMLError as exc:
+            raise PolicyError(f"{origin}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise PolicyError(f"{origin}: the document must be a mapping, got {type(data).__name__}")
     try:

@@ -427,6 +427,26 @@ def _default(prop: dict[str, Any], required: bool) -> str:
     return "`" + json.dumps(value, ensure_ascii=False).replace("|", "\\|") + "`"
 
 
+def _storage_text() -> str:
+    """Where the policy lives in SSM and its size limit, with the shipped policy's own sizes."""
+    from aup.policy.loader import default_policy_text
+    from aup.policy.stored import ADVANCED_LIMIT, PREFIX, STANDARD_LIMIT, encode
+
+    shipped = encode(default_policy_text())
+    return (
+        f"**Size.** SSM holds at most {STANDARD_LIMIT:,} characters in a Standard parameter and "
+        f"{ADVANCED_LIMIT:,} in an Advanced one. A document that fits a Standard parameter as written is "
+        f"stored as written; any other as `{PREFIX}` followed by the base64 of the gzip of its compact "
+        "JSON (comments and layout dropped; `aup.policy.stored`), in the smallest tier it fits, and the "
+        "loader reads either form (plain YAML or JSON written by hand keeps working). The shipped policy "
+        f"is {shipped.raw_chars:,} characters as written and {shipped.chars:,} stored ({shipped.tier} "
+        "tier). `aupctl policy validate` prints a document's stored size and tier, `aupctl policy encode` "
+        f"the value to put; a document over {ADVANCED_LIMIT:,} characters even compressed is refused by "
+        "both, by `aupctl policy promote` and by `aupctl local up --policy` / `--shadow-policy` (the local "
+        "stack refuses an oversized `PutParameter` as SSM does)."
+    )
+
+
 def reference_text() -> str:
     """The Markdown policy reference: one table per section, every field with type, default, constraints."""
     schema = policy_json_schema()
@@ -454,6 +474,8 @@ def reference_text() -> str:
         "divides an hour; `usage_monitoring.period_seconds` is a multiple of 60 and `lookback_periods` ≥ "
         "`repeat_every_periods` + `consecutive_periods`. Sizes are decimal (`1GB` = 10^9 bytes). Clause ids "
         "are those of [clauses.md](clauses.md).",
+        "",
+        _storage_text(),
         "",
         "## Sections",
         "",

@@ -301,3 +301,172 @@ def diff(
         for account_id in sorted(a_side.keys() | b_side.keys())
     ]
     return PolicyDiff(live.policy_version, candidate.policy_version, as_of, accounts)
+
+
+# ------------------------------------------------------------------------------ the honest corpus check
+#
+# `aupctl policy diff --corpus` runs the honest half of `make eval`'s corpus through the real handlers
+# under the candidate (tests/eval, on a private local stack) and passes each scenario's outcome here:
+# the ones the candidate wrongs (suspends, strikes, or has the authorizer deny), each with the rules
+# that acted and the candidate's changed fields that could be responsible for them.
+
+_ENFORCING = frozenset({Action.strike.value, Action.suspend_temporary.value, Action.suspend_indefinite.value})
+
+# Where a rule's thresholds live, by rule-id prefix (besides its own entry, its plan and the ladder).
+_RULE_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("D1-", ("log_analysis.probing", "log_analysis.windows", "log_analysis.stage_prefixes")),
+    ("D2-", ("log_analysis.break_in", "log_analysis.windows")),
+    ("D5a-", ("log_analysis.request_flood", "log_analysis.windows")),
+    ("D5b-daily", ("log_analysis.daily_usage",)),
+    ("W5-", ("log_analysis.scraping", "log_analysis.within_plan", "log_analysis.windows")),
+    ("G1-", ("log_analysis.key_sharing",)),
+    ("W1-claimed", ("log_analysis.spoofing",)),
+    ("W1-forged", ("log_analysis.spoofing",)),
+    ("W1-fake", ("log_analysis.spoofing",)),
+    ("D5-", ("usage_monitoring",)),
+    ("D5b-", ("usage_monitoring",)),
+    ("D3-", ("usage_monitoring",)),
+)
+_UPLOAD_SECTIONS = ("upload_scanning", "hash_lists", "protected_trademarks")
+_EVERY_RULE = ("ladder", "dry_run", "allowlist", "default_plan")
+
+
+def changed_fields(baseline: Policy, candidate: Policy) -> dict[str, tuple[object, object]]:
+    """Every leaf field whose value differs, ``path -> (baseline, candidate)`` (``policy_version`` aside)."""
+    out: dict[str, tuple[object, object]] = {}
+
+    def walk(path: str, a: object, b: object) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b), key=str):
+                walk(f"{path}.{key}" if path else str(key), a.get(key), b.get(key))
+        elif a != b:
+            out[path] = (a, b)
+
+    walk("", baseline.model_dump(mode="json"), candidate.model_dump(mode="json"))
+    out.pop("policy_version", None)
+    return out
+
+
+def sections_of(rule_id: str, plan: str, policy: Policy) -> tuple[str, ...]:
+    """The policy paths whose values decide ``rule_id`` for an account on ``plan``."""
+    own = (f"rules.{rule_id}", f"plans.{plan}", *_EVERY_RULE)
+    for prefix, sections in _RULE_SECTIONS:
+        if rule_id.startswith(prefix):
+            return own + sections
+    rule = policy.rules.get(rule_id)
+    return own + (_UPLOAD_SECTIONS if rule is not None else ())
+
+
+def responsible(
+    rule_ids: Iterable[str], plan: str, changes: Mapping[str, tuple[object, object]], policy: Policy
+) -> list[str]:
+    """The changed fields (``path: baseline -> candidate``) that decide any of ``rule_ids``."""
+    prefixes = {s for r in rule_ids for s in sections_of(r, plan, policy)}
+    return [
+        f"{path}: {old!r} -> {new!r}"
+        for path, (old, new) in changes.items()
+        if any(path == p or path.startswith(p + ".") for p in prefixes)
+    ]
+
+
+@dataclass
+class WrongedScenario:
+    name: str
+    plan: str
+    account_id: str
+    harms: list[str]  # "suspended (temporary D5-cpu)", "2 strike(s)", "denied (...)"
+    rules: list[str]  # the rules that struck or suspended
+    fields: list[str]  # the candidate's changed fields behind them
+    known: str | None = None  # a wrong the corpus marks known (make eval does not fail it)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "scenario": self.name,
+            "plan": self.plan,
+            "account_id": self.account_id,
+            "harms": self.harms,
+            "rules": self.rules,
+            "fields": self.fields,
+            "known": self.known,
+        }
+
+
+@dataclass
+class CorpusCheck:
+    candidate_policy: str
+    baseline_policy: str
+    scenarios: int
+    wronged: list[WrongedScenario] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # scenarios the harness could not run
+
+    @property
+    def flagged(self) -> list[WrongedScenario]:
+        """Wronged and not marked known: these fail the check."""
+        return [w for w in self.wronged if not w.known]
+
+    @property
+    def ok(self) -> bool:
+        return not self.flagged and not self.errors
+
+    def summary(self) -> str:
+        known = len(self.wronged) - len(self.flagged)
+        return (
+            f"honest corpus: {self.scenarios} scenario(s) under {self.candidate_policy}; "
+            f"{len(self.flagged)} wronged"
+            + (f", {known} known" if known else "")
+            + (f", {len(self.errors)} not run" if self.errors else "")
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "candidate_policy": self.candidate_policy,
+            "baseline_policy": self.baseline_policy,
+            "scenarios": self.scenarios,
+            "wronged": [w.as_dict() for w in self.wronged],
+            "flagged": [w.name for w in self.flagged],
+            "errors": self.errors,
+            "ok": self.ok,
+            "summary": self.summary(),
+        }
+
+
+def check_corpus(rows: Sequence[Mapping[str, object]], baseline: Policy, candidate: Policy) -> CorpusCheck:
+    """Judge the honest rows of an eval report (tests/eval's JSON ``scenarios``) run under ``candidate``:
+    every scenario suspended, struck or denied, with its rules and the fields changed from ``baseline``
+    (the shipped policy, under which `make eval` keeps the corpus clean) that decide them."""
+    changes = changed_fields(baseline, candidate)
+    honest = [r for r in rows if r.get("label") == "honest"]
+    check = CorpusCheck(candidate.policy_version, baseline.policy_version, len(honest))
+    for r in honest:
+        name, plan = str(r.get("name")), str(r.get("plan"))
+        if r.get("error"):
+            check.errors.append(f"{name}: {r['error']}")
+            continue
+        violations = [str(v) for v in r.get("violations") or []]  # type: ignore[attr-defined]
+        rules = sorted({v.split(":", 1)[0] for v in violations if v.split(":", 1)[-1] in _ENFORCING})
+        suspension = str(r.get("suspension") or "-")
+        if suspension != "-":
+            rules = sorted({*rules, *(p for p in suspension.split()[1:] if p in candidate.rules)})
+        harms = []
+        if r.get("status") == "suspended":
+            harms.append(f"suspended ({suspension})")
+        strikes = int(str(r.get("strikes") or 0))
+        if strikes:
+            harms.append(f"{strikes} strike(s)")
+        authorizer = str(r.get("authorizer") or "")
+        if authorizer.startswith("Deny"):
+            harms.append(f"denied {authorizer.removeprefix('Deny').strip()}".strip())
+        if not harms:
+            continue
+        check.wronged.append(
+            WrongedScenario(
+                name=name,
+                plan=plan,
+                account_id=str(r.get("account_id")),
+                harms=harms,
+                rules=rules,
+                fields=responsible(rules, plan, changes, candidate),
+                known=str(r["known"]) if r.get("known") else None,
+            )
+        )
+    return check
