@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 STACK ?= aup-enforcer
 PYTEST_ARGS ?=
 
-.PHONY: install lock test test-fast test-future lint format typecheck build deploy bench demo eval eval-fast reliability docs clean
+.PHONY: install lock test test-fast test-future lint format typecheck build deploy bench demo eval eval-fast reliability docs clean e2e
 
 install: $(STAMP)
 
@@ -108,6 +108,22 @@ eval-fast: install
 # The policy reference (docs/policy.schema.json, docs/policy-reference.md), generated from the model.
 docs: install
 	$(BIN)/python -m aup.policy.schema docs
+
+# The operators' console in headless Chromium (tests/e2e, marker e2e: never in `make test`). Debian's
+# chromium, driven by playwright's Python package (no browser download). Without chromium it skips
+# with a message, except in CI (CI=true), where that is a failure. Screenshots: E2E_ARTIFACTS.
+CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
+E2E_ARTIFACTS ?= $(CURDIR)/.artifacts/e2e
+e2e: install
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$${CI:-}" = "true" ]; then \
+	    echo "make e2e: chromium not found ($(CHROMIUM)); CI needs it: apt-get install -y --no-install-recommends chromium" >&2; exit 1; \
+	  fi; \
+	  echo "make e2e: SKIPPED, chromium is not installed (apt-get install -y --no-install-recommends chromium)"; exit 0; \
+	fi; \
+	AUP_E2E_CHROMIUM="$(CHROMIUM)" AUP_E2E_ARTIFACTS="$(E2E_ARTIFACTS)" \
+	  $(BIN)/python -m pytest -m e2e -p no:cacheprovider tests/e2e $(PYTEST_ARGS); \
+	status=$$?; echo "make e2e: screenshots in $(E2E_ARTIFACTS)"; exit $$status
 
 reliability: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests/reliability $(PYTEST_ARGS)

@@ -436,6 +436,47 @@ def reviews_dismiss(review_id: str, reason: str, as_json: bool, port: int) -> in
     )
 
 
+# ------------------------------------------------------------------------------------- console (click)
+
+
+@cli.command(
+    "console",
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  aupctl console --as operator
+  aupctl console --port 4570 --listen 8080 --no-open
+  aupctl console --stack aup-prod   # prints the deployed console's URL""",
+)
+@port_option()
+@click.option("--listen", type=int, default=None, help="the console's loopback port (default: a free one)")
+@click.option(
+    "--as",
+    "role",
+    type=click.Choice(["viewer", "operator", "admin"]),
+    default=None,
+    help="sign in as the local user local-ROLE, no password (local stack only)",
+)
+@click.option("--no-open", is_flag=True, help="do not open a browser")
+@remote_options
+def console_command(port: int, listen: int | None, role: str | None, no_open: bool) -> int:
+    """The operators' console against the local stack, on a loopback port, until Ctrl-C."""
+    if _remote.get("stack"):
+        if role:
+            raise CliError(
+                "--as signs in without a password: local stack only, never with --stack", exit_code=2
+            )
+        from aupctl import console, remote
+
+        boto_session = remote.session(_remote.get("region"), _remote.get("profile"))
+        url = console.stack_console_url(boto_session, str(_remote["stack"]))
+        print(f"the console of stack {_remote['stack']}: {url} (sign in with your user pool account)")
+        return 0
+    from aupctl import console
+
+    return console.run(port, listen, role, not no_open, lambda line: print(line, flush=True))
+
+
 # -------------------------------------------------------------------------------- replay, demo (click)
 
 

@@ -70,6 +70,11 @@ class DemoResult:
     authorizer: list[dict[str, str]] = field(default_factory=list)
     uploads: list[dict[str, str]] = field(default_factory=list)
     stories: dict[str, str] = field(default_factory=dict)
+    audit: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # account -> its audit trail
+    quarantined: dict[str, dict[str, Any]] = field(default_factory=dict)  # uploads key -> export's record
+    quarantine_bucket: str = ""
+    policy_version: str = ""  # the policy the stack's functions load
+    console_url: str = ""  # a running console's URL, when there is one
 
 
 class Demo:
@@ -83,6 +88,7 @@ class Demo:
             endpoint=self.local.endpoint,
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
             stories={a.account_id: a.story for a in ACTORS},
+            quarantine_bucket=self.outputs.get("QuarantineBucketName", ""),
         )
 
     def close(self) -> None:
@@ -152,7 +158,9 @@ class Demo:
             tags = verdicts.get(key, {})
             verdict = tags.get("aup-verdict", "not scanned within 60 s")
             rules = tags.get("aup-rules", "")
-            self.result.uploads.append({"account": account, "key": key, "verdict": verdict, "rules": rules})
+            self.result.uploads.append(
+                {"account": account, "bucket": bucket, "key": key, "verdict": verdict, "rules": rules}
+            )
             self.say("uploads", f"scanner verdict for {key}: {verdict}{' (' + rules + ')' if rules else ''}")
 
     def access_logs(self) -> None:
@@ -247,6 +255,23 @@ class Demo:
         for account in self.result.accounts:
             account_id = account["account_id"]
             self.result.violations[account_id] = items_of(self.admin.violations(account_id).body)
+            self.result.audit[account_id] = items_of(self.admin.audit(account_id).body)
+            if any(v.get("source") == "s3" for v in self.result.violations[account_id]):
+                bundle = self.admin.export(account_id).body
+                for q in (bundle or {}).get("quarantined_objects", []) if isinstance(bundle, dict) else []:
+                    key = str(q.get("object", "")).split("/", 3)[-1]
+                    self.result.quarantined[key] = q
+        self.result.policy_version = policy_version()
+
+
+def policy_version() -> str:
+    """The version of the policy the stack's functions load (the shipped default locally)."""
+    try:
+        from aup.policy.loader import load_default_policy
+
+        return str(load_default_policy().policy_version)
+    except Exception:  # the report names the versions the violations carry in any case
+        return ""
 
 
 def brief(result: Any) -> str:

@@ -144,6 +144,48 @@ def rest_event(
     }
 
 
+def console_event(
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str],
+    claims: dict[str, str] | None,
+    raw_body: str | None = None,
+    query: dict[str, str] | None = None,
+    resource: str | None = None,
+    path_params: dict[str, str] | None = None,
+    api_id: str = "local",
+    stage: str = "prod",
+    source_ip: str = "127.0.0.1",
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """A REST proxy event as the console's API (Cognito user pool authorizer) delivers it: the
+    browser's ``headers``, and the verified ID token's ``claims`` under ``requestContext.authorizer``
+    (None: an unauthenticated request, the static files). ``requestContext.path`` has no stage prefix:
+    the local console serves the API at its root."""
+    event = rest_event(
+        method,
+        path,
+        raw_body=raw_body,
+        resource=resource,
+        path_params=path_params,
+        query=query,
+        api_id=api_id,
+        stage=stage,
+        source_ip=source_ip,
+        user_agent=headers.get("User-Agent", "browser"),
+        at=at,
+    )
+    event["headers"] = dict(headers)
+    event["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
+    context = event["requestContext"]
+    context["path"] = path
+    context["identity"]["accessKey"] = None
+    if claims is not None:
+        context["authorizer"] = {"claims": dict(claims)}
+    return event
+
+
 def authorizer_event(
     api_key: str | None,
     *,

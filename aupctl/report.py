@@ -38,15 +38,59 @@ def template() -> Template:
 
 
 def evidence_text(evidence: Any) -> str:
+    """The evidence whole, one field a line (a value as compact JSON, never cut: the series that
+    caused a suspension is the evidence)."""
     if not isinstance(evidence, dict) or not evidence:
         return ""
     lines = []
     for key, value in evidence.items():
         text = value if isinstance(value, str) else json.dumps(value, default=str, separators=(", ", ": "))
-        if len(text) > 240:
-            text = text[:239] + "…"
         lines.append(f"{key}: {text}")
     return "\n".join(lines)
+
+
+def upload_rows(result: DemoResult) -> list[_Row]:
+    """Each upload with the rules that matched it (the scanner's tag and the violations recorded for
+    the object) and, when it was quarantined, where it lies (the export's record, else the scanner's
+    layout ``s3://<quarantine bucket>/<uploads bucket>/<key>``)."""
+    rows = []
+    for upload in result.uploads:
+        key = upload.get("key", "")
+        matched = [r for r in str(upload.get("rules") or "").replace(",", " ").split() if r]
+        sha256 = None
+        for v in result.violations.get(upload.get("account", ""), []):
+            ev = v.get("evidence")
+            if isinstance(ev, dict) and ev.get("key") == key:
+                sha256 = sha256 or ev.get("sha256")
+                if v.get("rule_id") and v["rule_id"] not in matched:
+                    matched.append(str(v["rule_id"]))
+        record = result.quarantined.get(key) or {}
+        location = record.get("quarantine")
+        if not location and record.get("quarantine_key") and result.quarantine_bucket:
+            location = f"s3://{result.quarantine_bucket}/{record['quarantine_key']}"
+        if not location and upload.get("verdict") == "quarantined" and result.quarantine_bucket:
+            where = f"{upload['bucket']}/{key}" if upload.get("bucket") else key
+            location = f"s3://{result.quarantine_bucket}/{where}"
+        rows.append(
+            _Row(
+                {
+                    **upload,
+                    "matched": matched,
+                    "quarantine": location,
+                    "sha256": record.get("sha256") or sha256,
+                }
+            )
+        )
+    return rows
+
+
+def console_hint(result: DemoResult) -> dict[str, str]:
+    """How to open accounts in the console: a running console's URL, else the command (the demo's
+    own stack is gone when the report is read: the command opens the console on a local stack)."""
+    return {
+        "url": result.console_url.rstrip("/") if result.console_url else "",
+        "command": "aupctl console --as operator",
+    }
 
 
 class _Row(dict[str, Any]):
@@ -82,6 +126,14 @@ def render(result: DemoResult) -> str:
         for account in result.accounts
         for v in result.violations.get(account["account_id"], [])
     ]
+    audit = [
+        {"account_id": account["account_id"], "entry": _Row(e)}
+        for account in result.accounts
+        for e in result.audit.get(account["account_id"], [])
+    ]
+    versions = sorted(
+        {str(v["policy_version"]) for vs in result.violations.values() for v in vs if v.get("policy_version")}
+    )
     return template().render(
         known_badges=KNOWN_BADGES,
         accounts=result.accounts,
@@ -92,6 +144,10 @@ def render(result: DemoResult) -> str:
         cards=cards,
         violations=violations,
         authorizer=_rows(result.authorizer),
-        uploads=_rows(result.uploads),
+        uploads=upload_rows(result),
+        audit=audit,
+        policy_version=result.policy_version,
+        policy_versions=versions,
+        console=console_hint(result),
         steps=result.steps,
     )

@@ -392,6 +392,73 @@ def _apply_what_moto_ignores(stack: DeployedStack, client: Any) -> None:
     _create_delivery_streams(stack, client)
     _lock_evidence_buckets(stack, client("s3"))
     _create_alarms(stack, client)
+    _create_user_pools(stack, client)
+
+
+def _create_user_pools(stack: DeployedStack, client: Any) -> None:
+    """moto's CloudFormation has no Cognito model: create the template's user pools, their app clients
+    and groups by API (moto implements cognito-idp), and give the functions the variables that name
+    them (moto's CloudFormation drops a variable whose ``!Ref`` it could not resolve)."""
+    res = stack.template["Resources"]
+    pools = [
+        k for k, r in res.items() if r.get("Type") == "AWS::Cognito::UserPool" and k not in stack.resources
+    ]
+    if not pools:
+        return
+    idp = client("cognito-idp")
+    for logical_id in pools:
+        props = res[logical_id].get("Properties", {})
+        name_spec = props.get("UserPoolName", logical_id)
+        name = name_spec["Fn::Sub"] if isinstance(name_spec, dict) else str(name_spec)
+        pool = idp.create_user_pool(
+            PoolName=name.replace("${AWS::StackName}", stack.name),
+            AdminCreateUserConfig=props.get("AdminCreateUserConfig", {}),
+        )["UserPool"]
+        stack.resources[logical_id] = pool["Id"]
+    for logical_id, r in res.items():
+        props = r.get("Properties", {})
+        pool_id = stack.resources.get(str((props.get("UserPoolId") or {}).get("Ref", "")), "")
+        if not pool_id or logical_id in stack.resources:
+            continue
+        if r["Type"] == "AWS::Cognito::UserPoolClient":
+            created = idp.create_user_pool_client(
+                UserPoolId=pool_id,
+                ClientName=str(props.get("ClientName", logical_id)),
+                GenerateSecret=bool(props.get("GenerateSecret", False)),
+                ExplicitAuthFlows=list(props.get("ExplicitAuthFlows", [])),
+            )["UserPoolClient"]
+            stack.resources[logical_id] = created["ClientId"]
+        elif r["Type"] == "AWS::Cognito::UserPoolGroup":
+            idp.create_group(
+                UserPoolId=pool_id,
+                GroupName=str(props["GroupName"]),
+                Description=str(props.get("Description", "")),
+                Precedence=int(props.get("Precedence", 0)),
+            )
+            stack.resources[logical_id] = str(props["GroupName"])
+    created_ids = set(pools) | {
+        k for k, r in res.items() if str(r.get("Type", "")).startswith("AWS::Cognito::")
+    }
+    lam = client("lambda")
+    for logical_id, r in res.items():
+        if r.get("Type") != "AWS::Lambda::Function" or logical_id not in stack.resources:
+            continue
+        variables = (r.get("Properties", {}).get("Environment") or {}).get("Variables") or {}
+        missing = {
+            k: str(_resolve(v, stack))
+            for k, v in variables.items()
+            if isinstance(v, dict) and v.get("Ref") in created_ids
+        }
+        if missing:
+            physical = stack.resources[logical_id]
+            env = function_environment(stack, logical_id, lam)
+            lam.update_function_configuration(
+                FunctionName=physical, Environment={"Variables": {**env, **missing}}
+            )
+    for key, output in (stack.template.get("Outputs") or {}).items():
+        value = output.get("Value")
+        if isinstance(value, dict) and value.get("Ref") in created_ids:
+            stack.outputs[key] = str(_resolve(value, stack))
 
 
 def _lock_evidence_buckets(stack: DeployedStack, s3: Any) -> None:

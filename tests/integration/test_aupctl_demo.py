@@ -52,6 +52,17 @@ def test_demo_shows_suspended_and_honest_accounts_and_writes_a_report(tmp_path):
     assert 'class="card suspended"' in html and 'class="card active"' in html
     for account in ("honest-co", "probe-bot", "malware-drop", "cpu-hog", "bad-actor"):
         assert account in html
+    # Evidence whole: the CPU series that suspended cpu-hog, every period of it, nothing cut.
+    cpu = html.split("<td>cpu-hog</td>", 1)[1].split('<tr class="evrow">', 1)[1].split("</tr>", 1)[0]
+    assert "series: [" in cpu and "…" not in html
+    assert cpu.count("&#34;period&#34;") >= 5
+    # The rules that matched each upload and where the quarantined one lies.
+    upload = html.split("accounts/malware-drop/tools/installer.com</td>", 1)[1].split("</tr>", 1)[0]
+    assert "I3-malware-signature" in upload and "s3://" in upload and "quarantine" in upload
+    assert re.search(r"Policy in force: <b>\d{4}-\d\d-\d\d\.\d+</b>", html)
+    audit = html.split("<h2>Audit trail</h2>", 1)[1].split("</table>", 1)[0]
+    assert "bad-actor" in audit and "terms breach confirmed by trust &amp; safety" in audit
+    assert "<code>aupctl console --as operator</code>" in html  # how to open the console
     # API keys are shown once, to the operator who creates an account: never in the demo's output.
     assert not re.search(r"aup_[A-Za-z0-9]{20,}", out + result.stderr + html)
     assert f"stack on port {port} shut down" in out

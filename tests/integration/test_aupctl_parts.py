@@ -323,3 +323,104 @@ def test_report_escapes_every_value_and_keeps_evidence_lines():
     assert '<span class="badge other">&#34;&gt;&lt;b&gt;Deny</span>' in html  # unknown class: no injection
     assert "paths: [&#34;/.env&#34;]\ncount: 3" in html  # one evidence field a line
     assert "strikes <b>2</b>" in html and "2 accounts &middot; 1 suspended &middot; 1 violations" in html
+
+
+def _report_result(**extra: Any):
+    from aupctl.demo import DemoResult
+
+    series = [{"period": f"2026-11-27T12:{m:02d}:00Z", "value": 40.0 + m} for m in range(0, 60, 5)]
+    return DemoResult(
+        endpoint="http://127.0.0.1:1",
+        started_at="2026-11-27T12:00:00+00:00",
+        policy_version="2026-11-27.1",
+        quarantine_bucket="quarantine-b",
+        accounts=[
+            {"account_id": "cpu-hog", "status": "suspended", "plan": "free", "strikes": 1},
+            {"account_id": "malware-drop", "status": "suspended", "plan": "free", "strikes": 1},
+        ],
+        violations={
+            "cpu-hog": [
+                {
+                    "clause": "D5",
+                    "rule_id": "D5-cpu",
+                    "severity": "high",
+                    "policy_version": "2026-11-27.1",
+                    "evidence": {"metric": "CPUSeconds", "series": series},
+                }
+            ],
+            "malware-drop": [
+                {
+                    "clause": "I3",
+                    "rule_id": "I3-malware-signature",
+                    "source": "s3",
+                    "severity": "critical",
+                    "policy_version": "2026-11-27.1",
+                    "evidence": {
+                        "bucket": "uploads-b",
+                        "key": "accounts/malware-drop/x.com",
+                        "sha256": "ab" * 32,
+                    },
+                }
+            ],
+        },
+        uploads=[
+            {
+                "account": "malware-drop",
+                "bucket": "uploads-b",
+                "key": "accounts/malware-drop/x.com",
+                "verdict": "quarantined",
+                "rules": "",
+            },
+            {
+                "account": "honest-co",
+                "bucket": "uploads-b",
+                "key": "accounts/honest-co/a.txt",
+                "verdict": "clean",
+            },
+        ],
+        audit={
+            "cpu-hog": [
+                {
+                    "at": "2026-11-27T12:55:00Z",
+                    "actor": "aup-enforcer",
+                    "action": "suspend_temporary",
+                    "reason": "high finding <b>",
+                    "from_status": "active",
+                    "to_status": "suspended",
+                    "policy_version": "2026-11-27.1",
+                }
+            ]
+        },
+        **extra,
+    )
+
+
+def test_report_shows_evidence_whole_upload_rules_quarantine_policy_and_audit():
+    from aupctl.report import render
+
+    result = _report_result()
+    html = render(result)
+    series = json.dumps(result.violations["cpu-hog"][0]["evidence"]["series"], separators=(", ", ": "))
+    assert len(series) > 240  # the old report cut every value here
+    assert series.replace('"', "&#34;") in html and "…" not in html
+    # the upload's matched rules (from its violation) and where the quarantined object lies
+    row = html.split("accounts/malware-drop/x.com</td>", 1)[1].split("</tr>", 1)[0]
+    assert "I3-malware-signature" in row
+    assert "s3://quarantine-b/uploads-b/accounts/malware-drop/x.com" in row and "ab" * 32 in row
+    clean = html.split("accounts/honest-co/a.txt</td>", 1)[1].split("</tr>", 1)[0]
+    assert "none" in clean and "quarantine-b" not in clean
+    # policy version and audit trail (escaped)
+    assert "Policy in force: <b>2026-11-27.1</b>" in html
+    assert "suspend_temporary" in html and "active &rarr; suspended" in html
+    assert "high finding &lt;b&gt;" in html
+    # no console running: the command that opens one
+    assert "<code>aupctl console --as operator</code>" in html and 'href="http' not in html
+
+
+def test_report_links_each_account_to_a_running_console():
+    from aupctl.report import render
+
+    html = render(_report_result(console_url="http://127.0.0.1:8123/console/"))
+    assert '<a href="http://127.0.0.1:8123/console/">' in html
+    assert '<a href="http://127.0.0.1:8123/console/#/accounts/cpu-hog">cpu-hog</a>' in html
+    assert "aupctl console --as" not in html

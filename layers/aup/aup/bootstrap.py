@@ -63,7 +63,17 @@ class MetricsSettings(LedgerSettings):
 
 
 class AdminApiSettings(LedgerSettings):
-    """AdminApiFunction."""
+    """AdminApiFunction (the console's settings: template Cognito resources; empty locally until the
+    console creates its pool)."""
+
+    cognito_user_pool_id: str = Field(default="", alias="COGNITO_USER_POOL_ID")
+    cognito_client_id: str = Field(default="", alias="COGNITO_CLIENT_ID")
+    # The endpoint the console's sign-in form calls; empty: the region's public Cognito endpoint.
+    cognito_endpoint: str = Field(default="", alias="COGNITO_ENDPOINT")
+    region: str = Field(default="us-east-1", alias="AWS_REGION")
+    console_local: bool = Field(default=False, alias="CONSOLE_LOCAL")
+    # Where the per-account usage series are read (template MetricsNamespace).
+    usage_namespace: str = Field(default="AUP/Usage", alias="AUP_USAGE_NAMESPACE")
 
 
 class SuspensionExpirySettings(LedgerSettings):

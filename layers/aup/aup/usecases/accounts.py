@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import secrets
 import zlib
-from dataclasses import replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from aup.detectors.usage.detector import limit_per_period
+from aup.detectors.usage.metrics import MetricsReader, SeriesQuery
 from aup.domain import engine
 from aup.domain.models import (
     AccountState,
@@ -141,12 +144,25 @@ def reinstate(ledger: Ledger, *, account_id: str, reason: str, now: datetime, ac
 
 
 def set_allowlisted(
-    ledger: Ledger, *, account_id: str, allowlisted: bool, now: datetime, actor: str
+    ledger: Ledger,
+    *,
+    account_id: str,
+    allowlisted: bool,
+    now: datetime,
+    actor: str,
+    reason: str | None = None,
 ) -> AccountState:
+    """Set the allowlist flag; the audit entry's reason is the operator's when given."""
     _require(ledger, account_id)
-    outcome = ledger.transition(
-        account_id, lambda s: engine.set_allowlisted(s, allowlisted=allowlisted, actor=actor, now=now)
-    )
+
+    def change(s: AccountState) -> Outcome | None:
+        outcome = engine.set_allowlisted(s, allowlisted=allowlisted, actor=actor, now=now)
+        if outcome is not None and reason:
+            audit = [a.model_copy(update={"reason": reason}) for a in outcome.audit]
+            outcome = outcome.model_copy(update={"audit": audit})
+        return outcome
+
+    outcome = ledger.transition(account_id, change)
     return _state_after(outcome, ledger, account_id)
 
 
@@ -194,6 +210,29 @@ def decide_review(
     ledger: Ledger, *, review_id: str, confirm: bool, reason: str, now: datetime, actor: str
 ) -> Review:
     return ledger.decide_review(review_id, confirm=confirm, reason=reason, actor=actor, now=now)
+
+
+def void_review(ledger: Ledger, *, review_id: str, reason: str, now: datetime, actor: str) -> Review:
+    """The console's "void" of a review: its violation was wrongful. The violation is voided (audited
+    with the reason; a strike or suspension resting on it goes) and the review dismissed with the same
+    reason. Raises ReviewNotFound, ReviewClosed (a decided review is not voided here: void its
+    violation instead)."""
+    review = ledger.get_review(review_id)
+    if review is None:
+        raise ReviewNotFound(f"no review {review_id}")
+    if review.status is not ReviewStatus.pending:
+        raise ReviewClosed(f"review {review_id} is already {review.status.value}")
+    decided = ledger.decide_review(review_id, confirm=False, reason=reason, actor=actor, now=now)
+    if _has_violation(ledger, review.account_id, review.violation_id):
+        void_violation(
+            ledger,
+            account_id=review.account_id,
+            violation_id=review.violation_id,
+            reason=reason,
+            now=now,
+            actor=actor,
+        )
+    return decided
 
 
 def expire_suspensions(ledger: Ledger, now: datetime) -> tuple[list[str], list[str]]:
@@ -355,3 +394,219 @@ def close_review(
         return RETRY
 
     return with_retries(f"decide review {review_id}", attempt)
+
+
+# ------------------------------------------------------------------ the operators' console's reads
+
+LIST_SCAN_PAGES = 20  # ledger pages read at most for one filtered page of accounts
+REVIEW_SCAN_LIMIT = 2000  # pending reviews counted for the accounts' "pending reviews" column
+
+
+@dataclass(frozen=True)
+class AccountFilter:
+    """The accounts list's filters; every given one must match. ``q``: a substring of the id."""
+
+    status: str | None = None
+    plan: str | None = None
+    allowlisted: bool | None = None
+    pending_reviews: bool | None = None
+    q: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(
+            v is None for v in (self.status, self.plan, self.allowlisted, self.pending_reviews, self.q)
+        )
+
+    def matches(self, v: AccountView, pending: int) -> bool:
+        return (
+            (self.status is None or v.status == self.status)
+            and (self.plan is None or v.plan == self.plan)
+            and (self.allowlisted is None or v.allowlisted == self.allowlisted)
+            and (self.pending_reviews is None or (pending > 0) == self.pending_reviews)
+            and (self.q is None or self.q.lower() in v.account_id.lower())
+        )
+
+
+def pending_review_counts(ledger: Ledger, limit: int = REVIEW_SCAN_LIMIT) -> dict[str, int]:
+    """Pending reviews per account (the first ``limit`` pending reviews)."""
+    counts: dict[str, int] = {}
+    token: str | None = None
+    seen = 0
+    while seen < limit:
+        page = ledger.list_reviews(ReviewStatus.pending.value, min(200, limit - seen), token)
+        for r in page.items:
+            counts[r.account_id] = counts.get(r.account_id, 0) + 1
+        seen += len(page.items)
+        token = page.next_token
+        if not token or not page.items:
+            break
+    return counts
+
+
+def list_summaries(
+    ledger: Ledger, filters: AccountFilter, *, limit: int, next_token: str | None, now: datetime
+) -> tuple[list[tuple[AccountView, int]], str | None]:
+    """Accounts with their pending reviews, filtered. With filters, ledger pages are read until
+    ``limit`` accounts match (at most ``LIST_SCAN_PAGES`` pages): every match of each page read is
+    returned, so the next token never skips one."""
+    pending = pending_review_counts(ledger)
+    out: list[tuple[AccountView, int]] = []
+    token = next_token
+    for _ in range(1 if filters.empty else LIST_SCAN_PAGES):
+        page = ledger.list_accounts(limit, token)
+        for state in page.items:
+            v = view(state, now)
+            n = pending.get(v.account_id, 0)
+            if filters.matches(v, n):
+                out.append((v, n))
+        token = page.next_token
+        if not token or len(out) >= limit:
+            break
+    return out, token
+
+
+REVIEW_STATUSES: dict[str, tuple[str, ...]] = {
+    "open": (ReviewStatus.pending.value,),
+    "pending": (ReviewStatus.pending.value,),
+    "decided": (ReviewStatus.confirmed.value, ReviewStatus.dismissed.value),
+    "confirmed": (ReviewStatus.confirmed.value,),
+    "dismissed": (ReviewStatus.dismissed.value,),
+    "all": (ReviewStatus.pending.value, ReviewStatus.confirmed.value, ReviewStatus.dismissed.value),
+}
+
+
+def reviews_with_details(
+    ledger: Ledger, policy: Policy, status: str, *, limit: int, next_token: str | None, now: datetime
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Reviews of ``status`` (``open``, ``decided``, ``all`` or a stored status) with what an operator
+    decides on: rule, clause, severity (the finding's, else the rule's in the policy), confidence,
+    evidence as recorded (already scrubbed), and the account's current document.
+
+    Several statuses are listed one after another; the token is ``<status>:<ledger token>``."""
+    statuses = REVIEW_STATUSES[status]
+    index, token = 0, next_token
+    if next_token and ":" in next_token and next_token.split(":", 1)[0] in statuses:
+        name, rest = next_token.split(":", 1)
+        index, token = statuses.index(name), rest or None
+    items: list[Review] = []
+    out_token: str | None = None
+    while index < len(statuses) and len(items) < limit:
+        page = ledger.list_reviews(statuses[index], limit - len(items), token)
+        items.extend(page.items)
+        if page.next_token:
+            out_token = f"{statuses[index]}:{page.next_token}"
+            break
+        index, token = index + 1, None
+        out_token = f"{statuses[index]}:" if index < len(statuses) and len(items) >= limit else None
+    states: dict[str, AccountView | None] = {}
+    details = []
+    for r in items:
+        if r.account_id not in states:
+            state = ledger.get_account(r.account_id)
+            states[r.account_id] = view(state, now) if state is not None else None
+        f = r.finding
+        severity = f.severity.value if f.severity is not None else _rule_severity(policy, f.rule_id)
+        details.append(
+            {
+                **r.model_dump(mode="json"),
+                "rule_id": f.rule_id,
+                "clause": f.clause,
+                "severity": severity,
+                "confidence": f.confidence,
+                "summary": f.summary,
+                "evidence": f.evidence,
+                "account": (a.model_dump(mode="json") if (a := states[r.account_id]) is not None else None),
+            }
+        )
+    return details, out_token
+
+
+def _rule_severity(policy: Policy, rule_id: str) -> str | None:
+    rule = policy.rules.get(rule_id)
+    return rule.severity.value if rule is not None else None
+
+
+USAGE_MAX_HOURS = 24 * 14
+
+
+def usage_series(
+    ledger: Ledger,
+    policy: Policy,
+    reader: MetricsReader,
+    account_id: str,
+    metric: str,
+    *,
+    hours: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The account's ``metric`` (AUP/Usage) over the last ``hours``, one point per sweep period, with
+    its plan's limit for one period (the line the usage monitor judges against, before its factor).
+    Raises AccountNotFound, ValueError for a metric the policy does not judge."""
+    state = _require(ledger, account_id)
+    section = policy.usage_monitoring
+    rule = section.metrics.get(metric)
+    if rule is None:
+        raise ValueError(
+            f"unknown metric {metric!r}; the policy judges: {', '.join(sorted(section.metrics))}"
+        )
+    period = section.period_seconds
+    start = now - timedelta(hours=max(1, min(hours, USAGE_MAX_HOURS)))
+    query = SeriesQuery(account_id, metric, rule.statistic, period)
+    (points,) = reader.read([query], start, now)
+    limit = limit_per_period(rule, policy.plan(state.plan), period)
+    return {
+        "account_id": account_id,
+        "metric": metric,
+        "unit": rule.unit,
+        "statistic": rule.statistic,
+        "period_seconds": period,
+        "limit": limit,
+        "factor": section.factor,
+        "plan": state.plan,
+        "points": [{"t": t.astimezone(UTC).isoformat(), "v": v} for t, v in points],
+    }
+
+
+REPORT_SCAN_ACCOUNTS = 5000
+
+
+def mandatory_reports(ledger: Ledger, *, limit_accounts: int = REPORT_SCAN_ACCOUNTS) -> list[dict[str, Any]]:
+    """Every mandatory report (I2/W4 hash matches) written for the authorities, newest first: the
+    report item with its violation, account and when it was detected. Read per account (the reports
+    hang off their violations), the first ``limit_accounts`` accounts."""
+    from aup.detectors.uploads.detectors import MANDATORY_REPORT_RULES
+    from aup.usecases.export import _all_violations, _jsonable
+    from aup.usecases.scan_upload import MANDATORY_REPORT_SCOPE
+
+    out: list[dict[str, Any]] = []
+    token: str | None = None
+    seen = 0
+    while seen < limit_accounts:
+        page = ledger.list_accounts(200, token)
+        for state in page.items:
+            found = [
+                v for v in _all_violations(ledger, state.account_id) if v.rule_id in MANDATORY_REPORT_RULES
+            ]
+            if not found:
+                continue
+            counters = ledger.get_counters([(MANDATORY_REPORT_SCOPE, v.violation_id) for v in found])
+            for v in found:
+                report = counters.get((MANDATORY_REPORT_SCOPE, v.violation_id))
+                out.append(
+                    {
+                        "account_id": state.account_id,
+                        "violation_id": v.violation_id,
+                        "rule_id": v.rule_id,
+                        "clause": v.clause,
+                        "detected_at": v.detected_at.isoformat(),
+                        "decision": v.decision,
+                        "report": _jsonable(report) if report is not None else None,
+                    }
+                )
+        seen += len(page.items)
+        token = page.next_token
+        if not token or not page.items:
+            break
+    out.sort(key=lambda r: str(r["detected_at"]), reverse=True)
+    return out
