@@ -232,7 +232,7 @@ def recorded_diff(
     if logs is not None:
         from aup.usecases.replay import replay
 
-        lines = read_log_lines(logs)
+        lines = read_log_lines(logs, s3=lambda: LocalStack.connect(port).client("s3"))  # the stack's archive
         log_fmt = detect_format(lines) if fmt == "auto" else fmt
         plans = {a: s.plan for a, s in known.items()}
         extra_live = replay(lines, live, fmt=log_fmt, plans=plans)

@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,13 +27,75 @@ from aupctl.runner import FunctionRunner, LocalStack, function_environment
 FUNCTION = "ApiLogAnalyzerFunction"
 
 
-def read_log_lines(source: Path) -> list[str]:
+def s3_uri(source: Path | str) -> tuple[str, str] | None:
+    """(bucket, prefix) of an ``s3://bucket/prefix`` source (a click ``Path`` keeps one slash), else None."""
+    text = str(source)
+    if not text.startswith("s3:/"):
+        return None
+    bucket, _, prefix = text[len("s3:") :].lstrip("/").partition("/")
+    if not bucket:
+        raise CliError(f"{text}: expected s3://bucket/prefix")
+    return bucket, prefix
+
+
+def read_log_lines(source: Path, s3: Callable[[], Any] | None = None) -> list[str]:
+    """The access-log lines of ``source``: a file (``.gz``, or any gzip by its magic: the Firehose
+    archive's objects, newline-separated or concatenated JSON lines), ``-`` for standard input, or
+    ``s3://bucket/prefix``: every object under the prefix in key order (``s3``: the S3 client to use,
+    default the local stack's when one runs, else AWS's default credentials and region)."""
     if str(source) == "-":
         return sys.stdin.read().splitlines()
+    uri = s3_uri(source)
+    if uri is not None:
+        return _s3_lines(*uri, client=(s3 or _default_s3)())
     if not source.is_file():
         raise CliError(f"log file {source} does not exist")
+    with source.open("rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    if gzipped or source.suffix == ".gz":
+        return _archive_lines(source.read_bytes(), str(source))
     with source.open(encoding="utf-8", errors="replace") as fh:
         return [line.rstrip("\n") for line in fh]
+
+
+def _archive_lines(data: bytes, name: str) -> list[str]:
+    from aup.usecases.ingest_archive import split_lines  # the analyzer's own reading of an object
+
+    try:
+        return split_lines(data)
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        raise CliError(f"{name}: not a readable gzip archive ({err})") from err
+
+
+def _s3_lines(bucket: str, prefix: str, *, client: Any) -> list[str]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    lines: list[str] = []
+    try:
+        keys = [
+            obj["Key"]
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+            if not obj["Key"].endswith("/")
+        ]
+        for key in sorted(keys):
+            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            lines += _archive_lines(body, f"s3://{bucket}/{key}")
+    except (ClientError, BotoCoreError) as err:
+        raise CliError(f"s3://{bucket}/{prefix}: {err}") from err
+    if not keys:
+        raise CliError(f"no objects under s3://{bucket}/{prefix}")
+    return lines
+
+
+def _default_s3(port: int | None = None) -> Any:
+    """The local stack's S3 when one answers on ``port`` (default port), else AWS's (default chain)."""
+    port = state.DEFAULT_PORT if port is None else port
+    if state.endpoint_answers(port):
+        return LocalStack.connect(port).client("s3")
+    import boto3
+
+    return boto3.session.Session().client("s3")
 
 
 def detect_format(lines: list[str]) -> str:
@@ -77,9 +139,9 @@ def run(args: argparse.Namespace) -> int:
         from aupctl.policy import require_valid
 
         override, _ = require_valid(args.policy)
-    lines = read_log_lines(args.logs)
-    fmt = detect_format(lines) if args.format == "auto" else args.format
     local = LocalStack.connect(args.port) if state.endpoint_answers(args.port) else None
+    lines = read_log_lines(args.logs, s3=lambda: _default_s3(args.port))
+    fmt = detect_format(lines) if args.format == "auto" else args.format
     if local is None and not args.dry_run:
         raise CliError(
             f"replay applies its decisions to the local stack's ledger and none runs on port "

@@ -10,11 +10,13 @@ every assumption (the ``Path`` constants below are the ones it names).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gzip
 import io
 import itertools
 import math
+import threading
 import time
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -34,6 +36,7 @@ VCPU_SHARE = 1024 / 1769
 # I/O waits per ledger call (not measured here: moto is in-process; typical same-region latencies).
 WAIT_TRANSACT_S = 0.020
 WAIT_BATCH_GET_S = 0.008
+WAIT_UPDATE_S = 0.006  # one UpdateItem; the ledger runs COUNTER_WRITERS of them at a time
 WAIT_S3_GET_PER_MIB_S = 0.012  # ~85 MiB/s from S3 into one Lambda
 WCU_PARTITION_LIMIT = 1000  # per partition (and so per item key) per second
 
@@ -64,6 +67,8 @@ def _value_bytes(v: dict[str, Any]) -> int:
         return (len(x.lstrip("-").replace(".", "")) + 1) // 2 + 1
     if t in ("SS", "NS"):
         return sum(len(str(s).encode()) for s in x)
+    if t == "BS":
+        return sum(len(b) for b in x)
     if t == "B":
         return len(x)
     if t == "M":
@@ -73,26 +78,61 @@ def _value_bytes(v: dict[str, Any]) -> int:
     return 1
 
 
-class CountingDynamo(StubDynamo):
-    """The DynamoDB calls the ledger's counter path makes, applied in memory, with their capacity.
+def _kind(sk: str) -> str:
+    """A counter item's kind by its name: ``hour``, ``day``, ``rate`` (a source's window) or ``other``."""
+    name = sk.removeprefix("COUNTER#")
+    if name.startswith("logs:h:"):
+        return "hour"
+    if name.startswith("logs:d:"):
+        return "day"
+    if name.startswith("logs:r"):
+        return "rate"
+    return "other"
 
-    Transactional writes cost 2 WRU per started KB of the item (after the write); a plain write 1 WRU
-    per KB: ``plain_wru`` is what the same counter writes would cost as plain ``UpdateItem``s (and the
-    marker as one conditional ``PutItem``), the recommended change (docs/cost.md)."""
+
+def marker_bytes(ids: float) -> float:
+    """Bytes ``ids`` batch ids add to a counter item: 8 each (``codecs.MARKER_ID_BYTES``, a binary set
+    member) and the names of the two slot sets (``m<slot>``), measured with ``item_bytes``."""
+    from aup.adapters.dynamodb.codecs import MARKER_ID_BYTES
+    from aup.adapters.dynamodb.ledger import MARKER_SLOT_SECONDS
+
+    slot_names = 2 * len(f"m{int(time.time() // MARKER_SLOT_SECONDS)}")
+    one = item_bytes({"m": {"BS": [b"\0" * MARKER_ID_BYTES]}}) - 1
+    return slot_names + ids * one if ids else 0.0
+
+
+class CountingDynamo(StubDynamo):
+    """The DynamoDB calls the ledger's counter path makes, applied in memory, with the size of every
+    counter item as written (its batch ids left out: ``marker_bytes`` adds them per traffic shape, since
+    how many an item carries depends on how many batches touch it an hour) and the marker writes."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.wru = 0
-        self.plain_wru = 0
+        self.sizes: list[tuple[str, int]] = []  # (kind, bytes) of each counter write
+        self.marker_writes = 0  # PutItem / UpdateItem of MARK# items (1 WRU each: < 1 KB)
         self.rru = 0.0
         self.max_item = 0
+        self._lock = threading.Lock()  # the ledger writes a batch's counters from several threads
 
     def written(self, item: dict[str, Any]) -> None:
-        size = item_bytes(item)
-        kb = max(1, math.ceil(size / 1024))
+        sk = item["sk"]["S"]
+        if not sk.startswith("COUNTER#"):
+            self.marker_writes += sk == "MARK"
+            return
+        size = item_bytes({k: v for k, v in item.items() if "BS" not in v})
         self.max_item = max(self.max_item, size)
-        self.wru += 2 * kb
-        self.plain_wru += kb
+        self.sizes.append((_kind(sk), size))
+
+    def update_item(self, **kw: Any) -> dict[str, Any]:
+        with self._lock:
+            return super().update_item(**kw)
+
+    def put_item(self, **kw: Any) -> dict[str, Any]:
+        with self._lock:
+            out = super().put_item(**kw)
+            if str(kw.get("Item", {}).get("pk", {}).get("S", "")).startswith("MARK#"):
+                self.marker_writes += 1
+            return out
 
     def read(self, items: list[dict[str, Any]], *, batch: bool) -> None:
         if batch:  # ConsistentRead: one unit per started 4 KB of each item
@@ -101,19 +141,67 @@ class CountingDynamo(StubDynamo):
             self.rru += 1
 
 
+def _wru(size: float) -> int:
+    return max(1, math.ceil(size / 1024))
+
+
+# counter kind -> (fewest, most) batch ids an item carries over its plain writes, and the share of its
+# writes that are transactional (hot: ``ledger.HOT_IDS`` ids in its slot already)
+Ids = dict[str, tuple[float, float, float]]
+
+
+def mean_wru(lo: float, hi: float) -> float:
+    """The mean of ``_wru(x)`` for an item size ``x`` spread evenly from ``lo`` to ``hi`` bytes."""
+    if hi - lo < 1:
+        return float(_wru(hi))
+    total, x = 0.0, lo
+    while x < hi:
+        edge = min(hi, (math.floor(x / 1024) + 1) * 1024)
+        total += (edge - x) * _wru(x + 0.5)
+        x = edge
+    return total / (hi - lo)
+
+
 @dataclass(frozen=True)
 class BatchLedger:
-    """One analyzer batch's ledger traffic, with ``accounts`` distinct accounts in it."""
+    """One analyzer batch's ledger traffic, with ``accounts`` distinct accounts in it (measured)."""
 
     accounts: int
     lines: int
-    items: int
-    wru: int
-    plain_wru: int
-    rru: float
-    transacts: int
-    batch_gets: int
+    sizes: tuple[tuple[str, int], ...]  # (kind, bytes without batch ids) of each counter item written
+    marker_writes: int
+    rru: float  # what the code reads now (counters' totals come from the writes)
+    calls: dict[str, int]
     cpu_s: float
+
+    @property
+    def items(self) -> int:
+        return len(self.sizes)
+
+    def wru(self, ids: Ids | None = None, *, transactional: bool = False) -> float:
+        """Write units of the batch. Plain (the code now): each counter item's started KB with the batch
+        ids it carries (``ids[kind]``: from ``lo`` to ``hi`` over the writes, averaged), and the marker's
+        two writes. ``transactional`` (the code before): 2 per started KB of each item without ids, and a
+        marker per 99 items."""
+        grouped = collections.Counter(self.sizes)
+        if transactional:
+            return sum(n * 2 * _wru(b) for (_, b), n in grouped.items()) + 2 * math.ceil(self.items / 99)
+        total = 0.0
+        for (kind, b), n in grouped.items():
+            lo, hi, hot = (ids or {}).get(kind, (1.0, 1.0, 0.0))
+            plain = mean_wru(b + marker_bytes(lo), b + marker_bytes(hi))
+            total += n * ((1 - hot) * plain + hot * (2 * _wru(b) + 2 / 99))
+        return total + self.marker_writes
+
+    def hot_rru(self, ids: Ids | None) -> float:
+        """The consistent read-back of the counters written transactionally (hot)."""
+        return sum(
+            (ids or {}).get(kind, (1.0, 1.0, 0.0))[2] * max(1, math.ceil(b / 4096)) for kind, b in self.sizes
+        )
+
+    def read_back_rru(self) -> float:
+        """The consistent read of every counter written that the code did before (one unit per 4 KB)."""
+        return float(sum(max(1, math.ceil(b / 4096)) for _, b in self.sizes))
 
 
 @dataclass
@@ -126,32 +214,44 @@ class Measured:
     batches: list[BatchLedger] = field(default_factory=list)  # by accounts, ascending
     mix_lines: int = 0
 
-    def ledger(self, accounts: float) -> tuple[float, float, float, float, float, float]:
-        """(items, wru, plain_wru, rru, transacts, batch_gets) for a batch with ``accounts`` distinct
-        accounts: linear between the measured points (the writes are per (account, window) pair)."""
+    def ledger(
+        self,
+        accounts: float,
+        ids: Ids | None = None,
+        *,
+        transactional: bool = False,
+        read_back: bool = False,
+    ) -> tuple[float, float, float, float]:
+        """(items, wru, rru, I/O wait seconds) of a batch with ``accounts`` distinct accounts: linear between the
+        measured points (the writes are per (account, window) pair). ``ids``: the batch ids a counter
+        item of each kind carries (``Model.ids``); ``transactional`` / ``read_back``: the code before."""
         pts = self.batches
         a = max(1.0, accounts)
-        lo = pts[0]
-        hi = pts[-1]
+        lo, hi = pts[0], pts[1]
         for p, q in itertools.pairwise(pts):
             if p.accounts <= a <= q.accounts:
                 lo, hi = p, q
                 break
         else:
-            lo, hi = (pts[-2], pts[-1]) if a > pts[-1].accounts else (pts[0], pts[1])
+            if a > pts[-1].accounts:
+                lo, hi = pts[-2], pts[-1]
         f = (a - lo.accounts) / (hi.accounts - lo.accounts)
 
-        def at(x: float, y: float) -> float:
-            return max(0.0, x + (y - x) * f)
+        def figures(b: BatchLedger) -> tuple[float, float, float, float]:
+            from aup.adapters.dynamodb.ledger import COUNTER_WRITERS
 
-        return (
-            at(lo.items, hi.items),
-            at(lo.wru, hi.wru),
-            at(lo.plain_wru, hi.plain_wru),
-            at(lo.rru, hi.rru),
-            at(lo.transacts, hi.transacts),
-            at(lo.batch_gets, hi.batch_gets),
-        )
+            rru = b.rru + (b.read_back_rru() if read_back else 0.0 if transactional else b.hot_rru(ids))
+            wait = math.ceil(b.items / 100) * WAIT_BATCH_GET_S if read_back else 0.0
+            if transactional:
+                wait += math.ceil(b.items / 99) * WAIT_TRANSACT_S
+            else:  # the plain ones ten at a time; the hot ones in transactions of 99, read back
+                hot = sum((ids or {}).get(kind, (1.0, 1.0, 0.0))[2] for kind, _ in b.sizes)
+                wait += ((b.items - hot) / COUNTER_WRITERS + b.marker_writes) * WAIT_UPDATE_S
+                wait += math.ceil(hot / 99) * WAIT_TRANSACT_S + math.ceil(hot / 100) * WAIT_BATCH_GET_S
+            return b.items, b.wru(ids, transactional=transactional), rru, wait
+
+        x, y = figures(lo), figures(hi)
+        return tuple(max(0.0, u + (v - u) * f) for u, v in zip(x, y, strict=True))  # type: ignore[return-value]
 
 
 def _batch_lines(accounts: int, lines: int) -> list[str]:
@@ -222,12 +322,10 @@ def measure(account_points: tuple[int, ...] = (1, 10, 100, 1_000, 10_000), repea
             BatchLedger(
                 accounts=accounts,
                 lines=len(lines),
-                items=stub.write_items,
-                wru=stub.wru,
-                plain_wru=stub.plain_wru,
+                sizes=tuple(stub.sizes),
+                marker_writes=stub.marker_writes,
                 rru=stub.rru,
-                transacts=stub.calls.get("transact_write_items", 0),
-                batch_gets=stub.calls.get("batch_get_item", 0),
+                calls=dict(stub.calls),
                 cpu_s=cpu,
             )
         )
@@ -263,11 +361,11 @@ SHAPES = [Shape(a, r) for a in (1, 100, 10_000) for r in (1e3, 1e5, 1e6)]
 class Options:
     """The levers docs/cost.md measures. Defaults: the code and template as they are today."""
 
-    transactional_counters: bool = True  # False: counters as plain UpdateItem, marker as a conditional Put
+    transactional_counters: bool = False  # True: the code before (TransactWriteItems, a marker per 99)
     firehose_interval_s: float = 300.0  # BufferingHints.IntervalInSeconds (LogArchiveBufferSeconds)
     firehose_buffer_mib: float = 128.0  # BufferingHints.SizeInMBs (before compression)
     archive_part_lines: int | None = None  # None: ingest_archive.ARCHIVE_PART_LINES
-    read_back: bool = True  # False: the totals come back from the writes (UpdateItem ReturnValues=ALL_NEW)
+    read_back: bool = False  # True: the code before (a consistent BatchGetItem of the counters written)
     day_item: bool = True  # False: daily totals summed from the hour items at read time (one item per pair)
     firehose_record_rounding: bool = True  # Direct PUT bills each record rounded up to 5 KB
     subscription_batch_bytes: float = MIB  # a CloudWatch Logs payload holds up to ~1 MiB of events
@@ -304,20 +402,45 @@ class Model:
     def with_options(self, **kw: Any) -> Model:
         return Model(self.m, self.p, replace(self.o, **kw))
 
+    def ids(self, shape: Shape, lines: float) -> Ids:
+        """The batch ids a counter item carries over its plain writes, and the share written hot, by
+        kind. An account is in a batch of ``lines`` with probability distinct/accounts, so ``t`` batches
+        an hour (one marker slot) touch its items. An hour item gathers 1..t ids in its hour, a day item
+        keeps the previous slot's too, a source's 5-minute window gathers 1..t/12. Past ``HOT_IDS`` ids
+        in a slot the process writes the item transactionally for ``HOT_SECONDS``."""
+        from aup.adapters.dynamodb.ledger import HOT_IDS, HOT_SECONDS
+
+        d = distinct(shape.accounts, lines)
+        t = 3600 * shape.rate / lines * d / shape.accounts
+        hot_h = HOT_SECONDS / 3600
+
+        def kind(per_slot: float, lo: float, span: float) -> tuple[float, float, float]:
+            if per_slot <= HOT_IDS:
+                return lo, max(1.0, lo + per_slot * span - 1), 0.0
+            # a cycle: HOT_IDS plain writes, then HOT_SECONDS transactional
+            plain = HOT_IDS / (HOT_IDS + per_slot * hot_h)
+            return 1.0, float(HOT_IDS), 1.0 - plain
+
+        return {
+            "hour": kind(t, 1.0, 1.0),
+            "day": kind(t, 1.0 + min(t, HOT_IDS), 1.0),
+            "rate": kind(t / 12, 1.0, 1.0),
+            "other": (1.0, 1.0, 0.0),
+        }
+
     # one batch of the analyzer: compute, ledger and EMF, per million requests
     def _analyzer(self, shape: Shape, lines: float, extra_cpu_per_line: float = 0.0) -> dict[str, float]:
         p, m, o = self.p, self.m, self.o
         batches = 1e6 / lines
         d = distinct(shape.accounts, lines)
-        _items, wru, plain_wru, rru, transacts, gets = m.ledger(d)
-        w = wru if o.transactional_counters else plain_wru
+        _items, w, rru, wait = m.ledger(
+            d, self.ids(shape, lines), transactional=o.transactional_counters, read_back=o.read_back
+        )
         if not o.day_item:  # each account's day item (< 1 KB: 2 WRU in a transaction, 1 plain) goes
             w -= d * (2 if o.transactional_counters else 1)
             rru += 23 * d  # ... and the day's other hour items are read instead (1 RRU each, < 4 KB)
-        if not o.read_back:
-            rru = 0.0
         cpu = lines * (1.0 / m.lines_per_cpu_s + extra_cpu_per_line)
-        duration = cpu / VCPU_SHARE + transacts * WAIT_TRANSACT_S + gets * WAIT_BATCH_GET_S
+        duration = cpu / VCPU_SHARE + wait
         out = {
             "lambda": batches * (duration * ANALYZER_GB * p["lambda_arm_gb_second"] + p["lambda_request"]),
             "ledger": batches * (w * p["dynamodb_wru"] + rru * p["dynamodb_rru"]),
@@ -411,23 +534,31 @@ class Model:
             "sqs": objects * 3 * p["sqs_request"],
         }
 
+    def batch_lines(self, shape: Shape, path: str) -> float:
+        if path == "firehose":
+            return min(self.firehose_lines(shape), self.part_lines())
+        if path == "kinesis":
+            return self.kinesis(shape).lines_per_batch
+        return self.subscription(shape).lines_per_batch
+
+    def account_wru_per_batch(self, shape: Shape, lines: float) -> float:
+        """One account's write units in a batch (its hour and day items): the marginal writes of one more
+        account between the two largest measured batches, with the shape's batch ids on its items."""
+        m, o = self.m, self.o
+        lo, hi = m.batches[-2], m.batches[-1]
+        ids = self.ids(shape, lines)
+        t = o.transactional_counters
+
+        def counters(b: BatchLedger) -> float:
+            return b.wru(ids, transactional=t) - (2 * math.ceil(b.items / 99) if t else b.marker_writes)
+
+        per = (counters(hi) - counters(lo)) / (hi.accounts - lo.accounts)
+        return per / 2 if not o.day_item else per
+
     def hot_account_wcu_per_s(self, rate: float, path: str) -> float:
         """Write units per second on one account's partition (its hour and day items) when that one
-        account sends ``rate`` requests per second: batches per second x one account's writes in a batch
-        (measured as the marginal writes of one more account; markers live on keys of their own)."""
-        m, o = self.m, self.o
-        lo, hi = m.batches[-2], m.batches[-1]  # the marginal writes of one more account in a batch
-        w = (hi.wru - lo.wru) if o.transactional_counters else (hi.plain_wru - lo.plain_wru)
-        per_batch = w / (hi.accounts - lo.accounts)
-        if not o.day_item:
-            per_batch /= 2
+        account sends ``rate`` requests per second: batches per second x its writes in a batch (markers
+        live on keys of their own)."""
         shape = Shape(1, rate)
-        if path == "firehose":
-            lines = self.firehose_lines(shape)
-        elif path == "kinesis":
-            lines = self.kinesis(shape).lines_per_batch
-        else:
-            lines = self.subscription(shape).lines_per_batch
-        if path == "firehose":
-            lines = min(lines, self.part_lines())
-        return rate / lines * per_batch
+        lines = self.batch_lines(shape, path)
+        return rate / lines * self.account_wru_per_batch(shape, lines)

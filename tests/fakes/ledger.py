@@ -7,10 +7,13 @@ its commit (a concurrent writer); ``commits`` and ``cancelled`` count what happe
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from aup.adapters.dynamodb.codecs import marker_id
+from aup.adapters.dynamodb.ledger import MARKER_SLOT_SECONDS
 from aup.domain.models import (
     AccountState,
     ApiKeyRecord,
@@ -22,7 +25,14 @@ from aup.domain.models import (
     SuspensionKind,
     Violation,
 )
-from aup.domain.ports import AccountChange, Conflict, CounterUpdate, Page, ShadowDecision
+from aup.domain.ports import (
+    AccountChange,
+    Conflict,
+    CounterUpdate,
+    LedgerUnavailable,
+    Page,
+    ShadowDecision,
+)
 
 
 class MemoryStore:
@@ -37,6 +47,10 @@ class MemoryStore:
         self.blocks: dict[str, SourceBlock] = {}
         self.counters: dict[tuple[str, str], dict[str, Any]] = {}
         self.markers: set[str] = set()
+        self.counter_markers: dict[str, tuple[int, str]] = {}  # marker -> (slot, pending | done)
+        self.counter_marks: dict[tuple[str, str], dict[int, set[bytes]]] = {}  # item -> slot -> ids
+        self.counter_writes = 0
+        self.fail_after_counters: int | None = None
         self.shadow_states: dict[str, AccountState] = {}
         self.shadow_decisions: dict[tuple[str, str], ShadowDecision] = {}
         self.before_commit: Callable[[AccountChange], None] | None = None
@@ -139,13 +153,44 @@ class MemoryStore:
     # --- counters -----------------------------------------------------------------------------
 
     def add_counters_once(
-        self, marker: str, updates: Sequence[CounterUpdate], marker_ttl: timedelta = timedelta(days=3)
+        self,
+        marker: str,
+        updates: Sequence[CounterUpdate],
+        marker_ttl: timedelta = timedelta(days=3),
+        *,
+        into: dict[tuple[str, str], dict[str, Any]] | None = None,
     ) -> bool:
-        if marker in self.markers or not updates:
+        """``DynamoStore.add_counters_once``'s protocol: the batch's marker item (``pending`` under a
+        marker slot, then ``done``), each counter updated unless it already carries the batch's id in
+        that slot's set, the sets two and three slots back dropped on each update, a resumption past
+        the horizon applying nothing. ``fail_after_counters`` stops a batch (``LedgerUnavailable``)
+        after that many counters, as a crash between two updates would."""
+        useful = [u for u in updates if u.add or any(u.add_sets.values()) or u.expires_at]
+        if not useful:
             return False
+        current = int(time.time() // MARKER_SLOT_SECONDS)
+        slot, state = self.counter_markers.setdefault(marker, (current, "pending"))
         self.markers.add(marker)
-        for u in updates:
-            item = self.counters.setdefault((u.scope, u.name), {})
+        if state == "done":
+            return False
+        if current > slot + 1:
+            self.counter_markers[marker] = (slot, "done")
+            return False
+        mid = marker_id(marker)
+        applied = False
+        for u in useful:
+            if self.fail_after_counters is not None:
+                if self.fail_after_counters <= 0:
+                    self.fail_after_counters = None
+                    raise LedgerUnavailable("UpdateItem(counters)", "injected: the batch stopped here")
+                self.fail_after_counters -= 1
+            k = (u.scope, u.name)
+            marks = self.counter_marks.setdefault(k, {})
+            if mid in marks.get(slot, set()):
+                if into is not None and k in self.counters:
+                    into[k] = dict(self.counters[k])
+                continue
+            item = self.counters.setdefault(k, {})
             for field, inc in u.add.items():
                 item[field] = item.get(field, 0) + inc
             for field, members in u.add_sets.items():
@@ -153,7 +198,16 @@ class MemoryStore:
                     item[field] = set(item.get(field, set())) | set(members)
             if u.expires_at is not None:
                 item["expires_at"] = int(u.expires_at.timestamp())
-        return True
+            marks.setdefault(slot, set()).add(mid)
+            for old in (current - 2, current - 3):
+                if old != slot:
+                    marks.pop(old, None)
+            self.counter_writes += 1
+            applied = True
+            if into is not None:
+                into[k] = dict(item)
+        self.counter_markers[marker] = (slot, "done")
+        return applied
 
     def get_counters(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         return {k: dict(self.counters[k]) for k in keys if k in self.counters}

@@ -129,8 +129,17 @@ class CounterUpdate:
             raise ValueError(f"counter name must be 1-500 characters, got {len(self.name)}")
 
 
+CounterItems = dict[tuple[str, str], dict[str, Any]]
+
+
 class CounterStore(Protocol):
-    """Detectors' windowed counters: the ledger's, or an in-memory store for replays."""
+    """Detectors' windowed counters: the ledger's, or an in-memory store for replays.
+
+    The ledger's ``add_counters_once`` is applied once per marker however often a batch is delivered,
+    including a delivery that stopped between two counters (each counter item carries the batch's id
+    while it may be redelivered), and with ``into`` hands back each written counter's values as the
+    write left them, so the totals need no read (``aup.usecases.analyze_logs.WrittenCounters``).
+    """
 
     def add_counters_once(self, marker: str, updates: Sequence[CounterUpdate]) -> bool: ...
     def get_counters(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]: ...
@@ -164,7 +173,12 @@ class LedgerStore(Protocol):
     ) -> tuple[ApiKeyRecord | None, SourceBlock | None]: ...
     def put_source_block(self, block: SourceBlock) -> None: ...
     def add_counters_once(
-        self, marker: str, updates: Sequence[CounterUpdate], marker_ttl: timedelta = timedelta(days=3)
+        self,
+        marker: str,
+        updates: Sequence[CounterUpdate],
+        marker_ttl: timedelta = timedelta(days=3),
+        *,
+        into: CounterItems | None = None,
     ) -> bool: ...
     def get_counters(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]: ...
     def expired_suspensions(self, now: datetime, limit: int = 500) -> list[str]: ...
@@ -203,7 +217,12 @@ class Ledger(Protocol):
 
     # detector state across invocations
     def add_counters_once(
-        self, marker: str, updates: Sequence[CounterUpdate], marker_ttl: timedelta = timedelta(days=3)
+        self,
+        marker: str,
+        updates: Sequence[CounterUpdate],
+        marker_ttl: timedelta = timedelta(days=3),
+        *,
+        into: CounterItems | None = None,
     ) -> bool: ...
     def get_counters(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]: ...
 

@@ -2,7 +2,9 @@
 
 A subscription event carries one payload (``awslogs.data``); a Kinesis event carries one payload per
 record. All lines of the invocation are analysed as one batch: one counter write set under a marker
-derived from the log event ids, one read of the touched windows, one ``apply_findings``.
+derived from the log event ids (plain conditional writes, idempotent per counter item: the ledger's
+``add_counters_once``), whose answers are the touched windows' totals (``WrittenCounters``: no
+read-back), one ``apply_findings``.
 
 Kinesis records are taken in order up to the first one that cannot be decoded: that record (and the
 ones after it, not processed) are reported in ``batchItemFailures``, so the platform retries from it
@@ -27,7 +29,7 @@ import orjson
 from aup.detectors.logs.analyzer import analyze, batch_marker, read_lines
 from aup.detectors.logs.parse import MalformedPayload, decode_payload, event_messages
 from aup.domain.models import AccountState, Outcome
-from aup.domain.ports import Ledger
+from aup.domain.ports import CounterItems, CounterUpdate, Ledger
 from aup.policy import Policy
 
 PLAN_CACHE_SECONDS = 300.0
@@ -127,6 +129,29 @@ def accounts_lookup(plan_of: Callable[[str], str | None]) -> Callable[[Sequence[
     return accounts_exist
 
 
+class WrittenCounters:
+    """The ledger's counters for one analysis: the values the counter writes returned answer the read
+    of the windows they touched (no read-back); any other counter is read from the ledger.
+
+    A redelivered batch (nothing written) or an item whose answer carried no values is read as before.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.items: CounterItems = {}
+
+    def add_counters_once(self, marker: str, updates: Sequence[CounterUpdate]) -> bool:
+        return self.ledger.add_counters_once(marker, updates, into=self.items)
+
+    def get_counters(self, keys: Sequence[tuple[str, str]]) -> CounterItems:
+        have = self.items
+        out = {k: have[k] for k in keys if k in have}
+        missing = [k for k in keys if k not in have]
+        if missing:
+            out.update(self.ledger.get_counters(missing))
+        return out
+
+
 def process_event(
     event: dict[str, Any], *, ledger: Ledger, policy: Policy, now: datetime
 ) -> InvocationResult:
@@ -144,7 +169,7 @@ def process_event(
     analysis = analyze(
         read.records,
         marker=batch_marker(ids if all(ids) else messages),
-        store=ledger,
+        store=WrittenCounters(ledger),
         policy=policy,
         plan_of=plan_of,
         accounts_exist=accounts_lookup(plan_of),

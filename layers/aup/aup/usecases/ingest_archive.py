@@ -28,7 +28,13 @@ from urllib.parse import unquote_plus
 from aup.detectors.logs.analyzer import analyze, read_lines
 from aup.domain.ports import Ledger
 from aup.policy import Policy
-from aup.usecases.analyze_logs import FULL_ID_SETS, InvocationResult, accounts_lookup, plan_lookup
+from aup.usecases.analyze_logs import (
+    FULL_ID_SETS,
+    InvocationResult,
+    WrittenCounters,
+    accounts_lookup,
+    plan_lookup,
+)
 
 ARCHIVE_PART_LINES = 320_000  # a whole 128 MiB object (~300k lines) in one analysis: one counter write set
 ReadObject = Callable[[str, str], bytes]  # (bucket, key) -> the object's bytes
@@ -143,7 +149,7 @@ def process_object(
         analysis = analyze(
             read.records,
             marker=obj.marker(n),
-            store=ledger,
+            store=WrittenCounters(ledger),
             policy=policy,
             plan_of=plan_of,
             accounts_exist=accounts_lookup(plan_of),

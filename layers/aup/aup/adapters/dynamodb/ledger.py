@@ -14,6 +14,9 @@
 | ACCOUNT#<id>       | SHADOW#<detected>#<vid>          | shadow mode: live vs candidate decision, TTL    |
 | POLICY#<parameter> | AUDIT#<at>#<ssm version>         | policy promote / rollback audit                 |
 
+Counter items also hold ``m<slot>``, binary sets of the ids of the batches that updated them lately
+(``add_counters_once``); ``get_counters`` leaves them out.
+
 GSI1 (gsi1pk, gsi1sk) lists accounts (``ACCOUNT``) and reviews by status (``REVIEW#<status>``).
 GSI2 (gsi2pk, gsi2sk) lists temporary suspensions by end (``TEMPSUSP``), for the expiry sweep.
 
@@ -51,6 +54,7 @@ from aup.adapters.dynamodb.codecs import (
     encode_page_token,
     key,
     key_item,
+    marker_id,
     marker_item,
     review_item,
     state_from,
@@ -81,7 +85,18 @@ from aup.domain.ports import (
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 25  # retries of a counter chunk or of unprocessed keys under contention
-COUNTERS_PER_TRANSACTION = 99  # plus the chunk's marker: DynamoDB's 100 items per transaction
+# Counter items keep the ids of the batches that updated them per slot of this many seconds, and drop
+# the slots two and three back: an id outlives its batch's first attempt by at least one slot, more than
+# the template's redeliveries take (SQS: 5 receives 720 s apart; Kinesis and async retries: minutes).
+MARKER_SLOT_SECONDS = 3600
+COUNTERS_PER_TRANSACTION = 99  # hot counters: plus the chunk's marker, DynamoDB's 100 items
+# A counter whose current slot holds this many batch ids (8 bytes each) is hot: this process writes it
+# transactionally for HOT_SECONDS, so no item grows past ~1 KB of ids however many batches touch it.
+HOT_IDS = 48
+HOT_SECONDS = 2 * 3600
+HOT_COUNTERS_LIMIT = 100_000
+COUNTER_WRITERS = 10  # concurrent UpdateItem calls of one batch: botocore's default connection pool
+PARALLEL_FROM = 32  # fewer counters than this are written in sequence
 TIMEOUT_RETRIES = 1  # further calls of a timed-out transaction under its token (botocore retried it)
 
 # Error codes that mean "not now" (botocore already retried them): the ledger is unavailable.
@@ -130,9 +145,11 @@ def _put_new(table: str, item: dict[str, Any]) -> dict[str, Any]:
 class DynamoStore:
     """The ledger table named ``table``: persistence primitives only. The client is created lazily."""
 
-    def __init__(self, table: str, client: Any = None) -> None:
+    def __init__(self, table: str, client: Any = None, counter_writers: int = COUNTER_WRITERS) -> None:
         self.table = table
         self._client = client
+        self.counter_writers = counter_writers
+        self._hot: dict[tuple[str, str], float] = {}  # counter -> until when it is written transactionally
 
     @property
     def ddb(self) -> Any:
@@ -464,24 +481,114 @@ class DynamoStore:
         return {"Update": update}
 
     def add_counters_once(
-        self, marker: str, updates: Sequence[CounterUpdate], marker_ttl: timedelta = timedelta(days=3)
+        self,
+        marker: str,
+        updates: Sequence[CounterUpdate],
+        marker_ttl: timedelta = timedelta(days=3),
+        *,
+        into: dict[tuple[str, str], dict[str, Any]] | None = None,
     ) -> bool:
-        """Apply counter increments atomically, once per ``marker`` (a redelivered batch adds nothing).
+        """Apply counter increments once per ``marker`` (a redelivered batch adds nothing), mostly as
+        plain conditional ``UpdateItem``s: no transaction (half the write units), no read-back.
 
-        Up to 99 counters go into one transaction with the marker ``MARK#<marker>#<chunk>``; larger
-        batches are chunked, each chunk applied once. Returns False when every chunk was applied before.
-        A chunk whose answer was lost is retried by botocore under the same token: applied once, True.
+        1. ``MARK#<marker> / MARK`` is put once: ``state=pending``, the marker ``slot``, and ``hot``, a
+           bitmap over ``updates`` (in order) of the counters this batch writes transactionally (below).
+           Found ``done``: the batch was applied, nothing is written. Found ``pending``: an earlier
+           delivery stopped part-way; this one resumes under the slot and bitmap recorded then.
+        2. Each other counter is one ``UpdateItem`` that also adds the batch's 8-byte id to the item's
+           id set of that slot (``m<slot>``, binary: invisible to ``get_counters``), conditioned on the id
+           not being there yet, so an item an earlier delivery updated is skipped. Every update removes
+           the sets of the slots two and three back (``MARKER_SLOT_SECONDS`` each).
+        3. A *hot* counter (one whose current slot already held ``HOT_IDS`` ids when this process last
+           wrote it: many batches an hour touch it) would grow by an id per batch, so it is written as
+           before: up to 99 in a ``TransactWriteItems`` with the chunk's marker ``MARK#<marker>#<n>``,
+           read back consistently afterwards. Which counters are hot is fixed by the bitmap, so every
+           delivery of a batch splits it the same way.
+        4. ``state=done``.
+
+        A resumption later than the ids' horizon (the slot after next has begun, so an item's ids may
+        have been pruned) cannot tell applied items from others: it applies nothing more, logs a warning
+        and records the batch done; the template's automatic redeliveries all come inside it.
+        ``into``, when given, receives each written counter's values as the write returned them
+        (``ALL_NEW``, the current item when the update was skipped, the read-back for hot ones): the
+        totals without a read of the plain ones. Returns whether anything was applied by this call.
         """
         useful = [u for u in updates if u.add or any(u.add_sets.values()) or u.expires_at]
         if not useful:
             return False
-        expires = int(time.time() + marker_ttl.total_seconds())
+        now = time.time()
+        current = int(now // MARKER_SLOT_SECONDS)
+        hot_now = self._hot_counters(useful, now)
+        slot, state, hot = self._open_marker(marker, current, int(now + marker_ttl.total_seconds()), hot_now)
+        if state == "done":
+            return False
+        if current > slot + 1:
+            log.warning(
+                "counter batch %s resumed after its markers' horizon: its remaining increments are not "
+                "applied (an item's batch ids may be pruned, so a re-application could count twice)",
+                marker,
+            )
+            self._close_marker(marker)
+            return False
+        mid = marker_id(marker)
+        prune = tuple(f"m{s}" for s in (current - 2, current - 3) if s != slot)
+        plain = [u for i, u in enumerate(useful) if not _bit(hot, i)]
+        txn = [u for i, u in enumerate(useful) if _bit(hot, i)]
+        requests = [self._counter_request(u, mid, slot, prune) for u in plain]
+        if len(requests) < PARALLEL_FROM or self.counter_writers <= 1:
+            results = [self._marked_update(r) for r in requests]
+        else:  # one thread per share of the updates (a future per update cost ~13 us each)
+            from concurrent.futures import ThreadPoolExecutor
+
+            n = self.counter_writers
+            shares = [requests[i::n] for i in range(n)]
+            with ThreadPoolExecutor(max_workers=n) as pool:
+                by_share = list(pool.map(lambda share: [self._marked_update(r) for r in share], shares))
+            results = [by_share[i % n][i // n] for i in range(len(requests))]
+        applied = False
+        for u, (done, values, ids) in zip(plain, results, strict=True):
+            applied = applied or done
+            if into is not None and values is not None:
+                into[(u.scope, u.name)] = values
+            if ids >= HOT_IDS:
+                self._remember_hot((u.scope, u.name), now)
+        if txn:
+            applied = (
+                self._transact_counters(marker, txn, int(now + marker_ttl.total_seconds()), prune) or applied
+            )
+            if into is not None:
+                into.update(self.get_counters([(u.scope, u.name) for u in txn]))
+        self._close_marker(marker)
+        return applied
+
+    def _hot_counters(self, updates: Sequence[CounterUpdate], now: float) -> bytes | None:
+        """The bitmap of ``updates`` this process knows to be hot (None: none is)."""
+        hot = self._hot
+        if not hot:
+            return None
+        bits = bytearray((len(updates) + 7) // 8)
+        for i, u in enumerate(updates):
+            until = hot.get((u.scope, u.name))
+            if until is not None and until > now:
+                bits[i // 8] |= 1 << (i % 8)
+        return bytes(bits) if any(bits) else None
+
+    def _remember_hot(self, counter: tuple[str, str], now: float) -> None:
+        if len(self._hot) >= HOT_COUNTERS_LIMIT:
+            self._hot.clear()
+        self._hot[counter] = now + HOT_SECONDS
+
+    def _transact_counters(
+        self, marker: str, updates: Sequence[CounterUpdate], expires: int, prune: tuple[str, ...]
+    ) -> bool:
+        """The hot counters of a batch as before issue 15: chunks of 99 with their marker, each chunk
+        applied once (a retried chunk finds its marker)."""
         applied_any = False
-        for chunk_no, start in enumerate(range(0, len(useful), COUNTERS_PER_TRANSACTION)):
-            chunk = useful[start : start + COUNTERS_PER_TRANSACTION]
+        for chunk_no, start in enumerate(range(0, len(updates), COUNTERS_PER_TRANSACTION)):
+            chunk = updates[start : start + COUNTERS_PER_TRANSACTION]
             items = [
                 _put_new(self.table, marker_item(f"{marker}#{chunk_no}", expires)),
-                *(self._counter_update(u) for u in chunk),
+                *(_pruned(self._counter_update(u), prune) for u in chunk),
             ]
             for attempt in range(MAX_ATTEMPTS):
                 codes = self._transact(
@@ -496,6 +603,92 @@ class DynamoStore:
             else:
                 raise LedgerError(f"counter batch {marker} chunk {chunk_no} kept conflicting")
         return applied_any
+
+    def _open_marker(
+        self, marker: str, slot: int, expires: int, hot: bytes | None
+    ) -> tuple[int, str, bytes | None]:
+        """(slot, state, hot bitmap) of the batch's marker item: created ``pending``, or as found."""
+        try:
+            self._call(
+                "PutItem(counter marker)",
+                "put_item",
+                TableName=self.table,
+                Item=marker_item(marker, expires, slot=slot, state="pending", hot=hot),
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return slot, "pending", hot
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            if old is None:  # a client that does not return the item: read it
+                old = self._call(
+                    "GetItem(counter marker)",
+                    "get_item",
+                    TableName=self.table,
+                    Key=key(f"MARK#{marker}", "MARK"),
+                    ConsistentRead=True,
+                ).get("Item", {})
+            # A marker without a state is not one this code writes: taken as applied, never re-applied.
+            state = old.get("state", {}).get("S", "done")
+            found = old.get("hot", {}).get("B")
+            return int(old.get("slot", {}).get("N", slot)), state, (bytes(found) if found else None)
+
+    def _close_marker(self, marker: str) -> None:
+        self._call(
+            "UpdateItem(counter marker)",
+            "update_item",
+            TableName=self.table,
+            Key=key(f"MARK#{marker}", "MARK"),
+            UpdateExpression="SET #st = :done REMOVE #hot",
+            ExpressionAttributeNames={"#st": "state", "#hot": "hot"},
+            ExpressionAttributeValues={":done": {"S": "done"}},
+        )
+
+    def _counter_request(
+        self, u: CounterUpdate, mid: bytes, slot: int, prune: tuple[str, ...]
+    ) -> dict[str, Any]:
+        update = self._counter_update(u)["Update"]
+        names = update.setdefault("ExpressionAttributeNames", {})
+        values = update.setdefault("ExpressionAttributeValues", {})
+        names["#mk"] = f"m{slot}"
+        values[":mk"] = {"BS": [mid]}
+        values[":mid"] = {"B": mid}
+        expr = update["UpdateExpression"]
+        expr = f"{expr}, #mk :mk" if "ADD " in expr else f"{expr} ADD #mk :mk".strip()
+        update["UpdateExpression"] = expr
+        update = _pruned({"Update": update}, prune)["Update"]
+        update["ConditionExpression"] = "NOT contains(#mk, :mid)"
+        update["ReturnValues"] = "ALL_NEW"
+        update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return update
+
+    def _marked_update(self, update: dict[str, Any]) -> tuple[bool, dict[str, Any] | None, int]:
+        """(applied, the item's counter values or None when not returned, ids in the slot's set) of one
+        marked update.
+
+        A timeout after botocore's retries is retried once more: safe, the condition skips an update
+        that was applied and lost its answer."""
+        slot_set = update["ExpressionAttributeNames"]["#mk"]
+        for retry in range(TIMEOUT_RETRIES + 1):
+            try:
+                resp = self._call("UpdateItem(counters)", "update_item", **update)
+            except LedgerTimeout:
+                if retry == TIMEOUT_RETRIES:
+                    raise
+                _backoff(retry)
+                continue
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+                return False, (_counter_values(item) if item else None), 0
+            attrs = resp.get("Attributes")
+            if not attrs:
+                return True, None, 0
+            return True, _counter_values(attrs), len(attrs.get(slot_set, {}).get("BS", ()))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def get_counters(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Counter items by (scope, name); absent counters are absent from the answer."""
@@ -762,6 +955,21 @@ def _counter_values(item: dict[str, Any]) -> dict[str, Any]:
         elif "BOOL" in v:
             out[k] = v["BOOL"]
     return out
+
+
+def _bit(bits: bytes | None, i: int) -> bool:
+    return bits is not None and i // 8 < len(bits) and bool(bits[i // 8] & (1 << (i % 8)))
+
+
+def _pruned(action: dict[str, Any], prune: tuple[str, ...]) -> dict[str, Any]:
+    """An ``Update`` action that also removes the attributes ``prune`` (old slots' id sets)."""
+    if prune:
+        update = action["Update"]
+        names = update.setdefault("ExpressionAttributeNames", {})
+        for i, name in enumerate(prune):
+            names[f"#p{i}"] = name
+        update["UpdateExpression"] += " REMOVE " + ", ".join(f"#p{i}" for i in range(len(prune)))
+    return action
 
 
 def _update_expression(adds: int, sets: tuple[int, ...], ttl: bool) -> str:
