@@ -19,6 +19,7 @@ from aupctl.runner import FunctionRunner
 
 FUNCTION = "AdminApiFunction"
 API = "AdminApi"
+LIST_MAX_PAGES = 100  # `aupctl accounts list` follows the next token this many pages at most
 
 
 @dataclass
@@ -110,9 +111,43 @@ class AdminClient:
         return decode_response(self.runner.invoke(FUNCTION, event).result)
 
     # The admin API's routes (docs/architecture.md#admin-api).
-    def list_accounts(self, limit: int | None = None, next_token: str | None = None) -> Response:
+    def list_accounts(
+        self,
+        limit: int | None = None,
+        next_token: str | None = None,
+        *,
+        status: str | None = None,
+        plan: str | None = None,
+        allowlisted: bool | None = None,
+        pending_reviews: bool | None = None,
+        q: str | None = None,
+    ) -> Response:
+        """One page of ``GET /accounts``; the filters (each only when given) are the API's query
+        parameters: ``status``, ``plan``, ``allowlisted``, ``pending_reviews`` (true/false), ``q``."""
         query = {k: str(v) for k, v in (("limit", limit), ("next_token", next_token)) if v}
+        for name, flag in (("allowlisted", allowlisted), ("pending_reviews", pending_reviews)):
+            if flag is not None:
+                query[name] = "true" if flag else "false"
+        query.update({k: v for k, v in (("status", status), ("plan", plan), ("q", q)) if v})
         return self.call("GET", "/accounts", query=query)
+
+    def all_accounts(
+        self, max_pages: int = LIST_MAX_PAGES, page_size: int | None = None, **filters: Any
+    ) -> Response:
+        """Every page of ``GET /accounts`` with these filters, as one ``{"items", "next_token"}`` answer
+        (a filtered page can be short, even empty, with more behind its token). The first error answer
+        is returned as it is; ``next_token`` is set only when ``max_pages`` were read."""
+        items: list[Any] = []
+        token: str | None = None
+        for _ in range(max_pages):
+            page = self.list_accounts(page_size, token, **filters)
+            if not page.ok:
+                return page
+            items += items_of(page.body)
+            token = page.body.get("next_token") if isinstance(page.body, dict) else None
+            if not token:
+                break
+        return Response(200, {"items": items, "next_token": token})
 
     def get_account(self, account_id: str) -> Response:
         return self.call("GET", f"/accounts/{account_id}")

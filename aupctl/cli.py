@@ -68,6 +68,35 @@ def remote_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def archive_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--stack NAME [--region R] [--profile P]`` of ``replay`` and ``policy diff``: an ``s3://`` ``--logs``
+    archive is read with that deployed stack's session (aupctl/remote.py ``archive_s3``)."""
+    for option in (
+        click.option("--profile", default=None, help="AWS profile for --stack (default: the usual chain)"),
+        click.option("--region", default=None, help="AWS region of --stack (default: the profile's)"),
+        click.option(
+            "--stack", default=None, help="a deployed stack's name: read an s3:// --logs with its session"
+        ),
+    ):
+        command = option(command)
+    return command
+
+
+def _archive_remote(
+    logs: Path | None, stack: str | None, region: str | None, profile: str | None
+) -> dict[str, str | None]:
+    """The checked ``--stack/--region/--profile`` of an archive-reading command, as keyword arguments."""
+    from aupctl.replay import s3_uri
+
+    if not stack:
+        if region or profile:
+            raise click.UsageError("--region and --profile go with --stack")
+        return {}
+    if logs is None or s3_uri(logs) is None:
+        raise click.UsageError("--stack reads an s3:// --logs archive: pass --logs s3://bucket/prefix")
+    return {"stack": stack, "region": region, "profile": profile}
+
+
 def _function_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """Completion of a LogicalId: the functions of the template."""
     try:
@@ -208,13 +237,40 @@ def _accounts_command(action: str, **params: Any) -> int:
     return _accounts(argparse.Namespace(action=action, **{**defaults, **params}))
 
 
-@accounts.command("list")
+@accounts.command(
+    "list",
+    epilog="""\b
+Examples:
+  aupctl accounts list --status suspended --plan free
+  aupctl accounts list --pending-reviews --search acme
+  aupctl accounts list --allowlisted --stack aup-enforcer --json""",
+)
+@click.option("--status", type=click.Choice(["active", "suspended"]), default=None, help="only this status")
+@click.option("--plan", default=None, help="only this plan")
+@click.option(
+    "--allowlisted/--not-allowlisted", default=None, help="only (not) allowlisted accounts (default: both)"
+)
+@click.option(
+    "--pending-reviews/--no-pending-reviews",
+    default=None,
+    help="only accounts with (without) pending reviews (default: both)",
+)
+@click.option("--search", "q", default=None, metavar="Q", help="only account ids containing Q")
 @json_option
 @port_option()
 @remote_options
-def accounts_list(as_json: bool, port: int) -> int:
-    """List accounts."""
-    return _accounts_command("list", json=as_json, port=port)
+def accounts_list(
+    status: str | None,
+    plan: str | None,
+    allowlisted: bool | None,
+    pending_reviews: bool | None,
+    q: str | None,
+    as_json: bool,
+    port: int,
+) -> int:
+    """List accounts (every page), filtered as the admin API's GET /accounts filters."""
+    filters = dict(status=status, plan=plan, allowlisted=allowlisted, pending_reviews=pending_reviews, q=q)
+    return _accounts_command("list", json=as_json, port=port, filters=filters)
 
 
 @accounts.command("show")
@@ -487,13 +543,14 @@ def console_command(port: int, listen: int | None, role: str | None, no_open: bo
 Examples:
   aupctl replay --logs access.log --dry-run
   aupctl replay --logs - --format clf --json < access.log
-  aupctl replay --logs access.log --dry-run --policy candidate.yaml""",
+  aupctl replay --logs access.log --dry-run --policy candidate.yaml
+  aupctl replay --logs s3://ARCHIVE/access-logs/2026/11/27/ --dry-run --stack aup-enforcer""",
 )
 @click.option(
     "--logs",
     required=True,
     type=click.Path(path_type=Path, allow_dash=True),
-    help="access-log file (- for standard input)",
+    help="access-log file (.gz too), - for standard input, or s3://bucket/prefix (its objects in key order)",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["auto", "json", "clf"]), default="auto", show_default=True
@@ -507,10 +564,24 @@ Examples:
     help="detect and decide under this policy document instead of the stack's (validated first)",
 )
 @port_option()
-def replay(logs: Path, fmt: str, dry_run: bool, as_json: bool, policy: Path | None, port: int) -> int:
+@archive_options
+def replay(
+    logs: Path,
+    fmt: str,
+    dry_run: bool,
+    as_json: bool,
+    policy: Path | None,
+    port: int,
+    stack: str | None,
+    region: str | None,
+    profile: str | None,
+) -> int:
     """Backtest the log analyzer on a file of access-log lines."""
+    remote = _archive_remote(logs, stack, region, profile)
     return _replay(
-        argparse.Namespace(logs=logs, format=fmt, dry_run=dry_run, json=as_json, policy=policy, port=port)
+        argparse.Namespace(
+            logs=logs, format=fmt, dry_run=dry_run, json=as_json, policy=policy, port=port, **remote
+        )
     )
 
 
@@ -524,6 +595,7 @@ Examples:
   aupctl policy validate candidate.yaml
   aupctl policy diff --candidate candidate.yaml --since 30d
   aupctl policy diff --candidate candidate.yaml --logs access.log --json --html diff.html
+  aupctl policy diff --candidate candidate.yaml --logs s3://ARCHIVE/access-logs/ --stack aup-enforcer
   aupctl policy diff --candidate candidate.yaml --corpus all   # honest customers it would wrong
   aupctl policy encode candidate.yaml   # the SSM value (compressed when over 4,096 characters)
   aupctl policy shadow-report --since 7d
@@ -572,7 +644,8 @@ def policy_encode(file: Path) -> int:
     "--logs",
     type=click.Path(path_type=Path, allow_dash=True),
     default=None,
-    help="archived access logs to replay under both policies too (as `aupctl replay`)",
+    help="archived access logs to replay under both policies too (as `aupctl replay`: a file, .gz, -, "
+    "or s3://bucket/prefix)",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["auto", "json", "clf"]), default="auto", show_default=True
@@ -594,6 +667,7 @@ def policy_encode(file: Path) -> int:
 @click.option("--json", "as_json", is_flag=True, help="print the diff as JSON")
 @click.option("--html", type=click.Path(path_type=Path), default=None, help="write an HTML report here")
 @port_option()
+@archive_options
 def policy_diff(
     candidate: Path,
     since: str,
@@ -604,10 +678,16 @@ def policy_diff(
     as_json: bool,
     html: Path | None,
     port: int,
+    stack: str | None,
+    region: str | None,
+    profile: str | None,
 ) -> int:
     """Replay the recorded findings under the live policy and the candidate; print what would change.
     With --corpus, check the candidate against the honest corpus too (no stack needed for that)."""
     from aupctl.policy import diff
+    from aupctl.replay import archive_client
+
+    remote = _archive_remote(logs, stack, region, profile)
 
     return diff(
         candidate,
@@ -619,6 +699,7 @@ def policy_diff(
         port=port,
         corpus=corpus,
         scenarios=scenarios,
+        s3=archive_client(port, **remote) if remote else None,
     )
 
 
@@ -1052,7 +1133,8 @@ def _accounts(args: argparse.Namespace) -> int:
 
     action = args.action
     if action == "list":
-        return _answer(client.list_accounts(), args.json, lambda b: tables.accounts_table(items_of(b)))
+        listed = client.all_accounts(**getattr(args, "filters", {}))
+        return _answer(listed, args.json, lambda b: tables.accounts_table(items_of(b)))
     if action == "create":
         return _answer(client.create_account(args.account_id, args.plan, args.api_key), args.json, one)
     if action == "suspend":

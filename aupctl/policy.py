@@ -178,11 +178,13 @@ def diff(
     port: int,
     corpus: str | None = None,
     scenarios: tuple[str, ...] = (),
+    s3: Any = None,
 ) -> int:
+    """``s3``: the S3 client factory for an ``s3://`` ``logs`` (``--stack``; default the local stack's)."""
     window = parse_since(since)
     candidate, _ = require_valid(candidate_path, "candidate")
     if state.endpoint_answers(port):
-        report = recorded_diff(candidate, window=window, logs=logs, fmt=fmt, port=port)
+        report = recorded_diff(candidate, window=window, logs=logs, fmt=fmt, port=port, s3=s3)
     elif corpus is None and not scenarios:
         raise CliError(
             f"policy diff replays the local stack's ledger and none runs on port {port}: "
@@ -216,7 +218,7 @@ def diff(
 
 
 def recorded_diff(
-    candidate: Any, *, window: timedelta, logs: Path | None, fmt: str, port: int
+    candidate: Any, *, window: timedelta, logs: Path | None, fmt: str, port: int, s3: Any = None
 ) -> dict[str, Any]:
     """The recorded history (and ``logs``) of the local stack on ``port`` under its live policy and
     under ``candidate``, as the report's dict."""
@@ -232,7 +234,8 @@ def recorded_diff(
     if logs is not None:
         from aup.usecases.replay import replay
 
-        lines = read_log_lines(logs, s3=lambda: LocalStack.connect(port).client("s3"))  # the stack's archive
+        local_s3 = lambda: LocalStack.connect(port).client("s3")  # noqa: E731 (the stack's archive)
+        lines = read_log_lines(logs, s3=s3 or local_s3)
         log_fmt = detect_format(lines) if fmt == "auto" else fmt
         plans = {a: s.plan for a, s in known.items()}
         extra_live = replay(lines, live, fmt=log_fmt, plans=plans)

@@ -3,7 +3,8 @@
 The admin API's URL is the stack's ``AdminApiUrl`` output (CloudFormation ``DescribeStacks``); every
 request is signed with SigV4 (service ``execute-api``) with the boto3 session's credentials, as the
 API's ``AWS_IAM`` authorizer requires. The commands are the same as against the local stack: only the
-transport differs (``AdminClient.call``).
+transport differs (``AdminClient.call``). ``replay`` and ``policy diff --logs`` take the same options
+to read an ``s3://`` archive with the stack's session (``archive_s3``).
 """
 
 from __future__ import annotations
@@ -32,15 +33,31 @@ def session(region: str | None, profile: str | None) -> Any:
         raise CliError(str(exc)) from exc
 
 
-def admin_api_url(boto_session: Any, stack: str) -> str:
-    """The stack's ``AdminApiUrl`` output. CliError when the stack or the output is missing."""
+def describe(boto_session: Any, stack: str) -> dict[str, Any]:
+    """The stack's description (``DescribeStacks``). CliError when it cannot be read."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         stacks = boto_session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
     except (ClientError, BotoCoreError) as exc:
         raise CliError(f"cannot describe stack {stack}: {exc}") from exc
-    for output in stacks[0].get("Outputs", []) if stacks else []:
+    if not stacks:
+        raise CliError(f"cannot describe stack {stack}: not found")
+    return dict(stacks[0])
+
+
+def archive_s3(stack: str, region: str | None, profile: str | None) -> Any:
+    """The S3 client that reads ``s3://`` archives for ``replay`` / ``policy diff --logs`` with
+    ``--stack``: the deployed stack's session (its region and profile), once the stack is found there
+    (so a wrong region or account is one line, not an S3 error about a bucket)."""
+    boto_session = session(region, profile)
+    describe(boto_session, stack)
+    return boto_session.client("s3")
+
+
+def admin_api_url(boto_session: Any, stack: str) -> str:
+    """The stack's ``AdminApiUrl`` output. CliError when the stack or the output is missing."""
+    for output in describe(boto_session, stack).get("Outputs", []):
         if output.get("OutputKey") == OUTPUT:
             url = str(output["OutputValue"]).rstrip("/")
             if not url.startswith(("https://", "http://")):

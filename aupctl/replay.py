@@ -6,6 +6,9 @@ against the local stack's current account states when a stack is running (else f
 the time of the last finding, so last week's logs decide as they would have then. Without it the
 findings are applied to the local stack's ledger (flags change, as the deployed analyzer would).
 ``--policy FILE`` detects and decides under that document (validated first) instead of the stack's.
+``--logs s3://bucket/prefix`` reads every object under the prefix in key order; with ``--stack NAME
+[--region R] [--profile P]`` through that deployed stack's session (only the reading: the decisions are
+made as above).
 """
 
 from __future__ import annotations
@@ -88,6 +91,18 @@ def _s3_lines(bucket: str, prefix: str, *, client: Any) -> list[str]:
     return lines
 
 
+def archive_client(
+    port: int, stack: str | None = None, region: str | None = None, profile: str | None = None
+) -> Callable[[], Any]:
+    """The S3 client factory for an ``s3://`` source: the deployed stack's session with ``stack``
+    (``--stack NAME [--region R] [--profile P]``), else the local stack's (or AWS's default chain)."""
+    if stack:
+        from aupctl import remote
+
+        return lambda: remote.archive_s3(stack, region, profile)
+    return lambda: _default_s3(port)
+
+
 def _default_s3(port: int | None = None) -> Any:
     """The local stack's S3 when one answers on ``port`` (default port), else AWS's (default chain)."""
     port = state.DEFAULT_PORT if port is None else port
@@ -140,7 +155,10 @@ def run(args: argparse.Namespace) -> int:
 
         override, _ = require_valid(args.policy)
     local = LocalStack.connect(args.port) if state.endpoint_answers(args.port) else None
-    lines = read_log_lines(args.logs, s3=lambda: _default_s3(args.port))
+    s3 = archive_client(
+        args.port, getattr(args, "stack", None), getattr(args, "region", None), getattr(args, "profile", None)
+    )
+    lines = read_log_lines(args.logs, s3=s3)
     fmt = detect_format(lines) if args.format == "auto" else args.format
     if local is None and not args.dry_run:
         raise CliError(

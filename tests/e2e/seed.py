@@ -38,12 +38,20 @@ ACCOUNTS = {
     "card-leaker": "free",  # uploads a file with a card number (W2-personal-data: a review)
     "trusted-co": "business",  # allowlisted: its probing goes to review instead of the ladder
     "illegal-host": "free",  # uploads a file on a known-illegal hash list (W4): quarantined, reported
+    "cpu-hog": "free",  # its CPU-seconds go over the plan's limit: the usage chart (no sweep is run)
+    "paused-co": "standard",  # suspended until a given end by an operator, then reinstated, in a test
 }
 # The operators' hash banks (`aupctl banks`): a bucket of the local stack, named in the stack's policy.
 OPS_BUCKET = "aup-e2e-ops"
 BANKS_URI = f"s3://{OPS_BUCKET}/banks/"
 # A harmless stand-in for a known illegal file: its SHA-256 is put on a W4 bank.
 BANKED_FILE = b"aup-enforcer browser tests: a stand-in for a file on a known-illegal hash list\n"
+# cpu-hog's CPUSeconds per 5-minute period, oldest first (AUP/Usage, dimension AccountId), ending with
+# the last complete period. The free plan allows 60 CPU-seconds an hour: 5 a period, so four points
+# are over the limit; the monitor acts at 3x (15) for 3 periods, which this series never reaches.
+USAGE_ACCOUNT = "cpu-hog"
+USAGE_PERIOD_SECONDS = 300
+USAGE_SERIES = (2.0, 3.0, 4.0, 9.0, 18.0, 20.0, 6.0, 3.0)
 
 
 def policy_file(folder: Path) -> Path:
@@ -88,6 +96,7 @@ def seed(port: int) -> Seeded:
         _bank(local)
         _access_logs(runner, local, out)
         _uploads(local, out)
+        _usage(local)
         assert admin.suspend("bad-actor", "terms breach confirmed by trust & safety").ok
     finally:
         runner.close()
@@ -125,6 +134,27 @@ def _access_logs(runner: FunctionRunner, local: LocalStack, out: Seeded) -> None
     lines.sort()
     event = subscription_event(local.outputs()["AccessLogGroupName"], lines)
     runner.invoke("ApiLogAnalyzerFunction", event)
+
+
+def _usage(local: LocalStack) -> None:
+    """cpu-hog's usage series, published as the platform does (put_metric_data into the stack's
+    CloudWatch), one point 30 s into each period: the console's GET /accounts/{id}/usage reads them."""
+    period = USAGE_PERIOD_SECONDS
+    last = (int(time.time()) // period - 1) * period  # the start of the last complete period
+    n = len(USAGE_SERIES)
+    local.client("cloudwatch").put_metric_data(
+        Namespace="AUP/Usage",
+        MetricData=[
+            {
+                "MetricName": "CPUSeconds",
+                "Dimensions": [{"Name": "AccountId", "Value": USAGE_ACCOUNT}],
+                "Timestamp": datetime.fromtimestamp(last - period * (n - 1 - i) + 30, UTC),
+                "Value": value,
+                "Unit": "Seconds",
+            }
+            for i, value in enumerate(USAGE_SERIES)
+        ],
+    )
 
 
 def _bank(local: LocalStack) -> None:

@@ -2,8 +2,9 @@
 
 Signed in as a viewer and as an operator through the console server's login links, the tests find
 a suspended account, open a violation's evidence, confirm a review, void a wrongful violation and
-see its strike go, export an evidence bundle whose manifest verifies, and see a viewer's suspend
-refused by the API. On every page they visit, no planted secret (an API key logged in a query string,
+see its strike go, suspend an account until a given end and reinstate it (both audited with the
+operator's name), export an evidence bundle whose manifest verifies, see a usage series drawn
+against its plan limit, and see a viewer's suspend refused by the API. On every page they visit, no planted secret (an API key logged in a query string,
 card numbers in an upload, the accounts' own keys) appears in the page's text or HTML, and the page
 raises no script error or Content-Security-Policy violation.
 """
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS, Console
-from tests.e2e.seed import BANKED_FILE
+from tests.e2e.seed import BANKED_FILE, USAGE_ACCOUNT, USAGE_PERIOD_SECONDS, USAGE_SERIES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.server]
 
@@ -286,4 +287,85 @@ def test_without_a_token_the_sign_in_form_signs_in_with_cognito(page: Any, conso
     assert page.locator("#whoami-actor").inner_text() == f"cognito:{username}"
     assert page.locator(".who .badge.role").inner_text().lower() == "viewer"
     page.wait_for_selector("tr[data-account='honest-co']")
+    assert_clean(page, console)
+
+
+def test_the_usage_chart_draws_the_series_against_the_plan_limit(page: Any, console: Console) -> None:
+    from aup.policy import load_policy
+
+    # the free plan's CPU-seconds per period, the line the API returns and the chart draws
+    limit = load_policy("").plan("free").cpu_seconds_per_hour * USAGE_PERIOD_SECONDS / 3600
+    over = [v for v in USAGE_SERIES if v > limit]
+    assert 0 < len(over) < len(USAGE_SERIES)  # the seed has points on both sides of the line
+    sign_in(page, console, "viewer")
+    open_account(page, USAGE_ACCOUNT)
+    chart = page.locator("svg.usage-chart")
+    chart.wait_for()
+    assert page.locator("#usage-metric").input_value() == "CPUSeconds"
+    dots = chart.locator("circle.dot")
+    assert dots.count() == len(USAGE_SERIES)  # one point per published period
+    assert chart.locator("path.series").count() == 1
+    line = chart.locator("line.limit:not(.acts)")
+    assert line.count() == 1
+    assert f"plan limit {limit:g}" in (chart.locator("text.limit-label").first.text_content() or "")
+    # the points over the limit are marked, and drawn above the line (SVG y grows downwards)
+    marked = chart.locator("circle.dot.over")
+    assert marked.count() == len(over)
+    y_limit = float(line.get_attribute("y1") or "nan")
+    heights = dots.evaluate_all(
+        "cs => cs.map(c => [Number(c.getAttribute('cy')), c.classList.contains('over')])"
+    )
+    assert all((cy < y_limit) == is_over for cy, is_over in heights), (y_limit, heights)
+    titles = marked.evaluate_all("cs => cs.map(c => c.querySelector('title').textContent)")
+    assert [t.split(": ")[-1] for t in titles] == [f"{v:g} Seconds" for v in over]  # oldest first
+    label = chart.get_attribute("aria-label") or ""
+    assert f"{len(USAGE_SERIES)} points" in label and f"{len(over)} over it" in label
+    legend = page.locator("[aria-label='Usage against the plan limit'] .legend").inner_text()
+    assert f"{len(over)} points over the limit" in legend
+    assert_clean(page, console)
+    shot(page, "usage-chart")
+
+
+def test_operator_suspends_until_an_end_then_reinstates_both_audited(page: Any, console: Console) -> None:
+    account, until = "paused-co", "2099-06-30T12:00"
+    suspend_why, reinstate_why = "invoices unpaid for 90 days: paused to the end of June", "invoices paid"
+    sign_in(page, console, "operator")
+    actor = page.locator("#whoami-actor").inner_text()
+    assert actor == "cognito:local-operator"
+    open_account(page, account)
+    assert page.locator("h1 .badge.active").count() == 1
+    page.click("button[data-action='suspend']")
+    page.locator("#reason-dialog").wait_for(state="visible")
+    page.fill("#reason-until", "2000-01-01T00:00")  # an end in the past is refused by the form
+    page.fill("#reason-text", suspend_why)
+    page.click("#reason-ok")
+    assert page.locator("#reason-error").inner_text() == "The end must be in the future."
+    page.fill("#reason-text", "")
+    page.fill("#reason-until", until)
+    give_reason(page, suspend_why)  # an empty reason is refused first, then the suspend is sent
+    page.wait_for_selector(f"#banner:has-text('{account} suspended.')")
+    assert page.locator("h1 .badge.suspended").count() == 1
+    current = page.locator("[aria-label='Current suspension']").inner_text()
+    assert "temporary" in current and "2099-06-30 12:00Z" in current
+    assert actor in current and suspend_why in current
+    timeline = page.locator("ol.timeline")
+    assert "Temporary suspension ends" in timeline.inner_text()
+    suspended = timeline.locator(f"li.audit:has-text('{suspend_why}')")
+    assert suspended.count() == 1
+    text = suspended.inner_text()
+    assert f"by {actor}" in text and re.search(r"active\s*→\s*suspended", text), text
+    assert_clean(page, console)
+    shot(page, "suspended-until")
+
+    page.click("button[data-action='reinstate']")
+    give_reason(page, reinstate_why)
+    page.wait_for_selector(f"#banner:has-text('{account} reinstated.')")
+    assert page.locator("h1 .badge.active").count() == 1
+    assert page.locator("[aria-label='Current suspension']").count() == 0
+    assert page.locator("button[data-action='suspend']").is_enabled()
+    audit = timeline.locator("li.audit").evaluate_all("ls => ls.map(l => l.innerText)")
+    lifted = [a for a in audit if reinstate_why in a]
+    assert len(lifted) == 1 and f"by {actor}" in lifted[0], audit
+    assert re.search(r"suspended\s*→\s*active", lifted[0]), lifted[0]
+    assert any(suspend_why in a and f"by {actor}" in a for a in audit)  # the suspension stays on record
     assert_clean(page, console)

@@ -72,6 +72,10 @@ class Endpoint(BaseHTTPRequestHandler):
             self._send(200, ACCOUNT)
         elif self.path.startswith(f"{STAGE}/accounts/acme-corp/violations"):
             self._send(200, {"items": [], "next_token": None})
+        elif self.path.split("?")[0] == f"{STAGE}/accounts":  # two pages: acme-corp, then beta-co
+            second = "next_token=page-2" in self.path
+            item = {**ACCOUNT, "account_id": "beta-co", "status": "suspended"} if second else ACCOUNT
+            self._send(200, {"items": [item], "next_token": None if second else "page-2"})
         else:
             self._send(404, {"error": "no such route"})
 
@@ -181,3 +185,125 @@ def test_an_unknown_stack_or_a_stack_without_the_output_is_one_line(deployed: st
     assert "has no AdminApiUrl output" in capsys.readouterr().err
     assert main(["accounts", "list", "--region", REGION]) == 2  # --region without --stack
     assert not Endpoint.seen
+
+
+def test_accounts_list_filters_against_a_stack_are_signed_query_parameters(deployed: str, capsys) -> None:
+    from aupctl.cli import main
+
+    flags = ["--status", "suspended", "--plan", "free", "--not-allowlisted", "--pending-reviews"]
+    argv = ["accounts", "list", *flags, "--search", "co", "--stack", "aup-prod", "--region", REGION]
+    assert main([*argv, "--profile", "ops", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert [a["account_id"] for a in body["items"]] == ["acme-corp", "beta-co"]  # both pages
+    query = "allowlisted=false&pending_reviews=true&plan=free&q=co&status=suspended"
+    assert [(s["path"], s["signed"]) for s in Endpoint.seen] == [
+        (f"{STAGE}/accounts?{query}", True),
+        (f"{STAGE}/accounts?{query.replace('&pending', '&next_token=page-2&pending')}", True),
+    ]
+
+
+def _archive(s3: Any, bucket: str, objects: dict[str, bytes]) -> None:
+    import gzip
+
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    for key, body in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(body))
+
+
+@pytest.fixture
+def archive(deployed: str, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """The stack's access-log archive (objects written out of key order, one outside the prefix); the
+    returned list records the S3 sessions built for --stack and every object read, in order."""
+    import boto3
+
+    from aupctl import remote, replay
+    from tests.unit.logs import traffic as T
+
+    lines = [T.line(T.T0 + i * 1000, account="arch-co", path=f"/v1/items/{i}").text for i in range(6)]
+    s3 = boto3.Session(profile_name="ops", region_name=REGION).client("s3")
+    _archive(
+        s3,
+        "aup-prod-archive",
+        {
+            "access-logs/2026/11/27/17/b.gz": ("\n".join(lines[3:]) + "\n").encode(),
+            "access-logs/2026/11/27/16/a.gz": "".join(lines[:3]).encode(),  # Firehose: no delimiter
+            "other/c.gz": b"not an access line\n",
+        },
+    )
+    seen: list[tuple[Any, ...]] = []
+    archive_s3, archive_lines = remote.archive_s3, replay._archive_lines
+
+    def session_spy(stack: str, region: str | None, profile: str | None) -> Any:
+        seen.append(("session", stack, region, profile))
+        return archive_s3(stack, region, profile)
+
+    def read_spy(data: bytes, name: str) -> list[str]:
+        seen.append(("read", name))
+        return archive_lines(data, name)
+
+    monkeypatch.setattr(remote, "archive_s3", session_spy)
+    monkeypatch.setattr(replay, "_archive_lines", read_spy)
+    return seen
+
+
+def test_replay_reads_an_s3_archive_with_the_stacks_session_in_key_order(archive, capsys) -> None:
+    from aupctl import state
+    from aupctl.cli import main
+
+    logs = ["replay", "--logs", "s3://aup-prod-archive/access-logs/", "--dry-run", "--json"]
+    remote = ["--stack", "aup-prod", "--region", REGION, "--profile", "ops"]
+    assert main([*logs, *remote, "--port", str(state.free_port())]) == 0  # no local stack there
+    report = json.loads(capsys.readouterr().out)
+    assert report["lines"] == 6 and report["unparseable"] == 0 and report["applied"] is False
+    assert archive == [
+        ("session", "aup-prod", REGION, "ops"),
+        ("read", "s3://aup-prod-archive/access-logs/2026/11/27/16/a.gz"),
+        ("read", "s3://aup-prod-archive/access-logs/2026/11/27/17/b.gz"),
+    ]
+
+
+def test_archive_options_are_checked(archive, capsys) -> None:
+    from aupctl.cli import main
+
+    logs = ["replay", "--logs", "s3://aup-prod-archive/access-logs/", "--dry-run"]
+    assert main([*logs, "--stack", "no-such-stack", "--region", REGION, "--profile", "ops"]) == 1
+    assert "cannot describe stack no-such-stack" in capsys.readouterr().err  # found before any read
+    assert main([*logs, "--stack", "aup-prod", "--region", "us-west-2", "--profile", "ops"]) == 1
+    assert "cannot describe stack aup-prod" in capsys.readouterr().err  # the wrong region
+    assert main(["replay", "--logs", "access.log", "--stack", "aup-prod"]) == 2
+    assert "--stack reads an s3:// --logs archive" in capsys.readouterr().err
+    assert main([*logs, "--region", REGION]) == 2
+    assert "--region and --profile go with --stack" in capsys.readouterr().err
+    diff = ["policy", "diff", "--candidate", "candidate.yaml", "--stack", "aup-prod"]
+    assert main(diff) == 2  # --stack without --logs
+    assert "--stack reads an s3:// --logs archive" in capsys.readouterr().err
+    assert [a for a in archive if a[0] == "read"] == []
+
+
+def test_policy_diff_reads_the_archive_through_the_stacks_session(
+    archive, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """policy diff --logs s3://... --stack: the s3 factory it is given is the stack's (the recorded
+    half needs a local stack: replaced here by a stub that reads the logs as the real one does)."""
+    from aupctl import policy
+    from aupctl.cli import main
+    from aupctl.replay import read_log_lines
+
+    got: dict[str, Any] = {}
+
+    def recorded_diff(candidate: Any, *, logs: Any, s3: Any, **_: Any) -> dict[str, Any]:
+        got["lines"] = read_log_lines(logs, s3=s3)
+        return {"recorded": True, "accounts": [], "summary": "stub"}
+
+    monkeypatch.setattr(policy, "recorded_diff", recorded_diff)
+    monkeypatch.setattr(policy.state, "endpoint_answers", lambda port: True)
+    monkeypatch.setattr(policy, "print_report", lambda report: None)
+    from aup.policy.loader import default_policy_text
+
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(default_policy_text(), encoding="utf-8")
+    argv = ["policy", "diff", "--candidate", str(candidate), "--logs", "s3://aup-prod-archive/access-logs/"]
+    assert main([*argv, "--stack", "aup-prod", "--region", REGION, "--profile", "ops"]) == 0
+    assert len(got["lines"]) == 6
+    assert [a[0] for a in archive] == ["session", "read", "read"]
+    assert archive[1][1].endswith("/16/a.gz") and archive[2][1].endswith("/17/b.gz")
