@@ -9,8 +9,10 @@
 - Before / after: the same lines through the handler of an older checkout (``AUP_BENCH_BASE``, default
   ``.bench/base`` in this repository: ``git worktree add .bench/base <ref>``; its own bench helpers) and of
   this checkout, each in a process of its own, in turns, ``ROUNDS`` times: each figure is the best of
-  ``REPS`` passes, the noise is each side's spread over the rounds. Skipped when there is no such
-  checkout. ``python -m tests.bench.bench_logs --against DIR`` compares with another checkout.
+  ``REPS`` passes, the noise is each side's spread over the rounds. Three figures: wall lines/s and lines
+  per CPU second through the handler, and lines per CPU second through the analyzer alone (parse and
+  analyze, counters in memory), which leaves the ledger's DynamoDB path out. Skipped when there is no
+  such checkout. ``python -m tests.bench.bench_logs --against DIR`` compares with another checkout.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -36,21 +39,52 @@ BASE = Path(os.environ.get("AUP_BENCH_BASE", ROOT / ".bench" / "base"))
 ROUNDS = 3
 REPS = 3
 
-# Runs in the checkout under test (cwd), with that checkout's own bench helpers and code.
+# Runs in the checkout under test (cwd), with that checkout's own bench helpers and code. Each pass
+# yields (wall lines/s, lines per CPU second, findings) through the handler, then (lines per CPU second,
+# findings) through the analyzer alone: ``read_lines`` + ``analyze`` per payload with the counters in
+# memory and the collector paused as the handler pauses it, so the detector's own figure is not mixed
+# with the ledger's (base64/gzip decoding, DynamoDB requests and answers, EMF are left out).
 _DRIVER = r"""
-import json, os, sys
+import gc, inspect, json, os, sys, time
 sys.path[:0] = [os.path.join(os.getcwd(), "layers", "aup"), os.getcwd()]
 from tests.bench import bench_logs as B
+try:  # this layout, or the one before the restructure
+    from aup.detectors.logs.analyzer import analyze, read_lines
+    from aup.detectors.logs.counters import MemoryCounters
+except ImportError:
+    from aup.logs.analyzer import analyze, read_lines
+    from aup.logs.counters import MemoryCounters
+from aup.policy import load_policy
 lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
 handler, ctx = B._setup()
 events = B._payloads(lines, first=1_000_000)
+policy = load_policy("")
+cfg = policy.log_analysis
+batches = [lines[i : i + B.PAYLOAD_LINES] for i in range(0, len(lines), B.PAYLOAD_LINES)]
+remembers = "full_id_sets" in inspect.signature(analyze).parameters
+
+def analyzer_pass():
+    store, found, extra = MemoryCounters(), 0, ({"full_id_sets": set()} if remembers else {})
+    started = time.process_time()
+    for i, batch in enumerate(batches):
+        gc.disable()
+        try:
+            records = read_lines(batch, cfg).records
+            a = analyze(records, marker=f"bench:{i}", store=store, policy=policy, plan_of=B.PLANS.get, **extra)
+            found += len(a.findings)
+        finally:
+            gc.enable()
+    return len(lines) / (time.process_time() - started), found
+
 B._use_stub(B.StubDynamo(), B.PLANS)
 B._run(handler, ctx, events[:2])
+analyzer_pass()
 out = []
 for _ in range(int(sys.argv[2])):
     B._use_stub(B.StubDynamo(), B.PLANS)
     elapsed, cpu, results = B._run_timed(handler, ctx, events)
-    out.append((len(lines) / elapsed, len(lines) / cpu, sum(r["findings"] for r in results)))
+    alone, alone_found = analyzer_pass()
+    out.append((len(lines) / elapsed, len(lines) / cpu, sum(r["findings"] for r in results), alone, alone_found))
 print("RESULT " + json.dumps(out))
 """
 
@@ -64,6 +98,7 @@ class StubDynamo:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: dict[str, int] = {}
         self.write_items = 0
+        self._update_lock = threading.Lock()  # the ledger writes a batch's counters from several threads
 
     def _count(self, op: str) -> None:
         self.calls[op] = self.calls.get(op, 0) + 1
@@ -74,28 +109,30 @@ class StubDynamo:
     def read(self, items: list[dict[str, Any]], *, batch: bool) -> None:
         """Items a read returned (``batch``: a BatchGetItem, else one GetItem)."""
 
+    def _update(self, u: dict[str, Any]) -> dict[str, Any]:
+        """An ``Update`` (ADD of numbers and sets, SET of the rest; conditions and REMOVE ignored)."""
+        key = (u["Key"]["pk"]["S"], u["Key"]["sk"]["S"])
+        item = self.items.setdefault(key, {"pk": u["Key"]["pk"], "sk": u["Key"]["sk"]})
+        names, values = u.get("ExpressionAttributeNames", {}), u.get("ExpressionAttributeValues", {})
+        for ref, field in names.items():
+            val = values.get(":" + ref[1:])
+            if val is None:
+                continue
+            if "N" in val and "N" in item.get(field, {"N": "0"}):
+                old = int(item.get(field, {"N": "0"})["N"])
+                item[field] = {"N": str(old + int(val["N"]))}
+            elif "SS" in val:
+                item[field] = {"SS": sorted(set(item.get(field, {"SS": []}).get("SS", [])) | set(val["SS"]))}
+            else:
+                item[field] = val
+        return item
+
     def transact_write_items(self, TransactItems: list[dict[str, Any]], **_: Any) -> dict[str, Any]:
         self._count("transact_write_items")
         self.write_items += len(TransactItems)
         for action in TransactItems:
             if "Update" in action:
-                u = action["Update"]
-                key = (u["Key"]["pk"]["S"], u["Key"]["sk"]["S"])
-                item = self.items.setdefault(key, {"pk": u["Key"]["pk"], "sk": u["Key"]["sk"]})
-                names, values = u.get("ExpressionAttributeNames", {}), u.get("ExpressionAttributeValues", {})
-                for ref, field in names.items():
-                    val = values.get(":" + ref[1:])
-                    if val is None:
-                        continue
-                    if "N" in val and "N" in item.get(field, {"N": "0"}):
-                        old = int(item.get(field, {"N": "0"})["N"])
-                        item[field] = {"N": str(old + int(val["N"]))}
-                    elif "SS" in val:
-                        item[field] = {
-                            "SS": sorted(set(item.get(field, {"SS": []}).get("SS", [])) | set(val["SS"]))
-                        }
-                    else:
-                        item[field] = val
+                item = self._update(action["Update"])
             elif "Put" in action:
                 item = action["Put"]["Item"]
                 self.items[(item["pk"]["S"], item["sk"]["S"])] = item
@@ -103,6 +140,15 @@ class StubDynamo:
                 continue
             self.written(item)
         return {}
+
+    def update_item(self, **kw: Any) -> dict[str, Any]:
+        """The ledger's plain counter writes (one UpdateItem per counter item, ``ALL_NEW``)."""
+        with self._update_lock:
+            self._count("update_item")
+            self.write_items += 1
+            item = self._update(kw)
+            self.written(item)
+            return {"Attributes": item} if kw.get("ReturnValues") == "ALL_NEW" else {}
 
     def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
         self._count("batch_get_item")
@@ -124,6 +170,15 @@ class StubDynamo:
 
     def put_item(self, **kw: Any) -> dict[str, Any]:
         self._count("put_item")
+        item = kw.get("Item")
+        if item is not None and kw.get("ConditionExpression") == "attribute_not_exists(pk)":
+            key = (item["pk"]["S"], item["sk"]["S"])
+            if key in self.items:  # the ledger's "already there" answer
+                from botocore.exceptions import ClientError
+
+                error = {"Code": "ConditionalCheckFailedException", "Message": "exists"}
+                raise ClientError({"Error": error, "Item": self.items[key]}, "PutItem")
+            self.items[key] = item
         return {}
 
 
@@ -247,8 +302,11 @@ def _windows(events: list[dict[str, Any]]) -> float:
     return total / len(events)
 
 
-def _tree_run(root: Path, lines_file: str, reps: int) -> tuple[float, float, int]:
-    """(best wall lines/s, best lines per CPU second, findings) of ``reps`` passes in ``root``."""
+Run = tuple[float, float, int, float, int]  # handler wall lines/s, lines per CPU s, findings; analyzer
+
+
+def _tree_run(root: Path, lines_file: str, reps: int) -> Run:
+    """The best of ``reps`` passes in ``root`` of each figure (``_DRIVER``), and the findings."""
     env = {**os.environ, "PYTHONPATH": f"{root / 'layers' / 'aup'}:{root}"}
     out = subprocess.run(
         [sys.executable, "-c", _DRIVER, lines_file, str(reps)],
@@ -259,28 +317,43 @@ def _tree_run(root: Path, lines_file: str, reps: int) -> tuple[float, float, int
         check=True,
     ).stdout
     runs = json.loads(out.split("RESULT ", 1)[1])
-    return max(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2]
+    best = [max(r[i] for r in runs) for i in (0, 1, 3)]
+    return best[0], best[1], runs[-1][2], best[2], runs[-1][4]
 
 
 def _spread(values: list[float]) -> float:
     return (max(values) - min(values)) / statistics.median(values)
 
 
+FIGURES = (
+    (0, "lines/s through the handler"),
+    (1, "lines per CPU s, handler"),
+    (3, "lines per CPU s, analyzer alone"),
+)
+
+
 def before_after(lines: list[str], base: Path, rounds: int = ROUNDS, reps: int = REPS) -> list[str]:
-    """The same lines through ``base``'s handler and this checkout's, in turns; prints the table."""
+    """The same lines through ``base``'s code and this checkout's, in turns; prints the table.
+
+    Each round runs ``base`` then this checkout (a process each), and each figure is the best of ``reps``
+    passes in it; the table shows the median over the rounds, the ratio of the medians, and the noise:
+    each side's spread over the rounds, (max - min) / median. A CPU-second figure is what the code used
+    whatever else the machine ran; wall seconds also count the time other processes held the core."""
     with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False, encoding="utf-8") as f:
         f.write("\n".join(lines))
-    runs: dict[str, list[tuple[float, float, int]]] = {"before": [], "after": []}
+    runs: dict[str, list[Run]] = {"before": [], "after": []}
     try:
         for _ in range(rounds):
             runs["before"].append(_tree_run(base, f.name, reps))
             runs["after"].append(_tree_run(ROOT, f.name, reps))
     finally:
         os.unlink(f.name)
-    print(f"   before ({base}, pre-round) / after (this checkout), {rounds} rounds in turns, best of {reps}:")
+    print(
+        f"   before ({base}) / after (this checkout), {rounds} rounds in turns, best of {reps} passes each:"
+    )
     print("   figure                          | before   | after    | after/before | noise b / a")
     missed = []
-    for i, label in ((0, "lines/s through the handler"), (1, "lines per CPU second")):
+    for i, label in FIGURES:
         b = [r[i] for r in runs["before"]]
         a = [r[i] for r in runs["after"]]
         ratio = statistics.median(a) / statistics.median(b)
@@ -290,12 +363,17 @@ def before_after(lines: list[str], base: Path, rounds: int = ROUNDS, reps: int =
             f"{ratio:>12.2f} | {_spread(b):.0%} / {_spread(a):.0%}   "
             f"(rounds: {', '.join(f'{x:,.0f}' for x in b)} / {', '.join(f'{x:,.0f}' for x in a)})"
         )
-        if i == 1 and ratio < 1 - noise:
-            missed.append(f"log analysis per CPU second {ratio:.2f}x of before, beyond the noise {noise:.0%}")
-    findings = {r[2] for r in runs["before"]} | {r[2] for r in runs["after"]}
-    print(f"   findings per pass, before and after: {sorted(findings)}")
-    if len(findings) != 1:
-        missed.append(f"before and after disagree on the findings: {sorted(findings)}")
+        if i and ratio < 1 - noise:
+            missed.append(f"{label}: {ratio:.2f}x of before, beyond the noise {noise:.0%}")
+    # The findings are printed, not compared: the base (.bench/base, the code before the detection work
+    # of issues 13 and 14) finds less by design (135 against 168 on this mix). What the detectors find is
+    # held by their tests (tests/unit/logs, make eval), not by the bench.
+    for i, label in ((2, "through the handler"), (4, "through the analyzer alone")):
+        before = sorted({r[i] for r in runs["before"]})
+        after = sorted({r[i] for r in runs["after"]})
+        print(f"   findings per pass {label}: before {before}, after {after}")
+        if len(after) != 1:
+            missed.append(f"the new code's passes disagree on the findings {label}: {after}")
     return missed
 
 
@@ -356,7 +434,8 @@ def main() -> list[str]:
         s = _writes_for(handler, ctx, accounts)
         print(
             f"   ledger per invocation, {PAYLOAD_LINES:,} lines from {accounts:,} account(s): "
-            f"{s.calls.get('transact_write_items', 0)} TransactWriteItems ({s.write_items} items), "
+            f"{s.calls.get('transact_write_items', 0)} TransactWriteItems, "
+            f"{s.calls.get('update_item', 0)} UpdateItem ({s.write_items} items written), "
             f"{s.calls.get('batch_get_item', 0)} BatchGetItem, {s.calls.get('get_item', 0)} GetItem, "
             f"{s.calls.get('put_item', 0)} PutItem"
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import io
+from itertools import pairwise
 from typing import Any
 
 import orjson
@@ -16,11 +17,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aup.detectors.logs import rules
-from aup.detectors.logs.analyzer import _slow, read_lines, strictest_plan
-from aup.detectors.logs.counters import walk_member
+from aup.detectors.logs.analyzer import _slow, analyze, read_lines, strictest_plan
+from aup.detectors.logs.counters import (
+    WALK_BLOCK_BITS,
+    MemoryCounters,
+    shares_blocks,
+    tag,
+    walk_member,
+    walk_members,
+    walk_steps,
+)
 from aup.detectors.logs.parse import CONTRACT_LINE, raw_from_record
 from aup.detectors.logs.signatures import Signatures
 from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, counter_fields, read
+from aup.domain.ports import CounterUpdate
 from aup.policy import load_policy
 from aup.policy.sections.logs import LogAnalysis
 from aup.usecases.analyze_logs import emit_usage, paused_gc
@@ -257,6 +267,82 @@ def test_totals_survive_the_counter_item() -> None:
     assert read(RateTotals, {}) == RateTotals()
     nums, _ = counter_fields(RateTotals(requests=3), "s2.")
     assert read(RateTotals, {**nums, "s3.n": 99}, "s2.").requests == 3  # another slot is another window
+
+
+# --- id walks, set members, the memory store ------------------------------------------------------
+
+
+def _walk_by_blocks(members: set[str], max_step: int) -> tuple[int, int, int]:
+    """``walk_steps`` the straightforward way: each block's positions, sorted, and their neighbours."""
+    blocks: dict[str, list[int]] = {}
+    for m in members:
+        blocks.setdefault(m[:8], []).append(int(m[8:], 16))
+    pairs = steps = 0
+    for positions in blocks.values():
+        positions.sort()
+        pairs += len(positions) - 1
+        steps += sum(b - a <= max_step for a, b in pairwise(positions))
+    return len(members), pairs, steps
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["/v1/items", "/é/x", "/a/b/c"]), st.integers(0, 400) | st.integers(0, 10**9)
+        ),
+        max_size=300,
+    ),
+    st.integers(1, 20),
+)
+def test_walk_measures_equal_the_blockwise_count(ids: list[tuple[str, int]], max_step: int) -> None:
+    members = {walk_member(prefix, n) for prefix, n in ids}
+    ids_, pairs, steps = _walk_by_blocks(members, max_step)
+    assert walk_steps(members, max_step) == (ids_, pairs, steps)
+    assert shares_blocks(members) == (2 * pairs >= ids_)
+
+
+@given(st.text(max_size=40), st.lists(st.integers(0, 10**15), max_size=40))
+def test_walk_members_are_tags_of_blocks(prefix: str, numbers: list[int]) -> None:
+    expected = [f"{tag(f'{prefix}#{n >> WALK_BLOCK_BITS}')}{n & 15:x}" for n in numbers]
+    assert list(walk_members(prefix, numbers)) == expected
+    assert [walk_member(prefix, n) for n in numbers] == expected
+
+
+def test_memory_counters_hand_out_copies() -> None:
+    store = MemoryCounters()
+    update = CounterUpdate("acct", "logs:h:1", add={"n": 2}, add_sets={"eid": ["a", "b"]})
+    assert store.add_counters_once("m1", [update])
+    got = store.get_counters([("acct", "logs:h:1"), ("acct", "absent")])
+    assert got == {("acct", "logs:h:1"): {"n": 2, "eid": {"a", "b"}}}
+    got[("acct", "logs:h:1")]["eid"].add("c")
+    assert store.add_counters_once("m2", [CounterUpdate("acct", "logs:h:1", add_sets={"eid": ["d"]})])
+    assert not store.add_counters_once("m2", [update])  # once per marker
+    assert store.get_counters([("acct", "logs:h:1")])[("acct", "logs:h:1")]["eid"] == {"a", "b", "d"}
+    assert got[("acct", "logs:h:1")]["eid"] == {"a", "b", "c"}  # a copy: later batches do not change it
+
+
+def test_a_plan_rule_is_judged_again_under_the_accounts_own_plan() -> None:
+    """Under the strictest plan an integration's 30 req/s walk trips D5a and the crawl ratio; under its
+    own (business) plan they are its service and the walk is capped at a review: the plan rules that
+    fired are judged again, the others stay as they were."""
+    lines = [
+        T.line(T.T0 + i * 33, account="erp-co", path=f"/v1/orders/{i}", resource="/v1/orders/{id}").text
+        for i in range(9_000)
+    ]
+    lines += [T.line(T.T0 + 5_000 + i, account="erp-co", path="/.env", status=404).text for i in range(5)]
+    records = read_lines(lines, CFG).records
+
+    def judged(plan: str | None) -> dict[str, float]:
+        found = analyze(records, marker="m", store=MemoryCounters(), policy=POLICY, plan_of=lambda a: plan)
+        return {f.rule_id: f.confidence for f in found.findings}
+
+    strict, own = judged(None), judged("business")  # no plan: the default, the strictest
+    assert {"D5a-request-flood", "W5-crawl-ratio", "W5-id-enumeration", "D1-sensitive-path"} <= strict.keys()
+    assert own == {
+        "D1-sensitive-path": strict["D1-sensitive-path"],
+        "W5-id-enumeration": CFG.within_plan.max_confidence,
+    }
 
 
 # --- usage documents and the collector -------------------------------------------------------------

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -44,7 +46,7 @@ from aup.detectors.logs.parse import (
 from aup.detectors.logs.rules import Window
 from aup.detectors.logs.signatures import Signatures, signatures
 from aup.detectors.logs.summary import BatchSummary, summarize
-from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, T, read
+from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, T, read, stored_name
 from aup.domain.models import Finding
 from aup.domain.ports import CounterStore
 from aup.domain.redact import scrub_text
@@ -221,8 +223,9 @@ def analyze(
     plan = plan_counters(summary, sig, cfg, accounts_exist, full)
     applied = store.add_counters_once(marker, plan.updates) if plan.updates else False
     items = store.get_counters(plan.keys) if plan.keys else {}
+    walked = stored_name(HourTotals, "walked_ids")
     for key, counters in items.items():  # hour items whose id set is full: the next batches add no ids
-        if len(counters.get("eid", ())) >= ID_SET_LIMIT:
+        if len(counters.get(walked, ())) >= ID_SET_LIMIT:
             full.add(key)
 
     # Each account's windows touched by this batch (rate, hour, day) with their totals, by window name;
@@ -246,15 +249,20 @@ def analyze(
     _read_baselines(windows, store, cfg)
 
     # Every rule runs under the strictest plan first: an account whose findings do not depend on its
-    # plan needs no plan look-up.
+    # plan needs no plan look-up. Under the account's own plan only the plan rules that fired are run
+    # again: its limits are no lower than the strictest plan's, so no other plan rule can fire, and the
+    # other rules do not read the plan.
     strict = strictest_plan(policy)
     findings: dict[str, Finding] = {}
     for account, per in windows.items():
-        found = _evaluate(per, strict, cfg)
-        if any(fd.rule_id in rules.PLAN_RULES for fd in found):
-            found = _evaluate(per, policy.plan(plan_of(account) or policy.default_plan), cfg)
-        for fd in found:
-            findings.setdefault(fd.violation_id, fd)
+        fired = _evaluate(per, strict, cfg)
+        found: list[Finding | None] = [fd for _, _, fd in fired]
+        if any(fd.rule_id in rules.PLAN_RULES for _, _, fd in fired):
+            own = policy.plan(plan_of(account) or policy.default_plan)
+            found = [rule(w, own, cfg) if fd.rule_id in rules.PLAN_RULES else fd for w, rule, fd in fired]
+        for maybe in found:
+            if maybe is not None:
+                findings.setdefault(maybe.violation_id, maybe)
 
     for s in plan.sources:
         scope = source_scope(s.ip)
@@ -295,8 +303,16 @@ def _read_baselines(
 
 def peak_rate(hour_item: dict[str, Any], rate_seconds: int) -> float:
     """The busiest rate slot's requests/s of an hour's counter item (slots store ``s<k>.n``)."""
-    slots = 3600 // rate_seconds
-    return max((int(hour_item.get(f"s{k}.n", 0)) for k in range(slots)), default=0) / rate_seconds
+    slots = _slot_requests(rate_seconds)
+    return max(map(int, map(hour_item.get, slots, repeat(0))), default=0) / rate_seconds
+
+
+@lru_cache(maxsize=16)
+def _slot_requests(rate_seconds: int) -> tuple[str, ...]:
+    """The stored names of the requests of every rate slot of an hour item."""
+    wms = rate_seconds * 1000
+    requests = stored_name(RateTotals, "requests")
+    return tuple(slot_prefix(k * wms, wms) + requests for k in range(3600 // rate_seconds))
 
 
 def _touch(
@@ -326,19 +342,24 @@ def _touch(
             del kept[3:]
 
 
+Rule = Callable[..., Finding | None]
+Fired = tuple[Window[Any], Rule, Finding]
+
 # The rules that read each kind of window.
-_KIND_RULES: dict[type, tuple[Callable[..., Finding | None], ...]] = {
+_KIND_RULES: dict[type, tuple[Rule, ...]] = {
     RateTotals: rules.RATE_RULES,
     HourTotals: (*rules.HOUR_RULES, *rules.SHARING_RULES),
     DayTotals: rules.DAY_RULES,
 }
 
 
-def _evaluate(per: dict[str, Window[Any]], plan: Plan, cfg: LogAnalysis) -> list[Finding]:
-    out: list[Finding] = []
+def _evaluate(per: dict[str, Window[Any]], plan: Plan, cfg: LogAnalysis) -> list[Fired]:
+    """(window, rule, finding) of every rule that fired on the account's windows, in window order, then
+    rule order."""
+    out: list[Fired] = []
     for w in per.values():
         for rule in _KIND_RULES[type(w.totals)]:
             fd = rule(w, plan, cfg)
             if fd is not None:
-                out.append(fd)
+                out.append((w, rule, fd))
     return out

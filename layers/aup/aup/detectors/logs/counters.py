@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import ipaddress
 import zlib
-from collections.abc import Callable, Iterable, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from itertools import islice, pairwise
+from itertools import compress, islice
+from operator import eq, itemgetter, sub
 from typing import Any
 
 from aup.detectors.logs.signatures import (
@@ -189,10 +190,20 @@ ID_SET_LIMIT = 2000  # an hour's id set this large stops growing (``plan_counter
 WALK_BLOCK_BITS = 4  # ids are kept by blocks of 16 consecutive ids: the block's digest, the position
 
 
+def walk_members(prefix: str, numbers: Iterable[int]) -> Iterator[str]:
+    """Numbered paths of one collection as id-set members: a digest of (collection, block of 16 ids),
+    ``tag(f"{prefix}#{number >> WALK_BLOCK_BITS}")``, and the id's position in its block (one hex
+    digit). Steps inside a block survive; the id itself is not stored. The collection's part of the
+    digest is computed once (CRC-32 continues over the block number)."""
+    head = zlib.crc32(f"{prefix}#".encode("utf-8", "surrogatepass"))
+    crc32 = zlib.crc32
+    for n in numbers:
+        yield f"{crc32(b'%d' % (n >> WALK_BLOCK_BITS), head):08x}{n & 15:x}"
+
+
 def walk_member(prefix: str, number: int) -> str:
-    """A numbered path as an id-set member: a digest of (collection, block of 16 ids) and the id's
-    position in its block (one hex digit). Steps inside a block survive; the id itself is not stored."""
-    return f"{tag(f'{prefix}#{number >> WALK_BLOCK_BITS}')}{number & 15:x}"
+    """One numbered path as an id-set member (``walk_members``)."""
+    return next(walk_members(prefix, (number,)))
 
 
 def _walked_ids(groups: dict[str, set[int]]) -> set[str]:
@@ -203,38 +214,41 @@ def _walked_ids(groups: dict[str, set[int]]) -> set[str]:
         room = MAX_WALKED_IDS - len(out)
         if room <= 0:
             break
-        out.update(walk_member(prefix, n) for n in (sorted(ids)[:room] if len(ids) > room else ids))
+        out.update(walk_members(prefix, sorted(ids)[:room] if len(ids) > room else ids))
     return out
+
+
+_BLOCK = itemgetter(slice(0, 8))  # an id-set member's block digest (``tag``: 8 hex digits) ...
+_POSITION = itemgetter(8)  # ... and its position in the block (one hex digit)
+_HEX = {f"{i:x}": i for i in range(16)}
+
+
+def shares_blocks(members: AbstractSet[str]) -> bool:
+    """Whether most ids of an id set share a block with another (``walk_steps``' pairs at least half
+    its ids, that is at most half as many blocks as ids), without sorting the set: a walk puts most of
+    its ids in shared blocks. It stops as soon as the first members show more blocks than that, so ids
+    drawn from a wide range (most hour sets) are judged on half of them."""
+    most = len(members) / 2  # blocks at most
+    rest = iter(members)
+    blocks = set(map(_BLOCK, islice(rest, int(most) + 1)))
+    if len(blocks) > most:
+        return False
+    blocks.update(map(_BLOCK, rest))
+    return len(blocks) <= most
 
 
 def walk_steps(members: AbstractSet[str], max_step: int) -> tuple[int, int, int]:
     """(ids, pairs of ids sharing a block, those pairs' steps of at most ``max_step``) of an id set:
     a walk puts most of its ids in shared blocks a small step apart; ids drawn from a wide range
-    share few blocks."""
-    blocks: dict[str, list[int]] = {}
-    for m in members:
-        blocks.setdefault(m[:8], []).append(int(m[8:], 16))
-    pairs = steps = 0
-    for positions in blocks.values():
-        if len(positions) < 2:
-            continue
-        positions.sort()
-        pairs += len(positions) - 1
-        # distinct positions: every step is >= 1, so "0 < step <= max" is "step <= max"
-        steps += sum(b - a <= max_step for a, b in pairwise(positions))
-    return len(members), pairs, steps
-
-
-def _path_sample(w: AccountWindow, every: int) -> tuple[set[str], int]:
-    """The window's paths in the fixed 1-in-``every`` hash sample (as tags) and their requests."""
-    members: set[str] = set()
-    requests = 0
-    for path, count in w.paths.items():
-        crc = zlib.crc32(path.encode("utf-8", "surrogatepass"))
-        if crc % every == 0 and len(members) < MAX_SET_MEMBERS:
-            members.add(f"{crc:08x}")
-            requests += count
-    return members, requests
+    share few blocks. Pairs are neighbours in a block: sorted, the members (``walk_member``: the
+    block's digest, then one hex digit) run by block, then by position."""
+    ordered = sorted(members)
+    blocks = list(map(_BLOCK, ordered))
+    same = list(map(eq, blocks[1:], blocks))  # each member and the one before it share a block
+    positions = list(map(_HEX.__getitem__, map(_POSITION, ordered)))
+    # distinct positions in a block: every step is >= 1, so "0 < step <= max" is "step <= max"
+    near = map(max_step.__ge__, map(sub, positions[1:], positions))
+    return len(ordered), sum(same), sum(compress(near, same))
 
 
 def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowFacts:
@@ -267,7 +281,17 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
     # D1 sensitive paths judge what was refused (4xx) or matched no route: a 2xx from the customer's
     # own route (its installers, a migration .sql, a composer.json) is its service, never the finding.
     judged = _refused_or_unrouted(w)
+    # W5 crawl ratio, batching-independent: the paths whose hash falls in a fixed 1-in-``every`` sample
+    # (as tags), and their requests.
+    every = cfg.scraping.crawl_path_sample
+    sampled_paths: set[str] = set()
+    sampled_requests = 0
+    crc32 = zlib.crc32
     for path, count in w.paths.items():
+        crc = crc32(path.encode("utf-8", "surrogatepass"))
+        if crc % every == 0 and len(sampled_paths) < MAX_SET_MEMBERS:
+            sampled_paths.add(f"{crc:08x}")
+            sampled_requests += count
         flags, prefix, number, _ = classify(path)
         if flags:
             if flags & SENSITIVE and path in judged:
@@ -313,7 +337,6 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
                 if len(paths) < SAMPLES:
                     paths.append(path[:120])
                 foreign[info.tenant] = (hits + count, paths)
-    sampled_paths, sampled_requests = _path_sample(w, cfg.scraping.crawl_path_sample)
     undocumented_paths: set[str] = set()
     for path in _first(w.undocumented):
         undocumented_paths.add(tag(path))
@@ -340,7 +363,11 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
         scanner=scan,
         crawler=crawl,
         claimed=w.claimed,
-        forged_forwarded=sum(c for (chain, ip), c in w.forwarded.items() if forged_forwarded(chain, ip, cfg)),
+        forged_forwarded=(
+            sum(c for (chain, ip), c in w.forwarded.items() if forged_forwarded(chain, ip, cfg))
+            if w.forwarded
+            else 0
+        ),
         foreign_probes=0,  # filled by plan_counters for the ids that are accounts
         enumeration_misses=em,
         undocumented=sum(w.undocumented.values()),
@@ -419,29 +446,22 @@ def plan_counters(
     wms = wsec * 1000
     retention = cfg.windows.retention_hours
     nums_of: dict[tuple[str, str], dict[str, int]] = {}
-    sets_of: dict[tuple[str, str], dict[str, set[str]]] = {}
+    sets_of: dict[tuple[str, str], dict[str, AbstractSet[str]]] = {}
     ends: dict[tuple[str, str], int] = {}
 
     def add(scope: str, name: str, end_ms: int, totals: Totals, prefix: str = "") -> None:
         key = (scope, name)
-        more_nums, more_sets = counter_fields(totals, prefix)
+        more_nums, more_sets = counter_fields(totals, prefix)  # new dicts; the sets are the totals'
         nums = nums_of.get(key)
         if nums is None:
-            nums_of[key], sets_of[key], ends[key] = (
-                more_nums,
-                {k: set(v) for k, v in more_sets.items()},
-                end_ms,
-            )
+            nums_of[key], sets_of[key], ends[key] = more_nums, more_sets, end_ms
             return
         for k, v in more_nums.items():
             nums[k] = nums.get(k, 0) + v
         sets = sets_of[key]
         for k, members in more_sets.items():
             have = sets.get(k)
-            if have is None:
-                sets[k] = set(members)
-            else:
-                have.update(members)
+            sets[k] = members if have is None else have | members  # a new set: totals stay as they are
 
     facts = [window_facts(w, sig, cfg) for w in summary.accounts.values()]
     _confirm_foreign(facts, accounts_exist)
@@ -484,6 +504,7 @@ class MemoryCounters:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
         self.markers: set[str] = set()
         self.writes = 0
+        self._set_fields: dict[tuple[str, str], set[str]] = {}  # an item's fields that hold sets
 
     def add_counters_once(
         self, marker: str, updates: Sequence[CounterUpdate], marker_ttl: Any = None
@@ -493,17 +514,24 @@ class MemoryCounters:
         self.markers.add(marker)
         for u in updates:
             self.writes += 1
-            item = self.items.setdefault((u.scope, u.name), {})
+            key = (u.scope, u.name)
+            item = self.items.setdefault(key, {})
             for k, v in u.add.items():
                 item[k] = item.get(k, 0) + v
             for k, members in u.add_sets.items():
                 if members:
                     item.setdefault(k, set()).update(members)
+                    self._set_fields.setdefault(key, set()).add(k)
         return True
 
     def get_counters(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        return {
-            k: {f: (set(v) if isinstance(v, set) else v) for f, v in self.items[k].items()}
-            for k in keys
-            if k in self.items
-        }
+        """Copies of the items (their sets too: later batches add to the stored ones)."""
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for k in keys:
+            item = self.items.get(k)
+            if item is None:
+                continue
+            out[k] = copied = dict(item)
+            for f in self._set_fields.get(k, ()):
+                copied[f] = set(item[f])
+        return out

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic
 
-from aup.detectors.logs.counters import walk_steps
+from aup.detectors.logs.counters import shares_blocks, walk_steps
 from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, T
 from aup.domain.models import Finding, Source
 from aup.policy.document import Plan
@@ -351,12 +351,13 @@ def id_enumeration(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Findi
     """W5: numeric ids walked in small steps; misses (403/404) on the walk raise confidence."""
     c = cfg.scraping
     t = w.totals
-    if len(t.walked_ids) < c.enumeration_min_ids:
+    # most ids share a block with another (cheap: most hours stop here), most of those a small step apart
+    if len(t.walked_ids) < c.enumeration_min_ids or not shares_blocks(t.walked_ids):
         return None
     ids, pairs, steps = walk_steps(t.walked_ids, c.enumeration_max_step)
-    misses = t.enumeration_misses
-    if 2 * pairs < ids or steps / pairs < c.enumeration_step_ratio:  # most ids a small step apart
+    if steps / pairs < c.enumeration_step_ratio:
         return None
+    misses = t.enumeration_misses
     confidence = 0.7 + (0.2 if misses / ids >= c.enumeration_miss_ratio else 0.0)
     within = w.within_plan(plan, cfg)
     if within:  # a walk at the plan's own rate: an operator looks, the ladder does not act

@@ -2,10 +2,10 @@
 
 Each class is one kind of window; each field declares, once, the short attribute name its value has in
 the ledger's counter item (``count("n")``: an integer the ledger ``ADD``s; ``distinct("ep")``: a string
-set the ledger unions, members being short hashes). ``counter_fields`` and ``read`` are the only code
-that knows those names. A new total is one field here, the tally that fills it (``counters.py``) and
-the rule that reads it (``rules.py``); its threshold lives in ``aup.policy.sections.logs``. A class
-declares its counts before its sets.
+set the ledger unions, members being short hashes). ``counter_fields``, ``read`` and ``stored_name``
+are the only code that knows those names. A new total is one field here, the tally that fills it
+(``counters.py``) and the rule that reads it (``rules.py``); its threshold lives in
+``aup.policy.sections.logs``. A class declares its counts before its sets.
 
 | class          | counter item (scope, name)                 | stored as                         |
 |----------------|--------------------------------------------|-----------------------------------|
@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress
 from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar
 
@@ -142,13 +143,20 @@ def _layout(class_name: str, prefix: str) -> _Layout:
     )
 
 
+@lru_cache(maxsize=64)
+def stored_name(cls: type, field_name: str) -> str:
+    """The name ``cls``'s field ``field_name`` has in the counter item (unprefixed)."""
+    return next(f.metadata[_STORED] for f in dataclasses.fields(cls) if f.name == field_name)
+
+
 def counter_fields(totals: Totals, prefix: str = "") -> tuple[dict[str, int], dict[str, AbstractSet[str]]]:
     """The non-zero counts and non-empty sets of ``totals``, under their stored (``prefix``-ed) names."""
     layout = _layout(type(totals).__name__, prefix)
     values = layout.values(totals)
     n = len(layout.counts)
-    nums = {k: v for k, v in zip(layout.counts, values[:n], strict=True) if v}
-    sets = {k: v for k, v in zip(layout.sets, values[n:], strict=True) if v}
+    counts, members = values[:n], values[n:]
+    nums = dict(compress(zip(layout.counts, counts, strict=True), counts))
+    sets = dict(compress(zip(layout.sets, members, strict=True), members))
     return nums, sets
 
 
