@@ -235,7 +235,7 @@ def main() -> list[str]:
     obj = _archived_object()
     print(
         f"   one archived object, {obj['records']:,.0f} lines from {PLAN_ACCOUNTS:,} accounts: {obj['cpu']:.2f} CPU s, "
-        f"peak RSS {obj['peak_mb']:.0f} MB (function: 1,024 MB), {obj['items']:,} counter items (largest "
+        f"peak RSS {obj['peak_mb']:.0f} MB (function: {C.ANALYZER_MB:,} MB), {obj['items']:,} counter items (largest "
         f"{obj['max_item']:,} B), calls: {', '.join(f'{k} {v:,}' for k, v in sorted(obj['calls'].items()))}"
     )
 

@@ -30,9 +30,22 @@ MIB = float(2**20)
 MONTH_S = 730 * 3600.0
 PRICES = Path(__file__).with_name("prices.toml")
 
-# Lambda at 1,024 MB (the analyzer's MemorySize) gets 1024/1769 of a vCPU.
-ANALYZER_GB = 1.0
-VCPU_SHARE = 1024 / 1769
+
+def _memory_mb(logical_id: str) -> int:
+    """A function's MemorySize in template.yaml (the model prices what the template deploys)."""
+    from aupctl.stack import load_template
+
+    resources = load_template()["Resources"]
+    return int(resources[logical_id]["Properties"].get("MemorySize", 512))
+
+
+# Lambda gets a vCPU share of MemorySize/1769 (one whole vCPU at 1,769 MB).
+ANALYZER_MB = _memory_mb("ApiLogAnalyzerFunction")
+ANALYZER_GB = ANALYZER_MB / 1024
+VCPU_SHARE = min(1.0, ANALYZER_MB / 1769)
+SCANNER_MB = _memory_mb("UploadScannerFunction")
+SCANNER_GB = SCANNER_MB / 1024
+SCANNER_VCPU_SHARE = min(1.0, SCANNER_MB / 1769)
 # I/O waits per ledger call (not measured here: moto is in-process; typical same-region latencies).
 WAIT_TRANSACT_S = 0.020
 WAIT_BATCH_GET_S = 0.008
@@ -527,9 +540,9 @@ class Model:
         the tagging PUT, SQS (S3's send, receive, delete), one invocation per 10 objects."""
         p = self.p
         objects = 1024 / object_mb
-        duration = 1024 / mb_per_cpu_s / VCPU_SHARE
+        duration = 1024 / mb_per_cpu_s / SCANNER_VCPU_SHARE
         return {
-            "lambda": duration * ANALYZER_GB * p["lambda_arm_gb_second"] + objects / 10 * p["lambda_request"],
+            "lambda": duration * SCANNER_GB * p["lambda_arm_gb_second"] + objects / 10 * p["lambda_request"],
             "s3": objects * (p["s3_get"] + p["s3_put"]),
             "sqs": objects * 3 * p["sqs_request"],
         }
