@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import pytest
 from aupctl import state
 from aupctl.runner import function_specs
 from aupctl.stack import load_template
+from tests import aupctl_process
+from tests.aupctl_process import aupctl
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -66,25 +67,9 @@ def test_template(folder: Path) -> Path:
 test_template.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
-def aupctl(*args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 120):
-    return subprocess.run(
-        [sys.executable, "-m", "aupctl.cli", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=timeout,
-        cwd=ROOT,
-    )
-
-
 @pytest.fixture(scope="module")
 def cli_env(tmp_path_factory) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["AUPCTL_STATE_DIR"] = str(tmp_path_factory.mktemp("aupctl-state"))
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "layers" / "aup")])
-    return env
+    return aupctl_process.cli_env(tmp_path_factory.mktemp("aupctl-state"))
 
 
 @pytest.fixture(scope="module")

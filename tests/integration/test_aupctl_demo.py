@@ -3,15 +3,13 @@ that shows them, no API key in any output, and no process left behind."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from aupctl import state
+from tests.aupctl_process import aupctl, cli_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -19,20 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_shows_suspended_and_honest_accounts_and_writes_a_report(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["AUPCTL_STATE_DIR"] = str(tmp_path / "state")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "layers" / "aup")])
+    env = cli_env(tmp_path / "state")
     report = tmp_path / "report.html"
     port = state.free_port()
-    result = subprocess.run(
-        [sys.executable, "-m", "aupctl.cli", "demo", "--html", str(report), "--port", str(port)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=240,
-        check=False,
-    )
+    result = aupctl("demo", "--html", str(report), "--port", str(port), env=env, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     rows: dict[str, list[str]] = {}

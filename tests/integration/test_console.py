@@ -17,29 +17,16 @@ from typing import Any
 import pytest
 
 from aupctl import state
+from tests import aupctl_process
+from tests.aupctl_process import aupctl
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def aupctl(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aupctl.cli", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        cwd=ROOT,
-    )
-
-
 @pytest.fixture(scope="module")
 def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["AUPCTL_STATE_DIR"] = str(tmp_path_factory.mktemp("aupctl-state"))
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "layers" / "aup")])
-    return env
+    return aupctl_process.cli_env(tmp_path_factory.mktemp("aupctl-state"))
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,7 @@ Times are built from the present (the engine clamps to now; aupctl's processes r
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import yaml
 
 from aup.policy.loader import default_policy_text
 from aupctl.events import access_line
+from tests.aupctl_process import aupctl, cli_env
 from tests.eval.harness import subscription_event
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -37,22 +36,12 @@ def write(folder: Path, name: str, document: dict) -> Path:
 
 
 def runner(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["AUPCTL_STATE_DIR"] = str(tmp_path / "state")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "layers" / "aup")])
+    env = cli_env(tmp_path / "state")
 
-    def aupctl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "aupctl.cli", *args],
-            check=False,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            cwd=ROOT,
-        )
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return aupctl(*args, env=env, timeout=300)
 
-    return aupctl
+    return run
 
 
 def scanner_event(account: str, start: datetime) -> dict:

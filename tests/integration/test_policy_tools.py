@@ -295,25 +295,16 @@ def test_local_up_with_a_policy_then_diff_against_it(tmp_path):
     """``local up --policy`` makes the file the stack's live policy (its decisions carry its version);
     ``policy diff`` then lists the account a candidate would newly suspend, and none for the same file."""
     import json
-    import os
     import subprocess
 
     from aupctl import state
+    from tests.aupctl_process import aupctl as run_aupctl
+    from tests.aupctl_process import cli_env
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["AUPCTL_STATE_DIR"] = str(tmp_path / "state")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "layers" / "aup")])
+    env = cli_env(tmp_path / "state")
 
     def aupctl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "aupctl.cli", *args],
-            check=False,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            cwd=ROOT,
-        )
+        return run_aupctl(*args, env=env, timeout=300)
 
     live = doc()
     live["policy_version"] = "lenient-live-1"
