@@ -177,20 +177,25 @@ class DynamoStore:
         A timeout (after botocore's own retries) is retried ``TIMEOUT_RETRIES`` more times under the
         same token, which is safe: a transaction that was applied answers success, once.
         """
-        for retry in range(TIMEOUT_RETRIES + 1):
+        try:
+            self._call_retrying_timeouts(
+                operation, "transact_write_items", TransactItems=items, ClientRequestToken=token
+            )
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            return [r.get("Code") or "None" for r in exc.response.get("CancellationReasons") or []]
+        return None
+
+    def _call_retrying_timeouts(self, operation: str, method: str, **kwargs: Any) -> dict[str, Any]:
+        """``_call``, with a timeout (after botocore's own retries) retried ``TIMEOUT_RETRIES`` more times:
+        only for writes whose repeat is safe (a transaction's token, a conditional update's marker)."""
+        for retry in range(TIMEOUT_RETRIES):
             try:
-                self._call(operation, "transact_write_items", TransactItems=items, ClientRequestToken=token)
+                return self._call(operation, method, **kwargs)
             except LedgerTimeout:
-                if retry == TIMEOUT_RETRIES:
-                    raise
                 _backoff(retry)
-                continue
-            except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
-                    raise
-                return [r.get("Code") or "None" for r in exc.response.get("CancellationReasons") or []]
-            return None
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._call(operation, method, **kwargs)
 
     # --- accounts -----------------------------------------------------------------------------
 
@@ -671,24 +676,17 @@ class DynamoStore:
         A timeout after botocore's retries is retried once more: safe, the condition skips an update
         that was applied and lost its answer."""
         slot_set = update["ExpressionAttributeNames"]["#mk"]
-        for retry in range(TIMEOUT_RETRIES + 1):
-            try:
-                resp = self._call("UpdateItem(counters)", "update_item", **update)
-            except LedgerTimeout:
-                if retry == TIMEOUT_RETRIES:
-                    raise
-                _backoff(retry)
-                continue
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
-                item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-                return False, (_counter_values(item) if item else None), 0
-            attrs = resp.get("Attributes")
-            if not attrs:
-                return True, None, 0
-            return True, _counter_values(attrs), len(attrs.get(slot_set, {}).get("BS", ()))
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            resp = self._call_retrying_timeouts("UpdateItem(counters)", "update_item", **update)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            return False, (_counter_values(item) if item else None), 0
+        attrs = resp.get("Attributes")
+        if not attrs:
+            return True, None, 0
+        return True, _counter_values(attrs), len(attrs.get(slot_set, {}).get("BS", ()))
 
     def get_counters(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Counter items by (scope, name); absent counters are absent from the answer."""
