@@ -333,20 +333,12 @@ class TransactionTokens:
         if not str(environ.get("HTTP_X_AMZ_TARGET", "")).endswith(".TransactWriteItems"):
             return self.app(environ, start_response)
         import hashlib
-        import io
         import json
 
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        try:
-            request = json.loads(body)
-        except ValueError:
-            request = None
-        token = request.get("ClientRequestToken") if isinstance(request, dict) else None
-        if not isinstance(token, str) or not token:
+        request = _json_request(environ)
+        token = request.pop("ClientRequestToken", None) if request is not None else None
+        if request is None or not isinstance(token, str) or not token:
             return self.app(environ, start_response)
-        request.pop("ClientRequestToken")
         digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
         now = self.clock()
         while self.seen and (
@@ -386,17 +378,12 @@ class SsmValueLimits:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if str(environ.get("HTTP_X_AMZ_TARGET", "")) != "AmazonSSM.PutParameter":
             return self.app(environ, start_response)
-        import io
         import json
 
         from aup.policy.stored import tier_limit
 
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        try:
-            request = json.loads(body)
-        except ValueError:
+        request = _json_request(environ)
+        if request is None:
             return self.app(environ, start_response)
         value, tier = request.get("Value"), request.get("Tier")
         if isinstance(value, str) and len(value) > tier_limit(tier):
@@ -415,6 +402,22 @@ class SsmValueLimits:
             )
             return [answer]
         return self.app(environ, start_response)
+
+
+def _json_request(environ: dict[str, Any]) -> dict[str, Any] | None:
+    """The request's JSON object (None when the body is not one), read so that the app behind the
+    wrapper reads the same body again."""
+    import io
+    import json
+
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return None
+    return request if isinstance(request, dict) else None
 
 
 def _json_error(code: str, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
