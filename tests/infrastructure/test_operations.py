@@ -67,6 +67,30 @@ def test_every_function_logs_to_its_own_group_with_the_retention_parameter(inges
     assert len(used) == len(set(used)), "functions must not share a log group"
 
 
+def test_the_operators_apis_are_throttled_and_access_logged_with_the_caller():
+    """A runaway operator script is throttled before the ledger; who called what is kept (retained
+    like every other log), the IAM caller on AdminApi, the user pool's subject on ConsoleApi."""
+    t = cfn()
+    stages = {
+        ref(props["RestApiId"]): props
+        for props in (r["Properties"] for r in of_type(t, "AWS::ApiGateway::Stage").values())
+    }
+    for api, caller in (
+        ("AdminApi", "$context.identity.userArn"),
+        ("ConsoleApi", "$context.authorizer.claims.sub"),
+    ):
+        stage = stages[api]
+        (setting,) = stage["MethodSettings"]
+        assert setting["ResourcePath"] == "/*" and setting["HttpMethod"] == "*"
+        assert 0 < setting["ThrottlingRateLimit"] <= setting["ThrottlingBurstLimit"] <= 100
+        access = stage["AccessLogSetting"]
+        assert ref(access["DestinationArn"]) == "OperatorsApiAccessLogGroup"
+        fields = json.loads(access["Format"])
+        assert caller in fields.values() and fields["status"] == "$context.status", api
+    group = t["Resources"]["OperatorsApiAccessLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
 # ------------------------------------------------------------------------------ alarms
 
 
