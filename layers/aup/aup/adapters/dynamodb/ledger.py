@@ -197,17 +197,18 @@ class DynamoStore:
                 _backoff(retry)
         return self._call(operation, method, **kwargs)
 
+    def _get_item(self, operation: str, pk: str, sk: str, consistent: bool = True) -> dict[str, Any] | None:
+        """One item by its key (strongly consistent unless ``consistent`` is False), or None."""
+        resp = self._call(
+            operation, "get_item", TableName=self.table, Key=key(pk, sk), ConsistentRead=consistent
+        )
+        item: dict[str, Any] | None = resp.get("Item")
+        return item
+
     # --- accounts -----------------------------------------------------------------------------
 
     def get_account(self, account_id: str) -> AccountState | None:
-        resp = self._call(
-            "GetItem(account)",
-            "get_item",
-            TableName=self.table,
-            Key=key(f"ACCOUNT#{account_id}", "STATE"),
-            ConsistentRead=True,
-        )
-        item = resp.get("Item")
+        item = self._get_item("GetItem(account)", f"ACCOUNT#{account_id}", "STATE")
         return state_from(item) if item else None
 
     def commit(self, change: AccountChange) -> Conflict | None:
@@ -392,21 +393,13 @@ class DynamoStore:
         )
 
     def get_review(self, review_id: str) -> Review | None:
-        resp = self._call(
-            "GetItem(review)",
-            "get_item",
-            TableName=self.table,
-            Key=key(f"REVIEW#{review_id}", "REVIEW"),
-            ConsistentRead=True,
-        )
-        item = resp.get("Item")
+        item = self._get_item("GetItem(review)", f"REVIEW#{review_id}", "REVIEW")
         return Review.model_validate_json(doc_of(item)) if item else None
 
     # --- authorizer ---------------------------------------------------------------------------
 
     def get_key(self, key_hash: str) -> ApiKeyRecord | None:
-        resp = self._call("GetItem(key)", "get_item", TableName=self.table, Key=key(f"KEY#{key_hash}", "KEY"))
-        item = resp.get("Item")
+        item = self._get_item("GetItem(key)", f"KEY#{key_hash}", "KEY", consistent=False)
         return ApiKeyRecord.model_validate_json(doc_of(item)) if item else None
 
     def _batch_get(self, operation: str, request: dict[str, Any]) -> list[dict[str, Any]]:
@@ -628,13 +621,7 @@ class DynamoStore:
                 raise
             old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
             if old is None:  # a client that does not return the item: read it
-                old = self._call(
-                    "GetItem(counter marker)",
-                    "get_item",
-                    TableName=self.table,
-                    Key=key(f"MARK#{marker}", "MARK"),
-                    ConsistentRead=True,
-                ).get("Item", {})
+                old = self._get_item("GetItem(counter marker)", f"MARK#{marker}", "MARK") or {}
             # A marker without a state is not one this code writes: taken as applied, never re-applied.
             state = old.get("state", {}).get("S", "done")
             found = old.get("hot", {}).get("B")
@@ -760,14 +747,7 @@ class DynamoStore:
     # --- shadow mode (never the STATE or KEY items) -------------------------------------------
 
     def get_shadow_state(self, account_id: str) -> AccountState | None:
-        resp = self._call(
-            "GetItem(shadow state)",
-            "get_item",
-            TableName=self.table,
-            Key=key(f"ACCOUNT#{account_id}", "SHADOWSTATE"),
-            ConsistentRead=True,
-        )
-        item = resp.get("Item")
+        item = self._get_item("GetItem(shadow state)", f"ACCOUNT#{account_id}", "SHADOWSTATE")
         return AccountState.model_validate_json(doc_of(item)) if item else None
 
     def commit_shadow(
