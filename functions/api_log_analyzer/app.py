@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from aup import bootstrap
 from aup.detectors.logs.parse import MalformedPayload
-from aup.usecases.analyze_logs import emit_usage, is_kinesis, paused_gc, process_event
+from aup.usecases.analyze_logs import InvocationResult, emit_usage, is_kinesis, paused_gc, process_event
 from aup.usecases.ingest_archive import is_archive_event, process_archive_event
 
 settings = bootstrap.configure(bootstrap.ApiLogAnalyzerSettings)
@@ -39,6 +39,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name="MalformedPayloads", unit=MetricUnit.Count, value=1)
         logger.error("access-log payload cannot be decoded", extra={"error": str(exc)})
         raise  # async retries, then the on-failure destination keeps it
+    if result.malformed_records:
+        metrics.add_metric(name="MalformedPayloads", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "kinesis record cannot be decoded", extra={"failed_records": len(result.malformed_records)}
+        )
+    _report(result)
+    return result.response(kinesis)
+
+
+def _report(result: InvocationResult) -> None:
+    """What every path reports of an invocation: line counts, skipped lines, findings, usage."""
     bad = result.unparseable + result.oversized
     metrics.add_metric(name="LogLinesParsed", unit=MetricUnit.Count, value=result.records)
     metrics.add_metric(name="LogLinesUnparseable", unit=MetricUnit.Count, value=bad)
@@ -47,11 +58,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning(
             "access-log lines skipped",
             extra={"unparseable": result.unparseable, "oversized": result.oversized, "sample": result.sample},
-        )
-    if result.malformed_records:
-        metrics.add_metric(name="MalformedPayloads", unit=MetricUnit.Count, value=1)
-        logger.error(
-            "kinesis record cannot be decoded", extra={"failed_records": len(result.malformed_records)}
         )
     if result.findings:
         logger.info(
@@ -62,7 +68,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             },
         )
     emit_usage(result.usage, settings.metrics_namespace)
-    return result.response(kinesis)
 
 
 def _read_object(bucket: str, key: str) -> bytes:
@@ -88,14 +93,5 @@ def _archive(event: dict[str, Any]) -> dict[str, Any]:
         read_object=_read_object,
         on_error=failed,
     )
-    bad = result.unparseable + result.oversized
-    metrics.add_metric(name="LogLinesParsed", unit=MetricUnit.Count, value=result.records)
-    metrics.add_metric(name="LogLinesUnparseable", unit=MetricUnit.Count, value=bad)
-    metrics.add_metric(name="LogFindings", unit=MetricUnit.Count, value=result.findings)
-    if bad:
-        logger.warning(
-            "access-log lines skipped",
-            extra={"unparseable": result.unparseable, "oversized": result.oversized, "sample": result.sample},
-        )
-    emit_usage(result.usage, settings.metrics_namespace)
+    _report(result)
     return result.response(True)
