@@ -17,6 +17,7 @@ from typing import Any
 
 from aupctl import local, state, tables
 from aupctl.admin import AdminClient, items_of
+from aupctl.dispatcher import scan_verdict
 from aupctl.errors import CliError
 from aupctl.events import access_line, authorizer_event, scheduled_event
 from aupctl.runner import FunctionRunner, LocalStack
@@ -144,13 +145,8 @@ class Demo:
         verdicts: dict[str, dict[str, str]] = {}
         while pending and time.monotonic() < deadline:
             for key in sorted(pending):
-                try:
-                    tags = {
-                        t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
-                    }
-                except s3.exceptions.ClientError:  # moved to quarantine: the scan is done
-                    tags = {"aup-verdict": "quarantined"}
-                if "aup-verdict" in tags:
+                tags = scan_verdict(s3, bucket, key)
+                if tags is not None:
                     verdicts[key] = tags
                     pending.discard(key)
             time.sleep(0.25)

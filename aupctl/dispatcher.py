@@ -54,6 +54,16 @@ def lambda_sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> d
     }
 
 
+def scan_verdict(s3: Any, bucket: str, key: str) -> dict[str, str] | None:
+    """An upload's tags once the scanner has tagged it (``aup-verdict``), else None; an object gone from
+    the uploads bucket was moved to quarantine, so its scan is done: ``{"aup-verdict": "quarantined"}``."""
+    try:
+        tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+    except s3.exceptions.ClientError:
+        return {"aup-verdict": "quarantined"}
+    return tags if "aup-verdict" in tags else None
+
+
 class UploadsDispatcher:
     """Polls the uploads queue (long polling) and runs the scanner on each batch."""
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from aupctl import events
 from aupctl.admin import AdminClient, items_of
-from aupctl.dispatcher import UploadsDispatcher
+from aupctl.dispatcher import UploadsDispatcher, scan_verdict
 from aupctl.runner import ACCOUNT, FunctionRunner
 from tests.eval.corpus import matrix_uploads
 from tests.eval.model import Ctx, Scenario, Traffic, Upload
@@ -322,13 +322,8 @@ class Harness:
             if dispatcher.poll_once():
                 deadline = time.monotonic() + UPLOAD_WAIT_SECONDS
             for key in sorted(pending):
-                try:
-                    tags = {
-                        t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
-                    }
-                except s3.exceptions.ClientError:  # moved to quarantine: the scan is done
-                    tags = {"aup-verdict": "quarantined"}
-                if "aup-verdict" in tags:
+                tags = scan_verdict(s3, bucket, key)
+                if tags is not None:
                     verdicts[key] = tags
                     pending.discard(key)
         return [
