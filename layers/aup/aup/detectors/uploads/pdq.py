@@ -112,8 +112,9 @@ def _window(dim: int) -> int:
     return (dim + 127) // 128
 
 
-def _box(a: np.ndarray, window: int, axis: int) -> np.ndarray:
-    """The reference's box1DFloat along `axis`: a centred running mean, edges over what is inside."""
+def _box(a: np.ndarray, window: int, axis: int, at: np.ndarray | None = None) -> np.ndarray:
+    """The reference's box1DFloat along `axis`: a centred running mean, edges over what is inside;
+    evaluated at the indices `at` along `axis` only (default: every index)."""
     import numpy as np
 
     n = a.shape[axis]
@@ -123,27 +124,10 @@ def _box(a: np.ndarray, window: int, axis: int) -> np.ndarray:
     csum = np.empty((n + 1, *moved.shape[1:]), dtype=np.float64)
     csum[0] = 0.0
     np.cumsum(moved, axis=0, out=csum[1:])
-    idx = np.arange(n)
+    idx = np.arange(n) if at is None else at
     lo = np.maximum(idx - left, 0)
     hi = np.minimum(idx + right, n - 1) + 1
-    count = (hi - lo).astype(np.float64).reshape((n,) + (1,) * (moved.ndim - 1))
-    return np.moveaxis((csum[hi] - csum[lo]) / count, 0, axis)
-
-
-def _box_at(a: np.ndarray, window: int, axis: int, at: np.ndarray) -> np.ndarray:
-    """`_box` evaluated only at the indices `at` along `axis`."""
-    import numpy as np
-
-    n = a.shape[axis]
-    half = (window + 2) // 2
-    left, right = window - half, half - 1
-    moved = np.moveaxis(a, axis, 0)
-    csum = np.empty((n + 1, *moved.shape[1:]), dtype=np.float64)
-    csum[0] = 0.0
-    np.cumsum(moved, axis=0, out=csum[1:])
-    lo = np.maximum(at - left, 0)
-    hi = np.minimum(at + right, n - 1) + 1
-    count = (hi - lo).astype(np.float64).reshape((len(at),) + (1,) * (moved.ndim - 1))
+    count = (hi - lo).astype(np.float64).reshape((len(idx),) + (1,) * (moved.ndim - 1))
     return np.moveaxis((csum[hi] - csum[lo]) / count, 0, axis)
 
 
@@ -162,8 +146,8 @@ def downsample64(luma: np.ndarray) -> np.ndarray:
     ri, ci = _samples(rows), _samples(cols)
     a = _box(luma, wr, axis=1)
     a = _box(a, wc, axis=0)
-    a = _box_at(a, wr, axis=1, at=ci)  # rows x 64
-    return _box_at(a, wc, axis=0, at=ri)  # 64 x 64
+    a = _box(a, wr, axis=1, at=ci)  # rows x 64
+    return _box(a, wc, axis=0, at=ri)  # 64 x 64
 
 
 def quality_of(block: np.ndarray) -> int:
