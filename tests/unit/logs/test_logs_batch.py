@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import gc
 import io
+from collections.abc import Set as AbstractSet
 from itertools import pairwise
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aup.detectors.logs import rules
 from aup.detectors.logs.analyzer import _slow, analyze, read_lines, strictest_plan
-from aup.detectors.logs.counters import (
-    WALK_BLOCK_BITS,
-    MemoryCounters,
-    shares_blocks,
-    tag,
-    walk_member,
-    walk_members,
-    walk_steps,
-)
+from aup.detectors.logs.counters import MemoryCounters, shares_blocks, walk_steps
+from aup.detectors.logs.members import WALK_BLOCK_BITS, digest, tag, walk_member, walk_members
 from aup.detectors.logs.parse import CONTRACT_LINE, raw_from_record
 from aup.detectors.logs.signatures import Signatures
 from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, counter_fields, read
@@ -153,8 +148,19 @@ def test_numbered_paths_take_the_shortcut() -> None:
     sig = Signatures(("accounts",))
     assert sig._numbered_path("/v1/orders/12345678") == sig._classify_path("/v1/orders/12345678")
     assert sig._numbered_path("/accounts/42") == sig._classify_path("/accounts/42")
-    assert sig._numbered_path("/accounts/42").tenant == "42"  # type: ignore[union-attr]
+    assert sig._numbered_path("/accounts/42") is not None and sig.path("/accounts/42").tenant == "42"
     assert sig._numbered_path("/admin/42") is None  # an admin interface's first segment: whole path
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/orders/12345678", "/v1/orders", "/admin/42", "/x/..%2f..%2fetc/7", "/"]
+)
+def test_a_path_remembers_its_digest_and_id_member(path: str) -> None:
+    """The crawl sample's digest and the W5 id-set member come with the path's class, as computed alone."""
+    info = Signatures(("accounts",)).path(path)
+    assert info.digest == digest(path)
+    assert info.member == (walk_member(info.prefix, info.number) if info.number >= 0 else "")
+    assert (info.member != "") == path.rpartition("/")[2].isdigit()
 
 
 # --- each rule at its bar, and the typed totals -----------------------------------------------------
@@ -272,7 +278,7 @@ def test_totals_survive_the_counter_item() -> None:
 # --- id walks, set members, the memory store ------------------------------------------------------
 
 
-def _walk_by_blocks(members: set[str], max_step: int) -> tuple[int, int, int]:
+def _walk_by_blocks(members: AbstractSet[str], max_step: int) -> tuple[int, int, int]:
     """``walk_steps`` the straightforward way: each block's positions, sorted, and their neighbours."""
     blocks: dict[str, list[int]] = {}
     for m in members:
@@ -302,6 +308,40 @@ def test_walk_measures_equal_the_blockwise_count(ids: list[tuple[str, int]], max
     assert shares_blocks(members) == (2 * pairs >= ids_)
 
 
+_ID_BATCHES = st.lists(
+    st.lists(st.integers(0, 300) | st.integers(0, 10**9), max_size=120).map(
+        lambda ns: frozenset(walk_member("/v1/items", n) for n in ns)
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_ID_BATCHES, st.booleans(), st.booleans())
+def test_remembered_blocks_judge_as_a_fresh_count(
+    batches: list[frozenset[str]], grow: bool, thaw: bool
+) -> None:
+    """An hour's id set read batch after batch (growing, or not: another store's sets under the same
+    key), frozen or not: the remembered answer is the one counted afresh, every time."""
+    key = ("acct", f"logs:h:{len(batches)}:{grow}:{thaw}")
+    current: frozenset[str] = frozenset()
+    for batch in batches:
+        current = current | batch if grow else batch
+        members = set(current) if thaw else current
+        ids_, pairs, _ = _walk_by_blocks(members, 1)
+        assert shares_blocks(members, key) == shares_blocks(members) == (2 * pairs >= ids_)
+        assert shares_blocks(members, key) == shares_blocks(members)  # the same set again
+
+
+def test_remembered_blocks_are_bounded() -> None:
+    from aup.detectors.logs import counters
+
+    for i in range(counters.BLOCK_MEMO_LIMIT * 2):
+        shares_blocks(frozenset({walk_member("/v1/items", i)}), ("acct", i))
+    assert 0 < len(counters._BLOCK_MEMO) <= counters.BLOCK_MEMO_LIMIT
+
+
 @given(st.text(max_size=40), st.lists(st.integers(0, 10**15), max_size=40))
 def test_walk_members_are_tags_of_blocks(prefix: str, numbers: list[int]) -> None:
     expected = [f"{tag(f'{prefix}#{n >> WALK_BLOCK_BITS}')}{n & 15:x}" for n in numbers]
@@ -309,17 +349,22 @@ def test_walk_members_are_tags_of_blocks(prefix: str, numbers: list[int]) -> Non
     assert [walk_member(prefix, n) for n in numbers] == expected
 
 
-def test_memory_counters_hand_out_copies() -> None:
+def test_memory_counters_hand_out_values_later_batches_do_not_change() -> None:
     store = MemoryCounters()
     update = CounterUpdate("acct", "logs:h:1", add={"n": 2}, add_sets={"eid": ["a", "b"]})
     assert store.add_counters_once("m1", [update])
     got = store.get_counters([("acct", "logs:h:1"), ("acct", "absent")])
     assert got == {("acct", "logs:h:1"): {"n": 2, "eid": {"a", "b"}}}
-    got[("acct", "logs:h:1")]["eid"].add("c")
+    with pytest.raises(AttributeError):  # frozen: a reader cannot change the store's set
+        got[("acct", "logs:h:1")]["eid"].add("c")
+    got[("acct", "logs:h:1")]["n"] = 99  # nor its numbers: the item is a copy
     assert store.add_counters_once("m2", [CounterUpdate("acct", "logs:h:1", add_sets={"eid": ["d"]})])
     assert not store.add_counters_once("m2", [update])  # once per marker
-    assert store.get_counters([("acct", "logs:h:1")])[("acct", "logs:h:1")]["eid"] == {"a", "b", "d"}
-    assert got[("acct", "logs:h:1")]["eid"] == {"a", "b", "c"}  # a copy: later batches do not change it
+    again = store.get_counters([("acct", "logs:h:1")])[("acct", "logs:h:1")]
+    assert again == {"n": 2, "eid": {"a", "b", "d"}}
+    assert got[("acct", "logs:h:1")]["eid"] == {"a", "b"}  # later batches do not change what was read
+    assert store.add_counters_once("m3", [CounterUpdate("acct", "logs:h:1", add_sets={"eid": ["a"]})])
+    assert store.get_counters([("acct", "logs:h:1")])[("acct", "logs:h:1")]["eid"] is again["eid"]
 
 
 def test_a_plan_rule_is_judged_again_under_the_accounts_own_plan() -> None:

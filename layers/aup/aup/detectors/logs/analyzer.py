@@ -234,17 +234,16 @@ def analyze(
     for f in plan.facts:
         per = windows.setdefault(f.account, {})
         start = f.bucket * wms
-        hour, day = start // HOUR_MS, start // DAY_MS
-        hour_item = items.get((f.account, hour_name(hour)))
+        hour, day = hour_name(start // HOUR_MS), day_name(start // DAY_MS)
+        hour_item = items.get((f.account, hour))
         if hour_item:
-            _touch(
-                per, rate_name(wsec, f.bucket), f, wsec, start, RateTotals, hour_item, slot_prefix(start, wms)
-            )
-            _touch(per, hour_name(hour), f, 3600, 0, HourTotals, hour_item)
-            per[hour_name(hour)].peak_per_s = peak_rate(hour_item, wsec)
-        day_item = items.get((f.account, day_name(day)))
+            slot = slot_prefix(start, wms)
+            _touch(per, rate_name(wsec, f.bucket), f, wsec, start, RateTotals, hour_item, slot)
+            if _touch(per, hour, f, 3600, 0, HourTotals, hour_item):  # the item is final: once per hour
+                per[hour].peak_per_s = peak_rate(hour_item, wsec)
+        day_item = items.get((f.account, day))
         if day_item:
-            _touch(per, day_name(day), f, 86400, 0, DayTotals, day_item, samples=False)
+            _touch(per, day, f, 86400, 0, DayTotals, day_item, samples=False)
 
     _read_baselines(windows, store, cfg)
 
@@ -326,20 +325,22 @@ def _touch(
     prefix: str = "",
     *,
     samples: bool = True,
-) -> None:
-    """The window ``name`` of ``f``'s account, read from its counter item the first time it is touched;
-    later touches (other rate windows of the same hour in this batch) add their time and samples."""
+) -> bool:
+    """The window ``name`` of ``f``'s account, read from its counter item the first time it is touched
+    (True); later touches (other rate windows of the same hour in this batch) add their time and
+    samples."""
     w = per.get(name)
     if w is None:
-        copied = {k: list(v) for k, v in f.samples.items()} if samples else {}
+        copied = {k: list(v) for k, v in f.samples.items()} if samples and f.samples else {}
         per[name] = Window(f.account, name, seconds, read(kind, item, prefix), f.last_ts, copied, start_ms)
-        return
+        return True
     w.at_ms = max(w.at_ms, f.last_ts)
     if samples:
         for rule_id, paths in f.samples.items():
             kept = w.samples.setdefault(rule_id, [])
             kept.extend(p for p in paths if p not in kept)
             del kept[3:]
+    return False
 
 
 Rule = Callable[..., Finding | None]

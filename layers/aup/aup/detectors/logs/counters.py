@@ -14,8 +14,7 @@ Set members are short hashes, never raw paths, addresses or agents.
 from __future__ import annotations
 
 import ipaddress
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Sequence, Sized
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from itertools import compress, islice
 from operator import eq, itemgetter, sub
 from typing import Any
 
+from aup.detectors.logs.members import tag
 from aup.detectors.logs.signatures import (
     BAD_BOT,
     CRAWLER,
@@ -55,11 +55,6 @@ DAY_MS = 86_400_000
 MAX_SET_MEMBERS = 500  # per set and batch: bounds item growth, far above every threshold
 SAMPLES = 3
 TAG_CACHE_LIMIT = 50_000
-
-
-def tag(value: str) -> str:
-    """A short stable digest for set members (distinct counting, not identification)."""
-    return f"{zlib.crc32(value.encode('utf-8', 'surrogatepass')):08x}"
 
 
 def source_scope(ip: str) -> str:
@@ -187,34 +182,15 @@ MAX_WALKED_IDS = 256  # id members per window and batch
 ID_SET_LIMIT = 2000  # an hour's id set this large stops growing (``plan_counters``' ``full_id_sets``)
 
 
-WALK_BLOCK_BITS = 4  # ids are kept by blocks of 16 consecutive ids: the block's digest, the position
-
-
-def walk_members(prefix: str, numbers: Iterable[int]) -> Iterator[str]:
-    """Numbered paths of one collection as id-set members: a digest of (collection, block of 16 ids),
-    ``tag(f"{prefix}#{number >> WALK_BLOCK_BITS}")``, and the id's position in its block (one hex
-    digit). Steps inside a block survive; the id itself is not stored. The collection's part of the
-    digest is computed once (CRC-32 continues over the block number)."""
-    head = zlib.crc32(f"{prefix}#".encode("utf-8", "surrogatepass"))
-    crc32 = zlib.crc32
-    for n in numbers:
-        yield f"{crc32(b'%d' % (n >> WALK_BLOCK_BITS), head):08x}{n & 15:x}"
-
-
-def walk_member(prefix: str, number: int) -> str:
-    """One numbered path as an id-set member (``walk_members``)."""
-    return next(walk_members(prefix, (number,)))
-
-
-def _walked_ids(groups: dict[str, set[int]]) -> set[str]:
-    """The window's numbered paths as id-set members, at most ``MAX_WALKED_IDS`` (the lowest ids of
-    each collection first, so a walk keeps its steps)."""
+def _walked_ids(groups: dict[str, dict[int, str]]) -> set[str]:
+    """The window's numbered paths as id-set members (collection -> id -> member), at most
+    ``MAX_WALKED_IDS`` (the lowest ids of each collection first, so a walk keeps its steps)."""
     out: set[str] = set()
-    for prefix, ids in groups.items():
+    for ids in groups.values():
         room = MAX_WALKED_IDS - len(out)
         if room <= 0:
             break
-        out.update(walk_members(prefix, sorted(ids)[:room] if len(ids) > room else ids))
+        out.update(map(ids.__getitem__, sorted(ids)[:room]) if len(ids) > room else ids.values())
     return out
 
 
@@ -223,24 +199,50 @@ _POSITION = itemgetter(8)  # ... and its position in the block (one hex digit)
 _HEX = {f"{i:x}": i for i in range(16)}
 
 
-def shares_blocks(members: AbstractSet[str]) -> bool:
+BLOCK_MEMO_LIMIT = 128  # id sets whose blocks ``shares_blocks`` remembers (~0.2 MB each when full)
+_BLOCK_MEMO: dict[object, tuple[frozenset[str], set[str]]] = {}
+
+
+def shares_blocks(members: AbstractSet[str], memo: object = None) -> bool:
     """Whether most ids of an id set share a block with another (``walk_steps``' pairs at least half
     its ids, that is at most half as many blocks as ids), without sorting the set: a walk puts most of
-    its ids in shared blocks. It stops as soon as the first members show more blocks than that, so ids
-    drawn from a wide range (most hour sets) are judged on half of them."""
-    most = len(members) / 2  # blocks at most
-    rest = iter(members)
-    blocks = set(map(_BLOCK, islice(rest, int(most) + 1)))
-    if len(blocks) > most:
-        return False
-    blocks.update(map(_BLOCK, rest))
+    its ids in shared blocks.
+
+    Without ``memo`` it stops as soon as the first members show more blocks than that, so ids drawn
+    from a wide range (most hour sets) are judged on half of them. With ``memo`` (a window's key: an
+    hour's id set is read again by every batch of the hour, and only grows) the set's blocks are
+    remembered, and the next call reads only the members that are new since: the same set (frozen)
+    costs nothing. A remembered set that is not part of the new one is ignored (another store's)."""
+    most = len(members) / 2
+    if memo is None:
+        rest = iter(members)
+        blocks = set(map(_BLOCK, islice(rest, int(most) + 1)))
+        if len(blocks) > most:
+            return False
+        blocks.update(map(_BLOCK, rest))
+        return len(blocks) <= most
+    frozen = members if type(members) is frozenset else frozenset(members)
+    seen = _BLOCK_MEMO.get(memo)
+    if seen is not None:
+        old, blocks = seen
+        if old is not frozen:
+            new = frozen - old
+            if len(frozen) - len(new) != len(old):  # not grown from the remembered set
+                seen = None
+            else:
+                blocks.update(map(_BLOCK, new))
+    if seen is None:
+        blocks = set(map(_BLOCK, frozen))
+        if len(_BLOCK_MEMO) >= BLOCK_MEMO_LIMIT:
+            _BLOCK_MEMO.clear()
+    _BLOCK_MEMO[memo] = (frozen, blocks)
     return len(blocks) <= most
 
 
 def walk_steps(members: AbstractSet[str], max_step: int) -> tuple[int, int, int]:
     """(ids, pairs of ids sharing a block, those pairs' steps of at most ``max_step``) of an id set:
     a walk puts most of its ids in shared blocks a small step apart; ids drawn from a wide range
-    share few blocks. Pairs are neighbours in a block: sorted, the members (``walk_member``: the
+    share few blocks. Pairs are neighbours in a block: sorted, the members (``members.walk_member``: the
     block's digest, then one hex digit) run by block, then by position."""
     ordered = sorted(members)
     blocks = list(map(_BLOCK, ordered))
@@ -267,11 +269,12 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
             if flags & CRAWLER:
                 crawl += count
     sens = payl = expl = prb = 0
-    groups: dict[str, set[int]] = {}
+    groups: dict[str, dict[int, str]] = {}  # collection -> id -> its member
     classify = sig.path
+    field_flags = sig.field
     # Every logged field an attacker writes, not only the path: agents, forwarded chains, claims.
     for value, count in _fields(w):
-        ff = sig.field(value)
+        ff = field_flags(value)
         if ff & EXPLOIT:
             expl += count
             _sample(samples, "D1-exploit-signature", value)
@@ -281,18 +284,16 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
     # D1 sensitive paths judge what was refused (4xx) or matched no route: a 2xx from the customer's
     # own route (its installers, a migration .sql, a composer.json) is its service, never the finding.
     judged = _refused_or_unrouted(w)
-    # W5 crawl ratio, batching-independent: the paths whose hash falls in a fixed 1-in-``every`` sample
-    # (as tags), and their requests.
+    # W5 crawl ratio, batching-independent: the paths whose digest falls in a fixed 1-in-``every``
+    # sample (as tags), and their requests.
     every = cfg.scraping.crawl_path_sample
     sampled_paths: set[str] = set()
     sampled_requests = 0
-    crc32 = zlib.crc32
     for path, count in w.paths.items():
-        crc = crc32(path.encode("utf-8", "surrogatepass"))
+        flags, prefix, number, _, crc, member = classify(path)
         if crc % every == 0 and len(sampled_paths) < MAX_SET_MEMBERS:
             sampled_paths.add(f"{crc:08x}")
             sampled_requests += count
-        flags, prefix, number, _ = classify(path)
         if flags:
             if flags & SENSITIVE and path in judged:
                 sens += judged[path]
@@ -306,12 +307,12 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
             if flags & PROBE and path in judged:  # a 2xx on the customer's own route is its service
                 prb += judged[path]
                 _sample(samples, "D1-exploit-probe", path)
-        if number >= 0:
+        if member:
             ids = groups.get(prefix)
             if ids is None:
-                groups[prefix] = {number}
+                groups[prefix] = {number: member}
             else:
-                ids.add(number)
+                ids[number] = member
     # W5 enumeration: the ids per collection, as set members; the rule measures the steps on the hour's
     walked = _walked_ids(groups)
     e = em = lf = 0
@@ -489,7 +490,7 @@ def plan_counters(
             scope=scope,
             name=name,
             add=nums,
-            add_sets={k: sorted(members) for k, members in sets_of[(scope, name)].items()},
+            add_sets={k: list(members) for k, members in sets_of[(scope, name)].items()},
             expires_at=_expiry(ends[(scope, name)], retention),
         )
         for (scope, name), nums in nums_of.items()
@@ -498,13 +499,15 @@ def plan_counters(
 
 
 class MemoryCounters:
-    """The ledger's counter interface in memory (replays and unit tests): same once-per-marker rule."""
+    """The ledger's counter interface in memory (replays and unit tests): same once-per-marker rule.
+
+    Sets are kept frozen and replaced when a batch brings new members, so a read hands them out as
+    they are (a copy of every set on every read was a third of a replay's counter time)."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
         self.markers: set[str] = set()
         self.writes = 0
-        self._set_fields: dict[tuple[str, str], set[str]] = {}  # an item's fields that hold sets
 
     def add_counters_once(
         self, marker: str, updates: Sequence[CounterUpdate], marker_ttl: Any = None
@@ -514,24 +517,19 @@ class MemoryCounters:
         self.markers.add(marker)
         for u in updates:
             self.writes += 1
-            key = (u.scope, u.name)
-            item = self.items.setdefault(key, {})
+            item = self.items.setdefault((u.scope, u.name), {})
             for k, v in u.add.items():
                 item[k] = item.get(k, 0) + v
             for k, members in u.add_sets.items():
                 if members:
-                    item.setdefault(k, set()).update(members)
-                    self._set_fields.setdefault(key, set()).add(k)
+                    have = item.get(k)
+                    if have is None:
+                        item[k] = frozenset(members)
+                    elif not have.issuperset(members):
+                        item[k] = have.union(members)
         return True
 
     def get_counters(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """Copies of the items (their sets too: later batches add to the stored ones)."""
-        out: dict[tuple[str, str], dict[str, Any]] = {}
-        for k in keys:
-            item = self.items.get(k)
-            if item is None:
-                continue
-            out[k] = copied = dict(item)
-            for f in self._set_fields.get(k, ()):
-                copied[f] = set(item[f])
-        return out
+        """Copies of the items (their sets are frozen: later batches replace them, never change them)."""
+        items = self.items
+        return {k: dict(items[k]) for k in keys if k in items}

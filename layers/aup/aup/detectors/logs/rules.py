@@ -352,7 +352,7 @@ def id_enumeration(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Findi
     c = cfg.scraping
     t = w.totals
     # most ids share a block with another (cheap: most hours stop here), most of those a small step apart
-    if len(t.walked_ids) < c.enumeration_min_ids or not shares_blocks(t.walked_ids):
+    if len(t.walked_ids) < c.enumeration_min_ids or not shares_blocks(t.walked_ids, (w.scope, w.name)):
         return None
     ids, pairs, steps = walk_steps(t.walked_ids, c.enumeration_max_step)
     if steps / pairs < c.enumeration_step_ratio:

@@ -20,6 +20,8 @@ from importlib import resources
 from typing import NamedTuple
 from urllib.parse import unquote, unquote_plus
 
+from aup.detectors.logs.members import digest, walk_member
+
 CACHE_LIMIT = 50_000
 DECODE_ROUNDS = 4  # bounded: each round must change the text, so at most this many decodes per value
 FIELD_CHARS = 4096  # a field longer than this is matched on its head and tail (see parse.clip)
@@ -74,6 +76,13 @@ class PathInfo(NamedTuple):
     prefix: str  # the path without its last segment, when that segment is a number (W5 enumeration)
     number: int  # that number, else -1
     tenant: str  # the account id after an account marker segment (D2 foreign-account probe), else ""
+    # Remembered with the class, so a path seen again costs one look-up: its ``members.digest`` (W5's
+    # crawl sample and its member) and, for a numbered path, its id-set member (``members.walk_member``).
+    digest: int = 0
+    member: str = ""
+
+
+_Class = tuple[int, str, int, str]  # PathInfo's first four fields
 
 
 def _lines(name: str) -> list[str]:
@@ -133,9 +142,11 @@ class Signatures:
     # --- paths --------------------------------------------------------------------------------
 
     def _path_info(self, path: str) -> PathInfo:
-        return self._numbered_path(path) or self._classify_path(path)
+        flags, prefix, number, tenant = self._numbered_path(path) or self._classify_path(path)
+        member = walk_member(prefix, number) if number >= 0 else ""
+        return PathInfo(flags, prefix, number, tenant, digest(path), member)
 
-    def _numbered_path(self, path: str) -> PathInfo | None:
+    def _numbered_path(self, path: str) -> _Class | None:
         """``<prefix>/<number>`` (order ids, product ids: most new paths) from its prefix's class, when
         the number cannot change it: a plain prefix whose first segment is no admin interface's, so
         no pattern can match (see ``_classify_path``). None: classify the whole path."""
@@ -146,7 +157,7 @@ class Signatures:
         if not known:
             return None
         tenant, marker_last = known
-        return PathInfo(0, prefix, int(last), tenant or (last if marker_last else ""))
+        return 0, prefix, int(last), tenant or (last if marker_last else "")
 
     def _classify_prefix(self, prefix: str) -> tuple[str, bool] | tuple[()]:
         """For a prefix the number cannot change: (its tenant, whether its last segment is an account
@@ -156,7 +167,7 @@ class Signatures:
             return ()
         return self._tenant(lower), lower.rpartition("/")[2] in self.account_markers
 
-    def _classify_path(self, path: str) -> PathInfo:
+    def _classify_path(self, path: str) -> _Class:
         lower = path.lower()
         flags = 0
         if _PLAIN_PATH(path) is None:
@@ -173,7 +184,7 @@ class Signatures:
                 flags |= PROBE
         prefix, _, last = path.rpartition("/")
         number = int(last) if last.isdigit() and len(last) <= 12 and last.isascii() else -1
-        return PathInfo(flags, prefix if number >= 0 else "", number, self._tenant(lower))
+        return flags, prefix if number >= 0 else "", number, self._tenant(lower)
 
     def _payload_flags(self, value: str) -> int:
         """``PAYLOAD`` / ``EXPLOIT`` for any logged value (path, agent, header): raw encodings, then the

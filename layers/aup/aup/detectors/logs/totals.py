@@ -81,7 +81,7 @@ class HourTotals:
     exploit: int = count("expl")  # requests carrying an unambiguous exploit payload in any field
     probe: int = count("prb")  # requests for a published exploit path (CVE probe URI, web shell)
     foreign_ids: AbstractSet[str] = distinct("fid")
-    # W5 enumeration: the hour's numbered paths as members (``counters.walk_member``: a digest of the
+    # W5 enumeration: the hour's numbered paths as members (``members.walk_member``: a digest of the
     # collection and block of 16 ids, and the position), so the walk's steps are measured over the
     # whole hour whatever the batching, without storing an id; bounded, see counters.py
     walked_ids: AbstractSet[str] = distinct("eid")

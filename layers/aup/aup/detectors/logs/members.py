@@ -1,0 +1,38 @@
+"""Set members: the short digests the counters keep instead of paths, agents, networks and ids.
+
+Pure hashing, below both the signatures (which remember each path's digests with its class) and the
+counters (which write them). A member identifies nothing on its own: it counts distinct values.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator
+
+WALK_BLOCK_BITS = 4  # ids are kept by blocks of 16 consecutive ids: the block's digest, the position
+
+
+def digest(value: str) -> int:
+    """CRC-32 of ``value`` (UTF-8, lone surrogates kept): the integer behind ``tag``."""
+    return zlib.crc32(value.encode("utf-8", "surrogatepass"))
+
+
+def tag(value: str) -> str:
+    """A short stable digest for set members (distinct counting, not identification)."""
+    return f"{digest(value):08x}"
+
+
+def walk_members(prefix: str, numbers: Iterable[int]) -> Iterator[str]:
+    """Numbered paths of one collection as id-set members: a digest of (collection, block of 16 ids),
+    ``tag(f"{prefix}#{number >> WALK_BLOCK_BITS}")``, and the id's position in its block (one hex
+    digit). Steps inside a block survive; the id itself is not stored. The collection's part of the
+    digest is computed once (CRC-32 continues over the block number)."""
+    head = digest(f"{prefix}#")
+    crc32 = zlib.crc32
+    for n in numbers:
+        yield f"{crc32(b'%d' % (n >> WALK_BLOCK_BITS), head):08x}{n & 15:x}"
+
+
+def walk_member(prefix: str, number: int) -> str:
+    """One numbered path as an id-set member (``walk_members``)."""
+    return next(walk_members(prefix, (number,)))
