@@ -35,6 +35,7 @@ import logging
 import random
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -140,6 +141,9 @@ def _backoff(attempt: int) -> None:
 
 def _put_new(table: str, item: dict[str, Any]) -> dict[str, Any]:
     return {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+
+_WRITER_POOLS: dict[int, ThreadPoolExecutor] = {}  # size -> the process's counter writers (``_writers``)
 
 
 class DynamoStore:
@@ -432,10 +436,12 @@ class DynamoStore:
 
     # --- detector state -----------------------------------------------------------------------
 
-    def _counter_update(self, u: CounterUpdate) -> dict[str, Any]:
-        # The hot path: placeholder names and the expression come from per-shape caches (the analyzer
-        # sends thousands of these per invocation, with a handful of shapes), and values are encoded
-        # here: TypeSerializer made building one 3.2x slower (5.2 -> 16.8 us, bench_logs' shapes).
+    def _counter_parts(self, u: CounterUpdate) -> tuple[dict[str, str], dict[str, Any], _Shape]:
+        """(attribute names, values, expression shape) of one counter update.
+
+        The hot path: placeholder names and the expressions come from per-shape caches (the analyzer
+        sends thousands of these per invocation, with a handful of shapes), and values are encoded
+        here: TypeSerializer made building one 3.2x slower (5.2 -> 16.8 us, bench_logs' shapes)."""
         add = u.add
         fields = sorted(add)
         k = len(fields)
@@ -461,16 +467,18 @@ class DynamoStore:
         if ttl:
             names["#ttl"] = "expires_at"
             values[":ttl"] = {"N": _ttl_text(u.expires_at)}  # type: ignore[arg-type]
-        shape = (k, tuple(sets_used), ttl)
-        expr = _EXPRESSIONS.get(shape)
-        if expr is None:
-            if len(_EXPRESSIONS) > 4096:
-                _EXPRESSIONS.clear()
-            expr = _EXPRESSIONS[shape] = _update_expression(*shape)
+        return names, values, (k, tuple(sets_used), ttl)
+
+    def _counter_key(self, u: CounterUpdate) -> dict[str, Any]:
+        return {"pk": {"S": "ACCOUNT#" + u.scope}, "sk": {"S": "COUNTER#" + u.name}}
+
+    def _counter_update(self, u: CounterUpdate) -> dict[str, Any]:
+        """One counter update as a transaction's ``Update`` action."""
+        names, values, shape = self._counter_parts(u)
         update: dict[str, Any] = {
             "TableName": self.table,
-            "Key": {"pk": {"S": "ACCOUNT#" + u.scope}, "sk": {"S": "COUNTER#" + u.name}},
-            "UpdateExpression": expr,
+            "Key": self._counter_key(u),
+            "UpdateExpression": _cached_expression(shape, None),
         }
         if names:
             update["ExpressionAttributeNames"] = names
@@ -536,12 +544,11 @@ class DynamoStore:
         if len(requests) < PARALLEL_FROM or self.counter_writers <= 1:
             results = [self._marked_update(r) for r in requests]
         else:  # one thread per share of the updates (a future per update cost ~13 us each)
-            from concurrent.futures import ThreadPoolExecutor
-
             n = self.counter_writers
             shares = [requests[i::n] for i in range(n)]
-            with ThreadPoolExecutor(max_workers=n) as pool:
-                by_share = list(pool.map(lambda share: [self._marked_update(r) for r in share], shares))
+            by_share = list(
+                self._writers().map(lambda share: [self._marked_update(r) for r in share], shares)
+            )
             results = [by_share[i % n][i // n] for i in range(len(requests))]
         applied = False
         for u, (done, values, ids) in zip(plain, results, strict=True):
@@ -558,6 +565,16 @@ class DynamoStore:
                 into.update(self.get_counters([(u.scope, u.name) for u in txn]))
         self._close_marker(marker)
         return applied
+
+    def _writers(self) -> ThreadPoolExecutor:
+        """The counter writers' threads: one pool per process, kept by a warm function (starting 10
+        threads per invocation cost several per cent of the analyzer's CPU on the bench's mix)."""
+        pool = _WRITER_POOLS.get(self.counter_writers)
+        if pool is None:
+            pool = _WRITER_POOLS[self.counter_writers] = ThreadPoolExecutor(
+                max_workers=self.counter_writers, thread_name_prefix="counter-writer"
+            )
+        return pool
 
     def _hot_counters(self, updates: Sequence[CounterUpdate], now: float) -> bytes | None:
         """The bitmap of ``updates`` this process knows to be hot (None: none is)."""
@@ -641,20 +658,24 @@ class DynamoStore:
     def _counter_request(
         self, u: CounterUpdate, mid: bytes, slot: int, prune: tuple[str, ...]
     ) -> dict[str, Any]:
-        update = self._counter_update(u)["Update"]
-        names = update.setdefault("ExpressionAttributeNames", {})
-        values = update.setdefault("ExpressionAttributeValues", {})
+        """One counter's marked ``UpdateItem``: its update, plus the batch id added to the slot's id set
+        on the condition that it is not there yet, and the sets of the slots ``prune`` removed."""
+        names, values, shape = self._counter_parts(u)
         names["#mk"] = f"m{slot}"
         values[":mk"] = {"BS": [mid]}
         values[":mid"] = {"B": mid}
-        expr = update["UpdateExpression"]
-        expr = f"{expr}, #mk :mk" if "ADD " in expr else f"{expr} ADD #mk :mk".strip()
-        update["UpdateExpression"] = expr
-        update = _pruned({"Update": update}, prune)["Update"]
-        update["ConditionExpression"] = "NOT contains(#mk, :mid)"
-        update["ReturnValues"] = "ALL_NEW"
-        update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        return update
+        for i, name in enumerate(prune):
+            names[_PRUNE_NAMES[i]] = name
+        return {
+            "TableName": self.table,
+            "Key": self._counter_key(u),
+            "UpdateExpression": _cached_expression(shape, len(prune)),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ConditionExpression": "NOT contains(#mk, :mid)",
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
 
     def _marked_update(self, update: dict[str, Any]) -> tuple[bool, dict[str, Any] | None, int]:
         """(applied, the item's counter values or None when not returned, ids in the slot's set) of one
@@ -908,7 +929,26 @@ def _ttl_text(at: datetime) -> str:
     return text
 
 
-_EXPRESSIONS: dict[tuple[int, tuple[int, ...], bool], str] = {}
+_Shape = tuple[int, tuple[int, ...], bool]  # numbers added, sets added (their indices), TTL set
+_EXPRESSIONS: dict[tuple[_Shape, int | None], str] = {}
+_PRUNE_NAMES = tuple(f"#p{i}" for i in range(4))
+
+
+def _cached_expression(shape: _Shape, pruned: int | None) -> str:
+    """The expression of a counter update of ``shape``: plain (``pruned`` None, a transaction's), or
+    marked, adding the batch id to ``#mk`` and removing ``pruned`` old slots' sets (``#p<i>``)."""
+    key = (shape, pruned)
+    expr = _EXPRESSIONS.get(key)
+    if expr is None:
+        if len(_EXPRESSIONS) > 4096:
+            _EXPRESSIONS.clear()
+        expr = _update_expression(*shape)
+        if pruned is not None:
+            expr = f"{expr}, #mk :mk" if "ADD " in expr else f"{expr} ADD #mk :mk".strip()
+            if pruned:
+                expr += " REMOVE " + ", ".join(_PRUNE_NAMES[:pruned])
+        _EXPRESSIONS[key] = expr
+    return expr
 
 
 def _placeholders(stem: str, k: int) -> tuple[str, ...]:
@@ -920,14 +960,20 @@ def _placeholders(stem: str, k: int) -> tuple[str, ...]:
 
 def _counter_values(item: dict[str, Any]) -> dict[str, Any]:
     """A counter item's values (numbers, string sets, strings): ``codecs.decode`` without boto3's
-    TypeDeserializer, which made reading counters 2.8x slower (3.8 -> 11.3 us an item, bench_logs' shapes)."""
+    TypeDeserializer, which made reading counters 2.8x slower (3.8 -> 11.3 us an item, bench_logs' shapes).
+    String sets are frozen; binary attributes (the batch ids) are left out."""
     out: dict[str, Any] = {}
     for k, v in item.items():
-        if "N" in v:
-            num = v["N"]
-            out[k] = int(num) if num.lstrip("-").isdigit() else float(num)
-        elif "SS" in v:
-            out[k] = set(v["SS"])
+        num = v.get("N")
+        if num is not None:
+            try:
+                out[k] = int(num)
+            except ValueError:
+                out[k] = float(num)
+            continue
+        members = v.get("SS")
+        if members is not None:
+            out[k] = frozenset(members)  # read as read: an analysis remembers an hour's id set by identity
         elif "S" in v:
             out[k] = v["S"]
         elif "BOOL" in v:
