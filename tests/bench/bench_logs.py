@@ -13,11 +13,18 @@
   per CPU second through the handler, and lines per CPU second through the analyzer alone (parse and
   analyze, counters in memory), which leaves the ledger's DynamoDB path out. Skipped when there is no
   such checkout. ``python -m tests.bench.bench_logs --against DIR`` compares with another checkout.
+- With botocore: the stub is no client, so the figures above leave out what a Lambda's core spends in
+  botocore for each DynamoDB call (serializing, validating, signing, parsing the answer: hundreds of
+  microseconds a call). A fourth row replays the DynamoDB calls of the first ``BOTOCORE_PAYLOADS``
+  payloads, each with the answer the stub gave, through a real client configured as the functions'
+  are, whose transport is faked (no network), and adds that CPU to the handler's: the same helpers
+  (this checkout's) for both trees.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import os
@@ -27,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +93,19 @@ for _ in range(int(sys.argv[2])):
     elapsed, cpu, results = B._run_timed(handler, ctx, events)
     alone, alone_found = analyzer_pass()
     out.append((len(lines) / elapsed, len(lines) / cpu, sum(r["findings"] for r in results), alone, alone_found))
+# The handler with botocore's own CPU for its DynamoDB calls (the recording stub and the replay are the
+# checkout under test's bench helpers, argv[3], for both trees), over the first BOTOCORE_PAYLOADS.
+import importlib.util
+spec = importlib.util.spec_from_file_location("bench_now", sys.argv[3])
+now = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(now)
+some = events[: now.BOTOCORE_PAYLOADS]
+stub = now.RecordingDynamo()
+B._use_stub(stub, B.PLANS)
+_, cpu, _ = B._run_timed(handler, ctx, some)
+boto = now.botocore_cpu(stub.log)
+with_boto = sum(min(B.PAYLOAD_LINES, len(lines) - i * B.PAYLOAD_LINES) for i in range(len(some))) / (cpu + boto)
+out = [(*r, with_boto, len(stub.log)) for r in out]
 print("RESULT " + json.dumps(out))
 """
 
@@ -306,14 +327,17 @@ def _windows(events: list[dict[str, Any]]) -> float:
     return total / len(events)
 
 
-Run = tuple[float, float, int, float, int]  # handler wall lines/s, lines per CPU s, findings; analyzer
+# handler wall lines/s, lines per CPU s, findings; analyzer alone lines per CPU s, findings; handler
+# with botocore's CPU (lines per CPU s), its DynamoDB calls
+Run = tuple[float, float, int, float, int, float, int]
+BOTOCORE_PAYLOADS = 8  # payloads of the mix whose DynamoDB calls are replayed through botocore
 
 
 def _tree_run(root: Path, lines_file: str, reps: int) -> Run:
     """The best of ``reps`` passes in ``root`` of each figure (``_DRIVER``), and the findings."""
     env = {**os.environ, "PYTHONPATH": f"{root / 'layers' / 'aup'}:{root}"}
     out = subprocess.run(
-        [sys.executable, "-c", _DRIVER, lines_file, str(reps)],
+        [sys.executable, "-c", _DRIVER, lines_file, str(reps), str(Path(__file__).resolve())],
         cwd=root,
         env=env,
         capture_output=True,
@@ -322,7 +346,7 @@ def _tree_run(root: Path, lines_file: str, reps: int) -> Run:
     ).stdout
     runs = json.loads(out.split("RESULT ", 1)[1])
     best = [max(r[i] for r in runs) for i in (0, 1, 3)]
-    return best[0], best[1], runs[-1][2], best[2], runs[-1][4]
+    return best[0], best[1], runs[-1][2], best[2], runs[-1][4], runs[-1][5], runs[-1][6]
 
 
 def _spread(values: list[float]) -> float:
@@ -333,6 +357,7 @@ FIGURES = (
     (0, "lines/s through the handler"),
     (1, "lines per CPU s, handler"),
     (3, "lines per CPU s, analyzer alone"),
+    (5, "lines per CPU s, with botocore"),
 )
 
 
@@ -369,6 +394,11 @@ def before_after(lines: list[str], base: Path, rounds: int = ROUNDS, reps: int =
         )
         if i and ratio < 1 - noise:
             missed.append(f"{label}: {ratio:.2f}x of before, beyond the noise {noise:.0%}")
+    calls = [statistics.median(r[6] for r in runs[side]) for side in ("before", "after")]
+    print(
+        f"   DynamoDB calls of the first {BOTOCORE_PAYLOADS} payloads (replayed through botocore for the last "
+        f"row, answers as recorded, no network): before {calls[0]:,.0f}, after {calls[1]:,.0f}"
+    )
     # The findings are printed, not compared: the base (.bench/base, the code before the detection work
     # of issues 13 and 14) finds less by design (135 against 168 on this mix). What the detectors find is
     # held by their tests (tests/unit/logs, make eval), not by the bench.
@@ -379,6 +409,100 @@ def before_after(lines: list[str], base: Path, rounds: int = ROUNDS, reps: int =
         if len(after) != 1:
             missed.append(f"the new code's passes disagree on the findings {label}: {after}")
     return missed
+
+
+class RecordingDynamo(StubDynamo):
+    """The stub, keeping every call and its answer as sent (``botocore_cpu`` replays them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+
+    def _keep(self, op: str, kw: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+        with self._update_lock:
+            self.log.append((op, copy.deepcopy(kw), copy.deepcopy(out)))
+        return out
+
+    def update_item(self, **kw: Any) -> dict[str, Any]:
+        return self._keep("update_item", kw, super().update_item(**kw))
+
+    def transact_write_items(self, **kw: Any) -> dict[str, Any]:  # type: ignore[override]
+        return self._keep("transact_write_items", kw, super().transact_write_items(**kw))
+
+    def batch_get_item(self, **kw: Any) -> dict[str, Any]:  # type: ignore[override]
+        return self._keep("batch_get_item", kw, super().batch_get_item(**kw))
+
+    def get_item(self, **kw: Any) -> dict[str, Any]:
+        return self._keep("get_item", kw, super().get_item(**kw))
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+    def read(self) -> bytes:
+        return self.data
+
+
+def botocore_cpu(log: list[tuple[str, dict[str, Any], dict[str, Any]]], rounds: int = 3) -> float:
+    """CPU seconds botocore itself spends on ``log``'s calls (a real DynamoDB client, configured as the
+    functions' are, whose transport answers each call with its recorded answer: serialization,
+    validation, signing, retries' bookkeeping and parsing, no network). The best of ``rounds``."""
+    import base64
+
+    import boto3
+    from botocore.awsrequest import AWSResponse
+
+    try:  # the functions' client settings, in this layout or the one before the restructure
+        from aup.adapters.aws import _config
+    except ImportError:
+        from aup.aws import _config  # type: ignore[no-redef]
+
+    session = boto3.session.Session(
+        aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1"
+    )
+    client = session.client("dynamodb", config=_config())
+    bodies = [json.dumps(out, default=lambda b: base64.b64encode(b).decode()).encode() for _, _, out in log]
+    answer: list[bytes] = [b"{}"]
+
+    def send(request: Any, **_: Any) -> Any:
+        headers: Any = {"content-type": "application/x-amz-json-1.0", "x-amzn-requestid": "bench"}
+        return AWSResponse(request.url, 200, headers, _Body(answer[0]))
+
+    client.meta.events.register("before-send.dynamodb", send)
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        for (op, kw, _), body in zip(log, bodies, strict=True):
+            answer[0] = body
+            getattr(client, op)(**kw)
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def botocore_share(handler: Any, ctx: Any, events: list[dict[str, Any]]) -> str:
+    """One line: the handler's CPU for ``events`` against the stub, and botocore's own CPU for the same
+    DynamoDB calls (which the stub leaves out): together, what a Lambda's core spends."""
+    stub = RecordingDynamo()
+    _use_stub(stub, PLANS)
+    _, cpu, _ = _run_timed(handler, ctx, events)
+    boto = botocore_cpu(stub.log)
+    lines = sum(_payload_lines(e) for e in events)
+    calls = len(stub.log)
+    return (
+        f"   botocore's own CPU for the same DynamoDB calls (not in the figures above: the stub is no "
+        f"client): {calls:,} calls, {boto * 1e6 / calls:,.0f} us each, {boto:.2f} s against the handler's "
+        f"{cpu:.2f} s; with it, {lines / (cpu + boto):,.0f} lines per CPU s"
+    )
+
+
+def _payload_lines(event: dict[str, Any]) -> int:
+    from aup.detectors.logs.parse import decode_payload, event_messages
+
+    return len(event_messages(decode_payload(event["awslogs"]["data"]))[1])
 
 
 def main() -> list[str]:
@@ -434,6 +558,7 @@ def main() -> list[str]:
     if not ok:
         missed.append(f"log analysis {best:,.0f} lines/s < {BUDGET_LINES_PER_S:,}")
 
+    print(botocore_share(handler, ctx, events[:BOTOCORE_PAYLOADS]))
     for accounts in (1, 1000):
         s = _writes_for(handler, ctx, accounts)
         print(
