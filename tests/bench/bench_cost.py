@@ -130,6 +130,11 @@ def main() -> list[str]:
         f"({m.mix_lines:,}-line mix); handler {m.lines_per_cpu_s:,.0f} lines per CPU s; archive "
         f"gunzip+split {m.split_lines_per_cpu_s:,.0f} lines/s; EMF {m.emf_bytes_per_account:.0f} B per account per batch"
     )
+    print(
+        f"   botocore's own CPU per DynamoDB call (added to the handler's: the stub above is no client): counter "
+        f"UpdateItem {m.client_update_s * 1e6:,.0f} us, TransactWriteItems of 99 {m.client_transact_s * 1e6:,.0f} us, "
+        f"BatchGetItem of 100 {m.client_batch_get_s * 1e6:,.0f} us"
+    )
     for b in m.batches:
         sizes = sorted(x for _, x in b.sizes)
         calls = ", ".join(f"{k} {v:,}" for k, v in sorted(b.calls.items()))
@@ -233,8 +238,15 @@ def main() -> list[str]:
             )
 
     obj = _archived_object()
+    calls = obj["calls"]
+    obj_client = (
+        (calls.get("update_item", 0) + calls.get("put_item", 0)) * m.client_update_s
+        + calls.get("transact_write_items", 0) * m.client_transact_s
+        + calls.get("batch_get_item", 0) * m.client_batch_get_s
+    )
     print(
-        f"   one archived object, {obj['records']:,.0f} lines from {PLAN_ACCOUNTS:,} accounts: {obj['cpu']:.2f} CPU s, "
+        f"   one archived object, {obj['records']:,.0f} lines from {PLAN_ACCOUNTS:,} accounts: {obj['cpu']:.2f} CPU s "
+        f"+ {obj_client:.2f} s botocore's for these calls (a first object: every counter plain), "
         f"peak RSS {obj['peak_mb']:.0f} MB (function: {C.ANALYZER_MB:,} MB), {obj['items']:,} counter items (largest "
         f"{obj['max_item']:,} B), calls: {', '.join(f'{k} {v:,}' for k, v in sorted(obj['calls'].items()))}"
     )
@@ -251,7 +263,10 @@ def main() -> list[str]:
     ids = today.ids(plan_shape, per_stream_lines)
     _, plain_wru, _, ledger_wait = m.ledger(d, ids)
     get_wait = per_stream_lines * m.gzip_bytes_per_line / C.MIB * C.WAIT_S3_GET_PER_MIB_S
-    duration = obj["cpu"] / C.VCPU_SHARE * per_stream_lines / obj["records"] + ledger_wait + get_wait
+    # botocore's CPU for the object's ledger calls at this shape (its counters hot: transactions of 99)
+    plan_client = m.client_cpu(d, ids)
+    local = obj["cpu"] * per_stream_lines / obj["records"] + plan_client
+    duration = local / C.VCPU_SHARE + ledger_wait + get_wait
     _, wru, *_ = m.ledger(d, ids, transactional=True)
     per_account = objects_s * (d / PLAN_ACCOUNTS) * today.account_wru_per_batch(plan_shape, per_stream_lines)
     buffer_s = per_stream_lines * streams / PLAN_RATE
@@ -264,7 +279,8 @@ def main() -> list[str]:
     )
     print(
         f"   delay from request to enforcement, firehose: buffer <= {buffer_s:.0f} s + SQS window {SQS_WINDOW_S:g} s + "
-        f"analysis {duration:.1f} s (local part measured: {obj['cpu']:.1f} CPU s per object) + the authorizer "
+        f"analysis {duration:.1f} s (CPU {local:.1f} s an object: {obj['cpu']:.1f} s measured + {plan_client:.1f} s botocore's) "
+        f"+ the authorizer "
         f"cache flush (<= {AUTHORIZER_TTL_S} s if it fails); subscription/kinesis: seconds of delivery + <= 5 s window + analysis + the same caches"
     )
     return missed

@@ -226,6 +226,54 @@ class Measured:
     emf_bytes_per_account: float
     batches: list[BatchLedger] = field(default_factory=list)  # by accounts, ascending
     mix_lines: int = 0
+    # botocore's own CPU seconds per DynamoDB call (the stub behind ``lines_per_cpu_s`` is no client):
+    # a counter UpdateItem as the ledger sends it, a TransactWriteItems of 99 counters, a BatchGetItem of
+    # 100 (``bench_logs.botocore_cpu``: a real client, its transport faked)
+    client_update_s: float = 0.0
+    client_transact_s: float = 0.0
+    client_batch_get_s: float = 0.0
+
+    def client_cpu(
+        self,
+        accounts: float,
+        ids: Ids | None = None,
+        *,
+        transactional: bool = False,
+        read_back: bool = False,
+    ) -> float:
+        """botocore's CPU seconds for a batch's ledger calls (as ``ledger``: linear between the measured
+        points): each plain counter and marker write one call (an UpdateItem's cost), the transactional
+        ones by 99 and their reads by 100."""
+        lo, hi, f = self._between(accounts)
+
+        def seconds(b: BatchLedger) -> float:
+            if transactional:
+                cpu = math.ceil(b.items / 99) * self.client_transact_s
+                return cpu + (math.ceil(b.items / 100) * self.client_batch_get_s if read_back else 0.0)
+            hot = sum((ids or {}).get(kind, (1.0, 1.0, 0.0))[2] for kind, _ in b.sizes)
+            cpu = (b.items - hot + b.marker_writes) * self.client_update_s
+            return (
+                cpu
+                + math.ceil(hot / 99) * self.client_transact_s
+                + math.ceil(hot / 100) * self.client_batch_get_s
+            )
+
+        x, y = seconds(lo), seconds(hi)
+        return max(0.0, x + (y - x) * f)
+
+    def _between(self, accounts: float) -> tuple[BatchLedger, BatchLedger, float]:
+        """The measured batches around ``accounts`` and where it falls between them (0..1, or beyond)."""
+        pts = self.batches
+        a = max(1.0, accounts)
+        lo, hi = pts[0], pts[1]
+        for p, q in itertools.pairwise(pts):
+            if p.accounts <= a <= q.accounts:
+                lo, hi = p, q
+                break
+        else:
+            if a > pts[-1].accounts:
+                lo, hi = pts[-2], pts[-1]
+        return lo, hi, (a - lo.accounts) / (hi.accounts - lo.accounts)
 
     def ledger(
         self,
@@ -238,17 +286,7 @@ class Measured:
         """(items, wru, rru, I/O wait seconds) of a batch with ``accounts`` distinct accounts: linear between the
         measured points (the writes are per (account, window) pair). ``ids``: the batch ids a counter
         item of each kind carries (``Model.ids``); ``transactional`` / ``read_back``: the code before."""
-        pts = self.batches
-        a = max(1.0, accounts)
-        lo, hi = pts[0], pts[1]
-        for p, q in itertools.pairwise(pts):
-            if p.accounts <= a <= q.accounts:
-                lo, hi = p, q
-                break
-        else:
-            if a > pts[-1].accounts:
-                lo, hi = pts[-2], pts[-1]
-        f = (a - lo.accounts) / (hi.accounts - lo.accounts)
+        lo, hi, f = self._between(accounts)
 
         def figures(b: BatchLedger) -> tuple[float, float, float, float]:
             from aup.adapters.dynamodb.ledger import COUNTER_WRITERS
@@ -265,6 +303,31 @@ class Measured:
 
         x, y = figures(lo), figures(hi)
         return tuple(max(0.0, u + (v - u) * f) for u, v in zip(x, y, strict=True))  # type: ignore[return-value]
+
+
+def _client_cpu(handler: Any, ctx: Any, events: list[dict[str, Any]]) -> tuple[float, float, float]:
+    """botocore's CPU seconds per call: the counter UpdateItems of the mix's first payloads as the ledger
+    sent them (with the answers they got), a TransactWriteItems of 99 of those counters, a consistent
+    BatchGetItem of 100 of their items (``bench_logs.botocore_cpu``)."""
+    from tests.bench import bench_logs as B
+
+    rec = B.RecordingDynamo()
+    B._use_stub(rec, B.PLANS)
+    B._run(handler, ctx, events[: B.BOTOCORE_PAYLOADS])
+    updates = [c for c in rec.log if c[0] == "update_item" and "Attributes" in c[2]]
+    update_s = B.botocore_cpu(updates) / len(updates)
+    keep = ("TableName", "Key", "UpdateExpression", "ExpressionAttributeNames", "ExpressionAttributeValues")
+    actions = [{"Update": {k: v for k, v in kw.items() if k in keep}} for _, kw, _ in updates[:99]]
+    transact: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+        ("transact_write_items", {"TransactItems": actions}, {})
+    ] * 10
+    table = updates[0][1]["TableName"]
+    keys = [kw["Key"] for _, kw, _ in updates[:100]]
+    answer = {"Responses": {table: [out["Attributes"] for _, _, out in updates[:100]]}}
+    gets = [
+        ("batch_get_item", {"RequestItems": {table: {"Keys": keys, "ConsistentRead": True}}}, answer)
+    ] * 10
+    return update_s, B.botocore_cpu(transact) / 10, B.botocore_cpu(gets) / 10
 
 
 def _batch_lines(accounts: int, lines: int) -> list[str]:
@@ -342,7 +405,11 @@ def measure(account_points: tuple[int, ...] = (1, 10, 100, 1_000, 10_000), repea
                 cpu_s=cpu,
             )
         )
+    update_s, transact_s, batch_get_s = _client_cpu(handler, ctx, events)
     return Measured(
+        client_update_s=update_s,
+        client_transact_s=transact_s,
+        client_batch_get_s=batch_get_s,
         bytes_per_line=bytes_per_line,
         gzip_bytes_per_line=gzip_per_line,
         lines_per_cpu_s=best,
@@ -453,6 +520,9 @@ class Model:
             w -= d * (2 if o.transactional_counters else 1)
             rru += 23 * d  # ... and the day's other hour items are read instead (1 RRU each, < 4 KB)
         cpu = lines * (1.0 / m.lines_per_cpu_s + extra_cpu_per_line)
+        cpu += m.client_cpu(
+            d, self.ids(shape, lines), transactional=o.transactional_counters, read_back=o.read_back
+        )
         duration = cpu / VCPU_SHARE + wait
         out = {
             "lambda": batches * (duration * ANALYZER_GB * p["lambda_arm_gb_second"] + p["lambda_request"]),
