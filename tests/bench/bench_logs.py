@@ -457,14 +457,18 @@ def botocore_cpu(log: list[tuple[str, dict[str, Any], dict[str, Any]]], rounds: 
     from botocore.awsrequest import AWSResponse
 
     try:  # the functions' client settings, in this layout or the one before the restructure
-        from aup.adapters.aws import _config
+        from aup.adapters.aws import client_config
+
+        config = client_config("dynamodb", in_lambda=True)
     except ImportError:
-        from aup.aws import _config  # type: ignore[no-redef]
+        from aup.aws import _config  # type: ignore[import-not-found]
+
+        config = _config()
 
     session = boto3.session.Session(
         aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1"
     )
-    client = session.client("dynamodb", config=_config())
+    client = session.client("dynamodb", config=config)
     bodies = [json.dumps(out, default=lambda b: base64.b64encode(b).decode()).encode() for _, _, out in log]
     answer: list[bytes] = [b"{}"]
 
