@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import statistics
 import subprocess
@@ -35,10 +37,16 @@ print(time.perf_counter() - t)
 """
 
 
-def _timed(code: str, *args: str) -> float:
+# The same first invocation's clients in the layout before the restructure (``BASE``: bench_logs').
+_HANDLER_BEFORE = _HANDLER.replace(
+    "from aup import bootstrap\nbootstrap.ledger().store.ddb", "from aup import runtime\nruntime.ledger().ddb"
+)
+
+
+def _timed(code: str, *args: str, root: Path = ROOT) -> float:
     env = {
         **os.environ,
-        "PYTHONPATH": f"{ROOT / 'layers' / 'aup'}:{ROOT}",
+        "PYTHONPATH": f"{root / 'layers' / 'aup'}:{root}",
         "LEDGER_TABLE": "bench",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "x",
@@ -59,16 +67,24 @@ def _timed(code: str, *args: str) -> float:
 
 
 def cold_starts() -> list[str]:
-    """Each handler's import + first clients vs a bare boto3 client, measured in turns (same load)."""
+    """Each handler's import + first clients vs a bare boto3 client, measured in turns (same load); and,
+    with the code before in ``BASE``, the same cold start there, in the same turns."""
+    from tests.bench.bench_logs import BASE
+
+    before = BASE if (BASE / "functions").is_dir() else None
     missed = []
+    rows = []
     for name in HANDLERS:
         path = ROOT / "functions" / name / "app.py"
         if "NotImplementedError" in path.read_text():
             continue
-        base_runs, runs = [], []
+        old_path = before / "functions" / name / "app.py" if before else None
+        base_runs, runs, old_runs = [], [], []
         for _ in range(RUNS):
             base_runs.append(_timed(_BASELINE))
             runs.append(_timed(_HANDLER, str(path)))
+            if old_path is not None and old_path.is_file():
+                old_runs.append(_timed(_HANDLER_BEFORE, str(old_path), root=before))  # type: ignore[arg-type]
         base, t = statistics.median(base_runs), statistics.median(runs)
         ratio = t / base
         ok = ratio <= 1.5
@@ -78,6 +94,16 @@ def cold_starts() -> list[str]:
         )
         if not ok:
             missed.append(f"cold start {name} {ratio:.2f}x > 1.5x")
+        if old_runs:
+            rows.append((name, old_runs, runs))
+    if rows:
+        print(f"   cold start before ({before}) / after, medians of {RUNS} runs in turns, ms:")
+        for name, b, a in rows:
+            mb, ma = statistics.median(b), statistics.median(a)
+            noise = f"{(max(b) - min(b)) / mb:.0%} / {(max(a) - min(a)) / ma:.0%}"
+            print(
+                f"     {name:<18} {mb * 1000:5.0f} {ma * 1000:5.0f}  after/before {ma / mb:.2f}  noise {noise}"
+            )
     return missed
 
 
@@ -115,10 +141,11 @@ def authorizer() -> list[str]:
         module.lambda_handler(event, ctx)  # the miss
         miss_reads = len(reads)
         n = 20_000
-        t = time.perf_counter()
-        for _ in range(n):
-            module.lambda_handler(event, ctx)
-        per_call = (time.perf_counter() - t) / n
+        with contextlib.redirect_stdout(io.StringIO()):  # each decision's EMF line: written, not shown
+            t = time.perf_counter()
+            for _ in range(n):
+                module.lambda_handler(event, ctx)
+            per_call = (time.perf_counter() - t) / n
         hits_reads = len(reads) - miss_reads
         core = module.authorizer()
         t = time.perf_counter()
