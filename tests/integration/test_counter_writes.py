@@ -199,6 +199,36 @@ def test_counter_items_keep_two_slots_of_batch_ids(stack: Any, time_machine: Any
     assert "m" not in ledger.get_counters([("hot", "c")])[("hot", "c")]  # readers never see the ids
 
 
+def test_a_failed_write_leaves_none_of_its_batch_in_flight(stack: Any) -> None:
+    """The counter writers' threads outlive a call (one pool per process). When one write fails, the
+    call still ends only after every other share of the batch has: nothing of it lands after the error
+    (a frozen Lambda would finish such writes during its next invocation)."""
+    ledger, client = _ledger(stack)
+    failed = threading.Event()
+    landed: list[str] = []
+    update = client.__getattr__("update_item")
+
+    def held(**kw: Any) -> Any:
+        scope = kw["Key"]["pk"]["S"]
+        if not kw["Key"]["sk"]["S"].startswith("COUNTER#"):
+            return update(**kw)
+        if scope == "ACCOUNT#held-000":  # the first share's first write fails ...
+            failed.set()
+            raise Crash()
+        failed.wait(5)  # ... and every other write is still to come when it does
+        out = update(**kw)
+        landed.append(scope)
+        return out
+
+    client.update_item = held  # type: ignore[attr-defined]
+    updates = [CounterUpdate(scope=f"held-{i:03d}", name="c", add={"n": 1}) for i in range(40)]
+    with pytest.raises(Crash):
+        ledger.add_counters_once("held-batch", updates)
+    writers = ledger.store.counter_writers  # type: ignore[attr-defined]
+    # every share but the failed one's ran to its end before the error came out of the call
+    assert sorted(landed) == [f"ACCOUNT#held-{i:03d}" for i in range(40) if i % writers]
+
+
 def test_a_resumption_after_the_markers_horizon_adds_nothing(stack: Any, time_machine: Any) -> None:
     """Stopped part-way, then redelivered two slots later (beyond every automatic retry): the ids may
     be pruned, so nothing more is applied rather than anything twice."""

@@ -35,7 +35,7 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -546,9 +546,12 @@ class DynamoStore:
         else:  # one thread per share of the updates (a future per update cost ~13 us each)
             n = self.counter_writers
             shares = [requests[i::n] for i in range(n)]
-            by_share = list(
-                self._writers().map(lambda share: [self._marked_update(r) for r in share], shares)
-            )
+            pool = self._writers()
+            futures = [pool.submit(lambda share: [self._marked_update(r) for r in share], s) for s in shares]
+            # Every share ends before this call does, failed or not: no write of this batch is left in
+            # flight behind a raised error (the pool outlives the call; a frozen Lambda would resume it).
+            wait(futures)
+            by_share = [f.result() for f in futures]
             results = [by_share[i % n][i // n] for i in range(len(requests))]
         applied = False
         for u, (done, values, ids) in zip(plain, results, strict=True):
