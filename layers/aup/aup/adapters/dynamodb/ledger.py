@@ -472,13 +472,15 @@ class DynamoStore:
     def _counter_key(self, u: CounterUpdate) -> dict[str, Any]:
         return {"pk": {"S": "ACCOUNT#" + u.scope}, "sk": {"S": "COUNTER#" + u.name}}
 
-    def _counter_update(self, u: CounterUpdate) -> dict[str, Any]:
-        """One counter update as a transaction's ``Update`` action."""
+    def _counter_update(self, u: CounterUpdate, prune: tuple[str, ...] = ()) -> dict[str, Any]:
+        """One counter update as a transaction's ``Update`` action, removing the sets of the slots
+        ``prune`` too."""
         names, values, shape = self._counter_parts(u)
+        _name_pruned(names, prune)
         update: dict[str, Any] = {
             "TableName": self.table,
             "Key": self._counter_key(u),
-            "UpdateExpression": _cached_expression(shape, None),
+            "UpdateExpression": _cached_expression(shape, marked=False, pruned=len(prune)),
         }
         if names:
             update["ExpressionAttributeNames"] = names
@@ -606,7 +608,7 @@ class DynamoStore:
             chunk = updates[start : start + COUNTERS_PER_TRANSACTION]
             items = [
                 _put_new(self.table, marker_item(f"{marker}#{chunk_no}", expires)),
-                *(_pruned(self._counter_update(u), prune) for u in chunk),
+                *(self._counter_update(u, prune) for u in chunk),
             ]
             for attempt in range(MAX_ATTEMPTS):
                 codes = self._transact(
@@ -667,12 +669,11 @@ class DynamoStore:
         names["#mk"] = f"m{slot}"
         values[":mk"] = {"BS": [mid]}
         values[":mid"] = {"B": mid}
-        for i, name in enumerate(prune):
-            names[_PRUNE_NAMES[i]] = name
+        _name_pruned(names, prune)
         return {
             "TableName": self.table,
             "Key": self._counter_key(u),
-            "UpdateExpression": _cached_expression(shape, len(prune)),
+            "UpdateExpression": _cached_expression(shape, marked=True, pruned=len(prune)),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
             "ConditionExpression": "NOT contains(#mk, :mid)",
@@ -933,25 +934,30 @@ def _ttl_text(at: datetime) -> str:
 
 
 _Shape = tuple[int, tuple[int, ...], bool]  # numbers added, sets added (their indices), TTL set
-_EXPRESSIONS: dict[tuple[_Shape, int | None], str] = {}
-_PRUNE_NAMES = tuple(f"#p{i}" for i in range(4))
+_EXPRESSIONS: dict[tuple[_Shape, bool, int], str] = {}
+_PRUNE_NAMES = tuple(f"#p{i}" for i in range(4))  # the old slots' sets an update removes (at most two)
 
 
-def _cached_expression(shape: _Shape, pruned: int | None) -> str:
-    """The expression of a counter update of ``shape``: plain (``pruned`` None, a transaction's), or
-    marked, adding the batch id to ``#mk`` and removing ``pruned`` old slots' sets (``#p<i>``)."""
-    key = (shape, pruned)
+def _cached_expression(shape: _Shape, *, marked: bool, pruned: int) -> str:
+    """The expression of a counter update of ``shape``; ``marked``: adding the batch id to ``#mk`` (a
+    plain write's), and removing ``pruned`` old slots' sets (``#p<i>``, ``_name_pruned``)."""
+    key = (shape, marked, pruned)
     expr = _EXPRESSIONS.get(key)
     if expr is None:
         if len(_EXPRESSIONS) > 4096:
             _EXPRESSIONS.clear()
         expr = _update_expression(*shape)
-        if pruned is not None:
+        if marked:
             expr = f"{expr}, #mk :mk" if "ADD " in expr else f"{expr} ADD #mk :mk".strip()
-            if pruned:
-                expr += " REMOVE " + ", ".join(_PRUNE_NAMES[:pruned])
+        if pruned:
+            expr += " REMOVE " + ", ".join(_PRUNE_NAMES[:pruned])
         _EXPRESSIONS[key] = expr
     return expr
+
+
+def _name_pruned(names: dict[str, str], prune: tuple[str, ...]) -> None:
+    """The placeholders of the old slots' sets an update removes (``_cached_expression``)."""
+    names.update(zip(_PRUNE_NAMES[: len(prune)], prune, strict=True))
 
 
 def _placeholders(stem: str, k: int) -> tuple[str, ...]:
@@ -986,17 +992,6 @@ def _counter_values(item: dict[str, Any]) -> dict[str, Any]:
 
 def _bit(bits: bytes | None, i: int) -> bool:
     return bits is not None and i // 8 < len(bits) and bool(bits[i // 8] & (1 << (i % 8)))
-
-
-def _pruned(action: dict[str, Any], prune: tuple[str, ...]) -> dict[str, Any]:
-    """An ``Update`` action that also removes the attributes ``prune`` (old slots' id sets)."""
-    if prune:
-        update = action["Update"]
-        names = update.setdefault("ExpressionAttributeNames", {})
-        for i, name in enumerate(prune):
-            names[f"#p{i}"] = name
-        update["UpdateExpression"] += " REMOVE " + ", ".join(f"#p{i}" for i in range(len(prune)))
-    return action
 
 
 def _update_expression(adds: int, sets: tuple[int, ...], ttl: bool) -> str:
