@@ -206,6 +206,10 @@ class BatchLedger:
             total += n * ((1 - hot) * plain + hot * (2 * _wru(b) + 2 / 99))
         return total + self.marker_writes
 
+    def hot(self, ids: Ids | None) -> float:
+        """How many of the batch's counter items are written transactionally (hot), on average."""
+        return sum((ids or {}).get(kind, (1.0, 1.0, 0.0))[2] for kind, _ in self.sizes)
+
     def hot_rru(self, ids: Ids | None) -> float:
         """The consistent read-back of the counters written transactionally (hot)."""
         return sum(
@@ -250,7 +254,7 @@ class Measured:
             if transactional:
                 cpu = math.ceil(b.items / 99) * self.client_transact_s
                 return cpu + (math.ceil(b.items / 100) * self.client_batch_get_s if read_back else 0.0)
-            hot = sum((ids or {}).get(kind, (1.0, 1.0, 0.0))[2] for kind, _ in b.sizes)
+            hot = b.hot(ids)
             cpu = (b.items - hot + b.marker_writes) * self.client_update_s
             return (
                 cpu
@@ -296,7 +300,7 @@ class Measured:
             if transactional:
                 wait += math.ceil(b.items / 99) * WAIT_TRANSACT_S
             else:  # the plain ones ten at a time; the hot ones in transactions of 99, read back
-                hot = sum((ids or {}).get(kind, (1.0, 1.0, 0.0))[2] for kind, _ in b.sizes)
+                hot = b.hot(ids)
                 wait += ((b.items - hot) / COUNTER_WRITERS + b.marker_writes) * WAIT_UPDATE_S
                 wait += math.ceil(hot / 99) * WAIT_TRANSACT_S + math.ceil(hot / 100) * WAIT_BATCH_GET_S
             return b.items, b.wru(ids, transactional=transactional), rru, wait
