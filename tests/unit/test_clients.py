@@ -59,3 +59,30 @@ def test_outside_a_lambda_the_client_still_checks_every_request() -> None:
     assert aws.client_config("dynamodb").parameter_validation is True
     with pytest.raises(ParamValidationError):
         aws.client("dynamodb").get_item(TableName="t", Key={"pk": {"S": 5}})  # type: ignore[dict-item]
+
+
+def test_every_request_carries_the_fixed_user_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore sends the configured User-Agent as it is, instead of assembling its own for each request
+    (a sixth of its CPU per counter write): the header names the project and the function."""
+    from botocore.awsrequest import AWSResponse
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "ApiLogAnalyzerFunction")
+    monkeypatch.setattr(aws, "_CONFIG", None)
+    sent: list[str] = []
+
+    class _Body:
+        def stream(self, **_: object) -> Iterator[bytes]:
+            yield b"{}"
+
+    def answer(request: object, **_: object) -> AWSResponse:
+        sent.append(request.headers["User-Agent"].decode())  # type: ignore[attr-defined]
+        return AWSResponse("https://dynamodb", 200, {"x-amzn-requestid": "t"}, _Body())  # type: ignore[arg-type]
+
+    ddb = aws.client("dynamodb")
+    ddb.meta.events.register("before-send.dynamodb", answer)
+    ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})
+    ddb.get_item(TableName="t", Key={"pk": {"S": "b"}})
+    assert len(sent) == 2 and sent[0] == sent[1]
+    assert sent[0].startswith(aws.user_agent() + " Botocore/")
+    assert sent[0].startswith("aup-enforcer/ApiLogAnalyzerFunction Python/")
+    monkeypatch.setattr(aws, "_CONFIG", None)  # the next test builds the settings afresh

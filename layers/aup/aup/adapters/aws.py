@@ -16,6 +16,17 @@ _SESSION: Any = None
 _LOCK = threading.Lock()
 
 
+def user_agent() -> str:
+    """The User-Agent of every client: fixed, so botocore does not assemble its own (SDK, OS, language,
+    feature ids, each component sanitized) twice per request, ~15% of its CPU per counter UpdateItem
+    (~570 -> ~480 us, bench_logs' botocore row). DynamoDB and the others use it for their statistics
+    only; the function's name still says which one sent a request (boto3 appends botocore's version)."""
+    import platform
+
+    name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "local"
+    return f"aup-enforcer/{name} Python/{platform.python_version()}"
+
+
 def _config() -> Any:
     global _CONFIG
     if _CONFIG is None:
@@ -26,6 +37,7 @@ def _config() -> Any:
             connect_timeout=2,
             read_timeout=5,
             tcp_keepalive=True,
+            user_agent=user_agent(),
         )
     return _CONFIG
 
