@@ -524,6 +524,28 @@ def botocore_share(handler: Any, ctx: Any, events: list[dict[str, Any]]) -> str:
     )
 
 
+def write_units(handler: Any, ctx: Any, events: list[dict[str, Any]]) -> str:
+    """What the mix's counter writes cost in DynamoDB write units: an update is billed on the larger of
+    its item's sizes before and after (one unit per started KB), so a counter item carrying large id
+    sets makes each of its later updates cost that many units (``cost.py``'s shapes carry few ids)."""
+    from tests.bench.cost import CountingDynamo, _wru
+
+    stub = CountingDynamo()
+    _use_stub(stub, PLANS)
+    _run(handler, ctx, events)
+    units = sum(_wru(size) for _, size in stub.sizes)
+    by_kind: dict[str, list[int]] = {}
+    for kind, size in stub.sizes:
+        by_kind.setdefault(kind, []).append(_wru(size))
+    kinds = ", ".join(f"{k} {sum(v) / len(v):.1f}" for k, v in sorted(by_kind.items()))
+    big = sum(1 for _, size in stub.sizes if size > 1024)
+    return (
+        f"   write units of the mix's {len(stub.sizes):,} counter writes: {units:,} ({units / len(stub.sizes):.2f} "
+        f"per write; by kind: {kinds}); {big:,} writes were of items over 1 KB, the largest "
+        f"{stub.max_item:,} B ({_wru(stub.max_item)} units per update)"
+    )
+
+
 def _payload_lines(event: dict[str, Any]) -> int:
     from aup.detectors.logs.parse import decode_payload, event_messages
 
@@ -584,6 +606,7 @@ def main() -> list[str]:
         missed.append(f"log analysis {best:,.0f} lines/s < {BUDGET_LINES_PER_S:,}")
 
     print(botocore_share(handler, ctx, events[:BOTOCORE_PAYLOADS]))
+    print(write_units(handler, ctx, events))
     for accounts in (1, 1000):
         s = _writes_for(handler, ctx, accounts)
         print(
