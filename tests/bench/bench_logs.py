@@ -69,10 +69,11 @@ events = B._payloads(lines, first=1_000_000)
 policy = load_policy("")
 cfg = policy.log_analysis
 batches = [lines[i : i + B.PAYLOAD_LINES] for i in range(0, len(lines), B.PAYLOAD_LINES)]
-remembers = "full_id_sets" in inspect.signature(analyze).parameters
+params = inspect.signature(analyze).parameters
 
 def analyzer_pass():
-    store, found, extra = MemoryCounters(), 0, ({"full_id_sets": set()} if remembers else {})
+    # what a warm function remembers across its batches, where the checkout has it
+    store, found, extra = MemoryCounters(), 0, {k: v for k, v in (("full_id_sets", set()), ("known_sets", {})) if k in params}
     started = time.process_time()
     for i, batch in enumerate(batches):
         gc.disable()
@@ -546,6 +547,32 @@ def write_units(handler: Any, ctx: Any, events: list[dict[str, Any]]) -> str:
     )
 
 
+def integration_hour_units(handler: Any, ctx: Any) -> str:
+    """One honest business integration (10 req/s, sparse order ids: its hour's W5 id set fills) for an
+    hour, in one-second payloads as a subscription delivers them: the counter writes and their units."""
+    from aup.detectors.logs.parse import encode_payload
+    from tests.bench.cost import CountingDynamo, _wru
+    from tests.unit.logs import traffic as T
+
+    lines = [x.text for x in T.business_integration("integration-00", rate=10, minutes=60, seed=100)]
+    events = [
+        {"awslogs": {"data": encode_payload(lines[i : i + 10], first_id=6_000_000 + i)}}
+        for i in range(0, len(lines), 10)
+    ]
+    stub = CountingDynamo()
+    _use_stub(stub, PLANS)
+    _run(handler, ctx, events)
+    by_kind: dict[str, list[int]] = {}
+    for kind, size in stub.sizes:
+        by_kind.setdefault(kind, []).append(_wru(size))
+    units = sum(sum(v) for v in by_kind.values())
+    kinds = ", ".join(f"{k} {len(v):,} writes {sum(v):,} units" for k, v in sorted(by_kind.items()))
+    return (
+        f"   one honest integration's hour (10 req/s, sparse order ids, {len(events):,} one-second payloads): "
+        f"{len(stub.sizes):,} counter writes, {units:,} write units ({kinds})"
+    )
+
+
 def _payload_lines(event: dict[str, Any]) -> int:
     from aup.detectors.logs.parse import decode_payload, event_messages
 
@@ -607,6 +634,7 @@ def main() -> list[str]:
 
     print(botocore_share(handler, ctx, events[:BOTOCORE_PAYLOADS]))
     print(write_units(handler, ctx, events))
+    print(integration_hour_units(handler, ctx))
     for accounts in (1, 1000):
         s = _writes_for(handler, ctx, accounts)
         print(
