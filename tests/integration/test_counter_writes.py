@@ -98,12 +98,30 @@ def test_counters_are_plain_updates_whose_answers_are_the_totals(stack: Any) -> 
     result = process_event(_event("plain", 40, 1_000_000), ledger=ledger, policy=ledger.policy, now=NOW)
     assert result.records == 120 and result.counters_applied
     assert "transact_write_items" not in client.calls, client.calls
-    assert client.counter_reads == 0, "the totals were read back instead of taken from the writes"
-    assert client.counter_updates == result.counters_written == 80  # an hour and a day item per account
+    # an hour, a day and an hour sets item per account; the rate windows' set items (no crawl sample,
+    # no error path to add) are read once, as nothing is known of them yet
+    assert client.counter_updates == result.counters_written == 120
+    assert client.counter_reads == 40
     # the values the writes returned are what a read finds
-    got = ledger.get_counters([("plain-007", f"logs:h:{(T.T0 + 600_000) // 3_600_000}")])
+    hour_no = (T.T0 + 600_000) // 3_600_000
+    got = ledger.get_counters([("plain-007", f"logs:h:{hour_no}")])
     (hour,) = got.values()
     assert sum(v for k, v in hour.items() if k.startswith("s") and k.endswith(".n")) == 3
+    assert not any(isinstance(v, frozenset) for v in hour.values()), "the hour item carries no set"
+    (sets,) = ledger.get_counters([("plain-007", f"logs:hs:{hour_no}")]).values()
+    assert sets["net"] and sets["ua"]
+
+
+def test_a_later_batch_writes_its_sets_only_with_new_members(stack: Any) -> None:
+    """The same accounts again, in another batch: their hour and day items are updated, and neither a
+    set item (nothing new to add) nor any read is needed (the process knows what they hold)."""
+    ledger, client = _ledger(stack)
+    process_event(_event("later", 40, 1_500_000), ledger=ledger, policy=ledger.policy, now=NOW)
+    updates, reads = client.counter_updates, client.counter_reads
+    again = process_event(_event("later", 40, 1_600_000), ledger=ledger, policy=ledger.policy, now=NOW)
+    assert again.counters_applied
+    assert client.counter_updates - updates == again.counters_written == 80
+    assert client.counter_reads == reads
 
 
 def test_a_redelivered_batch_writes_no_counter(stack: Any) -> None:
@@ -118,12 +136,12 @@ def test_a_redelivered_batch_writes_no_counter(stack: Any) -> None:
     assert _counters(client, stack.outputs["LedgerTableName"], "again") == before
 
 
-@pytest.mark.parametrize("crash_after", [0, 1, 37, 79])
+@pytest.mark.parametrize("crash_after", [0, 1, 37, 79, 110])
 def test_a_batch_stopped_between_two_counter_updates_counts_once_when_redelivered(
     stack: Any, crash_after: int
 ) -> None:
     """The same lines for accounts ``once-*`` delivered once, and for ``crash-*`` stopped after
-    ``crash_after`` of its 80 counter updates (concurrent writers: any of them) and then redelivered
+    ``crash_after`` of its 120 counter updates (concurrent writers: any of them) and then redelivered
     (twice): both sets of counters are equal, field by field."""
     table = stack.outputs["LedgerTableName"]
     ledger, client = _ledger(stack)
@@ -140,7 +158,7 @@ def test_a_batch_stopped_between_two_counter_updates_counts_once_when_redelivere
     assert resumed.counters_applied
     process_event(event, ledger=ledger, policy=ledger.policy, now=NOW)  # and once more, finished
     once = _counters(client, table, "once")
-    assert len(once) == 80
+    assert len(once) == 120
     assert _counters(client, table, "crash") == once
 
 

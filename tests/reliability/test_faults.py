@@ -91,10 +91,12 @@ def canonical(snap: dict[tuple[str, str], dict[str, Any]]) -> dict[Any, Any]:
 
 
 def wipe_activity(ddb: Any, table: str) -> None:
-    """Delete everything the deliveries wrote (keep accounts and keys) and reset the states' history."""
+    """Delete everything the deliveries wrote (keep accounts and keys) and reset the states' history.
+    The warm analyzer's memory of the set items it wrote goes with them (it would skip rewriting them)."""
     from aup import bootstrap
     from aup.adapters.dynamodb.codecs import state_item
     from aup.domain.models import AccountState
+    from aup.usecases.analyze_logs import remembered
 
     for item in scan(ddb, table):
         pk, sk = item["pk"]["S"], item["sk"]["S"]
@@ -102,6 +104,7 @@ def wipe_activity(ddb: Any, table: str) -> None:
             continue
         ddb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
     ledger = bootstrap.ledger()
+    remembered(ledger).forget()
     for account in ("scanco", "acme-corp", "sweep-heavy"):
         state = ledger.get_account(account)
         assert state is not None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,15 +28,55 @@ from typing import Any
 import orjson
 
 from aup.detectors.logs.analyzer import analyze, batch_marker, read_lines
+from aup.detectors.logs.counters import KNOWN_SETS_LIMIT, KnownSets
 from aup.detectors.logs.parse import MalformedPayload, decode_payload, event_messages
 from aup.domain.models import AccountState, Outcome
 from aup.domain.ports import CounterItems, CounterUpdate, Ledger
 from aup.policy import Policy
 
 PLAN_CACHE_SECONDS = 300.0
-# (account, hour item) whose W5 id set is full, remembered by a warm function so it stops adding ids
-FULL_ID_SETS: set[tuple[str, str]] = set()
 FULL_ID_SETS_LIMIT = 10_000
+
+
+@dataclass
+class Remembered:
+    """What a warm function remembers of one ledger's counters across invocations; only savings:
+    forgotten, the next batch writes the ids or reads the sets again.
+
+    - ``full_id_sets``: (account, hour sets item) whose W5 id set is full, so it stops adding ids;
+    - ``known_sets``: the members each account's hour and rate window set items held when last written
+      or read, so a batch sends only new ones and skips an item it brings nothing to."""
+
+    full_id_sets: set[tuple[str, str]] = field(default_factory=set)
+    known_sets: KnownSets = field(default_factory=dict)
+
+    def forget(self) -> None:
+        """Forget everything: for a ledger whose items were deleted under the function (tests)."""
+        self.full_id_sets.clear()
+        self.known_sets.clear()
+
+    def forget_beyond_limits(self) -> None:
+        if len(self.full_id_sets) > FULL_ID_SETS_LIMIT:
+            self.full_id_sets.clear()
+        if len(self.known_sets) > KNOWN_SETS_LIMIT:
+            self.known_sets.clear()
+
+
+# Per ledger object: a new ledger (another table, a test's fresh stack, ``bootstrap.reset``) starts with
+# nothing remembered, so the members of one table are never taken for another's.
+_REMEMBERED: weakref.WeakKeyDictionary[Any, Remembered] = weakref.WeakKeyDictionary()
+
+
+def remembered(ledger: Ledger) -> Remembered:
+    """The memory kept for ``ledger`` (a fresh one, kept by nobody, for a ledger that cannot be a
+    weak key)."""
+    try:
+        found = _REMEMBERED.get(ledger)
+        if found is None:
+            found = _REMEMBERED[ledger] = Remembered()
+        return found
+    except TypeError:
+        return Remembered()
 
 
 @dataclass
@@ -166,6 +207,7 @@ def process_event(
     result.records = len(read.records)
     result.unparseable, result.oversized, result.sample = read.unparseable, read.oversized, read.sample
     plan_of = plan_lookup(ledger)
+    memory = remembered(ledger)
     analysis = analyze(
         read.records,
         marker=batch_marker(ids if all(ids) else messages),
@@ -173,10 +215,10 @@ def process_event(
         policy=policy,
         plan_of=plan_of,
         accounts_exist=accounts_lookup(plan_of),
-        full_id_sets=FULL_ID_SETS,
+        full_id_sets=memory.full_id_sets,
+        known_sets=memory.known_sets,
     )
-    if len(FULL_ID_SETS) > FULL_ID_SETS_LIMIT:
-        FULL_ID_SETS.clear()
+    memory.forget_beyond_limits()
     result.counters_written, result.counters_applied = analysis.counters_written, analysis.applied
     result.usage = analysis.summary.usage()
     result.findings = len(analysis.findings)

@@ -29,11 +29,11 @@ from aup.detectors.logs.analyzer import analyze, read_lines
 from aup.domain.ports import Ledger
 from aup.policy import Policy
 from aup.usecases.analyze_logs import (
-    FULL_ID_SETS,
     InvocationResult,
     WrittenCounters,
     accounts_lookup,
     plan_lookup,
+    remembered,
 )
 
 ARCHIVE_PART_LINES = 320_000  # a whole 128 MiB object (~300k lines) in one analysis: one counter write set
@@ -138,6 +138,7 @@ def process_object(
     lines = split_lines(data)
     result.events += len(lines)
     plan_of = plan_lookup(ledger)
+    memory = remembered(ledger)
     for n, part in enumerate(_parts(lines, part_lines)):
         read = read_lines(part, policy.log_analysis)
         result.records += len(read.records)
@@ -153,8 +154,10 @@ def process_object(
             policy=policy,
             plan_of=plan_of,
             accounts_exist=accounts_lookup(plan_of),
-            full_id_sets=FULL_ID_SETS,
+            full_id_sets=memory.full_id_sets,
+            known_sets=memory.known_sets,
         )
+        memory.forget_beyond_limits()
         result.counters_written += analysis.counters_written
         result.counters_applied = result.counters_applied or analysis.applied
         for account, (requests, egress, last) in analysis.summary.usage().items():

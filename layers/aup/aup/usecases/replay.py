@@ -8,7 +8,7 @@ from datetime import datetime
 from itertools import islice
 
 from aup.detectors.logs.analyzer import ReadResult, analyze, batch_marker, read_lines
-from aup.detectors.logs.counters import MemoryCounters
+from aup.detectors.logs.counters import KnownSets, MemoryCounters
 from aup.domain.engine import decide, new_account
 from aup.domain.models import AccountState, Finding, Outcome
 from aup.policy import Policy
@@ -40,6 +40,7 @@ def replay(
     """
     store = MemoryCounters()
     full_id_sets: set[tuple[str, str]] = set()  # as a warm analyzer remembers them
+    known_sets: KnownSets = {}
     plan_map = dict(plans or {})
     seen: dict[str, Finding] = {}
     cfg = policy.log_analysis
@@ -56,6 +57,7 @@ def replay(
             policy=policy,
             plan_of=plan_map.get,
             full_id_sets=full_id_sets,
+            known_sets=known_sets,
         )
         for f in result.findings:
             seen.setdefault(f.violation_id, f)

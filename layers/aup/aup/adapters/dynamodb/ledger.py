@@ -514,6 +514,9 @@ class DynamoStore:
            delivery of a batch splits it the same way.
         4. ``state=done``.
 
+        An update of sets alone (no count) is a union, whatever the delivery: it is written with the
+        others as one ``UpdateItem`` without condition or batch id, and is no part of the bitmap.
+
         A resumption later than the ids' horizon (the slot after next has begun, so an item's ids may
         have been pruned) cannot tell applied items from others: it applies nothing more, logs a warning
         and records the batch done; the template's automatic redeliveries all come inside it.
@@ -521,8 +524,11 @@ class DynamoStore:
         (``ALL_NEW``, the current item when the update was skipped, the read-back for hot ones): the
         totals without a read of the plain ones. Returns whether anything was applied by this call.
         """
-        useful = [u for u in updates if u.add or any(u.add_sets.values()) or u.expires_at]
-        if not useful:
+        # An update of sets alone (an account's hour and rate window sets) counts nothing: applied twice it
+        # changes nothing, so it is written without the batch id, outside the bitmap, never hot.
+        unions = [u for u in updates if not u.add and any(u.add_sets.values())]
+        useful = [u for u in updates if u.add or (u.expires_at and not any(u.add_sets.values()))]
+        if not useful and not unions:
             return False
         now = time.time()
         current = int(now // MARKER_SLOT_SECONDS)
@@ -542,21 +548,22 @@ class DynamoStore:
         prune = tuple(f"m{s}" for s in (current - 2, current - 3) if s != slot)
         plain = [u for i, u in enumerate(useful) if not _bit(hot, i)]
         txn = [u for i, u in enumerate(useful) if _bit(hot, i)]
-        requests = [self._counter_request(u, mid, slot, prune) for u in plain]
+        requests = [(self._marked_update, self._counter_request(u, mid, slot, prune)) for u in plain]
+        requests += [(self._union_update, self._union_request(u)) for u in unions]
         if len(requests) < PARALLEL_FROM or self.counter_writers <= 1:
-            results = [self._marked_update(r) for r in requests]
+            results = [write(r) for write, r in requests]
         else:  # one thread per share of the updates (a future per update cost ~13 us each)
             n = self.counter_writers
             shares = [requests[i::n] for i in range(n)]
             pool = self._writers()
-            futures = [pool.submit(lambda share: [self._marked_update(r) for r in share], s) for s in shares]
+            futures = [pool.submit(lambda share: [write(r) for write, r in share], s) for s in shares]
             # Every share ends before this call does, failed or not: no write of this batch is left in
             # flight behind a raised error (the pool outlives the call; a frozen Lambda would resume it).
             wait(futures)
             by_share = [f.result() for f in futures]
             results = [by_share[i % n][i // n] for i in range(len(requests))]
         applied = False
-        for u, (done, values, ids) in zip(plain, results, strict=True):
+        for u, (done, values, ids) in zip([*plain, *unions], results, strict=True):
             applied = applied or done
             if into is not None and values is not None:
                 into[(u.scope, u.name)] = values
@@ -680,6 +687,25 @@ class DynamoStore:
             "ReturnValues": "ALL_NEW",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
+
+    def _union_request(self, u: CounterUpdate) -> dict[str, Any]:
+        """An update of sets alone as an ``UpdateItem``: no condition, no batch id (a union is
+        idempotent), the item as it stands after it (``ALL_NEW``)."""
+        names, values, shape = self._counter_parts(u)
+        return {
+            "TableName": self.table,
+            "Key": self._counter_key(u),
+            "UpdateExpression": _cached_expression(shape, marked=False, pruned=0),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_NEW",
+        }
+
+    def _union_update(self, update: dict[str, Any]) -> tuple[bool, dict[str, Any] | None, int]:
+        """(True, the item's values, 0) of one union: a timeout is retried, as its repeat is safe."""
+        resp = self._call_retrying_timeouts("UpdateItem(counter sets)", "update_item", **update)
+        attrs = resp.get("Attributes")
+        return True, (_counter_values(attrs) if attrs else None), 0
 
     def _marked_update(self, update: dict[str, Any]) -> tuple[bool, dict[str, Any] | None, int]:
         """(applied, the item's counter values or None when not returned, ids in the slot's set) of one

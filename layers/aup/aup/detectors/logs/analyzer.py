@@ -9,7 +9,7 @@ rules. The store is the ledger in Lambda and ``MemoryCounters`` in replays. Appl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import repeat
@@ -23,12 +23,16 @@ from aup.detectors.logs.counters import (
     HOUR_MS,
     ID_SET_LIMIT,
     AccountsExist,
+    KnownSets,
     WindowFacts,
     day_name,
     hour_name,
+    hour_sets_name,
+    is_sets_name,
     plan_counters,
     rate_name,
     slot_prefix,
+    slot_sets_name,
     source_scope,
 )
 from aup.detectors.logs.parse import (
@@ -55,6 +59,7 @@ from aup.policy.document import Plan
 from aup.policy.sections.logs import LogAnalysis
 
 SAMPLE_CHARS = 160
+_NO_SETS: dict[str, Any] = {}  # a set item that does not exist (never written to: read as empty)
 
 
 PlanOf = Callable[[str], str | None]  # account id -> its plan name (None: unknown account)
@@ -206,8 +211,10 @@ def analyze(
     sig: Signatures | None = None,
     accounts_exist: AccountsExist | None = None,
     full_id_sets: set[tuple[str, str]] | None = None,
+    known_sets: KnownSets | None = None,
 ) -> Analysis:
-    """Tally, count once per ``marker``, read the totals back and run every rule."""
+    """Tally, count once per ``marker``, read the totals back and run every rule. ``full_id_sets`` and
+    ``known_sets`` (``plan_counters``) are kept by a warm caller across batches."""
     cfg = policy.log_analysis
     sig = sig or signatures(cfg.break_in.account_path_markers)
     wsec = cfg.windows.rate_seconds
@@ -220,11 +227,16 @@ def analyze(
         public_resources=frozenset(cfg.scraping.public_resources),
     )
     full = full_id_sets if full_id_sets is not None else set()
-    plan = plan_counters(summary, sig, cfg, accounts_exist, full)
+    known = known_sets if known_sets is not None else {}
+    plan = plan_counters(summary, sig, cfg, accounts_exist, full, known)
     applied = store.add_counters_once(marker, plan.updates) if plan.updates else False
     items = store.get_counters(plan.keys) if plan.keys else {}
     walked = stored_name(HourTotals, "walked_ids")
-    for key, counters in items.items():  # hour items whose id set is full: the next batches add no ids
+    for key in plan.keys:
+        if is_sets_name(key[1]):  # as written or read: what the next batches need not send again
+            known[key] = items.get(key, _NO_SETS)
+    items = {**plan.remembered, **items} if plan.remembered else items
+    for key, counters in items.items():  # hour sets whose id set is full: the next batches add no ids
         if len(counters.get(walked, ())) >= ID_SET_LIMIT:
             full.add(key)
 
@@ -234,12 +246,16 @@ def analyze(
     for f in plan.facts:
         per = windows.setdefault(f.account, {})
         start = f.bucket * wms
-        hour, day = hour_name(start // HOUR_MS), day_name(start // DAY_MS)
+        hour_no = start // HOUR_MS
+        hour, day = hour_name(hour_no), day_name(start // DAY_MS)
         hour_item = items.get((f.account, hour))
         if hour_item:
             slot = slot_prefix(start, wms)
-            _touch(per, rate_name(wsec, f.bucket), f, wsec, start, RateTotals, hour_item, slot)
-            if _touch(per, hour, f, 3600, 0, HourTotals, hour_item):  # the item is final: once per hour
+            rate = rate_name(wsec, f.bucket)
+            slot_sets = items.get((f.account, slot_sets_name(wsec, f.bucket))) or _NO_SETS
+            _touch(per, rate, f, wsec, start, RateTotals, hour_item, slot, sets=slot_sets)
+            hour_sets = items.get((f.account, hour_sets_name(hour_no))) or _NO_SETS
+            if _touch(per, hour, f, 3600, 0, HourTotals, hour_item, sets=hour_sets):  # once per hour
                 per[hour].peak_per_s = peak_rate(hour_item, wsec)
         day_item = items.get((f.account, day))
         if day_item:
@@ -325,6 +341,7 @@ def _touch(
     prefix: str = "",
     *,
     samples: bool = True,
+    sets: Mapping[str, Any] | None = None,
 ) -> bool:
     """The window ``name`` of ``f``'s account, read from its counter item the first time it is touched
     (True); later touches (other rate windows of the same hour in this batch) add their time and
@@ -332,7 +349,8 @@ def _touch(
     w = per.get(name)
     if w is None:
         copied = {k: list(v) for k, v in f.samples.items()} if samples and f.samples else {}
-        per[name] = Window(f.account, name, seconds, read(kind, item, prefix), f.last_ts, copied, start_ms)
+        totals = read(kind, item, prefix, sets)
+        per[name] = Window(f.account, name, seconds, totals, f.last_ts, copied, start_ms)
         return True
     w.at_ms = max(w.at_ms, f.last_ts)
     if samples:

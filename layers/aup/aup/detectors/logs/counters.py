@@ -2,13 +2,22 @@
 
 Counter items (``CounterUpdate(scope, name)``), one write per item per invocation, never per line:
 
-| scope             | name              | totals (``aup.detectors.logs.totals``)                          |
-|-------------------|-------------------|-----------------------------------------------------------------|
-| account           | ``logs:h:<hour>`` | ``HourTotals``, and each rate window's ``RateTotals`` by slot   |
-| account           | ``logs:d:<day>``  | ``DayTotals``                                                   |
-| ``source:<hash>`` | ``logs:r<W>:<n>`` | ``SourceTotals``, only for sources with auth failures           |
+| scope             | name               | totals (``aup.detectors.logs.totals``)                       |
+|-------------------|--------------------|--------------------------------------------------------------|
+| account           | ``logs:h:<hour>``  | ``HourTotals``' counts; each rate window's counts, by slot   |
+| account           | ``logs:hs:<hour>`` | ``HourTotals``' sets (the W5 id set, networks, agents, ...)  |
+| account           | ``logs:rs<W>:<n>`` | a rate window's sets (crawl samples, error paths), by slot   |
+| account           | ``logs:d:<day>``   | ``DayTotals``                                                |
+| ``source:<hash>`` | ``logs:r<W>:<n>``  | ``SourceTotals``, only for sources with auth failures        |
 
 Set members are short hashes, never raw paths, addresses or agents.
+
+An account's sets live beside its hour item, not in it: DynamoDB bills an update on its item's whole
+size, and the hour item is written by every batch that carries the account. With an honest integration's
+W5 id set (up to ``ID_SET_LIMIT`` members) and crawl samples inside it, each of those updates cost up to
+37 write units (one a started KB); without them it is one. A set item is written only when the batch
+brings members the process does not know it to hold (``known_sets``): a busy account's sets fill in
+minutes and then cost nothing more.
 """
 
 from __future__ import annotations
@@ -68,6 +77,20 @@ def rate_name(window_s: int, bucket: int) -> str:
 
 def hour_name(hour: int) -> str:
     return f"logs:h:{hour}"
+
+
+def hour_sets_name(hour: int) -> str:
+    """The item of an account's hour sets (``HourTotals``' distinct members), beside ``hour_name``'s."""
+    return f"logs:hs:{hour}"
+
+
+def slot_sets_name(window_s: int, bucket: int) -> str:
+    """The item of an account's rate window sets (stored under their slot's prefix, as in the hour)."""
+    return f"logs:rs{window_s}:{bucket}"
+
+
+def is_sets_name(name: str) -> bool:
+    return name.startswith(("logs:hs:", "logs:rs"))
 
 
 def day_name(day: int) -> str:
@@ -395,16 +418,22 @@ def _expiry(end_ms: int, retention_hours: int) -> datetime:
 
 @dataclass
 class CounterPlan:
-    """The writes of one batch and the items the rules read back afterwards."""
+    """The writes of one batch and the items the rules read back afterwards.
+
+    ``remembered``: the set items the batch brought nothing new to, not written, with the members
+    ``known_sets`` holds for them (the rules read those instead)."""
 
     updates: list[CounterUpdate]
     facts: list[WindowFacts]
     sources: list[SourceWindow]
     keys: list[tuple[str, str]]
+    remembered: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
 
 AccountsExist = Callable[[Sequence[str]], AbstractSet[str]]  # candidate ids -> those that are accounts
+KnownSets = dict[tuple[str, str], dict[str, Any]]  # set item -> its members as last written or read
 MAX_FOREIGN_LOOKUPS = 25  # candidate account ids looked up per invocation
+KNOWN_SETS_LIMIT = 20_000  # set items a warm process remembers (two or three per busy account and hour)
 
 
 def _confirm_foreign(facts: list[WindowFacts], accounts_exist: AccountsExist | None) -> None:
@@ -433,16 +462,33 @@ def _confirm_foreign(facts: list[WindowFacts], accounts_exist: AccountsExist | N
                 _sample(f.samples, "D2-foreign-account-probe", path)
 
 
+def _new_members(
+    sets: dict[str, AbstractSet[str]], known: dict[str, Any] | None
+) -> dict[str, AbstractSet[str]]:
+    """The members of ``sets`` a set item is not known to hold (all of them when nothing is known)."""
+    if not known:
+        return sets
+    out: dict[str, AbstractSet[str]] = {}
+    for k, members in sets.items():
+        have = known.get(k)
+        fresh = members if have is None else members - have
+        if fresh:
+            out[k] = fresh
+    return out
+
+
 def plan_counters(
     summary: BatchSummary,
     sig: Signatures,
     cfg: LogAnalysis,
     accounts_exist: AccountsExist | None = None,
     full_id_sets: AbstractSet[tuple[str, str]] = frozenset(),
+    known_sets: KnownSets | None = None,
 ) -> CounterPlan:
-    """``full_id_sets``: (account, hour item) whose id set reached ``ID_SET_LIMIT`` when last read (the
-    caller remembers them): no more ids are added to those, so an hour item stays bounded however many
-    payloads a busy integration sends."""
+    """``full_id_sets``: (account, hour sets item) whose id set reached ``ID_SET_LIMIT`` when last read
+    (the caller remembers them): no more ids are added to those, so the item stays bounded however many
+    payloads a busy integration sends. ``known_sets``: what the caller knows each set item to hold; a
+    set item is written only with the members it does not hold (not at all when there are none)."""
     wsec = cfg.windows.rate_seconds
     wms = wsec * 1000
     retention = cfg.windows.retention_hours
@@ -450,16 +496,24 @@ def plan_counters(
     sets_of: dict[tuple[str, str], dict[str, AbstractSet[str]]] = {}
     ends: dict[tuple[str, str], int] = {}
 
-    def add(scope: str, name: str, end_ms: int, totals: Totals, prefix: str = "") -> None:
-        key = (scope, name)
+    def add(scope: str, name: str, end_ms: int, totals: Totals, prefix: str = "", sets_in: str = "") -> None:
+        """``totals``' counts into item ``name``, its sets into ``sets_in`` (default: the same item)."""
         more_nums, more_sets = counter_fields(totals, prefix)  # new dicts; the sets are the totals'
+        key = (scope, name)
         nums = nums_of.get(key)
         if nums is None:
-            nums_of[key], sets_of[key], ends[key] = more_nums, more_sets, end_ms
+            nums_of[key], ends[key] = more_nums, end_ms
+        else:
+            for k, v in more_nums.items():
+                nums[k] = nums.get(k, 0) + v
+        if not more_sets:
             return
-        for k, v in more_nums.items():
-            nums[k] = nums.get(k, 0) + v
-        sets = sets_of[key]
+        set_key = (scope, sets_in) if sets_in else key
+        sets = sets_of.get(set_key)
+        if sets is None:
+            sets_of[set_key] = more_sets
+            ends.setdefault(set_key, end_ms)
+            return
         for k, members in more_sets.items():
             have = sets.get(k)
             sets[k] = members if have is None else have | members  # a new set: totals stay as they are
@@ -470,13 +524,18 @@ def plan_counters(
         start = f.bucket * wms
         hour = start // HOUR_MS
         day = start // DAY_MS
-        # The rate window's totals live in its hour's item, prefixed by the slot: one item fewer per
-        # (account, window), and the hour's totals ride along.
-        hour_item = hour_name(hour)
-        if f.hour.walked_ids and (f.account, hour_item) in full_id_sets:
+        # The rate window's counts live in its hour's item, prefixed by the slot: one item fewer per
+        # (account, window), and the hour's totals ride along. Their sets live beside it.
+        hour_item, hour_sets = hour_name(hour), hour_sets_name(hour)
+        hour_end = (hour + 1) * HOUR_MS
+        if f.hour.walked_ids and (f.account, hour_sets) in full_id_sets:
             f.hour.walked_ids = EMPTY
-        add(f.account, hour_item, (hour + 1) * HOUR_MS, f.rate, slot_prefix(start, wms))
-        add(f.account, hour_item, (hour + 1) * HOUR_MS, f.hour)
+        slot_sets = slot_sets_name(wsec, f.bucket)
+        add(f.account, hour_item, hour_end, f.rate, slot_prefix(start, wms), slot_sets)
+        add(f.account, hour_item, hour_end, f.hour, sets_in=hour_sets)
+        for key in ((f.account, slot_sets), (f.account, hour_sets)):  # read back, members or not
+            if key not in sets_of:
+                sets_of[key], ends[key] = {}, hour_end
         # kept for G1's baseline of the days before (key_sharing.baseline_days)
         add(f.account, day_name(day), (day + 1 + cfg.key_sharing.baseline_days) * DAY_MS, f.day)
     sources = list(summary.sources.values())
@@ -485,17 +544,34 @@ def plan_counters(
             requests=s.requests, failures=s.failures, identities={tag(i) for i in _first(s.identities)}
         )
         add(source_scope(s.ip), rate_name(wsec, s.bucket), (s.bucket + 1) * wms, totals)
+    # A set item is written with the members it is not known to hold; with none, the rules read what it
+    # is known to hold (``remembered``), or what it holds (a read) when nothing is known of it.
+    known = known_sets if known_sets is not None else {}
+    remembered: dict[tuple[str, str], dict[str, Any]] = {}
+    reads: list[tuple[str, str]] = []
+    for key, sets in sets_of.items():
+        if key in nums_of:
+            continue  # the sets of an item with counts (day, source) are written with them
+        have = known.get(key)
+        fresh = _new_members(sets, have)
+        if fresh:
+            sets_of[key] = fresh
+            nums_of[key] = {}
+        elif have is not None:
+            remembered[key] = have
+        else:
+            reads.append(key)
     updates = [
         CounterUpdate(  # a slotted dataclass (domain.ports): well under 1 us each
             scope=scope,
             name=name,
             add=nums,
-            add_sets={k: list(members) for k, members in sets_of[(scope, name)].items()},
+            add_sets={k: list(members) for k, members in sets_of.get((scope, name), {}).items()},
             expires_at=_expiry(ends[(scope, name)], retention),
         )
         for (scope, name), nums in nums_of.items()
     ]
-    return CounterPlan(updates, facts, sources, list(nums_of))
+    return CounterPlan(updates, facts, sources, [*nums_of, *reads], remembered)
 
 
 class MemoryCounters:

@@ -7,12 +7,12 @@ are the only code that knows those names. A new total is one field here, the tal
 (``counters.py``) and the rule that reads it (``rules.py``); its threshold lives in
 ``aup.policy.sections.logs``. A class declares its counts before its sets.
 
-| class          | counter item (scope, name)                 | stored as                         |
-|----------------|--------------------------------------------|-----------------------------------|
-| ``RateTotals`` | (account, ``logs:h:<hour>``)               | prefixed by its slot: ``s7.n``     |
-| ``HourTotals`` | (account, ``logs:h:<hour>``)               | unprefixed                        |
-| ``DayTotals``  | (account, ``logs:d:<day>``)                | unprefixed                        |
-| ``SourceTotals``| (``source:<hash>``, ``logs:r<W>:<n>``)    | unprefixed                        |
+| class           | counter item (scope, name)             | stored as                | its sets in          |
+|-----------------|----------------------------------------|--------------------------|----------------------|
+| ``RateTotals``  | (account, ``logs:h:<hour>``)           | by its slot: ``s7.n``    | ``logs:rs<W>:<n>``   |
+| ``HourTotals``  | (account, ``logs:h:<hour>``)           | unprefixed               | ``logs:hs:<hour>``   |
+| ``DayTotals``   | (account, ``logs:d:<day>``)            | unprefixed               | the same item        |
+| ``SourceTotals``| (``source:<hash>``, ``logs:r<W>:<n>``) | unprefixed               | the same item        |
 
 The stored names are those of the previous releases, so counters already in a ledger keep counting.
 """
@@ -160,7 +160,12 @@ def counter_fields(totals: Totals, prefix: str = "") -> tuple[dict[str, int], di
     return nums, sets
 
 
-def read(cls: type[T], item: Mapping[str, Any], prefix: str = "") -> T:
-    """``cls`` from a counter item as the store returns it (ints and sets, as written); absent: zero."""
+def read(cls: type[T], item: Mapping[str, Any], prefix: str = "", sets: Mapping[str, Any] | None = None) -> T:
+    """``cls`` from a counter item as the store returns it (ints and sets, as written); absent: zero.
+    ``sets``: the item its sets are kept in, when that is another (an account's hour and rate windows)."""
     layout = _layout(cls.__name__, prefix)
-    return cls(*map(item.get, layout.keys, layout.defaults))  # fields in declaration order
+    if sets is None:
+        return cls(*map(item.get, layout.keys, layout.defaults))  # fields in declaration order
+    n = len(layout.counts)
+    counts = map(item.get, layout.counts, layout.defaults[:n])
+    return cls(*counts, *map(sets.get, layout.sets, layout.defaults[n:]))
