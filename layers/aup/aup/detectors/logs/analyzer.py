@@ -234,11 +234,12 @@ def analyze(
     walked = stored_name(HourTotals, "walked_ids")
     for key in plan.keys:
         if is_sets_name(key[1]):  # as written or read: what the next batches need not send again
-            known[key] = items.get(key, _NO_SETS)
-    items = {**plan.remembered, **items} if plan.remembered else items
-    for key, counters in items.items():  # hour sets whose id set is full: the next batches add no ids
-        if len(counters.get(walked, ())) >= ID_SET_LIMIT:
-            full.add(key)
+            counters = known[key] = items.get(key, _NO_SETS)
+            if len(counters.get(walked, ())) >= ID_SET_LIMIT:  # a full id set: the next batches add none
+                full.add(key)
+    if plan.remembered:  # the set items this batch brought nothing to, as last known (no key is in both)
+        items = items if type(items) is dict else dict(items)
+        items.update(plan.remembered)
 
     # Each account's windows touched by this batch (rate, hour, day) with their totals, by window name;
     # accounts keep the order of their first window, windows the order they were first touched.
