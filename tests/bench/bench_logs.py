@@ -642,7 +642,7 @@ def main() -> list[str]:
             f"{s.calls.get('transact_write_items', 0)} TransactWriteItems, "
             f"{s.calls.get('update_item', 0)} UpdateItem ({s.write_items} items written), "
             f"{s.calls.get('batch_get_item', 0)} BatchGetItem, {s.calls.get('get_item', 0)} GetItem, "
-            f"{s.calls.get('put_item', 0)} PutItem"
+            f"{s.calls.get('put_item', 0)} PutItem (a first batch of these accounts: their set items too)"
         )
     return missed
 
