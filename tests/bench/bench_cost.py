@@ -210,6 +210,19 @@ def main() -> list[str]:
         f"{'ok' if ours.total <= TARGET else 'OVER'}: the Firehose fee is {_money(ours.parts['ingest'])} of it "
         f"(5 KB per record); the rest {_money(no_ingest)}"
     )
+    # The shapes above carry seven paths per account; an honest integration reading sparse ids fills its
+    # hour's W5 id set and crawl samples (their items' sizes are what each of their writes is billed on).
+    from tests.bench import bench_logs as B
+    from tests.conftest import LambdaContext, load_handler
+
+    requests, by_kind = B.integration_hour(load_handler("api_log_analyzer"), LambdaContext())
+    units = sum(sum(v) for v in by_kind.values())
+    print(
+        f"   an id-heavy honest account (bench_logs' integration, 10 req/s, sparse order ids), its counter "
+        f"writes alone: {_money(units * prices['dynamodb_wru'] / requests * 1e6)} per million of its requests "
+        f"({units / requests:.2f} write units a request; its hour and day items alone would be "
+        f"{_money(2 * prices['dynamodb_wru'] * 3600 / requests * 1e6)})"
+    )
     print(
         f"   worst firehose row without the ingestion fee: {_money(no_ingest)} (budget {_money(TARGET)}) "
         f"{'ok' if no_ingest <= TARGET else 'OVER'}"

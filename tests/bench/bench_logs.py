@@ -547,9 +547,10 @@ def write_units(handler: Any, ctx: Any, events: list[dict[str, Any]]) -> str:
     )
 
 
-def integration_hour_units(handler: Any, ctx: Any) -> str:
+def integration_hour(handler: Any, ctx: Any) -> tuple[int, dict[str, list[int]]]:
     """One honest business integration (10 req/s, sparse order ids: its hour's W5 id set fills) for an
-    hour, in one-second payloads as a subscription delivers them: the counter writes and their units."""
+    hour, in one-second payloads as a subscription delivers them: (its requests, the write units of each
+    counter write by item kind)."""
     from aup.detectors.logs.parse import encode_payload
     from tests.bench.cost import CountingDynamo, _wru
     from tests.unit.logs import traffic as T
@@ -565,11 +566,17 @@ def integration_hour_units(handler: Any, ctx: Any) -> str:
     by_kind: dict[str, list[int]] = {}
     for kind, size in stub.sizes:
         by_kind.setdefault(kind, []).append(_wru(size))
+    return len(lines), by_kind
+
+
+def integration_hour_units(handler: Any, ctx: Any) -> str:
+    requests, by_kind = integration_hour(handler, ctx)
     units = sum(sum(v) for v in by_kind.values())
+    writes = sum(len(v) for v in by_kind.values())
     kinds = ", ".join(f"{k} {len(v):,} writes {sum(v):,} units" for k, v in sorted(by_kind.items()))
     return (
-        f"   one honest integration's hour (10 req/s, sparse order ids, {len(events):,} one-second payloads): "
-        f"{len(stub.sizes):,} counter writes, {units:,} write units ({kinds})"
+        f"   one honest integration's hour (10 req/s, sparse order ids, {requests:,} requests in one-second "
+        f"payloads): {writes:,} counter writes, {units:,} write units ({kinds})"
     )
 
 
