@@ -14,7 +14,7 @@ from aup.detectors.logs.analyzer import analyze, read_lines
 from aup.detectors.logs.counters import KnownSets, MemoryCounters, hour_name, hour_sets_name
 from aup.domain.ports import CounterUpdate
 from aup.policy import load_policy
-from aup.usecases.analyze_logs import remembered
+from aup.usecases.analyze_logs import Remembered, remembered
 from tests.unit.logs import traffic as T
 
 POLICY = load_policy("")
@@ -35,12 +35,12 @@ class Recording(MemoryCounters):
         return super().add_counters_once(marker, updates, marker_ttl)
 
 
-def _orders(first: int, last: int, start_ms: int) -> list[str]:
+def _orders(first: int, last: int, start_ms: int, account: str = "bizcorp") -> list[str]:
     """An integration reading orders ``first``..``last`` (sparse ids, far apart: no walk)."""
     return [
         T.line(
             start_ms + i * 200,
-            account="bizcorp",
+            account=account,
             path=f"/v1/orders/{10_000_000 + 7919 * n}",
             resource="/v1/orders/{id}",
         ).text
@@ -117,3 +117,16 @@ def test_each_ledger_has_its_own_memory() -> None:
     assert remembered(b).known_sets == {}
     remembered(a).forget()
     assert remembered(a).known_sets == {}
+
+
+def test_the_set_items_used_longest_ago_are_forgotten_first() -> None:
+    """Over its limit, the memory drops the set items least recently written, read or reused, not all of
+    them (the next batch would write every account's sets again)."""
+    memory, store = Remembered(), MemoryCounters()
+    for account in ("acct-a", "acct-b", "acct-c"):
+        _run(store, [_orders(0, 20, T.T0, account)], memory.known_sets)
+    assert {k[0] for k in memory.known_sets} == {"acct-a", "acct-b", "acct-c"}
+    _run(store, [_orders(0, 20, T.T0, "acct-a")], memory.known_sets)  # nothing new: reused
+    a_items = [k for k in memory.known_sets if k[0] == "acct-a"]
+    memory.forget_beyond_limits(known_limit=len(a_items))
+    assert list(memory.known_sets) == a_items

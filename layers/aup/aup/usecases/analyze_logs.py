@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -55,11 +56,15 @@ class Remembered:
         self.full_id_sets.clear()
         self.known_sets.clear()
 
-    def forget_beyond_limits(self) -> None:
+    def forget_beyond_limits(self, known_limit: int = KNOWN_SETS_LIMIT) -> None:
+        """Bound both: the full id sets are few (cleared when too many); the known set items are many,
+        kept in the order ``analyze`` last used them, so the least recently used go first (clearing them
+        all would make the next batch write every account's sets again)."""
         if len(self.full_id_sets) > FULL_ID_SETS_LIMIT:
             self.full_id_sets.clear()
-        if len(self.known_sets) > KNOWN_SETS_LIMIT:
-            self.known_sets.clear()
+        known = self.known_sets
+        for key in list(islice(known, max(0, len(known) - known_limit))):
+            del known[key]
 
 
 # Per ledger object: a new ledger (another table, a test's fresh stack, ``bootstrap.reset``) starts with

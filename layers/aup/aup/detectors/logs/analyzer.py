@@ -232,14 +232,18 @@ def analyze(
     applied = store.add_counters_once(marker, plan.updates) if plan.updates else False
     items = store.get_counters(plan.keys) if plan.keys else {}
     walked = stored_name(HourTotals, "walked_ids")
+    # ``known`` keeps the set items in the order they were last used (the caller drops the oldest first)
     for key in plan.keys:
         if is_sets_name(key[1]):  # as written or read: what the next batches need not send again
+            known.pop(key, None)
             counters = known[key] = items.get(key, _NO_SETS)
             if len(counters.get(walked, ())) >= ID_SET_LIMIT:  # a full id set: the next batches add none
                 full.add(key)
     if plan.remembered:  # the set items this batch brought nothing to, as last known (no key is in both)
         items = items if type(items) is dict else dict(items)
         items.update(plan.remembered)
+        for key in plan.remembered:
+            known[key] = known.pop(key)
 
     # Each account's windows touched by this batch (rate, hour, day) with their totals, by window name;
     # accounts keep the order of their first window, windows the order they were first touched.

@@ -433,7 +433,9 @@ class CounterPlan:
 AccountsExist = Callable[[Sequence[str]], AbstractSet[str]]  # candidate ids -> those that are accounts
 KnownSets = dict[tuple[str, str], dict[str, Any]]  # set item -> its members as last written or read
 MAX_FOREIGN_LOOKUPS = 25  # candidate account ids looked up per invocation
-KNOWN_SETS_LIMIT = 20_000  # set items a warm process remembers (two or three per busy account and hour)
+# Set items a warm process remembers, the least recently used dropped first: an hour's item and the
+# current rate window's of 10,000 accounts are 20,000 (mostly a few members each, ~1 KB)
+KNOWN_SETS_LIMIT = 50_000
 
 
 def _confirm_foreign(facts: list[WindowFacts], accounts_exist: AccountsExist | None) -> None:
