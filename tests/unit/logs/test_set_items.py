@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aup.detectors.logs.analyzer import analyze, read_lines
-from aup.detectors.logs.counters import KnownSets, MemoryCounters, hour_name, hour_sets_name
+from aup.detectors.logs.counters import KnownSets, MemoryCounters, hour_name, hour_sets_name, sets_hour
 from aup.domain.ports import CounterUpdate
 from aup.policy import load_policy
 from aup.usecases.analyze_logs import Remembered, remembered
@@ -128,5 +128,20 @@ def test_the_set_items_used_longest_ago_are_forgotten_first() -> None:
     assert {k[0] for k in memory.known_sets} == {"acct-a", "acct-b", "acct-c"}
     _run(store, [_orders(0, 20, T.T0, "acct-a")], memory.known_sets)  # nothing new: reused
     a_items = [k for k in memory.known_sets if k[0] == "acct-a"]
-    memory.forget_beyond_limits(known_limit=len(a_items))
+    memory.forget_beyond_limits(HOUR, known_limit=len(a_items))
     assert list(memory.known_sets) == a_items
+
+
+def test_when_the_hour_turns_the_hours_before_the_last_are_forgotten() -> None:
+    """A warm function can live for many hours and a busy hour's id sets are large: what it remembers of
+    the hours before the last goes when the hour turns, whatever the limit."""
+    memory, store = Remembered(), MemoryCounters()
+    for hours_ago in (3, 1, 0):
+        _run(store, [_orders(0, 20, T.T0 - hours_ago * 3_600_000)], memory.known_sets)
+    memory.full_id_sets.update({("bizcorp", hour_sets_name(HOUR - 3)), ("bizcorp", hour_sets_name(HOUR))})
+    memory.forget_beyond_limits(HOUR)
+    hours = {sets_hour(name) for _, name in memory.known_sets}
+    assert hours == {HOUR - 1, HOUR}
+    assert memory.full_id_sets == {("bizcorp", hour_sets_name(HOUR))}
+    memory.forget_beyond_limits(HOUR)  # the same hour again: nothing more goes
+    assert {sets_hour(name) for _, name in memory.known_sets} == {HOUR - 1, HOUR}

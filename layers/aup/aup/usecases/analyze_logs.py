@@ -28,8 +28,8 @@ from typing import Any
 
 import orjson
 
-from aup.detectors.logs.analyzer import analyze, batch_marker, read_lines
-from aup.detectors.logs.counters import KNOWN_SETS_LIMIT, KnownSets
+from aup.detectors.logs.analyzer import Analysis, analyze, batch_marker, read_lines
+from aup.detectors.logs.counters import KNOWN_SETS_LIMIT, KnownSets, sets_hour
 from aup.detectors.logs.parse import MalformedPayload, decode_payload, event_messages
 from aup.domain.models import AccountState, Outcome
 from aup.domain.ports import CounterItems, CounterUpdate, Ledger
@@ -50,21 +50,33 @@ class Remembered:
 
     full_id_sets: set[tuple[str, str]] = field(default_factory=set)
     known_sets: KnownSets = field(default_factory=dict)
+    hour: int = 0  # the newest UTC hour ``forget_beyond_limits`` was told of
 
     def forget(self) -> None:
         """Forget everything: for a ledger whose items were deleted under the function (tests)."""
         self.full_id_sets.clear()
         self.known_sets.clear()
 
-    def forget_beyond_limits(self, known_limit: int = KNOWN_SETS_LIMIT) -> None:
-        """Bound both: the full id sets are few (cleared when too many); the known set items are many,
-        kept in the order ``analyze`` last used them, so the least recently used go first (clearing them
-        all would make the next batch write every account's sets again)."""
+    def forget_beyond_limits(self, hour: int, known_limit: int = KNOWN_SETS_LIMIT) -> None:
+        """Bound both. When the hour of the newest line turns, the hours before the last are dropped (a busy
+        hour's id sets are large, and a warm function can live for many hours). The known set items are
+        kept in the order ``analyze`` last used them, so past ``known_limit`` the least recently used go
+        first (clearing them all would make the next batch write every account's sets again)."""
+        known = self.known_sets
+        if hour > self.hour:
+            self.hour = hour
+            for key in [k for k in known if sets_hour(k[1]) < hour - 1]:
+                del known[key]
+            self.full_id_sets = {k for k in self.full_id_sets if sets_hour(k[1]) >= hour - 1}
         if len(self.full_id_sets) > FULL_ID_SETS_LIMIT:
             self.full_id_sets.clear()
-        known = self.known_sets
         for key in list(islice(known, max(0, len(known) - known_limit))):
             del known[key]
+
+
+def newest_hour(analysis: Analysis) -> int:
+    """The UTC hour of the newest line an analysis read (event time: late deliveries are common)."""
+    return max((w.last_ts for w in analysis.summary.accounts.values()), default=0) // 3_600_000
 
 
 # Per ledger object: a new ledger (another table, a test's fresh stack, ``bootstrap.reset``) starts with
@@ -223,7 +235,7 @@ def process_event(
         full_id_sets=memory.full_id_sets,
         known_sets=memory.known_sets,
     )
-    memory.forget_beyond_limits()
+    memory.forget_beyond_limits(newest_hour(analysis))
     result.counters_written, result.counters_applied = analysis.counters_written, analysis.applied
     result.usage = analysis.summary.usage()
     result.findings = len(analysis.findings)

@@ -32,6 +32,7 @@ from aup.usecases.analyze_logs import (
     InvocationResult,
     WrittenCounters,
     accounts_lookup,
+    newest_hour,
     plan_lookup,
     remembered,
 )
@@ -157,7 +158,7 @@ def process_object(
             full_id_sets=memory.full_id_sets,
             known_sets=memory.known_sets,
         )
-        memory.forget_beyond_limits()
+        memory.forget_beyond_limits(newest_hour(analysis))
         result.counters_written += analysis.counters_written
         result.counters_applied = result.counters_applied or analysis.applied
         for account, (requests, egress, last) in analysis.summary.usage().items():

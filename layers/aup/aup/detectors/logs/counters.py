@@ -93,6 +93,14 @@ def is_sets_name(name: str) -> bool:
     return name.startswith(("logs:hs:", "logs:rs"))
 
 
+def sets_hour(name: str) -> int:
+    """The UTC hour (since the epoch) a set item's window falls in."""
+    if name.startswith("logs:hs:"):
+        return int(name[8:])
+    window_s, _, bucket = name[7:].partition(":")
+    return int(bucket) * int(window_s) // 3600
+
+
 def day_name(day: int) -> str:
     return f"logs:d:{day}"
 
