@@ -94,8 +94,10 @@ def _value_bytes(v: dict[str, Any]) -> int:
 def _kind(sk: str) -> str:
     """A counter item's kind by its name: ``hour``, ``day``, ``rate`` (a source's window), ``sets`` (an
     account's hour or rate window sets) or ``other``."""
+    from aup.detectors.logs.counters import is_sets_name
+
     name = sk.removeprefix("COUNTER#")
-    if name.startswith(("logs:hs:", "logs:rs")):
+    if is_sets_name(name):
         return "sets"
     if name.startswith("logs:h:"):
         return "hour"

@@ -16,8 +16,8 @@ An account's sets live beside its hour item, not in it: DynamoDB bills an update
 size, and the hour item is written by every batch that carries the account. With an honest integration's
 W5 id set (up to ``ID_SET_LIMIT`` members) and crawl samples inside it, each of those updates cost up to
 37 write units (one a started KB); without them it is one. A set item is written only when the batch
-brings members the process does not know it to hold (``known_sets``): a busy account's sets fill in
-minutes and then cost nothing more.
+brings members the process does not know it to hold (``known_sets``): an hour's id set fills in
+minutes, and a batch that adds nothing to a set writes nothing for it.
 """
 
 from __future__ import annotations
@@ -79,25 +79,29 @@ def hour_name(hour: int) -> str:
     return f"logs:h:{hour}"
 
 
+_HOUR_SETS = "logs:hs:"  # + hour
+_SLOT_SETS = "logs:rs"  # + window seconds, ":", bucket
+
+
 def hour_sets_name(hour: int) -> str:
     """The item of an account's hour sets (``HourTotals``' distinct members), beside ``hour_name``'s."""
-    return f"logs:hs:{hour}"
+    return f"{_HOUR_SETS}{hour}"
 
 
 def slot_sets_name(window_s: int, bucket: int) -> str:
     """The item of an account's rate window sets (stored under their slot's prefix, as in the hour)."""
-    return f"logs:rs{window_s}:{bucket}"
+    return f"{_SLOT_SETS}{window_s}:{bucket}"
 
 
 def is_sets_name(name: str) -> bool:
-    return name.startswith(("logs:hs:", "logs:rs"))
+    return name.startswith((_HOUR_SETS, _SLOT_SETS))
 
 
 def sets_hour(name: str) -> int:
-    """The UTC hour (since the epoch) a set item's window falls in."""
-    if name.startswith("logs:hs:"):
-        return int(name[8:])
-    window_s, _, bucket = name[7:].partition(":")
+    """The UTC hour (since the epoch) a set item's window falls in (the inverse of the two names)."""
+    if name.startswith(_HOUR_SETS):
+        return int(name.removeprefix(_HOUR_SETS))
+    window_s, _, bucket = name.removeprefix(_SLOT_SETS).partition(":")
     return int(bucket) * int(window_s) // 3600
 
 
