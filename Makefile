@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 STACK ?= aup-enforcer
 PYTEST_ARGS ?=
 
-.PHONY: install lock test test-fast test-future lint format typecheck build deploy bench demo eval eval-fast reliability docs clean e2e
+.PHONY: install lock test test-fast test-future lint format typecheck build deploy bench bench-trees demo eval eval-fast reliability docs clean e2e
 
 install: $(STAMP)
 
@@ -88,6 +88,16 @@ deploy: build
 
 bench: install
 	$(BIN)/python -m tests.bench
+
+# The older checkouts make bench compares with, as git worktrees under .bench/ (ignored): the code before
+# issue 11 (base), the log analyzer as issue 11 left it (step), the scanner as issue 11 left it (step-scan).
+BENCH_BASE ?= ce22c70
+BENCH_STEP ?= 4155bdd
+BENCH_STEP_SCAN ?= 246843c
+bench-trees:
+	git worktree add -f .bench/base $(BENCH_BASE)
+	git worktree add -f .bench/step $(BENCH_STEP)
+	git worktree add -f .bench/step-scan $(BENCH_STEP_SCAN)
 
 demo: install
 	$(BIN)/aupctl demo --html demo-report.html

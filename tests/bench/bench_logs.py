@@ -44,6 +44,10 @@ ROOT = Path(__file__).resolve().parents[2]
 BUDGET_LINES_PER_S = 150_000
 PAYLOAD_LINES = 5_000
 BASE = Path(os.environ.get("AUP_BENCH_BASE", ROOT / ".bench" / "base"))
+# Issue 11's restructure alone (``AUP_BENCH_STEP``): the analyzer as its last commit left it (4155bdd),
+# before the detection issues added rules and the cost issue changed the writes; measured in the same
+# turns when the worktree exists (``git worktree add .bench/step 4155bdd``).
+STEP = Path(os.environ.get("AUP_BENCH_STEP", ROOT / ".bench" / "step"))
 ROUNDS = 3
 REPS = 3
 
@@ -65,6 +69,12 @@ except ImportError:
 from aup.policy import load_policy
 lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
 handler, ctx = B._setup()
+if not hasattr(handler, "settings"):  # a handler of issue 11's step (4155bdd) parsed no settings at import
+    try:
+        from aup import bootstrap
+        bootstrap.configure(bootstrap.MetricsSettings)
+    except (ImportError, AttributeError):  # the layout before the restructure: aup.runtime's settings
+        pass
 events = B._payloads(lines, first=1_000_000)
 policy = load_policy("")
 cfg = policy.log_analysis
@@ -383,34 +393,52 @@ FIGURES = (
 )
 
 
-def before_after(lines: list[str], base: Path, rounds: int = ROUNDS, reps: int = REPS) -> list[str]:
+def before_after(
+    lines: list[str], base: Path, rounds: int = ROUNDS, reps: int = REPS, step: Path | None = None
+) -> list[str]:
     """The same lines through ``base``'s code and this checkout's, in turns; prints the table.
 
-    Each round runs ``base`` then this checkout (a process each), and each figure is the best of ``reps``
-    passes in it; the table shows the median over the rounds, the ratio of the medians, and the noise:
-    each side's spread over the rounds, (max - min) / median. A CPU-second figure is what the code used
-    whatever else the machine ran; wall seconds also count the time other processes held the core."""
+    Each round runs ``base``, then ``step`` when given (issue 11's restructure alone: ``STEP``), then this
+    checkout (a process each), and each figure is the best of ``reps`` passes in it; the table shows the
+    median over the rounds, the ratios of the medians, and the noise: each side's spread over the rounds,
+    (max - min) / median. A CPU-second figure is what the code used whatever else the machine ran; wall
+    seconds also count the time other processes held the core."""
     with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False, encoding="utf-8") as f:
         f.write("\n".join(lines))
-    runs: dict[str, list[Run]] = {"before": [], "after": []}
+    trees = {"before": base, **({"step": step} if step else {}), "after": ROOT}
+    runs: dict[str, list[Run]] = {label: [] for label in trees}
     try:
         for _ in range(rounds):
-            runs["before"].append(_tree_run(base, f.name, reps))
-            runs["after"].append(_tree_run(ROOT, f.name, reps))
+            for label, root in trees.items():
+                runs[label].append(_tree_run(root, f.name, reps))
     finally:
         os.unlink(f.name)
     print(
-        f"   before ({base}) / after (this checkout), {rounds} rounds in turns, best of {reps} passes each:"
+        f"   before ({base}){f' / step ({step})' if step else ''} / after (this checkout), {rounds} rounds "
+        f"in turns, best of {reps} passes each:"
     )
-    print("   figure                          | before   | after    | after/before | noise b / a")
+    if step:
+        print(
+            "   figure                          | before   | step     | step/before | noise b / s | after    "
+            "| after/before | noise b / a"
+        )
+    else:
+        print("   figure                          | before   | after    | after/before | noise b / a")
     missed = []
     for i, label in FIGURES:
         b = [r[i] for r in runs["before"]]
         a = [r[i] for r in runs["after"]]
         ratio = statistics.median(a) / statistics.median(b)
         noise = max(_spread(b), _spread(a))
+        step_cols = ""
+        if step:
+            s = [r[i] for r in runs["step"]]
+            step_cols = (
+                f"{statistics.median(s):>8,.0f} | {statistics.median(s) / statistics.median(b):>11.2f} | "
+                f"{_spread(b):>4.0%} / {_spread(s):.0%} | "
+            )
         print(
-            f"   {label:<31} | {statistics.median(b):>8,.0f} | {statistics.median(a):>8,.0f} | "
+            f"   {label:<31} | {statistics.median(b):>8,.0f} | {step_cols}{statistics.median(a):>8,.0f} | "
             f"{ratio:>12.2f} | {_spread(b):.0%} / {_spread(a):.0%}   "
             f"(rounds: {', '.join(f'{x:,.0f}' for x in b)} / {', '.join(f'{x:,.0f}' for x in a)})"
         )
@@ -425,9 +453,9 @@ def before_after(lines: list[str], base: Path, rounds: int = ROUNDS, reps: int =
     # of issues 13 and 14) finds less by design (135 against 168 on this mix). What the detectors find is
     # held by their tests (tests/unit/logs, make eval), not by the bench.
     for i, label in ((2, "through the handler"), (4, "through the analyzer alone")):
-        before = sorted({r[i] for r in runs["before"]})
-        after = sorted({r[i] for r in runs["after"]})
-        print(f"   findings per pass {label}: before {before}, after {after}")
+        found = {t: sorted({r[i] for r in runs[t]}) for t in trees}
+        after = found["after"]
+        print(f"   findings per pass {label}: " + ", ".join(f"{t} {found[t]}" for t in trees))
         if len(after) != 1:
             missed.append(f"the new code's passes disagree on the findings {label}: {after}")
     return missed
@@ -478,12 +506,16 @@ def botocore_cpu(log: list[tuple[str, dict[str, Any], dict[str, Any]]], rounds: 
     import boto3
     from botocore.awsrequest import AWSResponse
 
-    try:  # the functions' client settings, in this layout or the one before the restructure
+    # the functions' client settings: in this layout, as issue 11 left it, or before the restructure
+    try:
         from aup.adapters.aws import client_config
 
         config = client_config("dynamodb", in_lambda=True)
     except ImportError:
-        from aup.aws import _config  # type: ignore[import-not-found]
+        try:
+            from aup.adapters.aws import _config
+        except ImportError:
+            from aup.aws import _config  # type: ignore[import-not-found,no-redef]
 
         config = _config()
 
@@ -595,7 +627,7 @@ def main() -> list[str]:
     missed: list[str] = []
     base = Path(sys.argv[sys.argv.index("--against") + 1]) if "--against" in sys.argv else BASE
     if (base / "layers" / "aup").is_dir():
-        missed += before_after(lines, base)
+        missed += before_after(lines, base, step=STEP if (STEP / "layers" / "aup").is_dir() else None)
     else:
         print(f"   (no checkout of the code before in {base}: before / after skipped)")
 

@@ -3,6 +3,13 @@ detectors >= 30 MB/s on text; peak memory <= 256 MB scanning a 1 GB object, stre
 
 The objects are generated lazily by a fake streaming body, so nothing of their size is ever held; the
 memory figure is the peak RSS of a fresh subprocess that imports the scanner and streams 1 GB.
+
+Before / after: the same objects (this checkout's block builders) through the scanner of an older
+checkout (bench_logs' ``BASE``, its own ``throughput``) and of this one, each in a process of its own, in
+turns, ``SCAN_ROUNDS`` times; each figure is the best of ``SCAN_REPS`` scans, the noise each side's
+spread over the rounds. ``STEP`` (``AUP_BENCH_SCAN_STEP``, default ``.bench/step-scan``), when it exists,
+is measured in the same turns: the scanner as the restructure left it, before the detection issues
+changed what a scan reads and hashes.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import io
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -21,6 +29,28 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "layers" / "aup"), str(ROOT)]
 
 MB = 1024 * 1024
+SCAN_ROUNDS = 3
+SCAN_REPS = 2
+SCAN_SIZES = {"binary": 256 * MB, "text": 64 * MB}  # per scan: ~0.7 s and ~2 s on this machine
+STEP = Path(os.environ.get("AUP_BENCH_SCAN_STEP", ROOT / ".bench" / "step-scan"))
+
+# Runs in the checkout under test (cwd, its own ``throughput`` and scanner) over this checkout's blocks
+# (argv[1]): the best MB/s of argv[2] scans of each kind.
+_SCAN_DRIVER = r"""
+import importlib.util, json, os, sys
+sys.path[:0] = [os.path.join(os.getcwd(), "layers", "aup"), os.getcwd()]
+from tests.bench import bench_uploads as tree
+spec = importlib.util.spec_from_file_location("bench_uploads_now", sys.argv[1])
+now = importlib.util.module_from_spec(spec)
+path = list(sys.path)
+spec.loader.exec_module(now)
+sys.path[:] = path  # the module puts this checkout first: the tree's own code must stay first
+blocks = {"binary": (now.binary_block(), "image.png"), "text": (now.text_block(), "report.txt")}
+best = {}
+for kind, (block, name) in blocks.items():
+    best[kind] = max(tree.throughput(now.SCAN_SIZES[kind], block, name)[0] for _ in range(int(sys.argv[2])))
+print("RESULT " + json.dumps(best))
+"""
 
 
 class LazyObject(io.RawIOBase):
@@ -214,8 +244,59 @@ def cold_start_child(root: str, cache: str) -> None:
     )
 
 
+def _scan_run(root: Path, reps: int) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": f"{root / 'layers' / 'aup'}:{root}"}
+    out = subprocess.run(
+        [sys.executable, "-c", _SCAN_DRIVER, str(Path(__file__).resolve()), str(reps)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    figures: dict[str, float] = json.loads(out.split("RESULT ", 1)[1])
+    return figures
+
+
+def _spread(values: list[float]) -> float:
+    return (max(values) - min(values)) / statistics.median(values)
+
+
+def scan_before_after(base: Path, step: Path | None, rounds: int = SCAN_ROUNDS) -> list[str]:
+    """Scan MB/s of ``base``'s scanner (and ``step``'s) and this checkout's on the same objects, in
+    turns; prints the table and returns the figures that dropped beyond the noise."""
+    trees = {"before": base, **({"step": step} if step else {}), "after": ROOT}
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
+    for _ in range(rounds):
+        for label, root in trees.items():
+            runs[label].append(_scan_run(root, SCAN_REPS))
+    print(
+        f"   scan before ({base}){f' / step ({step})' if step else ''} / after (this checkout), "
+        f"{rounds} rounds in turns, best of {SCAN_REPS} scans each, MB/s:"
+    )
+    missed = []
+    for kind, label in (("binary", "signatures + type + hash"), ("text", "with the PII detectors")):
+        med = {t: statistics.median(r[kind] for r in runs[t]) for t in trees}
+        noise = {t: _spread([r[kind] for r in runs[t]]) for t in trees}
+        cols = " | ".join(f"{t} {med[t]:,.0f} ({noise[t]:.0%})" for t in trees)
+        ratios = ", ".join(f"{t}/before {med[t] / med['before']:.2f}" for t in trees if t != "before")
+        print(f"   {label:<25} | {cols} | {ratios}   (noise in brackets: spread over the rounds)")
+        worst = max(noise["before"], noise["after"])
+        if med["after"] / med["before"] < 1 - worst:
+            missed.append(
+                f"scan {kind}: {med['after'] / med['before']:.2f}x of before, beyond the noise {worst:.0%}"
+            )
+    return missed
+
+
 def main() -> list[str]:
     missed: list[str] = []
+    from tests.bench.bench_logs import BASE
+
+    if (BASE / "functions").is_dir():
+        missed += scan_before_after(BASE, STEP if (STEP / "functions").is_dir() else None)
+    else:
+        print(f"   scan before/after skipped: no older checkout in {BASE} (git worktree add {BASE} <ref>)")
     rate, result = throughput(512 * MB, binary_block(), "image.png")
     assert result.status.value == "complete"
     ok = rate >= 100
