@@ -95,9 +95,9 @@ BENCH_BASE ?= ce22c70
 BENCH_STEP ?= 4155bdd
 BENCH_STEP_SCAN ?= 246843c
 bench-trees:
-	git worktree add -f .bench/base $(BENCH_BASE)
-	git worktree add -f .bench/step $(BENCH_STEP)
-	git worktree add -f .bench/step-scan $(BENCH_STEP_SCAN)
+	test -d .bench/base || git worktree add -f .bench/base $(BENCH_BASE)
+	test -d .bench/step || git worktree add -f .bench/step $(BENCH_STEP)
+	test -d .bench/step-scan || git worktree add -f .bench/step-scan $(BENCH_STEP_SCAN)
 
 demo: install
 	$(BIN)/aupctl demo --html demo-report.html
