@@ -629,7 +629,7 @@ def main() -> list[str]:
     if (base / "layers" / "aup").is_dir():
         missed += before_after(lines, base, step=STEP if (STEP / "layers" / "aup").is_dir() else None)
     else:
-        print(f"   (no checkout of the code before in {base}: before / after skipped)")
+        print(f"   (no checkout of the code before in {base}: before / after skipped; make bench-trees)")
 
     _use_stub(StubDynamo(), PLANS)
     _run(handler, ctx, events[:2])  # warm the caches (signatures, classifiers), as a warm Lambda would

@@ -296,7 +296,7 @@ def main() -> list[str]:
     if (BASE / "functions").is_dir():
         missed += scan_before_after(BASE, STEP if (STEP / "functions").is_dir() else None)
     else:
-        print(f"   scan before/after skipped: no older checkout in {BASE} (git worktree add {BASE} <ref>)")
+        print(f"   scan before/after skipped: no older checkout in {BASE} (make bench-trees)")
     rate, result = throughput(512 * MB, binary_block(), "image.png")
     assert result.status.value == "complete"
     ok = rate >= 100
