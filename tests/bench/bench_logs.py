@@ -365,23 +365,25 @@ Run = tuple[float, float, int, float, int, float, int]
 BOTOCORE_PAYLOADS = 8  # payloads of the mix whose DynamoDB calls are replayed through botocore
 
 
-def _tree_run(root: Path, lines_file: str, reps: int) -> Run:
-    """The best of ``reps`` passes in ``root`` of each figure (``_DRIVER``), and the findings."""
+def in_tree(root: Path, driver: str, *args: str) -> Any:
+    """Run ``driver`` (Python source) in the checkout ``root``, its own code first on the path, and
+    return what it printed after ``RESULT `` (JSON). The before/after benches measure each tree so."""
     env = {**os.environ, "PYTHONPATH": f"{root / 'layers' / 'aup'}:{root}"}
     out = subprocess.run(
-        [sys.executable, "-c", _DRIVER, lines_file, str(reps), str(Path(__file__).resolve())],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", driver, *args], cwd=root, env=env, capture_output=True, text=True, check=True
     ).stdout
-    runs = json.loads(out.split("RESULT ", 1)[1])
+    return json.loads(out.split("RESULT ", 1)[1])
+
+
+def _tree_run(root: Path, lines_file: str, reps: int) -> Run:
+    """The best of ``reps`` passes in ``root`` of each figure (``_DRIVER``), and the findings."""
+    runs = in_tree(root, _DRIVER, lines_file, str(reps), str(Path(__file__).resolve()))
     best = [max(r[i] for r in runs) for i in (0, 1, 3)]
     return best[0], best[1], runs[-1][2], best[2], runs[-1][4], runs[-1][5], runs[-1][6]
 
 
-def _spread(values: list[float]) -> float:
+def spread(values: list[float]) -> float:
+    """Run-to-run noise: (max - min) / median."""
     return (max(values) - min(values)) / statistics.median(values)
 
 
@@ -429,17 +431,17 @@ def before_after(
         b = [r[i] for r in runs["before"]]
         a = [r[i] for r in runs["after"]]
         ratio = statistics.median(a) / statistics.median(b)
-        noise = max(_spread(b), _spread(a))
+        noise = max(spread(b), spread(a))
         step_cols = ""
         if step:
             s = [r[i] for r in runs["step"]]
             step_cols = (
                 f"{statistics.median(s):>8,.0f} | {statistics.median(s) / statistics.median(b):>11.2f} | "
-                f"{_spread(b):>4.0%} / {_spread(s):.0%} | "
+                f"{spread(b):>4.0%} / {spread(s):.0%} | "
             )
         print(
             f"   {label:<31} | {statistics.median(b):>8,.0f} | {step_cols}{statistics.median(a):>8,.0f} | "
-            f"{ratio:>12.2f} | {_spread(b):.0%} / {_spread(a):.0%}   "
+            f"{ratio:>12.2f} | {spread(b):.0%} / {spread(a):.0%}   "
             f"(rounds: {', '.join(f'{x:,.0f}' for x in b)} / {', '.join(f'{x:,.0f}' for x in a)})"
         )
         if i and ratio < 1 - noise:

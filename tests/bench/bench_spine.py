@@ -69,7 +69,7 @@ def _timed(code: str, *args: str, root: Path = ROOT) -> float:
 def cold_starts() -> list[str]:
     """Each handler's import + first clients vs a bare boto3 client, measured in turns (same load); and,
     with the code before in ``BASE``, the same cold start there, in the same turns."""
-    from tests.bench.bench_logs import BASE
+    from tests.bench.bench_logs import BASE, spread
 
     before = BASE if (BASE / "functions").is_dir() else None
     missed = []
@@ -100,7 +100,7 @@ def cold_starts() -> list[str]:
         print(f"   cold start before ({before}) / after, medians of {RUNS} runs in turns, ms:")
         for name, b, a in rows:
             mb, ma = statistics.median(b), statistics.median(a)
-            noise = f"{(max(b) - min(b)) / mb:.0%} / {(max(a) - min(a)) / ma:.0%}"
+            noise = f"{spread(b):.0%} / {spread(a):.0%}"
             print(
                 f"     {name:<18} {mb * 1000:5.0f} {ma * 1000:5.0f}  after/before {ma / mb:.2f}  noise {noise}"
             )

@@ -244,32 +244,16 @@ def cold_start_child(root: str, cache: str) -> None:
     )
 
 
-def _scan_run(root: Path, reps: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": f"{root / 'layers' / 'aup'}:{root}"}
-    out = subprocess.run(
-        [sys.executable, "-c", _SCAN_DRIVER, str(Path(__file__).resolve()), str(reps)],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    figures: dict[str, float] = json.loads(out.split("RESULT ", 1)[1])
-    return figures
-
-
-def _spread(values: list[float]) -> float:
-    return (max(values) - min(values)) / statistics.median(values)
-
-
 def scan_before_after(base: Path, step: Path | None, rounds: int = SCAN_ROUNDS) -> list[str]:
     """Scan MB/s of ``base``'s scanner (and ``step``'s) and this checkout's on the same objects, in
     turns; prints the table and returns the figures that dropped beyond the noise."""
+    from tests.bench.bench_logs import in_tree, spread
+
     trees = {"before": base, **({"step": step} if step else {}), "after": ROOT}
     runs: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
     for _ in range(rounds):
         for label, root in trees.items():
-            runs[label].append(_scan_run(root, SCAN_REPS))
+            runs[label].append(in_tree(root, _SCAN_DRIVER, str(Path(__file__).resolve()), str(SCAN_REPS)))
     print(
         f"   scan before ({base}){f' / step ({step})' if step else ''} / after (this checkout), "
         f"{rounds} rounds in turns, best of {SCAN_REPS} scans each, MB/s:"
@@ -277,7 +261,7 @@ def scan_before_after(base: Path, step: Path | None, rounds: int = SCAN_ROUNDS) 
     missed = []
     for kind, label in (("binary", "signatures + type + hash"), ("text", "with the PII detectors")):
         med = {t: statistics.median(r[kind] for r in runs[t]) for t in trees}
-        noise = {t: _spread([r[kind] for r in runs[t]]) for t in trees}
+        noise = {t: spread([r[kind] for r in runs[t]]) for t in trees}
         cols = " | ".join(f"{t} {med[t]:,.0f} ({noise[t]:.0%})" for t in trees)
         ratios = ", ".join(f"{t}/before {med[t] / med['before']:.2f}" for t in trees if t != "before")
         print(f"   {label:<25} | {cols} | {ratios}   (noise in brackets: spread over the rounds)")
