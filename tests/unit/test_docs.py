@@ -137,6 +137,14 @@ def test_every_policy_field_is_described() -> None:
     )
 
 
+def test_linter_comments_are_no_field_descriptions() -> None:
+    """``# fmt: skip`` on a field's last line once became its description ("Fmt: skip")."""
+    tool = ("fmt:", "noqa", "type: ignore", "pragma:")
+    found = {k: t for k, t in policy_schema.field_descriptions().items() if any(w in t.lower() for w in tool)}
+    assert not found
+    assert policy_schema.field_descriptions()[("BreakIn", "login_routes")].startswith("Path segments")
+
+
 def test_the_reference_names_every_field_of_every_section() -> None:
     text = (DOCS / policy_schema.REFERENCE_FILE).read_text(encoding="utf-8")
     for model, field in policy_schema.field_descriptions():

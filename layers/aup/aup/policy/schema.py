@@ -16,6 +16,7 @@ import ast
 import inspect
 import io
 import json
+import re
 import sys
 import tokenize
 import typing
@@ -90,7 +91,9 @@ _DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("RequestFlood", "non_browser_share"): "Share of non-browser agents at or above which confidence rises.",
     ("DailyUsage", "far_beyond_factor"): "Requests or egress per day above the plan's limit times this.",
     ("Probing", "error_statuses"): "Statuses counted as errors for an error burst.",
-    ("Probing", "error_burst_distinct_paths"): "Distinct paths answered with an error in one window.",
+    ("Probing", "error_burst_distinct_paths"): (
+        "Distinct routes (paths with their record ids collapsed) answered with an error in one window."
+    ),
     ("Probing", "error_burst_min_ratio"): "Share of the window's requests that are errors.",
     ("Probing", "payload_min_hits"): "Requests with traversal/SQLi/XSS fragments per account and hour.",
     ("Probing", "scanner_min_hits"): "Requests with a scanner user agent per account and hour.",
@@ -205,6 +208,9 @@ def _models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
     return found
 
 
+_TOOL_COMMENT = re.compile(r"#\s*(fmt:|noqa\b|type:\s*ignore|pragma:)")  # for the linters, not the reader
+
+
 def _source_comments(model: type[BaseModel]) -> dict[str, str]:
     """Field name -> the ``#`` comment on its line(s), or on the comment lines right above it."""
     try:
@@ -215,7 +221,7 @@ def _source_comments(model: type[BaseModel]) -> dict[str, str]:
     comments = {
         tok.start[0]: tok.string.lstrip("#").strip()
         for tok in tokenize.generate_tokens(io.StringIO(source).readline)
-        if tok.type == tokenize.COMMENT
+        if tok.type == tokenize.COMMENT and not _TOOL_COMMENT.match(tok.string)
     }
     cls = ast.parse(source).body[0]
     assert isinstance(cls, ast.ClassDef)
