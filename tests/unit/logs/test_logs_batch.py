@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from aup.detectors.logs import rules
 from aup.detectors.logs.analyzer import _slow, analyze, read_lines, strictest_plan
 from aup.detectors.logs.counters import MemoryCounters, shares_blocks, walk_steps
-from aup.detectors.logs.members import WALK_BLOCK_BITS, digest, tag, walk_member, walk_members
+from aup.detectors.logs.members import WALK_BLOCK_BITS, digest, route_shape, tag, walk_member, walk_members
 from aup.detectors.logs.parse import CONTRACT_LINE, raw_from_record
-from aup.detectors.logs.signatures import Signatures
+from aup.detectors.logs.signatures import LOGIN, Signatures
 from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, counter_fields, read
 from aup.domain.ports import CounterUpdate
 from aup.policy import load_policy
@@ -433,3 +433,40 @@ def test_paused_gc_restores_the_collector() -> None:
         assert not gc.isenabled()  # left as it was found
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [
+        ("/v1/orders/8812/items?expand=1", "/v1/orders/{}/items"),
+        ("/files/3f2a9c1e-7d4b-4e8a-9b1c-2d3e4f5a6b7c", "/files/{}"),
+        ("/invoices/in_1Pz8Xk2eZvKYlo2C0a1b", "/invoices/{}"),
+        ("/admin/users", "/admin/users"),  # words stay: probes ask for many of them
+        ("/wp-login.php", "/wp-login.php"),
+        ("/v2/reports", "/v2/reports"),  # a short segment with a digit is a route's name
+    ],
+)
+def test_route_shape_collapses_record_ids_only(path: str, shape: str) -> None:
+    assert route_shape(path) == shape
+
+
+def test_login_routes_are_flagged_by_segment_whatever_the_class() -> None:
+    sig = Signatures(login_routes=("login", "sessions"))
+    assert sig.path("/auth/login").flags & LOGIN
+    assert sig.path("/v1/sessions/991").flags & LOGIN  # a numbered path classified by its prefix
+    assert sig.path("/login.php?next=/").flags & LOGIN
+    assert not sig.path("/blog/loginless-design").flags & LOGIN
+    assert not Signatures().path("/auth/login").flags & LOGIN  # no routes configured: none is a login
+
+
+def test_a_brute_force_window_counted_before_logins_were_still_fires() -> None:
+    """Counters written by the release before ``logins`` existed hold refused logins alone."""
+    from aup.detectors.logs.rules import Window, login_brute_force
+
+    cfg = POLICY.log_analysis
+    old = RateTotals(requests=40, login_refused=cfg.break_in.login_failures)
+    w = Window("acct", "logs:r300:1", 300, old, 1_000, start_ms=1)
+    assert login_brute_force(w, POLICY.plan("standard"), cfg) is not None
+    relayed = RateTotals(requests=600, login_refused=cfg.break_in.login_failures, logins=600)
+    assert login_brute_force(Window("acct", "logs:r300:1", 300, relayed, 1_000, start_ms=1),
+                             POLICY.plan("standard"), cfg) is None  # fmt: skip

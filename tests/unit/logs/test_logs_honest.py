@@ -399,3 +399,110 @@ def test_the_id_set_stores_no_id() -> None:
     )
     members = [m for item in store.items.values() for m in item.get("eid", ())]
     assert len(members) == 200 and not any("41555" in m for m in members)
+
+
+# --- class 9: a client's own failures are not an attack ------------------------------------------
+# Found by the eval corpus's review (login-relay, stuck-403-retry, expired-token, removed-v1-catch-all,
+# docs-search-sql-words): each was suspended by the code before, and its abusive twin is still caught.
+
+SHOP = "shop-front"
+
+
+def _actions(lines: list[T.Line], rule_id: str, plan: str = "business") -> set[Action]:
+    found = [f for f in replay([x.text for x in lines], POLICY, plans={SHOP: plan}) if f.rule_id == rule_id]
+    if not found:
+        return set()
+    outcome = replay_decisions(found, POLICY, T.AT, plans={SHOP: plan})[SHOP]
+    return {d.action for d in outcome.decisions}
+
+
+def relayed_logins(refused_share: float, n: int = 600, seed: int = 21) -> list[T.Line]:
+    """A backend relaying ``n`` logins of its own users in 10 minutes, ``refused_share`` of them refused."""
+    rnd = random.Random(seed)
+    return [
+        T.line(
+            T.T0 + i * 1000,
+            account=SHOP,
+            ip="198.51.100.60",
+            agent="shopfront-api/4.2",
+            method="POST",
+            path="/auth/login",
+            status=401 if rnd.random() < refused_share else 200,
+        )
+        for i in range(n)
+    ]
+
+
+def test_relaying_many_honest_logins_is_no_brute_force() -> None:
+    lines = relayed_logins(0.05)  # ~15 mistyped passwords per 5-minute window: past login_failures alone
+    assert (
+        sum(1 for x in lines if '"status":"401"' in x.text) >= 2 * POLICY.log_analysis.break_in.login_failures
+    )
+    assert "D2-login-brute-force" not in rules(lines, {SHOP: "business"})
+
+
+def test_logins_refused_most_of_the_time_are_brute_force() -> None:
+    assert "D2-login-brute-force" in rules(relayed_logins(0.7), {SHOP: "business"})
+
+
+def refused(paths: list[str], status: int = 403, every_ms: int = 1000) -> list[T.Line]:
+    return [
+        T.line(T.T0 + i * every_ms, account=SHOP, agent="acme-etl/1.4", path=p, resource=r, status=status)
+        for i, (p, r) in enumerate(paths)
+    ]
+
+
+def test_one_call_retried_against_a_403_is_a_review_never_a_strike() -> None:
+    lines = refused([("/reports/2291/export", "/reports/{id}/export")] * 600)
+    assert _actions(lines, "D2-auth-failure-burst") == {Action.review}
+
+
+def test_an_expired_token_walking_its_orders_is_a_review_never_a_strike() -> None:
+    lines = refused([(f"/orders/{40_000 + 7 * i}", "/orders/{id}") for i in range(300)], status=401)
+    assert _actions(lines, "D2-auth-failure-burst") == {Action.review}
+
+
+def test_refusals_across_many_routes_still_strike() -> None:
+    routes = ["/admin/users", "/internal/config", "/billing/accounts", "/audit/export"]
+    lines = refused([(f"{routes[i % 4]}/{i}", routes[i % 4] + "/{id}") for i in range(300)])
+    assert Action.strike in _actions(lines, "D2-auth-failure-burst")
+
+
+def test_a_removed_version_answering_404_for_each_record_is_no_error_burst() -> None:
+    lines = refused([(f"/v1/orders/{10_000 + 13 * i}", "/{proxy+}") for i in range(300)], status=404)
+    assert "D1-error-burst" not in rules(lines, {SHOP: "standard"})
+
+
+def test_404s_on_many_routes_are_an_error_burst() -> None:
+    lines = refused([(f"/probe-{i}/index", "/{proxy+}") for i in range(300)], status=404)
+    assert "D1-error-burst" in rules(lines, {SHOP: "standard"})
+
+
+def searches(query: str, *, status: int = 200, resource: str | None = "/search") -> list[T.Line]:
+    from urllib.parse import quote
+
+    return [
+        T.line(
+            T.T0 + i * 30_000,
+            account=SHOP,
+            path="/search?q=" + quote(query),
+            resource=resource,
+            status=status,
+        )
+        for i in range(4)
+    ]
+
+
+def test_sql_words_searched_on_a_live_route_are_a_review_never_a_strike() -> None:
+    assert _actions(searches("union select syntax"), "D1-attack-payload") == {Action.review}
+
+
+@pytest.mark.parametrize(("status", "resource"), [(404, "/search"), (200, "-")])
+def test_the_same_payload_refused_or_unrouted_strikes(status: int, resource: str) -> None:
+    actions = _actions(searches("union select syntax", status=status, resource=resource), "D1-attack-payload")
+    assert actions & {Action.strike, Action.suspend_temporary}
+
+
+def test_a_payload_in_the_path_itself_strikes_even_when_answered() -> None:
+    lines = [T.line(T.T0, account=SHOP, path="/files/../../etc/passwd", resource="/files/{proxy+}")]
+    assert _actions(lines, "D1-attack-payload") & {Action.strike, Action.suspend_temporary}

@@ -216,7 +216,7 @@ def analyze(
     """Tally, count once per ``marker``, read the totals back and run every rule. ``full_id_sets`` and
     ``known_sets`` (``plan_counters``) are kept by a warm caller across batches."""
     cfg = policy.log_analysis
-    sig = sig or signatures(cfg.break_in.account_path_markers)
+    sig = sig or signatures(cfg.break_in.account_path_markers, cfg.break_in.login_routes)
     wsec = cfg.windows.rate_seconds
     wms = wsec * 1000
     records = strip_stage(records, cfg.stage_prefixes)

@@ -32,11 +32,12 @@ from itertools import compress, islice
 from operator import eq, itemgetter, sub
 from typing import Any
 
-from aup.detectors.logs.members import tag
+from aup.detectors.logs.members import route_shape, tag
 from aup.detectors.logs.signatures import (
     BAD_BOT,
     CRAWLER,
     EXPLOIT,
+    LOGIN,
     NON_BROWSER,
     PAYLOAD,
     PROBE,
@@ -194,11 +195,14 @@ def _fields(w: AccountWindow) -> Iterable[tuple[str, int]]:
     yield from w.claims.items()
 
 
-@lru_cache(maxsize=TAG_CACHE_LIMIT)
-def _login_route(path: str, markers: frozenset[str]) -> bool:
-    """A login-like route: a path segment (its extension left out) that is one of ``markers``."""
-    segments = path.split("?", 1)[0].lower().split("/")
-    return any(seg.split(".", 1)[0] in markers for seg in segments if seg)
+def _served_query(path: str, count: int, judged: dict[str, int], classify: Callable[[str], Any]) -> int:
+    """Of ``count`` requests for ``path`` (which carries a payload), those whose payload lies in the query
+    string alone and which a route of the customer's answered (not 4xx, not unrouted): a value its
+    service accepted, such as its users' searches for ``union select``."""
+    served = count - judged.get(path, 0)
+    if served <= 0 or "?" not in path or classify(path.partition("?")[0]).flags & PAYLOAD:
+        return 0
+    return served
 
 
 def _refused_or_unrouted(w: AccountWindow) -> dict[str, int]:
@@ -303,7 +307,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
                 scan += count
             if flags & CRAWLER:
                 crawl += count
-    sens = payl = expl = prb = 0
+    sens = payl = served_payl = expl = prb = 0
     groups: dict[str, dict[int, str]] = {}  # collection -> id -> its member
     classify = sig.path
     field_flags = sig.field
@@ -323,7 +327,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
     # sample (as tags), and their requests.
     every = cfg.scraping.crawl_path_sample
     sampled_paths: set[str] = set()
-    sampled_requests = 0
+    sampled_requests = logins = 0
     for path, count in w.paths.items():
         flags, prefix, number, _, crc, member = classify(path)
         if crc % every == 0 and len(sampled_paths) < MAX_SET_MEMBERS:
@@ -337,11 +341,15 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
                 expl += count
                 _sample(samples, "D1-exploit-signature", path)
             elif flags & PAYLOAD:
-                payl += count
+                served = _served_query(path, count, judged, classify)
+                payl += count - served
+                served_payl += served
                 _sample(samples, "D1-attack-payload", path)
             if flags & PROBE and path in judged:  # a 2xx on the customer's own route is its service
                 prb += judged[path]
                 _sample(samples, "D1-exploit-probe", path)
+            if flags & LOGIN:
+                logins += count
         if member:
             ids = groups.get(prefix)
             if ids is None:
@@ -352,20 +360,23 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
     walked = _walked_ids(groups)
     e = em = lf = 0
     error_paths: set[str] = set()
+    refused_paths: set[str] = set()
     foreign: dict[str, tuple[int, list[str]]] = {}
     if w.errors:
         errors = cfg.probing.error_statuses
         denied = cfg.break_in.foreign_denied_statuses
         failure_statuses = cfg.break_in.failure_statuses
-        login_routes = frozenset(cfg.break_in.login_routes)
         for (path, status), count in w.errors.items():
-            if status in failure_statuses and _login_route(path, login_routes):
-                lf += count
+            info = classify(path)
+            if status in failure_statuses:
+                if info.flags & LOGIN:
+                    lf += count
+                if len(refused_paths) < MAX_SET_MEMBERS:
+                    refused_paths.add(tag(route_shape(path)))
             if status in errors:
                 e += count
                 if len(error_paths) < MAX_SET_MEMBERS:
-                    error_paths.add(tag(path))
-            info = classify(path)
+                    error_paths.add(tag(route_shape(path)))
             if info.number >= 0 and status in (403, 404):
                 em += count
             if status in denied and info.tenant and info.tenant != w.account and is_account_id(info.tenant):
@@ -388,12 +399,15 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
         errors=e,
         refused=w.failures,
         login_refused=lf,
+        logins=logins,
         error_paths=error_paths,
         sampled_paths=sampled_paths,
+        refused_paths=refused_paths,
     )
     hour = HourTotals(
         sensitive=sens,
         payload=payl,
+        served_payload=served_payl,
         exploit=expl,
         probe=prb,
         scanner=scan,

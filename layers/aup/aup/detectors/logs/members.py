@@ -6,8 +6,10 @@ counters (which write them). A member identifies nothing on its own: it counts d
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 WALK_BLOCK_BITS = 4  # ids are kept by blocks of 16 consecutive ids: the block's digest, the position
 
@@ -36,3 +38,15 @@ def walk_members(prefix: str, numbers: Iterable[int]) -> Iterator[str]:
 def walk_member(prefix: str, number: int) -> str:
     """One numbered path as an id-set member (``walk_members``)."""
     return next(walk_members(prefix, (number,)))
+
+
+# A segment that names a record rather than a route: digits, a UUID, a long hex or base-36 id with digits.
+_ID_SEGMENT = re.compile(r"\d+|[0-9a-fA-F-]{32,36}|(?=[^/]*\d)[0-9A-Za-z_-]{16,}").fullmatch
+
+
+@lru_cache(maxsize=50_000)
+def route_shape(path: str) -> str:
+    """The route a path calls, ids collapsed and the query left out: ``/v1/orders/8812/items?x=1`` is
+    ``/v1/orders/{}/items``. Probes ask for many routes; one client calling one route for many of its
+    records (a removed version, an expired token) asks for one."""
+    return "/".join("{}" if _ID_SEGMENT(seg) else seg for seg in path.split("?", 1)[0].split("/"))

@@ -181,7 +181,9 @@ def daily_egress(w: Window[DayTotals], plan: Plan, cfg: LogAnalysis) -> Finding 
 
 
 def error_burst(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
-    """D1: many distinct paths answered 400/403/404/405 in one window, most of the account's traffic."""
+    """D1: many distinct routes (ids collapsed: ``members.route_shape``) answered 400/403/404/405 in one
+    window, most of the account's traffic. One route for many ids is a client calling a removed or
+    refused endpoint for its records, not a probe."""
     c = cfg.probing
     t = w.totals
     distinct, errors, n = len(t.error_paths), t.errors, t.requests
@@ -192,7 +194,7 @@ def error_burst(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Finding 
         "D1-error-burst",
         w,
         confidence,
-        f"{errors} client errors on {distinct} distinct paths",
+        f"{errors} client errors on {distinct} distinct routes",
         {"error_responses": errors, "distinct_error_paths": distinct, "requests": n},
     )
 
@@ -212,12 +214,23 @@ def sensitive_path(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Findi
 
 
 def attack_payload(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
-    """D1: path traversal, SQL injection or XSS probe strings in the (decoded) path."""
-    hits = w.totals.payload
-    if hits < cfg.probing.payload_min_hits:
+    """D1: path traversal, SQL injection or XSS probe strings in the (decoded) path or a header. Those
+    only in the query string of requests the customer's route answered (a search box's users typing
+    ``union select``) are no evidence alone: reported for review at ``served_payload_confidence``."""
+    c = cfg.probing
+    t = w.totals
+    if t.payload >= c.payload_min_hits:
+        hits, confidence = t.payload, 0.9
+    elif t.payload + t.served_payload >= c.payload_min_hits:
+        hits, confidence = t.payload + t.served_payload, c.served_payload_confidence
+    else:
         return None
     return _finding(
-        "D1-attack-payload", w, 0.9, f"{hits} requests carrying traversal/SQLi/XSS probes", {"hits": hits}
+        "D1-attack-payload",
+        w,
+        confidence,
+        f"{hits} requests carrying traversal/SQLi/XSS probes",
+        {"hits": hits, "served_query_hits": t.served_payload},
     )
 
 
@@ -264,33 +277,41 @@ def scanner_agent(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Findin
 
 
 def account_auth_failures(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
-    """D2: an authenticated account whose requests are mostly refused (401/403) by the service."""
+    """D2: an authenticated account whose requests are mostly refused (401/403) by the service, on
+    several routes (ids collapsed). Refusals on fewer routes are one client repeating a call it may not
+    make (an expired token, an endpoint its plan lacks): reported for review, never a strike."""
     c = cfg.break_in
-    f, n = w.totals.refused, w.totals.requests
+    t = w.totals
+    f, n, routes = t.refused, t.requests, len(t.refused_paths)
     if f < c.account_failures or f / n < c.account_failure_ratio:
         return None
+    confidence = 0.85
+    if routes < c.account_failure_min_routes:  # one client repeating a refused call: an operator looks
+        confidence = min(confidence, c.repeat_confidence)
     return _finding(
         "D2-auth-failure-burst",
         w,
-        0.85,
-        f"{f} of {n} requests refused 401/403",
-        {"refused": f, "requests": n},
+        confidence,
+        f"{f} of {n} requests refused 401/403 on {routes} route(s)",
+        {"refused": f, "requests": n, "refused_routes": routes},
     )
 
 
 def login_brute_force(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
-    """D2: refused logins (401/403 on login-like routes) piling up in one window: password guessing
-    with the account's own key, below the generic refusal burst's bar."""
+    """D2: refused logins (401/403 on login-like routes) piling up in one window, most of its logins:
+    password guessing with the account's own key, below the generic refusal burst's bar. A service
+    relaying its own users' logins refuses a few in a hundred, whatever its volume."""
     c = cfg.break_in
     f = w.totals.login_refused
-    if f < c.login_failures:
+    tries = max(w.totals.logins, f)  # a window counted before logins were: every attempt refused
+    if f < c.login_failures or f / tries < c.login_failure_ratio:
         return None
     return _finding(
         "D2-login-brute-force",
         w,
         0.85,
-        f"{f} refused logins in {w.elapsed:.0f}s",
-        {"refused_logins": f, "requests": w.totals.requests},
+        f"{f} of {tries} logins refused in {w.elapsed:.0f}s",
+        {"refused_logins": f, "logins": tries, "requests": w.totals.requests},
     )
 
 

@@ -31,6 +31,7 @@ SENSITIVE = 1  # sensitive files, backdoors, admin interfaces, CVE probe URIs (D
 PAYLOAD = 2  # traversal, SQLi, XSS probe strings (D1-attack-payload)
 EXPLOIT = 4  # an unambiguous exploit payload: ${jndi:..}, shellshock (D1-exploit-signature)
 PROBE = 8  # one published exploit path: a CVE probe URI, a known web shell (D1-exploit-probe)
+LOGIN = 16  # a login-like route (``break_in.login_routes``): D2-login-brute-force's attempts
 
 # Agent flags
 SCANNER = 1  # D1-scanner-agent
@@ -94,7 +95,7 @@ def _lines(name: str) -> list[str]:
 class Signatures:
     """The compiled lists. Build once per process (``signatures()``)."""
 
-    def __init__(self, account_markers: tuple[str, ...] = ()) -> None:
+    def __init__(self, account_markers: tuple[str, ...] = (), login_routes: tuple[str, ...] = ()) -> None:
         import orjson
 
         self.sensitive_suffixes = tuple(s.lower() for s in _lines("sensitive_data.txt"))
@@ -132,6 +133,7 @@ class Signatures:
         self.crawler_re = re.compile(rf"\b(?:{words('search_crawlers.txt')})\b")
         self.client_tokens = tuple(_lines("client_libraries.txt"))
         self.account_markers = frozenset(m.lower() for m in account_markers)
+        self.login_routes = frozenset(r.lower() for r in login_routes)
         self.path: Callable[[str], PathInfo] = lru_cache(maxsize=CACHE_LIMIT)(self._path_info)
         self.agent: Callable[[str], int] = lru_cache(maxsize=CACHE_LIMIT)(self._classify_agent)
         self.field: Callable[[str], int] = lru_cache(maxsize=CACHE_LIMIT)(self._classify_field)
@@ -143,6 +145,8 @@ class Signatures:
 
     def _path_info(self, path: str) -> PathInfo:
         flags, prefix, number, tenant = self._numbered_path(path) or self._classify_path(path)
+        if self.login_routes and self._login(path):
+            flags |= LOGIN
         member = walk_member(prefix, number) if number >= 0 else ""
         return PathInfo(flags, prefix, number, tenant, digest(path), member)
 
@@ -237,6 +241,11 @@ class Signatures:
             return True
         return any(u in lower for u in self.cve_uris)
 
+    def _login(self, path: str) -> bool:
+        """A login-like route: a path segment (its extension left out) that is one of ``login_routes``."""
+        segments = path.split("?", 1)[0].lower().split("/")
+        return any(seg.split(".", 1)[0] in self.login_routes for seg in segments if seg)
+
     def _tenant(self, lower: str) -> str:
         if not self.account_markers:
             return ""
@@ -267,5 +276,5 @@ class Signatures:
 
 
 @cache
-def signatures(account_markers: tuple[str, ...] = ()) -> Signatures:
-    return Signatures(account_markers)
+def signatures(account_markers: tuple[str, ...] = (), login_routes: tuple[str, ...] = ()) -> Signatures:
+    return Signatures(account_markers, login_routes)

@@ -60,9 +60,11 @@ class RateTotals:
     sampled_requests: int = count("dpn")
     errors: int = count("e")  # responses with a probing error status
     refused: int = count("ef")  # 401/403 answered by the backend (not the authorizer)
-    login_refused: int = count("lf")  # 401/403 on login-like routes (break_in.login_routes)
-    error_paths: AbstractSet[str] = distinct("ep")
+    login_refused: int = count("lf")  # 401/403 on login-like routes (break_in.login_routes) ...
+    logins: int = count("lg")  # ... and every request on them, whatever its answer
+    error_paths: AbstractSet[str] = distinct("ep")  # routes (``members.route_shape``) answered an error
     sampled_paths: AbstractSet[str] = distinct("dps")
+    refused_paths: AbstractSet[str] = distinct("rfp")  # routes the backend refused 401/403 (D2)
 
 
 @dataclass(slots=True)
@@ -79,6 +81,9 @@ class HourTotals:
     enumeration_misses: int = count("em")  # 403/404 on numbered paths
     undocumented: int = count("ud")
     exploit: int = count("expl")  # requests carrying an unambiguous exploit payload in any field
+    # requests whose payload is only in the query string of a route that answered them (not 4xx): what a
+    # search box's users type as often as what an injection sends; ``payload`` counts the others
+    served_payload: int = count("spl")
     probe: int = count("prb")  # requests for a published exploit path (CVE probe URI, web shell)
     foreign_ids: AbstractSet[str] = distinct("fid")
     # W5 enumeration: the hour's numbered paths as members (``members.walk_member``: a digest of the

@@ -53,13 +53,15 @@ class DailyUsage(_Section):
 
 
 class Probing(_Section):
-    """D1: error bursts over distinct paths; sensitive paths, attack payloads, scanner agents."""
+    """D1: error bursts over distinct routes; sensitive paths, attack payloads, scanner agents."""
 
     error_statuses: frozenset[int] = frozenset({400, 403, 404, 405})
     error_burst_distinct_paths: int = Field(default=25, ge=2)
     error_burst_min_ratio: float = Field(default=0.6, ge=0, le=1)
     sensitive_min_hits: int = Field(default=3, ge=1)  # per account and hour
     payload_min_hits: int = Field(default=1, ge=1)  # one SQLi/XSS/traversal probe in any field: a strike
+    # A payload only in the query string of requests a route answered (not 4xx): a review at this confidence
+    served_payload_confidence: float = Field(default=0.6, ge=0, le=1)
     scanner_min_hits: int = Field(default=3, ge=1)
     exploit_min_hits: int = Field(default=1, ge=1)  # ${jndi:..}, shellshock in any field (basis signature)
     probe_min_hits: int = Field(default=1, ge=1)  # one published exploit path: CVE probe URI, web shell
@@ -72,6 +74,10 @@ class BreakIn(_Section):
     failure_statuses: frozenset[int] = frozenset({401, 403})
     account_failures: int = Field(default=50, ge=1)  # backend 401/403 per account and window
     account_failure_ratio: float = Field(default=0.8, ge=0, le=1)
+    # A burst refused on fewer distinct routes (ids collapsed) is one client repeating a call it may not
+    # make (an expired token, an endpoint its plan lacks): capped at ``repeat_confidence``, a review.
+    account_failure_min_routes: int = Field(default=3, ge=1)
+    repeat_confidence: float = Field(default=0.6, ge=0, le=1)  # that cap: under every default bar
     source_failures: int = Field(default=30, ge=1)  # per source address and window
     source_failure_ratio: float = Field(default=0.8, ge=0, le=1)
     stuffing_failures: int = Field(default=20, ge=1)
@@ -84,6 +90,10 @@ class BreakIn(_Section):
     # Brute force as it looks: a few dozen refused logins in minutes. A person who mistypes a password
     # tries 3-5 times; 12 refusals on login-like routes in one window is past that (D2-login-brute-force).
     login_failures: int = Field(default=12, ge=1)  # 401/403 on login-like routes per account and window
+    # The share of the window's logins those refusals must be: a shop relaying its customers' logins
+    # refuses a few in a hundred (mistyped passwords) however many it relays; a guesser nearly all.
+    login_failure_ratio: float = Field(default=0.5, ge=0, le=1)
+    # Path segments (extension left out) that make a route login-like.
     login_routes: tuple[str, ...] = (
         "login", "logon", "signin", "sign-in", "sign_in", "session", "sessions", "auth", "authenticate",
         "token", "oauth", "oauth2", "password", "wp-login", "xmlrpc",
