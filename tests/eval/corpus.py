@@ -343,6 +343,76 @@ def h_late_burst(ctx: Ctx) -> Traffic:
     return Traffic(deliveries=[lines], probe_ips=[ip])
 
 
+def h_login_relay(ctx: Ctx) -> Traffic:
+    """A shop's backend relaying its customers' logins, one a second for 20 minutes; 5 % are mistyped
+    passwords (401), each success followed by the account page."""
+    ip, me, agent, lines = ctx.ip(), ctx.account_id, "shopfront-api/4.2 node-fetch/3.3", []
+    for at in gaps(ctx.rng, ctx.end_ms - 20 * MIN, 1200, SEC, cv=0.8):
+        ok = ctx.rng.random() >= 0.05
+        lines.append(
+            Line(
+                at, ip, "/auth/login", "/auth/login", me, 200 if ok else 401, agent, method="POST", length=300
+            )
+        )
+        if ok:
+            lines.append(Line(at + 300, ip, "/me", "/me", me, 200, agent))
+    return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], ip)
+
+
+def h_stuck_403(ctx: Ctx) -> Traffic:
+    """A nightly export retrying, every second for 15 minutes, a report endpoint its plan lacks (403)."""
+    ip, me = ctx.ip(), ctx.account_id
+    lines = [
+        Line(at, ip, "/reports/2291/export", "/reports/{id}/export", me, 403, "acme-etl/1.4", length=90)
+        for at in gaps(ctx.rng, ctx.end_ms - 15 * MIN, 900, SEC, cv=0.1)
+    ]
+    return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], ip)
+
+
+def h_expired_token(ctx: Ctx) -> Traffic:
+    """A sync whose stored token expired, still walking its orders every 2 s: each one refused (401)."""
+    ip, me = ctx.ip(), ctx.account_id
+    lines = [
+        Line(at, ip, f"/orders/{oid}", "/orders/{id}", me, 401, "acme-etl/1.4", length=90)
+        for at, oid in zip(
+            gaps(ctx.rng, ctx.end_ms - 15 * MIN, 450, 2 * SEC, cv=0.1),
+            ctx.rng.sample(range(10_000, 99_999), 450),
+            strict=True,
+        )
+    ]
+    return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], ip)
+
+
+def h_removed_version(ctx: Ctx) -> Traffic:
+    """An old client still reading its orders through /v1 after the version was removed: a catch-all
+    route answers 404 for each of them, one a second for 15 minutes."""
+    ip, me = ctx.ip(), ctx.account_id
+    lines = [
+        Line(at, ip, f"/v1/orders/{oid}", "/{proxy+}", me, 404, "legacy-sync/0.9", length=42)
+        for at, oid in zip(
+            gaps(ctx.rng, ctx.end_ms - 15 * MIN, 900, SEC, cv=0.3),
+            ctx.rng.sample(range(10_000, 99_999), 900),
+            strict=True,
+        )
+    ]
+    return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], ip)
+
+
+def h_docs_search(ctx: Ctx) -> Traffic:
+    """A developer-docs site's search box (its backend calls the search API): 40 searches a minute for an
+    hour, some of them for SQL, shell and path syntax its readers look up."""
+    ip, me, agent = ctx.ip(), ctx.account_id, "docs-portal/2.0 (+python-httpx/0.27)"
+    plain = ["install", "rate limits", "webhooks retry", "pagination cursor", "api keys rotate", "sdk python"]
+    technical = ["union select syntax", "sleep(5) vs pg_sleep", "../ in import paths", "<script> defer",
+                 "waitfor delay example", "what does or 1=1 mean"]  # fmt: skip
+    lines = [
+        Line(at, ip, "/search?q=" + quote(q), "/search", me, 200, agent, length=4_000)
+        for at in gaps(ctx.rng, ctx.end_ms - 60 * MIN, 2400, 1.5 * SEC)
+        for q in [ctx.rng.choice(technical if ctx.rng.random() < 0.02 else plain)]
+    ]
+    return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], ip)
+
+
 # ------------------------------------------------------------------------------------------ honest: uploads
 
 
@@ -495,6 +565,30 @@ def a_sqlmap(ctx: Ctx) -> Traffic:
 def a_nikto(ctx: Ctx) -> Traffic:
     paths = [p for p in PROBE_PATHS for _ in range(10)] + [f"/cgi-bin/test{i}.cgi" for i in range(30)]
     return scan(ctx, "Mozilla/5.00 (Nikto/2.5.0) (Evasions:None) (Test:Port Check)", paths, seconds=0.5)
+
+
+def a_privilege_probing(ctx: Ctx) -> Traffic:
+    """A key refused (403) on one internal route after another: users, billing, config, audit, ..."""
+    ip, me = ctx.ip(), ctx.account_id
+    routes = ["/admin/users", "/internal/config", "/billing/accounts", "/audit/export", "/admin/keys",
+              "/internal/metrics", "/support/impersonate", "/admin/plans"]  # fmt: skip
+    lines = [
+        Line(at, ip, f"{route}/{i}", route + "/{id}", me, 403, "python-requests/2.31.0", length=90)
+        for i, at in enumerate(gaps(ctx.rng, ctx.end_ms - 4 * MIN, 120, 2 * SEC, cv=0.3))
+        for route in [routes[i % len(routes)]]
+    ]
+    return traffic(lines, ip)
+
+
+def a_sqli_answered(ctx: Ctx) -> Traffic:
+    """Injection payloads in a live route's query string, answered 200 (the route took them)."""
+    qs = ["1' OR '1'='1", "1 UNION ALL SELECT username,password FROM users--", "1;select pg_sleep(10)"]
+    ip, me = ctx.ip(), ctx.account_id
+    lines = [
+        Line(ctx.end_ms - (len(qs) - i) * MIN, ip, f"/items?id={quote(q)}", "/items", me, 200, BROWSER_UAS[0])
+        for i, q in enumerate(qs)
+    ]
+    return traffic(lines, ip)
 
 
 def a_key_stuffing(ctx: Ctx) -> Traffic:
@@ -878,6 +972,43 @@ SCENARIOS: list[Scenario] = [
         "a nightly import burst whose logs arrive 10 h late",
         h_late_burst,
     ),
+    Scenario(
+        "login-relay",
+        H,
+        "business",
+        "a shop relaying its customers' logins, 5 % mistyped",
+        h_login_relay,
+        fast=True,
+    ),
+    Scenario(
+        "stuck-403-retry",
+        H,
+        "standard",
+        "an export retrying each second an endpoint its plan lacks (403)",
+        h_stuck_403,
+    ),
+    Scenario(
+        "expired-token",
+        H,
+        "standard",
+        "a sync walking its orders with an expired token (401)",
+        h_expired_token,
+    ),
+    Scenario(
+        "removed-v1-catch-all",
+        H,
+        "standard",
+        "an old client reading its orders through a removed /v1 (404)",
+        h_removed_version,
+        fast=True,
+    ),
+    Scenario(
+        "docs-search-sql-words",
+        H,
+        "standard",
+        "a docs search box whose readers look up SQL and path syntax",
+        h_docs_search,
+    ),
     # honest: uploads
     Scenario(
         "export-order-numbers",
@@ -1000,6 +1131,22 @@ SCENARIOS: list[Scenario] = [
         "36 failed logins from one source in 4 minutes",
         a_brute_force,
         ("D2",),
+    ),
+    Scenario(
+        "privilege-probing",
+        A,
+        "standard",
+        "a key refused (403) on eight internal routes in 4 minutes",
+        a_privilege_probing,
+        ("D2",),
+    ),
+    Scenario(
+        "sqli-answered-200",
+        A,
+        "standard",
+        "three injections in a live route's query, answered 200 (a review)",
+        a_sqli_answered,
+        ("D1",),
     ),
     Scenario(
         "request-flood-3x",
