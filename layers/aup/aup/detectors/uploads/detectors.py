@@ -134,23 +134,40 @@ def disguised_executable(
     ]
 
 
+_SECRETS = frozenset({"document.cookie"})  # what a page's script steals ...
+_OBFUSCATION = frozenset({"eval", "atob"})  # ... or how it hides what it runs: eval(atob("..."))
+
+
+def _stealing(markers: Counter[str]) -> bool:
+    """Markers of a script that sends the session away (cookies read and a request, a redirect or a
+    beacon made) or runs a hidden payload (eval and atob). A page that fetches its own data, redirects
+    or keeps its settings in localStorage shows sinks alone: that is a web page."""
+    found = set(markers)
+    sinks = found - _SECRETS - _OBFUSCATION - {"localstorage", "sessionstorage"}
+    return bool(found & _SECRETS and sinks) or found >= _OBFUSCATION
+
+
 def script_in_document(
     obj: UploadedObject, result: ScanResult, policy: Policy, settings: UploadScanning
 ) -> list[Finding]:
     """Scripts in HTML/SVG (and markup found in text), PDF actions and scripts, Office macros."""
     s = settings.scripts
     handlers: Counter[str] = Counter()
+    interaction: Counter[str] = Counter()
     exfil: Counter[str] = Counter()
     active: Counter[str] = Counter()
     tags = js_urls = 0
     where = []
     for r in result.reports:
         m = r.markup
-        has_markup = m is not None and bool(m.script_tags or m.event_handlers or m.javascript_urls)
+        has_markup = m is not None and bool(
+            m.script_tags or m.event_handlers or m.interaction_handlers or m.javascript_urls
+        )
         if not has_markup and not r.active:
             continue
         if m is not None and has_markup:
             handlers.update(m.event_handlers)
+            interaction.update(m.interaction_handlers)
             exfil.update(m.exfiltration_markers)
             tags += m.script_tags
             js_urls += m.javascript_urls
@@ -158,7 +175,7 @@ def script_in_document(
         where.append(r)
     if not where:
         return []
-    if exfil and (handlers or js_urls or tags):
+    if _stealing(exfil) and (handlers or interaction or js_urls or tags):
         confidence = s.exfiltration_confidence
     elif handlers or js_urls or active["launch"]:
         confidence = s.handler_confidence
@@ -167,7 +184,10 @@ def script_in_document(
         confidence = s.active_content_confidence
     else:
         confidence = s.script_tag_confidence
-    summary = f"{tags} script tags, {sum(handlers.values())} event handlers, {js_urls} javascript: URLs"
+    summary = (
+        f"{tags} script tags, {sum(handlers.values())} event handlers that run by themselves, "
+        f"{sum(interaction.values())} on the page's controls, {js_urls} javascript: URLs"
+    )
     if active:
         summary += ", active content: " + ", ".join(sorted(active))
     return [
@@ -181,6 +201,7 @@ def script_in_document(
                 "sha256": _sha(result),
                 "script_tags": tags,
                 "event_handlers": dict(handlers),
+                "interaction_handlers": dict(interaction),
                 "javascript_urls": js_urls,
                 "exfiltration_markers": dict(exfil),
                 "active_content": dict(active),
@@ -210,10 +231,13 @@ def archive_bomb(obj: UploadedObject, result: ScanResult, policy: Policy) -> lis
 
 
 def phishing_page(obj: UploadedObject, result: ScanResult, policy: Policy) -> list[Finding]:
-    pages = [r for r in result.reports if r.markup and r.markup.password_forms and r.markup.brands_seen]
+    """W1: a page asking for a password under a brand's name (its title, a heading, a form label). A
+    page that names a brand only in passing ("Continue with Google", "We accept PayPal") is a
+    customer's own login page."""
+    pages = [r for r in result.reports if r.markup and r.markup.password_forms and r.markup.brands_claimed]
     if not pages:
         return []
-    brands = sorted({b for r in pages for b in r.markup.brands_seen})  # type: ignore[union-attr]
+    brands = sorted({b for r in pages for b in r.markup.brands_claimed})  # type: ignore[union-attr]
     return [
         _finding(
             obj,

@@ -21,6 +21,20 @@ _URL_ATTRS = frozenset({
     "values", "to", "from", "by",  # SVG <animate>/<set> rewriting an href
 })  # fmt: skip
 _SCRIPT_SCHEMES = ("javascript:", "vbscript:", "livescript:", "data:text/html", "data:image/svg+xml")
+# ``href="javascript:void(0)"``: the idiom of a link a page's own script handles; it runs nothing.
+_NOOP_SCRIPT_URLS = frozenset({"javascript:", "javascript:;", "javascript:void(0)", "javascript:void(0);",
+                               "javascript:void0", "javascript:void0;"})  # fmt: skip
+# Handlers a person's action fires (a click, a key, a form): a page's own controls, as ordinary in a
+# whole document as a <script>. Every other handler (onload, onerror, onfocus with autofocus, onbegin,
+# onanimationstart, ...) runs by itself, which is how injected markup executes.
+_INTERACTION_HANDLERS = frozenset({
+    "onclick", "ondblclick", "onsubmit", "onreset", "onchange", "oninput", "onselect", "oncontextmenu",
+    "onkeydown", "onkeyup", "onkeypress", "onmousedown", "onmouseup", "onmouseover", "onmouseout",
+    "onmouseenter", "onmouseleave", "onmousemove", "onwheel", "ontouchstart", "ontouchend", "ontouchmove",
+    "onpointerdown", "onpointerup", "onpointerover", "onpointerout", "onpointermove", "ondrag",
+    "ondragstart", "ondragend", "ondragover", "ondragenter", "ondragleave", "ondrop", "oncopy", "oncut",
+    "onpaste",
+})  # fmt: skip
 _CONTROL_AND_SPACE = {i: None for i in range(0x21)}  # browsers drop tabs and newlines inside URLs
 _REFRESH_URL = re.compile(r"url\s*=\s*['\"]?(.*)", re.I | re.S)
 _MAX_SRCDOC_DEPTH = 3
@@ -39,6 +53,7 @@ _COLOR = re.compile(r"(?<![-\w])color\s*:\s*([#\w(),. ]+?)\s*(?:;|$|!)", re.I)
 _BACKGROUND = re.compile(r"background(?:-color)?\s*:\s*([#\w(),. ]+?)\s*(?:;|$|!)", re.I)
 _CSS_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
 _SIMPLE_SELECTOR = re.compile(r"^\s*([.#])([\w-]+)\s*$")
+_IDENTITY_TAGS = frozenset({"title", "h1", "h2", "h3", "label", "legend"})  # where a page names itself
 _WHITE = {"#fff", "#ffffff", "white", "rgb(255,255,255)", "#fefefe", "rgba(255,255,255,1)"}
 
 
@@ -50,6 +65,7 @@ def _norm_color(value: str) -> str:
 class MarkupReport:
     script_tags: int = 0
     event_handlers: Counter[str] = field(default_factory=Counter)  # attribute names (onerror, onload)
+    interaction_handlers: Counter[str] = field(default_factory=Counter)  # onclick, onsubmit, ...
     javascript_urls: int = 0
     exfiltration_markers: Counter[str] = field(default_factory=Counter)
     marks_in_meta: Counter[str] = field(default_factory=Counter)
@@ -58,6 +74,9 @@ class MarkupReport:
     marks_visible: Counter[str] = field(default_factory=Counter)
     password_forms: int = 0
     brands_seen: Counter[str] = field(default_factory=Counter)
+    # brands named where a page says whose it is (its title, headings, form labels and legends), not
+    # in passing ("Continue with Google", "We accept PayPal")
+    brands_claimed: Counter[str] = field(default_factory=Counter)
     truncated: bool = False
 
 
@@ -70,8 +89,10 @@ class _Element:
 
 def script_url(value: str) -> bool:
     """A URL that runs script once a browser has normalised it (entities are already decoded by the
-    parser; tabs, newlines and other controls inside the scheme are dropped as browsers do)."""
-    return value.translate(_CONTROL_AND_SPACE).lower().startswith(_SCRIPT_SCHEMES)
+    parser; tabs, newlines and other controls inside the scheme are dropped as browsers do), other than
+    the no-op ``javascript:void(0)``."""
+    url = value.translate(_CONTROL_AND_SPACE).lower()
+    return url.startswith(_SCRIPT_SCHEMES) and url not in _NOOP_SCRIPT_URLS
 
 
 def _local(name: str) -> str:
@@ -163,6 +184,7 @@ class MarkupScanner(HTMLParser):
         r = self.report
         r.script_tags += sub.script_tags
         r.event_handlers.update(sub.event_handlers)
+        r.interaction_handlers.update(sub.interaction_handlers)
         r.javascript_urls += sub.javascript_urls
         r.exfiltration_markers.update(sub.exfiltration_markers)
 
@@ -177,7 +199,7 @@ class MarkupScanner(HTMLParser):
             self._in_style = True
         for name, value in attrs.items():
             if name.startswith("on") and len(name) > 2:
-                r.event_handlers[name] += 1
+                (r.interaction_handlers if name in _INTERACTION_HANDLERS else r.event_handlers)[name] += 1
                 for m in _EXFIL.finditer(value):
                     r.exfiltration_markers[m.group(0).lower().split("(")[0].strip()] += 1
             elif (name in _URL_ATTRS or _local(name) in _URL_ATTRS) and script_url(value):
@@ -263,8 +285,14 @@ class MarkupScanner(HTMLParser):
         else:
             self._count_marks(data, r.marks_visible)
         if self._brands is not None:
+            claimed = None
             for m in self._brands.finditer(data):
-                r.brands_seen[self._brand_names.get(m.group(1).lower(), m.group(1))] += 1
+                brand = self._brand_names.get(m.group(1).lower(), m.group(1))
+                r.brands_seen[brand] += 1
+                if claimed is None:
+                    claimed = any(el.tag in _IDENTITY_TAGS for el in self._stack)
+                if claimed:
+                    r.brands_claimed[brand] += 1
 
     def finish(self) -> MarkupReport:
         with contextlib.suppress(Exception):  # a malformed tail never sinks the scan

@@ -25,6 +25,7 @@ _PHONE_SHAPE = re.compile(rb"(?:\d{1,3}[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ 
 _EMAIL_DOMAIN = re.compile(rb"@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b")
 _EMAIL_LOCAL_REVERSED = re.compile(rb"[\w.%+-]{1,64}")  # matched on the reversed bytes before "@"
 _IBAN = re.compile(rb"([A-Z]{2})(\d{2})((?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)(?![A-Z0-9])")
+# AWS's documentation writes its example key ids ending in EXAMPLE (AKIAIOSFODNN7EXAMPLE): never counted
 _AWS_KEY = re.compile(rb"(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
 _PRIVATE_KEY = re.compile(rb"-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----")
 _AZURE_KEY = re.compile(rb"AccountKey=[A-Za-z0-9+/]{86}==")
@@ -230,7 +231,7 @@ class TextScanner:
         self._ibans_in(text)
         for name, literals, rx in _KEY_PATTERNS:
             if any(lit in text for lit in literals):
-                c.cloud_keys[name] += len(rx.findall(text))
+                c.cloud_keys[name] += sum(1 for k in rx.findall(text) if not k.endswith(b"EXAMPLE"))
         if self.threat_phrases:
             lowered = text.lower()
             for phrase in self.threat_phrases:

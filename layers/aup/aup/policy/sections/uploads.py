@@ -77,8 +77,10 @@ class Executables(_Section):
 
 
 class Scripts(_Section):
-    """I3-script-in-document in HTML/SVG: handlers and javascript: URLs are exploits; a bare <script>
-    is below the bar (review)."""
+    """I3-script-in-document in HTML/SVG: handlers that run by themselves (onload, onerror, ...) and
+    javascript: URLs (not ``void(0)``) are exploits; a bare <script> and the handlers of a page's own
+    controls (onclick, onsubmit, ...) are below the bar (review); a script that sends cookies away or
+    runs ``eval(atob(...))`` is exfiltration."""
 
     handler_confidence: float = Field(default=0.9, ge=0, le=1)
     script_tag_confidence: float = Field(default=0.6, ge=0, le=1)
