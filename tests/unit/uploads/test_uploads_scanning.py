@@ -231,3 +231,22 @@ def test_awss_documented_example_keys_are_no_credentials() -> None:
     assert "W2-cloud-credentials" not in {f.rule_id for f in findings}
     _, findings = scan(b"export AWS_ACCESS_KEY_ID=AKIA2OGYBAH6TXQ4ZR7M\n", "deploy.sh")
     assert "W2-cloud-credentials" in {f.rule_id for f in findings}
+
+
+PUBLISHED_TEST_CARDS = [  # Stripe's, Braintree's and the networks' sandbox numbers
+    "4242424242424242", "4000056655665556", "5555555555554444", "2223003122003222", "5105105105105100",
+    "378282246310005", "6011111111111117", "3056930009020004", "3566002020360505", "4000000000009995",
+    "4111111111111111", "4012888888881881",
+]  # fmt: skip
+
+
+def test_published_test_card_numbers_are_nobodys_cards() -> None:
+    assert len(PUBLISHED_TEST_CARDS) >= POLICY.upload_scanning.personal_data.bulk_min
+    fixture = "\n".join(f'{{"card": "{c}", "exp": "12/34", "cvc": "123"}}' for c in PUBLISHED_TEST_CARDS)
+    result, findings = scan(fixture.encode(), "fixtures/cards.json")
+    assert findings == [] and verdict(result.status, findings, POLICY) is Verdict.clean
+    real = "\n".join(
+        f'{{"card": "{c}", "exp": "12/34"}}' for c in samples.valid_cards(len(PUBLISHED_TEST_CARDS))
+    )
+    _, findings = scan(real.encode(), "export/cards.json")
+    assert [f.rule_id for f in findings] == ["W2-bulk-personal-data"]

@@ -315,6 +315,7 @@ def _text_totals(
             "text_bytes",
             "card_candidates",
             "card_context",
+            "test_cards",
         ):
             totals[name] += getattr(t, name)
         issuers.update(t.card_issuers)
@@ -374,6 +375,7 @@ def personal_data(
         "cards": t["cards"],
         "cards_beyond_chance": cards,
         "card_candidates": t["card_candidates"],
+        "published_test_cards": t["test_cards"],
         "card_issuers": dict(issuers),
         "card_last4": last4 if cards else [],
         "ssns": t["ssns"],

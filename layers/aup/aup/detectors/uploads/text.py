@@ -57,6 +57,25 @@ _CARD_CONTEXT = (
     b"expir",
 )
 
+# The card numbers payment processors publish for testing (Stripe, Braintree/PayPal, Adyen, the card
+# networks' sandboxes): they pass Luhn and carry a real issuer prefix, and every shop's test fixtures and
+# docs are full of them (4242 4242 4242 4242). They belong to no one, so they are never counted as cards.
+_TEST_CARDS = frozenset(
+    n.encode()
+    for n in (
+        "4242424242424242", "4000056655665556", "5555555555554444", "2223003122003222", "5200828282828210",
+        "5105105105105100", "378282246310005", "371449635398431", "6011111111111117", "6011000990139424",
+        "6011981111111113", "3056930009020004", "36227206271667", "3566002020360505", "6200000000000005",
+        "4000002500003155", "4000002760003184", "4000003800000446", "4000000000003220", "4000000000003063",
+        "4000000000000002", "4000000000009995", "4000000000000077", "4000000000000093", "4000000000000069",
+        "4000000000000127", "4000000000000119", "4000000000000101", "4000000000000341", "4100000000000019",
+        "4000008400001629", "4111111111111111", "4005519200000004", "4009348888881881", "4012000033330026",
+        "4012000077777777", "4012888888881881", "4217651111111119", "4500600000000061", "2223000048400011",
+        "3530111333300000", "6304000000000000", "30569309025904", "38520000023237", "4222222222222",
+        "4111111145551142", "5555444433331111", "370000000000002", "5454545454545454", "4988438843884305",
+    )
+)  # fmt: skip
+
 # IBAN lengths by country (the common ones; an unknown country needs only the mod-97 check).
 _IBAN_LENGTH = {
     b"AT": 20,
@@ -154,6 +173,7 @@ class TextCounts:
     card_like: int = 0  # long digit runs that failed Luhn or issuer checks (near misses)
     card_candidates: int = 0  # runs with an issuer's prefix and length, Luhn-valid or not
     card_context: int = 0  # windows holding cards and a card keyword (card, visa, cvv, expiry...)
+    test_cards: int = 0  # published test numbers (``_TEST_CARDS``), left out of ``cards``
     ssns: int = 0
     ssn_like: int = 0
     ibans: int = 0
@@ -277,6 +297,9 @@ class TextScanner:
         c = self.counts
         if b"(" in run or b")" in run or b"." in run:
             return False
+        if digits in _TEST_CARDS:
+            c.test_cards += 1
+            return True
         issuer = card_issuer(digits)
         if issuer:
             c.card_candidates += 1
