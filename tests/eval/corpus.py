@@ -469,6 +469,19 @@ def h_readme_example_keys(ctx: Ctx) -> Traffic:
     return uploads(("repo/README", readme))
 
 
+def h_payment_test_fixtures(ctx: Ctx) -> Traffic:
+    """A shop's test fixtures: checkout cases with the card numbers payment processors publish for
+    testing (4242 4242 4242 4242 and the declines, 3-D Secure and network variants)."""
+    cards = ["4242424242424242", "4000056655665556", "5555555555554444", "2223003122003222", "5105105105105100",
+             "378282246310005", "6011111111111117", "3056930009020004", "3566002020360505", "4000000000000002",
+             "4000000000009995", "4000002500003155", "4111111111111111", "4012888888881881"]  # fmt: skip
+    cases = [
+        f'  {{"case": "checkout-{i}", "card": "{c}", "exp": "12/34", "cvc": "123"}}'
+        for i, c in enumerate(cards)
+    ]
+    return uploads(("repo/tests/fixtures/cards.json", ("[\n" + ",\n".join(cases) + "\n]\n").encode()))
+
+
 def h_export_ids(ctx: Ctx) -> Traffic:
     rows = ["order_no,order_uuid,customer,sku,amount_eur,created"]
     for i in range(2000):
@@ -1116,6 +1129,13 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a README quoting AWS's documented example keys and a test card",
         h_readme_example_keys,
+    ),
+    Scenario(
+        "payment-test-fixtures",
+        H,
+        "standard",
+        "checkout test fixtures with the processors' published test cards",
+        h_payment_test_fixtures,
     ),
     Scenario(
         "export-order-numbers",
