@@ -24,7 +24,9 @@ from aupctl.runner import FunctionRunner, LocalStack
 # Planted secrets: none of them may appear on any console page (text or HTML).
 PLANTED_API_KEY = "sk_live_PLANTEDkey0123456789abcdefXYZ"
 # Four test card numbers (Luhn-valid; three validated identifiers make a W2-personal-data review).
-PLANTED_CARDS = ("4111 1111 1111 1111", "5555 5555 5555 4444", "4012 8888 8888 1881", "3782 822463 10005")
+# Luhn-valid numbers with real issuer prefixes, none of them a processor's published test card (those are
+# nobody's cards: aup.detectors.uploads.text._TEST_CARDS)
+PLANTED_CARDS = ("4539 1488 0343 6467", "5296 7103 4482 9151", "4017 7392 0661 5896", "3795 642018 17358")
 EXPLOIT_PATH = "/vendor/phpunit/phpunit/src/util/php/eval-stdin.php"
 SCANNER_AGENT = "sqlmap/1.8.4#stable (https://sqlmap.org)"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
