@@ -367,16 +367,16 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
         denied = cfg.break_in.foreign_denied_statuses
         failure_statuses = cfg.break_in.failure_statuses
         for (path, status), count in w.errors.items():
-            info = classify(path)
+            info, route = classify(path), tag(route_shape(path))
             if status in failure_statuses:
                 if info.flags & LOGIN:
                     lf += count
                 if len(refused_paths) < MAX_SET_MEMBERS:
-                    refused_paths.add(tag(route_shape(path)))
+                    refused_paths.add(route)
             if status in errors:
                 e += count
                 if len(error_paths) < MAX_SET_MEMBERS:
-                    error_paths.add(tag(route_shape(path)))
+                    error_paths.add(route)
             if info.number >= 0 and status in (403, 404):
                 em += count
             if status in denied and info.tenant and info.tenant != w.account and is_account_id(info.tenant):
