@@ -506,3 +506,105 @@ def test_the_same_payload_refused_or_unrouted_strikes(status: int, resource: str
 def test_a_payload_in_the_path_itself_strikes_even_when_answered() -> None:
     lines = [T.line(T.T0, account=SHOP, path="/files/../../etc/passwd", resource="/files/{proxy+}")]
     assert _actions(lines, "D1-attack-payload") & {Action.strike, Action.suspend_temporary}
+
+
+# Found by the eval corpus's review (stale-updater-link, admin-scope-poll): one client repeating one
+# sensitive-looking call for hours was suspended by D1-sensitive-path and D1-slow-probing; a probe asks
+# for many routes, and still strikes.
+
+HOUR = 3_600_000
+
+
+def repeated(path: str, resource: str, status: int, *, every_ms: int, hours: int) -> list[T.Line]:
+    return [
+        T.line(
+            T.T0 + t, account=SHOP, agent="AcmeAgent-Updater/3.2", path=path, resource=resource, status=status
+        )
+        for t in range(0, hours * HOUR, every_ms)
+    ]
+
+
+def test_an_updater_asking_for_a_moved_installer_is_a_review_never_a_strike() -> None:
+    lines = repeated("/downloads/acme-agent-setup.exe", "/{proxy+}", 404, every_ms=180_000, hours=8)
+    assert _actions(lines, "D1-sensitive-path") == {Action.review}
+    assert _actions(lines, "D1-slow-probing") == {Action.review}
+
+
+def test_a_dashboard_polling_an_admin_route_without_the_scope_is_a_review_never_a_strike() -> None:
+    lines = repeated("/admin/usage", "/admin/usage", 403, every_ms=300_000, hours=8)
+    assert _actions(lines, "D1-sensitive-path") == {Action.review}
+    assert _actions(lines, "D1-slow-probing") == {Action.review}
+
+
+def test_a_stale_call_below_the_hourly_minimum_is_no_slow_probe() -> None:
+    lines = repeated("/.env", "-", 404, every_ms=HOUR // 2, hours=10)  # 2 an hour, 20 in the day
+    assert _actions(lines, "D1-slow-probing") == {Action.review}
+
+
+def test_refused_sensitive_paths_on_three_routes_in_an_hour_strike() -> None:
+    paths = ["/.env", "/.git/config", "/backup.sql"] * 2
+    lines = [
+        T.line(T.T0 + i * 60_000, account=SHOP, path=p, resource="-", status=404) for i, p in enumerate(paths)
+    ]
+    assert _actions(lines, "D1-sensitive-path") & {Action.strike, Action.suspend_temporary}
+
+
+def test_probes_of_many_targets_spread_over_a_day_strike() -> None:
+    paths = ["/.env", "/.git/config", "/backup.sql", "/wp-login.php", "/.aws/credentials", "/config.json"]
+    lines = [
+        T.line(T.T0 + i * HOUR // 2, account=SHOP, path=paths[i % len(paths)], resource="-", status=404)
+        for i in range(20)  # 2 an hour: under the hourly minimum, every hour
+    ]
+    assert _actions(lines, "D1-sensitive-path") == set()
+    assert _actions(lines, "D1-slow-probing") & {Action.strike, Action.suspend_temporary}
+
+
+# Found by the eval corpus's review (ssr-forwarded-agents): a shop's server-side rendering passes its
+# visitors' agents on, so a search engine indexing the shop made W1-fake-crawler strike the shop.
+
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def rendered_pages(crawler_share: float, n: int = 400, seed: int = 31) -> list[T.Line]:
+    rnd = random.Random(seed)
+    return [
+        T.line(
+            T.T0 + i * 8_000,
+            account=SHOP,
+            ip="198.51.100.70",
+            agent=GOOGLEBOT if rnd.random() < crawler_share else T.CHROME,
+            path=f"/products/{rnd.randrange(1, 3000)}",
+            resource="/products/{id}",
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_server_passing_its_visitors_agents_on_is_a_review_never_a_strike() -> None:
+    lines = rendered_pages(0.06)
+    assert sum(GOOGLEBOT in x.text for x in lines) >= 3 * POLICY.log_analysis.spoofing.crawler_min_hits
+    assert _actions(lines, "W1-fake-crawler") == {Action.review}
+
+
+def test_an_account_sending_most_requests_as_a_crawler_is_impersonation() -> None:
+    assert _actions(rendered_pages(0.9), "W1-fake-crawler") & {Action.strike, Action.suspend_temporary}
+
+
+# Found by running the eval corpus just after midnight UTC (mobile-40-users): the minutes of the app's
+# hour that fell before midnight were the previous day, taken as the account's whole history, and the
+# rest of its hour was "3x its baseline": a strike. One day of history is no baseline.
+
+
+def test_an_apps_hour_cut_by_midnight_is_at_most_a_review() -> None:
+    bar = POLICY.rules["G1-key-sharing"].confidence_bar
+    midnight = (T.T0 // DAY + 1) * DAY
+    hour = app_users(midnight, 40)
+    sliver = [  # its first three users, in the minute before midnight
+        T.line(midnight - 60_000 + k * 15_000, account="shop-app", ip=x.text.split('"ip":"')[1].split('"')[0],
+               agent="AcmeShop/4.1.1 (iPhone; iOS 18)", path="/cart")
+        for k, x in enumerate(hour[:3])
+    ]  # fmt: skip
+    lines = sliver + hour
+    found = replay([x.text for x in lines], POLICY, plans={"shop-app": "standard"}, chunk_lines=500)
+    confidences = [f.confidence for f in found if f.rule_id == "G1-key-sharing"]
+    assert confidences and max(confidences) < bar

@@ -261,7 +261,7 @@ def analyze(
             _touch(per, rate, f, wsec, start, RateTotals, hour_item, slot, sets=slot_sets)
             hour_sets = items.get((f.account, hour_sets_name(hour_no))) or _NO_SETS
             if _touch(per, hour, f, 3600, 0, HourTotals, hour_item, sets=hour_sets):  # once per hour
-                per[hour].peak_per_s = peak_rate(hour_item, wsec)
+                per[hour].peak_per_s, per[hour].requests = hour_load(hour_item, wsec)
         day_item = items.get((f.account, day))
         if day_item:
             _touch(per, day, f, 86400, 0, DayTotals, day_item, samples=False)
@@ -303,7 +303,8 @@ def _read_baselines(
     windows: dict[str, dict[str, Window[Any]]], store: CounterStore, cfg: LogAnalysis
 ) -> None:
     """G1's baseline for the hour windows spread over enough networks to matter: the busiest of the
-    account's ``key_sharing.baseline_days`` previous UTC days (their day items), in one read."""
+    account's ``key_sharing.baseline_days`` previous UTC days (their day items), in one read; none when
+    fewer than ``baseline_min_days`` of them saw traffic."""
     days = cfg.key_sharing.baseline_days
     wanted: list[tuple[Window[Any], list[tuple[str, str]]]] = []
     for account, per in windows.items():
@@ -317,14 +318,15 @@ def _read_baselines(
     for w, keys in wanted:
         history = [read(DayTotals, items[k]) for k in keys if k in items]
         history = [d for d in history if d.requests]
-        if history:
+        if len(history) >= cfg.key_sharing.baseline_min_days:
             w.baseline = (max(len(d.networks) for d in history), max(len(d.agents) for d in history))
 
 
-def peak_rate(hour_item: dict[str, Any], rate_seconds: int) -> float:
-    """The busiest rate slot's requests/s of an hour's counter item (slots store ``s<k>.n``)."""
-    slots = _slot_requests(rate_seconds)
-    return max(map(int, map(hour_item.get, slots, repeat(0))), default=0) / rate_seconds
+def hour_load(hour_item: dict[str, Any], rate_seconds: int) -> tuple[float, int]:
+    """(the busiest rate slot's requests/s, the hour's requests) of an hour's counter item (slots store
+    ``s<k>.n``)."""
+    counts = list(map(int, map(hour_item.get, _slot_requests(rate_seconds), repeat(0))))
+    return max(counts, default=0) / rate_seconds, sum(counts)
 
 
 @lru_cache(maxsize=16)

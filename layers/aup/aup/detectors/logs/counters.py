@@ -205,6 +205,10 @@ def _served_query(path: str, count: int, judged: dict[str, int], classify: Calla
     return served
 
 
+def _bounded(members: set[str]) -> AbstractSet[str]:
+    return members if len(members) <= MAX_SET_MEMBERS else set(islice(members, MAX_SET_MEMBERS))
+
+
 def _refused_or_unrouted(w: AccountWindow) -> dict[str, int]:
     """Path -> requests that matched no route (resource ``-`` or not a public one: every status), or
     were answered 4xx on a route."""
@@ -312,14 +316,18 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
     classify = sig.path
     field_flags = sig.field
     # Every logged field an attacker writes, not only the path: agents, forwarded chains, claims.
+    targets: set[str] = set()  # what the probes asked for (DayTotals.probe_targets), rare: few windows
+    sensitive_routes: set[str] = set()
     for value, count in _fields(w):
         ff = field_flags(value)
         if ff & EXPLOIT:
             expl += count
             _sample(samples, "D1-exploit-signature", value)
+            targets.add(tag(value))
         elif ff & PAYLOAD:
             payl += count
             _sample(samples, "D1-attack-payload", value)
+            targets.add(tag(value))
     # D1 sensitive paths judge what was refused (4xx) or matched no route: a 2xx from the customer's
     # own route (its installers, a migration .sql, a composer.json) is its service, never the finding.
     judged = _refused_or_unrouted(w)
@@ -337,17 +345,24 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
             if flags & SENSITIVE and path in judged:
                 sens += judged[path]
                 _sample(samples, "D1-sensitive-path", path)
+                route = tag(route_shape(path))
+                sensitive_routes.add(route)
+                targets.add(route)
             if flags & EXPLOIT:
                 expl += count
                 _sample(samples, "D1-exploit-signature", path)
+                targets.add(tag(path))
             elif flags & PAYLOAD:
                 served = _served_query(path, count, judged, classify)
                 payl += count - served
                 served_payl += served
                 _sample(samples, "D1-attack-payload", path)
+                if served < count:
+                    targets.add(tag(path))
             if flags & PROBE and path in judged:  # a 2xx on the customer's own route is its service
                 prb += judged[path]
                 _sample(samples, "D1-exploit-probe", path)
+                targets.add(tag(route_shape(path)))
             if flags & LOGIN:
                 logins += count
         if member:
@@ -423,6 +438,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
         undocumented=sum(w.undocumented.values()),
         foreign_ids=EMPTY,
         walked_ids=walked,
+        sensitive_paths=_bounded(sensitive_routes),
         undocumented_paths=undocumented_paths,
         networks={_network_tag(ip) for ip in _first(w.ips)},
         agents={_agent_tag(a) for a in _first(w.agents)},
@@ -431,6 +447,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
         requests=w.requests,
         egress_bytes=w.bytes,
         probes=sens + payl + expl + prb,
+        probe_targets=_bounded(targets),
         networks=hour.networks,
         agents=hour.agents,
     )

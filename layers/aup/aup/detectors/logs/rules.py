@@ -37,6 +37,7 @@ class Window(Generic[T]):
     samples: dict[str, list[str]] = field(default_factory=dict)
     start_ms: int = 0  # the window's start
     peak_per_s: float | None = None  # an hour window: its busiest rate slot's requests/s (None: unknown)
+    requests: int | None = None  # an hour window: its requests, every rate slot's (None: unknown)
     # G1: the account's busiest previous day's (distinct networks, distinct agents); None: no history
     baseline: tuple[int, int] | None = None
 
@@ -199,17 +200,26 @@ def error_burst(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Finding 
     )
 
 
+def repeat_capped(confidence: float, distinct: int, minimum: int, cap: float) -> float:
+    """``confidence``, capped at ``cap`` (a review) when the evidence covers fewer than ``minimum``
+    distinct routes or targets: one client repeating one call, where a probe asks for many."""
+    return min(confidence, cap) if distinct < minimum else confidence
+
+
 def sensitive_path(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
-    """D1: sensitive files, backdoors, admin interfaces, CVE probe URIs."""
-    hits = w.totals.sensitive
-    if hits < cfg.probing.sensitive_min_hits:
+    """D1: sensitive files, backdoors, admin interfaces, CVE probe URIs, refused or unrouted. Hits on
+    fewer than ``sensitive_min_paths`` routes are one client repeating a call (an updater asking for a
+    moved installer, a dashboard polling a route its key lacks the scope for): reported for review."""
+    c = cfg.probing
+    hits, routes = w.totals.sensitive, len(w.totals.sensitive_paths)
+    if hits < c.sensitive_min_hits:
         return None
     return _finding(
         "D1-sensitive-path",
         w,
-        0.9,
-        f"{hits} requests for sensitive files or admin interfaces",
-        {"hits": hits},
+        repeat_capped(0.9, routes, c.sensitive_min_paths, c.repeat_confidence),
+        f"{hits} requests for sensitive files or admin interfaces on {routes} route(s)",
+        {"hits": hits, "routes": routes},
     )
 
 
@@ -258,11 +268,19 @@ def exploit_probe(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Findin
 
 def slow_probing(w: Window[DayTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """D1: probes spread thinly over a day (sensitive paths, payloads, exploit paths), each hour
-    below the hourly minimum: the day's count judges low-rate probing."""
-    hits = w.totals.probes
-    if hits < cfg.probing.day_min_hits:
+    below the hourly minimum: the day's count judges low-rate probing. A day of hits on fewer than
+    ``day_min_targets`` targets is one stale client, not a probe: reported for review."""
+    c = cfg.probing
+    hits, targets = w.totals.probes, len(w.totals.probe_targets)
+    if hits < c.day_min_hits:
         return None
-    return _finding("D1-slow-probing", w, 0.85, f"{hits} probing requests in a day", {"hits": hits})
+    return _finding(
+        "D1-slow-probing",
+        w,
+        repeat_capped(0.85, targets, c.day_min_targets, c.repeat_confidence),
+        f"{hits} probing requests in a day for {targets} target(s)",
+        {"hits": hits, "targets": targets},
+    )
 
 
 def scanner_agent(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
@@ -285,13 +303,10 @@ def account_auth_failures(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -
     f, n, routes = t.refused, t.requests, len(t.refused_paths)
     if f < c.account_failures or f / n < c.account_failure_ratio:
         return None
-    confidence = 0.85
-    if routes < c.account_failure_min_routes:  # one client repeating a refused call: an operator looks
-        confidence = min(confidence, c.repeat_confidence)
     return _finding(
         "D2-auth-failure-burst",
         w,
-        confidence,
+        repeat_capped(0.85, routes, c.account_failure_min_routes, c.repeat_confidence),
         f"{f} of {n} requests refused 401/403 on {routes} route(s)",
         {"refused": f, "requests": n, "refused_routes": routes},
     )
@@ -483,16 +498,23 @@ def forged_forwarded_for(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) ->
 
 
 def fake_crawler(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
-    """W1: authenticated requests whose agent claims a search-engine crawler (crawlers hold no keys)."""
+    """W1: authenticated requests whose agent claims a search-engine crawler (crawlers hold no keys).
+    When they are a small share of the hour's requests, the account's server is passing its visitors'
+    agents on (server-side rendering while a search engine indexes its site): reported for review."""
+    c = cfg.spoofing
     hits = w.totals.crawler
-    if hits < cfg.spoofing.crawler_min_hits:
+    if hits < c.crawler_min_hits:
         return None
+    confidence = 0.85
+    share = hits / w.requests if w.requests else 1.0
+    if share < c.crawler_min_share:
+        confidence = min(confidence, c.mixed_crawler_confidence)
     return _finding(
         "W1-fake-crawler",
         w,
-        0.85,
-        f"{hits} authenticated requests posing as a search crawler",
-        {"hits": hits},
+        confidence,
+        f"{hits} authenticated requests posing as a search crawler ({share:.0%} of the hour's)",
+        {"hits": hits, "share": round(share, 3)},
     )
 
 

@@ -90,6 +90,7 @@ class HourTotals:
     # collection and block of 16 ids, and the position), so the walk's steps are measured over the
     # whole hour whatever the batching, without storing an id; bounded, see counters.py
     walked_ids: AbstractSet[str] = distinct("eid")
+    sensitive_paths: AbstractSet[str] = distinct("snp")  # routes of the ``sensitive`` requests (D1)
     undocumented_paths: AbstractSet[str] = distinct("udp")
     networks: AbstractSet[str] = distinct("net")
     agents: AbstractSet[str] = distinct("ua")
@@ -104,6 +105,8 @@ class DayTotals:
     probes: int = count("dpr")  # D1 evidence (sensitive, payload, exploit, probe requests) of the day
     networks: AbstractSet[str] = distinct("net")  # G1's baseline: the day's distinct networks ...
     agents: AbstractSet[str] = distinct("ua")  # ... and agents
+    # what the day's probes asked for, as tags: sensitive and probed routes, payload paths and fields
+    probe_targets: AbstractSet[str] = distinct("dpt")
 
 
 @dataclass(slots=True)

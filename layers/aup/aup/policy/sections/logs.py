@@ -59,6 +59,13 @@ class Probing(_Section):
     error_burst_distinct_paths: int = Field(default=25, ge=2)
     error_burst_min_ratio: float = Field(default=0.6, ge=0, le=1)
     sensitive_min_hits: int = Field(default=3, ge=1)  # per account and hour
+    # Sensitive hits on fewer distinct routes (ids collapsed, query left out) in the hour are one stale
+    # client repeating one call (a moved installer, a route its key lacks the scope for): a review.
+    sensitive_min_paths: int = Field(default=3, ge=1)
+    day_min_targets: int = Field(
+        default=3, ge=1
+    )  # D1-slow-probing: a day's probes on fewer targets, a review
+    repeat_confidence: float = Field(default=0.6, ge=0, le=1)  # the cap of those two: under every default bar
     payload_min_hits: int = Field(default=1, ge=1)  # one SQLi/XSS/traversal probe in any field: a strike
     # A payload only in the query string of requests a route answered (not 4xx): a review at this confidence
     served_payload_confidence: float = Field(default=0.6, ge=0, le=1)
@@ -139,6 +146,9 @@ class KeySharing(_Section):
     # no history yet, the finding is capped at ``no_history_confidence`` (a review at most).
     baseline_days: int = Field(default=7, ge=1, le=30)  # previous UTC days the baseline looks at
     baseline_factor: float = Field(default=3.0, ge=1.0)  # the hour's networks above this x the baseline
+    # Previous days with traffic the baseline needs; fewer is no history yet. One day alone may be a
+    # sliver: an account that started late in it, or this very hour's session cut by midnight UTC.
+    baseline_min_days: int = Field(default=2, ge=1, le=30)
     no_history_confidence: float = Field(default=0.6, ge=0, le=1)  # cap with no history: a review
 
 
@@ -150,6 +160,11 @@ class Spoofing(_Section):
     forwarded_max_hops: int = Field(default=6, ge=1)
     forwarded_ends_with_source: bool = True  # API Gateway appends the caller's address to the chain
     crawler_min_hits: int = Field(default=3, ge=1)
+    # Crawler agents on less than this share of the hour's requests are a server passing its visitors'
+    # agents on (server-side rendering while a search engine indexes the site): capped at
+    # ``mixed_crawler_confidence``, a review. An impersonator sends most of its requests as the crawler.
+    crawler_min_share: float = Field(default=0.5, ge=0, le=1)
+    mixed_crawler_confidence: float = Field(default=0.6, ge=0, le=1)  # that cap: under every default bar
 
 
 class LogAnalysis(_Section):
