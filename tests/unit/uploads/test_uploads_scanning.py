@@ -250,3 +250,52 @@ def test_published_test_card_numbers_are_nobodys_cards() -> None:
     )
     _, findings = scan(real.encode(), "export/cards.json")
     assert [f.rule_id for f in findings] == ["W2-bulk-personal-data"]
+
+
+# Found by the eval corpus's review (invoice-archive): a firm's own IBAN in the footer of each of its
+# invoices was counted once per mention, so a year of invoices was "bulk personal data" (a strike).
+
+
+def _bulk(findings: list) -> bool:
+    return "W2-bulk-personal-data" in {f.rule_id for f in findings}
+
+
+def _distinct_ibans(n: int, seed: int = 5) -> list[str]:
+    import random
+
+    rnd = random.Random(seed)
+    return [samples.iban("DE", "".join(str(rnd.randrange(10)) for _ in range(18))) for _ in range(n)]
+
+
+def test_one_iban_in_every_invoice_of_an_archive_is_no_bulk_personal_data() -> None:
+    (own,) = _distinct_ibans(1)
+    invoices = {
+        f"invoices/INV-{i:04d}.txt": f"Invoice {i}\nPlease pay to IBAN {own}\n-- Acme GmbH, IBAN {own}\n".encode()
+        for i in range(40)
+    }
+    result, findings = scan(samples.zip_bytes(invoices), "backups/invoices.zip")
+    assert not _bulk(findings) and verdict(result.status, findings, POLICY) is Verdict.clean
+
+
+def test_many_peoples_ibans_split_over_the_files_of_an_archive_are_bulk() -> None:
+    ibans = _distinct_ibans(40)
+    parts = {f"part-{k}.csv": "\n".join(ibans[10 * k : 10 * k + 10]).encode() for k in range(4)}
+    _, findings = scan(samples.zip_bytes(parts), "data/accounts.zip")
+    assert _bulk(findings)
+
+
+def test_one_card_repeated_is_one_card() -> None:
+    (card,) = samples.valid_cards(1)
+    _, findings = scan("\n".join(f"order {i}: paid with {card}" for i in range(40)).encode(), "orders.txt")
+    assert not _bulk(findings)
+
+
+def test_cards_are_not_drowned_by_one_failing_number_repeated() -> None:
+    """10,000 copies of one issuer-prefixed number that fails Luhn made 40 real cards look like chance
+    passes among 10,040 candidates; distinct candidates are 41."""
+    cards = samples.valid_cards(40)
+    decoy = "4" + "1" * 14 + ("0" if not luhn_ok(b"4" + b"1" * 14 + b"0") else "1")
+    assert not luhn_ok(decoy.encode()) and card_issuer(decoy.encode())
+    text = "\n".join(cards + [decoy] * 10_000).encode()
+    _, findings = scan(text, "export/payments.txt")
+    assert _bulk(findings)

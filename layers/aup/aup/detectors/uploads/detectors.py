@@ -295,6 +295,7 @@ def _text_totals(
     keys: Counter[str] = Counter()
     threats: Counter[str] = Counter()
     last4: list[str] = []
+    seen: dict[str, set[int]] = {}  # distinct values over every file of the upload (TextCounts.seen)
     reports = []
     for r in result.reports:
         t = r.text
@@ -318,10 +319,14 @@ def _text_totals(
             "test_cards",
         ):
             totals[name] += getattr(t, name)
+        for kind, digests in t.seen.items():
+            seen.setdefault(kind, set()).update(digests)
         issuers.update(t.card_issuers)
         keys.update(t.cloud_keys)
         threats.update(t.threat_phrases)
         last4.extend(t.card_last4)
+    for kind in ("cards", "card_candidates", "ssns", "ibans"):
+        totals["distinct_" + kind] = len(seen.get(kind, ()))
     return dict(totals), issuers, keys, threats, last4[:5], reports
 
 
@@ -367,8 +372,10 @@ def personal_data(
     t, issuers, _, _, last4, reports = _text_totals(result)
     if not reports:
         return []
-    cards = real_cards(t["cards"], t["card_candidates"], t["card_context"] > 0, settings)
-    validated = cards + t["ssns"] + t["ibans"]
+    # People, not mentions: a value repeated (the firm's IBAN on each invoice) counts once, and so does a
+    # candidate repeated to drown the cards among chance passes.
+    cards = real_cards(t["distinct_cards"], t["distinct_card_candidates"], t["card_context"] > 0, settings)
+    validated = cards + t["distinct_ssns"] + t["distinct_ibans"]
     contacts = max(t["distinct_emails"], t["distinct_phones"])
     evidence = {
         "sha256": _sha(result),
@@ -378,8 +385,11 @@ def personal_data(
         "published_test_cards": t["test_cards"],
         "card_issuers": dict(issuers),
         "card_last4": last4 if cards else [],
+        "distinct_cards": t["distinct_cards"],
         "ssns": t["ssns"],
+        "distinct_ssns": t["distinct_ssns"],
         "ibans": t["ibans"],
+        "distinct_ibans": t["distinct_ibans"],
         "distinct_emails": t["distinct_emails"],
         "distinct_phones": t["distinct_phones"],
         "near_misses": t["card_like"] + t["ssn_like"],
@@ -387,7 +397,9 @@ def personal_data(
     }
     if validated >= s.bulk_min or contacts >= s.contacts_bulk_min:
         confidence = 0.95 if validated >= s.bulk_min else s.contacts_confidence
-        summary = f"{cards} cards, {t['ssns']} SSNs, {t['ibans']} IBANs, {contacts} contacts"
+        summary = (
+            f"{cards} cards, {t['distinct_ssns']} SSNs, {t['distinct_ibans']} IBANs, {contacts} contacts"
+        )
         return [_finding(obj, "W2-bulk-personal-data", policy, confidence, summary, evidence)]
     if validated >= s.review_min:
         return [

@@ -8,6 +8,7 @@ Matches are validated (Luhn and issuer prefix for cards, SSA rules for SSNs, mod
 from __future__ import annotations
 
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
@@ -186,6 +187,10 @@ class TextCounts:
     cloud_keys: Counter[str] = field(default_factory=Counter)
     threat_phrases: Counter[str] = field(default_factory=Counter)
     truncated: bool = False  # the text went beyond the PII limit: counts cover its beginning
+    # Digests (CRC-32) of the distinct values behind ``cards``, ``card_candidates``, ``ssns`` and ``ibans``,
+    # so that the detectors count people, not mentions, across every file of an upload: the firm's own
+    # IBAN in the footer of 40 invoices is one account. In memory only: never logged or kept.
+    seen: dict[str, set[int]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def validated(self) -> int:
@@ -285,6 +290,7 @@ class TextScanner:
                 if sm:
                     if ssn_valid(sm.group(1), sm.group(3), sm.group(4)):
                         c.ssns += 1
+                        self._saw("ssns", digits)
                     else:
                         c.ssn_like += 1
                     continue
@@ -292,6 +298,13 @@ class TextScanner:
                 c.phones += 1
                 if len(self._phones) < self._MAX_DISTINCT:
                     self._phones.add(hash(digits))
+
+    def _saw(self, kind: str, value: bytes) -> None:
+        seen = self.counts.seen.get(kind)
+        if seen is None:
+            seen = self.counts.seen[kind] = set()
+        if len(seen) < self._MAX_DISTINCT:
+            seen.add(zlib.crc32(value))
 
     def _card(self, run: bytes, digits: bytes) -> bool:
         c = self.counts
@@ -303,8 +316,10 @@ class TextScanner:
         issuer = card_issuer(digits)
         if issuer:
             c.card_candidates += 1
+            self._saw("card_candidates", digits)
         if issuer and luhn_ok(digits):
             c.cards += 1
+            self._saw("cards", digits)
             c.card_issuers[issuer] += 1
             if len(c.card_last4) < 5:
                 c.card_last4.append("****" + digits[-4:].decode())
@@ -321,6 +336,7 @@ class TextScanner:
                 m = _IBAN.match(text, pos)
                 if m and iban_valid(m.group(1), m.group(2), m.group(3)):
                     c.ibans += 1
+                    self._saw("ibans", m.group(0).replace(b" ", b""))
                     c.iban_countries[m.group(1).decode()] += 1
             pos = shape.find(b"AA00", pos + 1)
 
