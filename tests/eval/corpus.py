@@ -413,6 +413,65 @@ def h_docs_search(ctx: Ctx) -> Traffic:
     return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], ip)
 
 
+def hourly(lines: list[Line], start: int, hours: int) -> Traffic:
+    """Lines delivered as they happen: one batch an hour."""
+    deliveries = [
+        [ln for ln in lines if h * 60 * MIN <= ln.at_ms - start < (h + 1) * 60 * MIN] for h in range(hours)
+    ]
+    return Traffic(deliveries=[d for d in deliveries if d], probe_ips=[lines[0].ip])
+
+
+def h_ssr_forwarded_agents(ctx: Ctx) -> Traffic:
+    """A shop's server-side rendering: its one server calls the API for each page it renders and passes
+    the visitor's user agent on. For an hour, pages for browsers and, now and then, for the search
+    engines' crawlers (Googlebot, Bingbot) indexing the shop."""
+    ip, me = ctx.ip(), ctx.account_id
+    crawlers = ["Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+                "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"]  # fmt: skip
+    lines = []
+    for at in gaps(ctx.rng, ctx.end_ms - 60 * MIN, 400, 9 * SEC):
+        agent = ctx.rng.choice(crawlers) if ctx.rng.random() < 0.06 else ctx.rng.choice(BROWSER_UAS)
+        item = ctx.rng.randrange(1, 3000)
+        lines.append(Line(at, ip, f"/products/{item}", "/products/{id}", me, 200, agent, length=3_000))
+        lines.append(Line(at + 40, ip, f"/products/{item}/reviews", "/products/{id}/reviews", me, 200, agent))
+    return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], ip)
+
+
+def h_stale_updater(ctx: Ctx) -> Traffic:
+    """A desktop app's installed copies checking, for 8 hours, an installer link the customer moved: the
+    catch-all route answers 404 each time (a check every ~3 minutes from the app's fleet)."""
+    ip, me = ctx.ip(), ctx.account_id
+    start = ctx.end_ms - 8 * 60 * MIN
+    lines = [
+        Line(
+            at,
+            ip,
+            "/downloads/acme-agent-setup.exe",
+            "/{proxy+}",
+            me,
+            404,
+            "AcmeAgent-Updater/3.2",
+            length=42,
+        )
+        for at in gaps(ctx.rng, start, 160, 3 * MIN, cv=0.5)
+        if at < ctx.end_ms
+    ]
+    return hourly(lines, start, 8)
+
+
+def h_admin_scope_poll(ctx: Ctx) -> Traffic:
+    """A staff dashboard polling the provider's own /admin/usage route every 5 minutes for 8 hours with a
+    key that lacks the admin scope (403 each time)."""
+    ip, me = ctx.ip(), ctx.account_id
+    start = ctx.end_ms - 8 * 60 * MIN
+    lines = [
+        Line(at, ip, "/admin/usage", "/admin/usage", me, 403, BROWSER_UAS[1], length=90)
+        for at in gaps(ctx.rng, start, 96, 5 * MIN, cv=0.1)
+        if at < ctx.end_ms
+    ]
+    return hourly(lines, start, 8)
+
+
 # ------------------------------------------------------------------------------------------ honest: uploads
 
 
@@ -480,6 +539,24 @@ def h_payment_test_fixtures(ctx: Ctx) -> Traffic:
         for i, c in enumerate(cards)
     ]
     return uploads(("repo/tests/fixtures/cards.json", ("[\n" + ",\n".join(cases) + "\n]\n").encode()))
+
+
+def h_invoice_archive(ctx: Ctx) -> Traffic:
+    """A year of a firm's invoices zipped for its accountant: each names the firm's own bank account
+    (one IBAN) in its footer and payment instructions."""
+    iban = F.iban_de(ctx.rng)
+    members = [
+        (
+            f"invoices/2026/INV-2026-{i:04d}.txt",
+            (
+                f"Acme Consulting GmbH - Invoice INV-2026-{i:04d}\nBilled to: client {ctx.rng.randrange(100, 999)}\n"
+                f"Consulting, {ctx.rng.randrange(2, 40)} h x 120.00 EUR\n\nPlease pay within 14 days to\n"
+                f"IBAN {iban}  BIC COBADEFFXXX\n-- Acme Consulting GmbH, IBAN {iban}\n"
+            ).encode(),
+        )
+        for i in range(1, 41)
+    ]
+    return uploads(("backups/invoices-2026.zip", F.zip_of(members)))
 
 
 def h_export_ids(ctx: Ctx) -> Traffic:
@@ -913,6 +990,15 @@ def a_upload(container: str, payload: str) -> Callable[[Ctx], Traffic]:
     return build
 
 
+def a_iban_list(ctx: Ctx) -> Traffic:
+    """A list of 40 people's names and bank accounts (IBANs) in a zip of text files, ten a file."""
+    rows = F.ibans_csv(ctx.rng).decode().splitlines()
+    members = [
+        (f"lists/part-{k}.csv", ("\n".join(rows[1 + 10 * k : 11 + 10 * k]) + "\n").encode()) for k in range(4)
+    ]
+    return uploads(("data/accounts.zip", F.zip_of(members)))
+
+
 def a_zip_bomb(ctx: Ctx) -> Traffic:
     return uploads(("data/archive.zip", F.overlapping_zip_bomb()))
 
@@ -1107,6 +1193,27 @@ SCENARIOS: list[Scenario] = [
         "a docs search box whose readers look up SQL and path syntax",
         h_docs_search,
     ),
+    Scenario(
+        "ssr-forwarded-agents",
+        H,
+        "standard",
+        "server-side rendering passing visitors' agents on, search crawlers among them",
+        h_ssr_forwarded_agents,
+    ),
+    Scenario(
+        "stale-updater-link",
+        H,
+        "standard",
+        "an app's updaters asking for a moved installer (.exe, 404) for 8 hours",
+        h_stale_updater,
+    ),
+    Scenario(
+        "admin-scope-poll",
+        H,
+        "business",
+        "a dashboard polling the API's own /admin/usage without the scope (403), 8 hours",
+        h_admin_scope_poll,
+    ),
     # honest: uploads
     Scenario(
         "static-site-deploy",
@@ -1129,6 +1236,13 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a README quoting AWS's documented example keys and a test card",
         h_readme_example_keys,
+    ),
+    Scenario(
+        "invoice-archive",
+        H,
+        "standard",
+        "a year of its invoices zipped, each naming the firm's own IBAN twice",
+        h_invoice_archive,
     ),
     Scenario(
         "payment-test-fixtures",
@@ -1345,6 +1459,9 @@ SCENARIOS: list[Scenario] = [
         "40 card numbers in UTF-16 text",
         a_upload("utf-16", "cards"),
         ("W2",),
+    ),
+    Scenario(
+        "iban-list-split", A, "standard", "40 people's IBANs over four files of a zip", a_iban_list, ("W2",)
     ),
     Scenario(
         "zip-bomb-overlapping", A, "free", "600 central entries over one 8 MiB kernel", a_zip_bomb, ("I3",)

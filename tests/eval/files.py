@@ -235,6 +235,20 @@ def card_numbers(rng: random.Random, n: int) -> list[str]:
     return [luhn_complete(*issuers[i % len(issuers)], rng) for i in range(n)]
 
 
+def iban_de(rng: random.Random) -> str:
+    """A German IBAN with valid check digits (mod 97), printed in groups of four."""
+    bban = "".join(str(rng.randrange(10)) for _ in range(18))
+    check = 98 - int(bban + "131400") % 97  # "DE00" moved to the end, letters as numbers (D=13, E=14)
+    raw = f"DE{check:02d}{bban}"
+    return " ".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+def ibans_csv(rng: random.Random, n: int = 40) -> bytes:
+    rows = ["name,iban,amount_eur"]
+    rows += [f"{person(rng)},{iban_de(rng)},{rng.randrange(100, 5000)}.00" for _ in range(n)]
+    return ("\n".join(rows) + "\n").encode()
+
+
 def person(rng: random.Random) -> str:
     return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
 
