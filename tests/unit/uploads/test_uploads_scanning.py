@@ -299,3 +299,71 @@ def test_cards_are_not_drowned_by_one_failing_number_repeated() -> None:
     text = "\n".join(cards + [decoy] * 10_000).encode()
     _, findings = scan(text, "export/payments.txt")
     assert _bulk(findings)
+
+
+# Found by the eval corpus's review (country-codes-csv): any text opening with "MZ" (Mozambique's
+# country code, a code like MZ-2291) was sniffed as a DOS executable, so a .csv or .txt was a disguised
+# executable: a temporary suspension.
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"MZ,Mozambique,Maputo,33897354\nNA,Namibia,Windhoek,2604172\nZA,South Africa,Pretoria,62027503\n" * 3,
+         "data/countries.csv"),
+        (b"MZ-2291 shipment manifest\nPallets: 14\nCarrier: Maersk, Durban to Maputo\n" * 3, "docs/manifest.txt"),
+    ],
+)  # fmt: skip
+def test_text_opening_with_mz_is_text_not_an_executable(data: bytes, name: str) -> None:
+    assert sniff(data[:4096], name).kind == "text"
+    result, findings = scan(data, name)
+    assert findings == [] and verdict(result.status, findings, POLICY) is Verdict.clean
+
+
+def test_a_dos_header_is_still_an_executable_whatever_its_name() -> None:
+    assert sniff(samples.pe_executable()).kind == "executable"
+    dos_only = b"MZ" + bytes(range(1, 0x3A + 1)) + b"\xff\xff\x00\x10"  # e_lfanew far beyond the head
+    assert sniff(dos_only + b"\x00" * 64).kind == "executable"
+    _, findings = scan(samples.pe_executable(), "holiday/photo.jpg")
+    assert "I3-disguised-executable" in {f.rule_id for f in findings}
+
+
+# Found while checking the sniffer against text: a magic of printable characters opening a text file
+# ("ID3 tags,...", "FLV,fleet", "Rar!") or "%PDF-" in its first KiB made it media, an archive or a PDF,
+# so the text detectors never read it: 40 card numbers behind such a first line were a clean upload.
+
+
+@pytest.mark.parametrize(
+    "first_line",
+    [b"ID3 tags,export", b"FLV,fleet", b"OggS,x", b"fLaC,x", b"Rar!,x", b"BZh9,x", b"note: %PDF-1.7 parsing"],
+)
+def test_a_text_file_cannot_hide_behind_a_printable_magic(first_line: bytes) -> None:
+    result, findings = scan(first_line + b"\n" + samples.cards_csv(40), "export/cards.csv")
+    assert [f.rule_id for f in findings] == ["W2-bulk-personal-data"]
+    assert verdict(result.status, findings, POLICY) is Verdict.violation
+
+
+@pytest.mark.parametrize(
+    ("head", "kind", "label"),
+    [
+        (samples.bz2_bytes(b"order,amount\n" * 50), "archive", "bzip2"),
+        (samples.bz2_bytes(b""), "archive", "bzip2"),
+        (b"Rar!\x1a\x07\x01\x00" + b"\x00" * 56, "archive", "rar"),
+        (b"OggS\x00\x02" + b"\x00" * 58, "audio", "ogg"),
+        (b"fLaC\x00\x00\x00\x22" + b"\x10" * 56, "audio", "flac"),
+        (b"FLV\x01\x05\x00\x00\x00\x09" + b"\x00" * 55, "video", "flv"),
+        (samples.mp3_audio(4096), "audio", "mp3"),
+    ],
+)
+def test_the_formats_themselves_are_still_known(head: bytes, kind: str, label: str) -> None:
+    t = sniff(head[:4096], "file")
+    assert (t.kind, t.label) == (kind, label)
+
+
+def test_a_pdf_behind_junk_is_a_pdf_and_its_text_is_read() -> None:
+    polyglot = samples.cards_csv(40)[:900] + b"\n%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+    t = sniff(polyglot[:4096], "report.pdf")
+    assert (t.kind, t.label, t.read_as_text) == ("document", "pdf", True)
+    _, findings = scan(polyglot, "docs/report.pdf")
+    assert "W2-bulk-personal-data" in {f.rule_id for f in findings}
+    assert not sniff(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "a.pdf").read_as_text

@@ -32,6 +32,9 @@ class FileType:
     kind: str  # executable archive audio video image document html svg xml text binary empty
     label: str
     encoding: str = ""  # text in UTF-16/32: the codec its bytes are decoded with (else UTF-8/latin-1)
+    # A PDF whose header follows other bytes (readers skip up to 1 KiB before it): a polyglot, or text
+    # that mentions "%PDF-". Its bytes are read as text too, so a text file cannot hide as a PDF.
+    read_as_text: bool = False
 
     @property
     def is_text(self) -> bool:
@@ -86,16 +89,45 @@ def _looks_text(head: bytes) -> bool:
 
 
 def _is_pe(head: bytes) -> bool:
-    if head[:2] != b"MZ" or len(head) < 0x40:
+    # "MZ" opens text too (a list of countries from Mozambique, a code like MZ-2291): a DOS header is
+    # binary, 16-bit fields whose reserved words (e_res, e_res2) are zero, so it holds a NUL; text does not.
+    if head[:2] != b"MZ" or len(head) < 0x40 or b"\x00" not in head[2:0x40]:
         return False
     offset = int.from_bytes(head[0x3C:0x40], "little")
     # A DOS stub whose PE header lies beyond the head is still an executable (MZ is enough for DOS).
     return offset + 4 > len(head) or head[offset : offset + 4] == b"PE\x00\x00"
 
 
+# Magics made of printable characters open text too ("ID3 tags,...", "FLV,fleet"): each is believed only
+# with the binary bytes its format puts right after it, or a text file would skip the text detectors.
+def _is_id3(head: bytes) -> bool:
+    """An ID3v2 tag: version 2-4, a revision, flags, and a size of four 7-bit bytes."""
+    return (
+        head[:3] == b"ID3"
+        and len(head) >= 10
+        and head[3] in (2, 3, 4)
+        and head[4] != 0xFF
+        and all(b < 0x80 for b in head[6:10])
+    )
+
+
+def _strict_magic(head: bytes) -> FileType | None:
+    if head[:4] == b"Rar!" and head[4:6] == b"\x1a\x07":
+        return FileType("archive", "rar")
+    if head[:3] == b"BZh" and head[3:4] in b"123456789" and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):
+        return FileType("archive", "bzip2")  # a block, or the end of an empty stream
+    if head[:4] == b"fLaC" and len(head) >= 8 and head[4] & 0x7F == 0 and head[5:8] == b"\x00\x00\x22":
+        return FileType("audio", "flac")  # STREAMINFO (34 bytes) comes first
+    if head[:5] == b"OggS\x00":
+        return FileType("audio", "ogg")
+    if head[:4] == b"FLV\x01":
+        return FileType("video", "flv")
+    return None
+
+
 def _is_mp3(head: bytes) -> bool:
     if head[:3] == b"ID3":
-        return True
+        return _is_id3(head)
     # MPEG audio frame sync: 11 set bits, a valid version / layer, a bitrate index that is not "bad".
     return (
         len(head) > 3
@@ -127,12 +159,11 @@ def sniff(head: bytes, name: str = "") -> FileType:
         return FileType("archive", "gzip")
     if head[:6] == b"7z\xbc\xaf\x27\x1c":
         return FileType("archive", "7z")
-    if head[:4] == b"Rar!":
-        return FileType("archive", "rar")
-    if head[:3] == b"BZh":
-        return FileType("archive", "bzip2")
     if head[:6] == b"\xfd7zXZ\x00":
         return FileType("archive", "xz")
+    strict = _strict_magic(head)
+    if strict is not None:
+        return strict
     if len(head) >= 12 and head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in _FTYP_AUDIO:
@@ -150,14 +181,8 @@ def sniff(head: bytes, name: str = "") -> FileType:
             return FileType("video", "avi")
         if sub == b"WEBP":
             return FileType("image", "webp")
-    if head[:4] == b"fLaC":
-        return FileType("audio", "flac")
-    if head[:4] == b"OggS":
-        return FileType("audio", "ogg")
     if head[:4] in (b"\x30\x26\xb2\x75",):
         return FileType("video", "asf")
-    if head[:3] == b"FLV":
-        return FileType("video", "flv")
     if head[:8] == b"\x89PNG\r\n\x1a\n":
         return FileType("image", "png")
     if head[:3] == b"\xff\xd8\xff":
@@ -170,8 +195,9 @@ def sniff(head: bytes, name: str = "") -> FileType:
         return FileType("image", "tiff")
     if _is_mp3(head):
         return FileType("audio", "mp3")
-    if b"%PDF-" in head[:1024]:  # readers accept junk before the header
-        return FileType("document", "pdf")
+    at = head.find(b"%PDF-", 0, 1024)  # readers accept junk before the header
+    if at >= 0:
+        return FileType("document", "pdf", read_as_text=at > 0)
     if head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         return FileType("document", "ole")
     if len(head) >= 262 and head[257:262] == b"ustar":

@@ -289,7 +289,7 @@ class ScanEngine:
                         "owner": self._owner,
                     },
                 )
-                if ftype.is_text:
+                if ftype.is_text or ftype.read_as_text:
                     text = TextScanner(s, self._threats)
                 if ftype.encoding:
                     wide = codecs.getincrementaldecoder(ftype.encoding)("replace")
