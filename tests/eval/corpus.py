@@ -559,6 +559,22 @@ def h_invoice_archive(ctx: Ctx) -> Traffic:
     return uploads(("backups/invoices-2026.zip", F.zip_of(members)))
 
 
+def h_country_codes(ctx: Ctx) -> Traffic:
+    """A shipping firm's delivery zones by country, sorted by ISO code from Mozambique ("MZ,..."), and a
+    manifest whose first line is its code ("MZ-2291 ...")."""
+    zones = [("MZ", "Mozambique", "Maputo"), ("NA", "Namibia", "Windhoek"), ("ZA", "South Africa", "Pretoria"),
+             ("ZM", "Zambia", "Lusaka"), ("ZW", "Zimbabwe", "Harare")]  # fmt: skip
+    rows = [
+        f"{code},{name},{hub},zone-{i % 3 + 1},{ctx.rng.randrange(2, 9)}d"
+        for i, (code, name, hub) in enumerate(zones)
+    ]
+    manifest = "MZ-2291 shipment manifest\nPallets: 14\nCarrier: Maersk, Durban to Maputo\n"
+    return uploads(
+        ("shipping/zones.csv", ("\n".join(rows) + "\n").encode()),
+        ("shipping/manifests/MZ-2291.txt", manifest.encode()),
+    )
+
+
 def h_export_ids(ctx: Ctx) -> Traffic:
     rows = ["order_no,order_uuid,customer,sku,amount_eur,created"]
     for i in range(2000):
@@ -999,6 +1015,16 @@ def a_iban_list(ctx: Ctx) -> Traffic:
     return uploads(("data/accounts.zip", F.zip_of(members)))
 
 
+def a_cards_behind_magic(ctx: Ctx) -> Traffic:
+    """40 card numbers in a CSV whose first line opens with an MP3 tag's magic ("ID3"), and another that
+    mentions "%PDF-" first: sniffed as audio or a PDF, the text detectors would not read them."""
+    cards = F.cards_csv(ctx.rng)
+    return uploads(
+        ("exports/tags.csv", b"ID3 tags,export\n" + cards),
+        ("exports/notes.csv", b"note: %PDF-1.7 attachments follow\n" + F.cards_csv(ctx.rng)),
+    )
+
+
 def a_zip_bomb(ctx: Ctx) -> Traffic:
     return uploads(("data/archive.zip", F.overlapping_zip_bomb()))
 
@@ -1245,6 +1271,14 @@ SCENARIOS: list[Scenario] = [
         h_invoice_archive,
     ),
     Scenario(
+        "country-codes-csv",
+        H,
+        "standard",
+        "a zones list and a manifest whose text opens with MZ (Mozambique)",
+        h_country_codes,
+        fast=True,
+    ),
+    Scenario(
         "payment-test-fixtures",
         H,
         "standard",
@@ -1462,6 +1496,14 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario(
         "iban-list-split", A, "standard", "40 people's IBANs over four files of a zip", a_iban_list, ("W2",)
+    ),
+    Scenario(
+        "cards-behind-magic",
+        A,
+        "standard",
+        "card lists opening with 'ID3' or mentioning '%PDF-' first",
+        a_cards_behind_magic,
+        ("W2",),
     ),
     Scenario(
         "zip-bomb-overlapping", A, "free", "600 central entries over one 8 MiB kernel", a_zip_bomb, ("I3",)
