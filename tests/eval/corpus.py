@@ -1025,6 +1025,20 @@ def a_cards_behind_magic(ctx: Ctx) -> Traffic:
     )
 
 
+def a_cards_in_legacy_encodings(ctx: Ctx) -> Traffic:
+    """Customer lists with 40 card numbers each, as Japanese spreadsheets export CSV (Shift_JIS) and in
+    Russian (cp1251): no UTF-8, most bytes above 0x7F."""
+    jp = "氏名,カード番号,住所\n" + "\n".join(
+        f"山田太郎,{c},東京都千代田区丸の内{i}丁目" for i, c in enumerate(F.card_numbers(ctx.rng, 40))
+    )
+    ru = "ФИО,номер карты,адрес\n" + "\n".join(
+        f"Иванов Иван,{c},Москва, ул. Тверская, д. {i}" for i, c in enumerate(F.card_numbers(ctx.rng, 40))
+    )
+    return uploads(
+        ("exports/kokyaku.csv", jp.encode("shift_jis")), ("exports/klienty.csv", ru.encode("cp1251"))
+    )
+
+
 def a_zip_bomb(ctx: Ctx) -> Traffic:
     return uploads(("data/archive.zip", F.overlapping_zip_bomb()))
 
@@ -1503,6 +1517,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "card lists opening with 'ID3' or mentioning '%PDF-' first",
         a_cards_behind_magic,
+        ("W2",),
+    ),
+    Scenario(
+        "cards-in-legacy-encodings",
+        A,
+        "standard",
+        "card lists in Shift_JIS and cp1251 text",
+        a_cards_in_legacy_encodings,
         ("W2",),
     ),
     Scenario(

@@ -367,3 +367,33 @@ def test_a_pdf_behind_junk_is_a_pdf_and_its_text_is_read() -> None:
     _, findings = scan(polyglot, "docs/report.pdf")
     assert "W2-bulk-personal-data" in {f.rule_id for f in findings}
     assert not sniff(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "a.pdf").read_as_text
+
+
+# Found the same way: text in a legacy encoding (Russian in cp1251, Japanese in Shift_JIS as
+# spreadsheets export it, Chinese in GB18030) has most of its bytes above 0x7F and is no UTF-8, so it
+# was "binary": the text detectors skipped it and 40 card numbers in it were a clean upload.
+
+LEGACY_ROWS = {
+    "cp1251": "ФИО,номер карты,адрес доставки\n{}Иванов Иван Петрович,{},Москва, ул. Тверская, д. 7",
+    "shift_jis": "氏名,カード番号,住所\n{}山田太郎,{},東京都千代田区丸の内一丁目",
+    "gb18030": "姓名,卡号,地址\n{}王小明,{},北京市朝阳区建国路八十八号",
+    "euc_kr": "이름,카드 번호,주소\n{}김민수,{},서울특별시 중구 세종대로 110",
+}
+
+
+@pytest.mark.parametrize("codec", sorted(LEGACY_ROWS))
+def test_text_in_a_legacy_encoding_is_read_as_text(codec: str) -> None:
+    header, row = LEGACY_ROWS[codec].split("{}", 1)
+    text = header + "\n".join(row.format(c) for c in samples.valid_cards(40)) + "\n"
+    data = text.encode(codec)
+    assert sniff(data[:4096], "export.csv").kind == "text"
+    _, findings = scan(data, "export/customers.csv")
+    assert [f.rule_id for f in findings] == ["W2-bulk-personal-data"]
+
+
+def test_binary_data_is_still_binary() -> None:
+    import random
+
+    noise = random.Random(4).randbytes(8192)
+    assert sniff(noise, "blob.dat").kind == "binary"
+    assert sniff(bytes(b | 0x80 for b in noise[:4000]) + b"\x01\x02" * 40, "blob.dat").kind == "binary"

@@ -19,6 +19,7 @@ _FTYP_IMAGE = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis", b"hevc"}
 _MACHO = {b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe"}
 _BMP_DIB = {n.to_bytes(4, "little") for n in (12, 16, 40, 52, 56, 64, 108, 124)}
 _TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r\f\b\x1b"
+_TEXT_OR_HIGH = _TEXT_BYTES + bytes(range(128, 256))  # what text in a legacy encoding is made of
 _MARKUP_HTML = re.compile(
     rb"<(?:!doctype\s+html|(?:[a-z][\w-]*:)?(?:html|head|body|script|iframe|form|div|object|embed|meta\s|a\s|img\s))",
     re.I,
@@ -85,7 +86,11 @@ def _looks_text(head: bytes) -> bool:
         # A multi-byte character cut by the end of the sample is still text.
         if exc.start >= len(sample) - 4:
             return True
-    return non_ascii / len(sample) < 0.1  # latin-1 text with a few accents
+    if non_ascii / len(sample) < 0.1:  # latin-1 text with a few accents
+        return True
+    # Text in a legacy encoding (cp1251, Shift_JIS as spreadsheets export it, GB18030, EUC-KR): its letters
+    # are bytes above 0x7F, but it holds none of the control bytes that are an eighth of binary data.
+    return len(sample.translate(None, _TEXT_OR_HIGH)) <= len(sample) // 200
 
 
 def _is_pe(head: bytes) -> bool:
