@@ -216,6 +216,34 @@ def pdf(text: str, *, javascript: bool = False) -> bytes:
     return bytes(out)
 
 
+def text_pdf(lines: list[str], *, compress: bool = True) -> bytes:
+    """A well-formed one-page PDF (Helvetica) showing ``lines``, its content stream deflated or not."""
+    import zlib
+
+    ops = "BT /F1 10 Tf 50 750 Td " + " ".join(f"({ln}) Tj 0 -12 Td" for ln in lines) + " ET"
+    stream = zlib.compress(ops.encode()) if compress else ops.encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >>"
+        b" /Contents 4 0 R >>",
+        b"<< /Length %d%s >>\nstream\n" % (len(stream), b" /Filter /FlateDecode" if compress else b"")
+        + stream
+        + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for i, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
 # ------------------------------------------------------------------------------------------ personal data
 
 

@@ -10,6 +10,8 @@ import io
 import random
 import zipfile
 
+from tests.eval.files import text_pdf  # noqa: F401 - the tests' PDFs are the eval corpus's
+
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 

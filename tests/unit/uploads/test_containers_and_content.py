@@ -205,11 +205,17 @@ def test_active_content_is_never_clean(name: str, data: bytes, want: Verdict, wh
 
 
 def test_plain_pdf_and_ole_are_clean() -> None:
-    assert (
-        judge(b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n%%EOF", "a.pdf")[0]
-        is Verdict.clean
-    )
+    assert judge(samples.text_pdf(["Invoice 4471", "Consulting, 12 h"]), "a.pdf")[0] is Verdict.clean
     assert judge(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 2000, "a.doc")[0] is Verdict.clean
+
+
+def test_a_pdf_whose_text_cannot_be_extracted_is_never_clean() -> None:
+    """Its words were not read (no cross-reference table, so no pages): not clean, and it says why."""
+    got, result, findings = judge(
+        b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n%%EOF", "a.pdf"
+    )
+    assert findings == [] and got is Verdict.not_scanned
+    assert result.status is ScanStatus.failed and "pdf text not extracted" in result.note
 
 
 @pytest.mark.parametrize(

@@ -397,3 +397,27 @@ def test_binary_data_is_still_binary() -> None:
     noise = random.Random(4).randbytes(8192)
     assert sniff(noise, "blob.dat").kind == "binary"
     assert sniff(bytes(b | 0x80 for b in noise[:4000]) + b"\x01\x02" * 40, "blob.dat").kind == "binary"
+
+
+# Found the same way: a PDF's words were never read by the text detectors (they sit in compressed
+# content streams, under the fonts' encodings), so a PDF listing 40 card numbers was a clean upload.
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_the_words_of_a_pdf_are_read(compress: bool) -> None:
+    data = samples.text_pdf([f"Card {c} exp 12/29" for c in samples.valid_cards(40)], compress=compress)
+    result, findings = scan(data, "statements/cards.pdf")
+    assert [f.rule_id for f in findings] == ["W2-bulk-personal-data"]
+    assert [r.path for r in result.reports] == ["", "!/text"]
+
+
+def test_a_pdf_inside_a_zip_is_read_too() -> None:
+    pdf = samples.text_pdf([f"Card {c}" for c in samples.valid_cards(40)])
+    result, findings = scan(samples.zip_bytes({"2026/statement.pdf": pdf}), "statements.zip")
+    assert "W2-bulk-personal-data" in {f.rule_id for f in findings}
+    assert "statement.pdf!/text" in " ".join(r.path for r in result.reports)
+
+
+def test_an_invoice_pdf_is_clean() -> None:
+    result, findings = scan(samples.text_pdf(["Invoice 4471", "Consulting, 12 h x 120.00 EUR"]), "inv.pdf")
+    assert findings == [] and verdict(result.status, findings, POLICY) is Verdict.clean

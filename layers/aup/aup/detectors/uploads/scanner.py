@@ -32,6 +32,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import logging
 import re
 import tarfile
 import tempfile
@@ -191,6 +192,8 @@ class ScanEngine:
         self, f: IO[bytes], path: str, depth: int, name: str, result: ScanResult, *, cheap_seek: bool
     ) -> ContentReport:
         report, zip_tail = self._linear(f.read, path, depth, name, result)
+        if report.type.label == "pdf":
+            self._pdf_text(f, report, path, depth, result, cheap_seek=cheap_seek)
         label = report.type.label if report.type.kind == "archive" else ("zip" if zip_tail else "")
         if not label:
             return report
@@ -224,11 +227,75 @@ class ScanEngine:
                 src.close()
         return report
 
-    def _materialize(self, f: IO[bytes], report: ContentReport) -> IO[bytes] | None:
-        """A seekable copy of a container found inside a stream that seeks slowly (decompressors, members)."""
+    def _pdf_text(
+        self,
+        f: IO[bytes],
+        report: ContentReport,
+        path: str,
+        depth: int,
+        result: ScanResult,
+        *,
+        cheap_seek: bool,
+    ) -> None:
+        """The words of a PDF's pages, read by the text detectors as its member ``<pdf>!/text``.
+
+        They sit in content streams (mostly compressed) under the fonts' encodings, which no byte scan
+        reads: pypdf extracts them. A PDF whose text cannot be extracted (damaged, encrypted with a
+        password, beyond the spool limit, the time) is not read to the end, so it is never clean; one
+        whose pages are images has no text, as an image has none."""
+        try:
+            f.seek(0)
+        except (OSError, ValueError) as exc:
+            report.not_read(ScanStatus.too_large, f"pdf not re-readable for its text: {type(exc).__name__}")
+            return
+        src = f if cheap_seek else self._materialize(f, report, "pdf")
+        if src is None:
+            return
+        from pypdf import PdfReader  # at first use: ~0.2 s of imports, paid only by a function that meets a PDF
+
+        logging.getLogger("pypdf").setLevel(logging.ERROR)  # its repair notes on damaged files: noise
+
+        text = TextScanner(self.settings, self._threats)
+        chars = 0
+        try:
+            src.seek(0)
+            reader = PdfReader(src, strict=False)
+            if reader.is_encrypted and not reader.decrypt(""):  # an empty user password only restricts use
+                report.not_read(ScanStatus.encrypted, "pdf encrypted with a password: its text is not read")
+                return
+            for page in reader.pages:
+                if self.out_of_time():
+                    raise ScanTimeout
+                words = (page.extract_text() or "").encode("utf-8", "replace")
+                chars += len(words)
+                text.feed(words + b"\n")
+                if text.counts.truncated:
+                    break
+        except ScanTimeout:
+            raise
+        except Exception as exc:
+            report.not_read(ScanStatus.failed, f"pdf text not extracted: {type(exc).__name__}")
+            return
+        finally:
+            if src is not f:
+                src.close()
+        member = ContentReport(
+            path=f"{path}!/text" if path else "!/text", depth=depth + 1, size=chars, sha256="",
+            type=FileType("text", "pdf-text"), text=text.close(),
+        )  # fmt: skip
+        if member.text is not None and member.text.truncated:
+            member.not_read(
+                ScanStatus.too_large,
+                f"pdf text beyond {self.settings.personal_data.text_limit_bytes} bytes not read",
+            )
+        result.reports.append(member)
+
+    def _materialize(self, f: IO[bytes], report: ContentReport, what: str = "container") -> IO[bytes] | None:
+        """A seekable copy of a container (or a PDF) found inside a stream that seeks slowly (decompressors,
+        members), or of an object streamed from S3."""
         if report.size > self.settings.archives.spool_bytes:
             report.not_read(
-                ScanStatus.too_large, f"nested container of {report.size} bytes beyond the spool limit"
+                ScanStatus.too_large, f"nested {what} of {report.size} bytes beyond the spool limit"
             )
             return None
         copy: IO[bytes]
