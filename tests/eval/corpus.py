@@ -575,6 +575,21 @@ def h_country_codes(ctx: Ctx) -> Traffic:
     )
 
 
+def h_invoice_pdfs(ctx: Ctx) -> Traffic:
+    """A month of invoices as PDFs: the firm's address, its own IBAN, amounts and order numbers."""
+    iban = F.iban_de(ctx.rng)
+    return uploads(
+        *(
+            (
+                f"invoices/2026-11/INV-{i:04d}.pdf",
+                F.text_pdf([f"Acme Consulting GmbH - Invoice INV-2026-{i:04d}", f"Order SO-{ctx.rng.randrange(10**6, 10**7)}",
+                            f"Consulting {ctx.rng.randrange(2, 40)} h x 120.00 EUR", f"Pay to IBAN {iban}"]),
+            )
+            for i in range(1, 6)
+        )
+    )  # fmt: skip
+
+
 def h_export_ids(ctx: Ctx) -> Traffic:
     rows = ["order_no,order_uuid,customer,sku,amount_eur,created"]
     for i in range(2000):
@@ -1039,6 +1054,15 @@ def a_cards_in_legacy_encodings(ctx: Ctx) -> Traffic:
     )
 
 
+def a_cards_in_pdf(ctx: Ctx) -> Traffic:
+    """A statement PDF listing 40 people's card numbers (deflated content stream, Helvetica)."""
+    rows = [
+        f"{F.person(ctx.rng)}  {c}  exp {ctx.rng.randrange(1, 13):02d}/29"
+        for c in F.card_numbers(ctx.rng, 40)
+    ]
+    return uploads(("statements/2026-11.pdf", F.text_pdf(rows)))
+
+
 def a_zip_bomb(ctx: Ctx) -> Traffic:
     return uploads(("data/archive.zip", F.overlapping_zip_bomb()))
 
@@ -1293,6 +1317,13 @@ SCENARIOS: list[Scenario] = [
         fast=True,
     ),
     Scenario(
+        "invoice-pdfs",
+        H,
+        "standard",
+        "five invoice PDFs with the firm's own IBAN and order numbers",
+        h_invoice_pdfs,
+    ),
+    Scenario(
         "payment-test-fixtures",
         H,
         "standard",
@@ -1527,6 +1558,7 @@ SCENARIOS: list[Scenario] = [
         a_cards_in_legacy_encodings,
         ("W2",),
     ),
+    Scenario("cards-in-pdf", A, "standard", "40 card numbers in a PDF's text", a_cards_in_pdf, ("W2",)),
     Scenario(
         "zip-bomb-overlapping", A, "free", "600 central entries over one 8 MiB kernel", a_zip_bomb, ("I3",)
     ),
