@@ -421,3 +421,24 @@ def test_a_pdf_inside_a_zip_is_read_too() -> None:
 def test_an_invoice_pdf_is_clean() -> None:
     result, findings = scan(samples.text_pdf(["Invoice 4471", "Consulting, 12 h x 120.00 EUR"]), "inv.pdf")
     assert findings == [] and verdict(result.status, findings, POLICY) is Verdict.clean
+
+
+def _encrypted(pdf: bytes, user_password: str) -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_pdf_locked_with_a_password_is_never_clean_and_one_that_only_restricts_use_is_read() -> None:
+    pdf = samples.text_pdf([f"Card {c}" for c in samples.valid_cards(40)])
+    result, findings = scan(_encrypted(pdf, "secret"), "statements/locked.pdf")
+    assert (
+        result.status is ScanStatus.encrypted
+        and verdict(result.status, findings, POLICY) is not Verdict.clean
+    )
+    _, findings = scan(_encrypted(pdf, ""), "statements/restricted.pdf")
+    assert "W2-bulk-personal-data" in {f.rule_id for f in findings}

@@ -129,6 +129,16 @@ class ScanResult:
             self.notes.append(note)
 
 
+def _opens_without_password(reader: Any) -> bool:
+    """Whether an encrypted PDF opens with the empty user password (one that only restricts printing or
+    copying). AES needs the ``cryptography`` package, which the layer does not ship: such a PDF is
+    treated as one with a password."""
+    try:
+        return bool(reader.decrypt(""))
+    except Exception:  # pypdf's DependencyError (AES), or a damaged encryption dictionary
+        return False
+
+
 class ScanTimeout(Exception):
     pass
 
@@ -251,7 +261,9 @@ class ScanEngine:
         src = f if cheap_seek else self._materialize(f, report, "pdf")
         if src is None:
             return
-        from pypdf import PdfReader  # at first use: ~0.2 s of imports, paid only by a function that meets a PDF
+        from pypdf import (
+            PdfReader,  # at first use: ~0.2 s of imports, paid only by a function that meets a PDF
+        )
 
         logging.getLogger("pypdf").setLevel(logging.ERROR)  # its repair notes on damaged files: noise
 
@@ -260,7 +272,7 @@ class ScanEngine:
         try:
             src.seek(0)
             reader = PdfReader(src, strict=False)
-            if reader.is_encrypted and not reader.decrypt(""):  # an empty user password only restricts use
+            if reader.is_encrypted and not _opens_without_password(reader):
                 report.not_read(ScanStatus.encrypted, "pdf encrypted with a password: its text is not read")
                 return
             for page in reader.pages:
@@ -273,7 +285,7 @@ class ScanEngine:
                     break
         except ScanTimeout:
             raise
-        except Exception as exc:
+        except Exception as exc:  # pypdf raises many kinds on a damaged file: each is "not read"
             report.not_read(ScanStatus.failed, f"pdf text not extracted: {type(exc).__name__}")
             return
         finally:
