@@ -442,3 +442,15 @@ def test_a_pdf_locked_with_a_password_is_never_clean_and_one_that_only_restricts
     )
     _, findings = scan(_encrypted(pdf, ""), "statements/restricted.pdf")
     assert "W2-bulk-personal-data" in {f.rule_id for f in findings}
+
+
+def test_files_attached_to_a_pdf_are_scanned_as_its_members() -> None:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(samples.text_pdf(["Invoice 4471"]))))
+    writer.add_attachment("customers.csv", samples.cards_csv(40))
+    out = io.BytesIO()
+    writer.write(out)
+    result, findings = scan(out.getvalue(), "docs/invoice.pdf")
+    assert "W2-bulk-personal-data" in {f.rule_id for f in findings}
+    assert "!/customers.csv" in [r.path for r in result.reports]

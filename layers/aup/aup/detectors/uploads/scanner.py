@@ -247,7 +247,8 @@ class ScanEngine:
         *,
         cheap_seek: bool,
     ) -> None:
-        """The words of a PDF's pages, read by the text detectors as its member ``<pdf>!/text``.
+        """The words of a PDF's pages, read by the text detectors as its member ``<pdf>!/text``, and the
+        files attached to it, scanned as its members (``<pdf>!/<name>``) like a zip's.
 
         They sit in content streams (mostly compressed) under the fonts' encodings, which no byte scan
         reads: pypdf extracts them. A PDF whose text cannot be extracted (damaged, encrypted with a
@@ -269,6 +270,7 @@ class ScanEngine:
 
         text = TextScanner(self.settings, self._threats)
         chars = 0
+        attached: list[tuple[str, bytes]] = []
         try:
             src.seek(0)
             reader = PdfReader(src, strict=False)
@@ -283,6 +285,9 @@ class ScanEngine:
                 text.feed(words + b"\n")
                 if text.counts.truncated:
                     break
+            # Files attached to the PDF (its embedded files, deflated inside it): pypdf bounds each stream
+            # it inflates (75 MB, then an error: not read).
+            attached = [(n, blob) for n, blobs in reader.attachments.items() for blob in blobs]
         except ScanTimeout:
             raise
         except Exception as exc:  # pypdf raises many kinds on a damaged file: each is "not read"
@@ -291,8 +296,9 @@ class ScanEngine:
         finally:
             if src is not f:
                 src.close()
+        prefix = f"{path}!/" if path else "!/"
         member = ContentReport(
-            path=f"{path}!/text" if path else "!/text", depth=depth + 1, size=chars, sha256="",
+            path=prefix + "text", depth=depth + 1, size=chars, sha256="",
             type=FileType("text", "pdf-text"), text=text.close(),
         )  # fmt: skip
         if member.text is not None and member.text.truncated:
@@ -301,6 +307,16 @@ class ScanEngine:
                 f"pdf text beyond {self.settings.personal_data.text_limit_bytes} bytes not read",
             )
         result.reports.append(member)
+        a = self.settings.archives
+        if attached and depth >= a.max_depth:
+            report.not_read(ScanStatus.too_large, f"pdf attachments nested deeper than {depth}")
+        elif len(attached) > a.max_members:
+            report.not_read(ScanStatus.too_large, f"{len(attached)} pdf attachments > {a.max_members}")
+        else:
+            for attachment, blob in attached:
+                self._node(
+                    io.BytesIO(blob), prefix + attachment, depth + 1, attachment, result, cheap_seek=True
+                )
 
     def _materialize(self, f: IO[bytes], report: ContentReport, what: str = "container") -> IO[bytes] | None:
         """A seekable copy of a container (or a PDF) found inside a stream that seeks slowly (decompressors,
