@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -454,3 +455,31 @@ def test_files_attached_to_a_pdf_are_scanned_as_its_members() -> None:
     result, findings = scan(out.getvalue(), "docs/invoice.pdf")
     assert "W2-bulk-personal-data" in {f.rule_id for f in findings}
     assert "!/customers.csv" in [r.path for r in result.reports]
+
+
+# Found the same way: a legacy Office document (OLE: .doc, .xls, .ppt) keeps its strings as 8-bit or
+# UTF-16LE text inside its streams; none was read by the text detectors, so a .doc listing 40 card
+# numbers was clean.
+
+OLE_HEADER = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda t: t.encode("utf-16-le"),
+        lambda t: b"\x01" + t.encode("utf-16-le"),  # a string at an odd offset
+        lambda t: t.encode("cp1252"),
+    ],
+    ids=["utf-16", "utf-16-odd", "8-bit"],
+)
+def test_the_strings_of_a_legacy_office_document_are_read(encode: Callable[[str], bytes]) -> None:
+    body = "\r".join(f"Customer {i}: card {c}" for i, c in enumerate(samples.valid_cards(40)))
+    _, findings = scan(OLE_HEADER + encode(body), "archive/customers.doc")
+    assert [f.rule_id for f in findings] == ["W2-bulk-personal-data"]
+
+
+def test_a_legacy_office_document_without_personal_data_is_clean() -> None:
+    text = "Quarterly report\rRevenue grew 4% on the year; 12 new customers in the north region.\r"
+    result, findings = scan(OLE_HEADER + text.encode("utf-16-le") * 20, "archive/report.doc")
+    assert findings == [] and verdict(result.status, findings, POLICY) is Verdict.clean

@@ -359,6 +359,9 @@ class ScanEngine:
         markup: MarkupScanner | None = None
         active: ActiveContentScanner | None = None
         wide: Any = None  # incremental UTF-16/32 decoder
+        # An OLE document's strings (Word's text, Excel's shared strings, PowerPoint's atoms) are 8-bit or
+        # UTF-16LE, at either byte parity: the raw bytes go to ``text``, two UTF-16 views to these.
+        ole_views: list[tuple[Any, TextScanner]] = []
         decoder: Any = None
         markup_left = s.markup.parse_limit_bytes
         hint_tail = b""
@@ -395,6 +398,12 @@ class ScanEngine:
                     markup = MarkupScanner(self.marks, s.markup.phishing_brands)
                 if ftype.label in ("pdf", "ole"):
                     active = ActiveContentScanner(ftype.label, s.streaming.overlap_bytes)
+                if ftype.label == "ole":
+                    text = TextScanner(s, self._threats)
+                    ole_views = [
+                        (codecs.getincrementaldecoder("utf-16-le")("replace"), TextScanner(s, self._threats))
+                        for _ in range(2)
+                    ]
                 if "pdq" in self.hash_kinds and ftype.kind == "image" and ftype.label in _PDQ_LABELS:
                     image = bytearray()
                 decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -434,6 +443,8 @@ class ScanEngine:
             tail = (tail + chunk)[-_EOCD_REACH:] if n < _EOCD_REACH else chunk[-_EOCD_REACH:]
             if active is not None:
                 active.feed(chunk)
+            for k, (utf16, view) in enumerate(ole_views):
+                view.feed(utf16.decode(chunk[1:] if k and size == n else chunk).encode("utf-8", "replace"))
             if wide is not None:
                 plain = wide.decode(chunk).encode("utf-8", "replace")
                 assert decoded_signatures is not None
@@ -476,6 +487,17 @@ class ScanEngine:
                 report.signature_confidence.setdefault(rule, conf)
         if active is not None:
             report.active.update(active.found)
+        for k, (_, view) in enumerate(ole_views):  # the UTF-16 views, as the document's members
+            counts = view.close()
+            member = ContentReport(
+                path=f"{path}!/utf-16-{k}" if path else f"!/utf-16-{k}", depth=depth + 1, size=size,
+                sha256="", type=FileType("text", "ole-text"), text=counts,
+            )  # fmt: skip
+            if counts.truncated:
+                member.not_read(
+                    ScanStatus.too_large, f"text beyond {s.personal_data.text_limit_bytes} bytes not read"
+                )
+            result.reports.append(member)
         if text is not None:
             report.text = text.close()
             if report.text.truncated:
