@@ -483,3 +483,33 @@ def test_a_legacy_office_document_without_personal_data_is_clean() -> None:
     text = "Quarterly report\rRevenue grew 4% on the year; 12 new customers in the north region.\r"
     result, findings = scan(OLE_HEADER + text.encode("utf-16-le") * 20, "archive/report.doc")
     assert findings == [] and verdict(result.status, findings, POLICY) is Verdict.clean
+
+
+# Found by the eval corpus's review (bank-statements): a month's bank statement lists its counterparties'
+# IBANs; as CSV it was a strike, and once PDFs were read the same statement's PDF was a second: a firm
+# doing its books was suspended. Bulk made by IBANs alone is a review; cards and SSNs in bulk still strike.
+
+
+def _bulk_confidence(findings: list) -> float:
+    (f,) = [f for f in findings if f.rule_id == "W2-bulk-personal-data"]
+    return float(f.confidence)
+
+
+def test_a_bank_statements_counterparty_ibans_are_a_review_never_a_strike() -> None:
+    rows = [
+        f"2026-11-{1 + i % 28:02d};Supplier {i} GmbH;{iban};-120.00"
+        for i, iban in enumerate(_distinct_ibans(30))
+    ]
+    for data, name in [
+        ("\n".join(rows).encode(), "books/statement.csv"),
+        (samples.text_pdf(rows), "books/statement.pdf"),
+    ]:
+        result, findings = scan(data, name)
+        assert _bulk_confidence(findings) < POLICY.rules["W2-bulk-personal-data"].confidence_bar
+        assert verdict(result.status, findings, POLICY) is Verdict.review
+
+
+def test_cards_in_bulk_beside_ibans_still_strike() -> None:
+    rows = [f"{c};{iban}" for c, iban in zip(samples.valid_cards(12), _distinct_ibans(12), strict=True)]
+    _, findings = scan("\n".join(rows).encode(), "export/payments.csv")
+    assert _bulk_confidence(findings) >= POLICY.rules["W2-bulk-personal-data"].confidence_bar

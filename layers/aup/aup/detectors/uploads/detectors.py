@@ -396,7 +396,12 @@ def personal_data(
         "where": _where(r for r in reports if r.text and (r.text.validated or r.text.distinct_emails)),
     }
     if validated >= s.bulk_min or contacts >= s.contacts_bulk_min:
-        confidence = 0.95 if validated >= s.bulk_min else s.contacts_confidence
+        if cards + t["distinct_ssns"] >= s.bulk_min:
+            confidence = 0.95
+        elif validated >= s.bulk_min:  # the IBANs make the bulk: a statement, a payroll, a supplier list
+            confidence = s.ibans_confidence
+        else:
+            confidence = s.contacts_confidence
         summary = (
             f"{cards} cards, {t['distinct_ssns']} SSNs, {t['distinct_ibans']} IBANs, {contacts} contacts"
         )

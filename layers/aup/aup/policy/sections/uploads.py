@@ -99,6 +99,10 @@ class PersonalData(_Section):
         default=1000, gt=0
     )  # distinct e-mails or phones -> bulk, at review confidence
     contacts_confidence: float = Field(default=0.7, ge=0, le=1)
+    # Bulk reached only with the IBANs: bank statements, payroll and supplier files carry their
+    # counterparties' accounts as a matter of course. At this confidence (under the default bar), a review;
+    # cards and SSNs in bulk stay 0.95.
+    ibans_confidence: float = Field(default=0.7, ge=0, le=1)
     cloud_keys_min: int = Field(default=1, gt=0)
     # PII regexes run on this much text per stream; beyond it the scan is not-scanned (too-large).
     text_limit_bytes: int = Field(default=8 * 1024**3, gt=0)
