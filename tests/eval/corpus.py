@@ -590,6 +590,15 @@ def h_invoice_pdfs(ctx: Ctx) -> Traffic:
     )  # fmt: skip
 
 
+def h_bank_statements(ctx: Ctx) -> Traffic:
+    """A firm's bookkeeping: November's bank statement as the bank's CSV export and as its PDF, 30
+    payments to and from suppliers and customers, each with the counterparty's IBAN."""
+    rows = [f"2026-11-{1 + i % 28:02d};{F.person(ctx.rng)} GmbH;{F.iban_de(ctx.rng)};{ctx.rng.randrange(-90000, 90000) / 100}"
+            for i in range(30)]  # fmt: skip
+    csv = ("date;counterparty;iban;amount_eur\n" + "\n".join(rows) + "\n").encode()
+    return uploads(("books/2026-11/statement.csv", csv), ("books/2026-11/statement.pdf", F.text_pdf(rows)))
+
+
 def h_export_ids(ctx: Ctx) -> Traffic:
     rows = ["order_no,order_uuid,customer,sku,amount_eur,created"]
     for i in range(2000):
@@ -1322,6 +1331,13 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "five invoice PDFs with the firm's own IBAN and order numbers",
         h_invoice_pdfs,
+    ),
+    Scenario(
+        "bank-statements",
+        H,
+        "standard",
+        "a month's bank statement (CSV and PDF): 30 counterparties' IBANs",
+        h_bank_statements,
     ),
     Scenario(
         "payment-test-fixtures",
