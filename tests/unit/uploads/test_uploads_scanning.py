@@ -513,3 +513,38 @@ def test_cards_in_bulk_beside_ibans_still_strike() -> None:
     rows = [f"{c};{iban}" for c, iban in zip(samples.valid_cards(12), _distinct_ibans(12), strict=True)]
     _, findings = scan("\n".join(rows).encode(), "export/payments.csv")
     assert _bulk_confidence(findings) >= POLICY.rules["W2-bulk-personal-data"].confidence_bar
+
+
+# Found the same way: an e-mail (.eml) sends its attachments base64-encoded, so an export of a mailbox
+# carrying a zipped EICAR and a list of 40 card numbers was clean.
+
+
+def _mail(*attachments: tuple[str, bytes, str]) -> bytes:
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "ops@example.com", "it@example.com", "November export"
+    m.set_content("The export is attached.")
+    for name, data, mime in attachments:
+        maintype, subtype = mime.split("/")
+        m.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return m.as_bytes()
+
+
+def test_the_encoded_attachments_of_an_email_are_scanned_as_its_members() -> None:
+    data = _mail(
+        ("customers.csv", samples.cards_csv(40), "text/csv"),
+        ("tools.zip", samples.eicar_zipped(), "application/zip"),
+    )
+    assert sniff(data[:4096], "export.eml").label == "email"
+    result, findings = scan(data, "mail/export.eml")
+    assert {"W2-bulk-personal-data", "I3-malware-signature"} <= {f.rule_id for f in findings}
+    assert {"!/customers.csv", "!/tools.zip"} <= {r.path for r in result.reports}
+
+
+def test_an_email_with_an_invoice_is_clean_and_headers_in_a_note_are_no_email() -> None:
+    data = _mail(("invoice.pdf", samples.text_pdf(["Invoice 4471", "Consulting, 12 h"]), "application/pdf"))
+    result, findings = scan(data, "mail/invoice.eml")
+    assert findings == [] and verdict(result.status, findings, POLICY) is Verdict.clean
+    assert "!/invoice.pdf!/text" in {r.path for r in result.reports}
+    assert sniff(b"Subject: minutes\nAttendees: 4\n\nWe agreed on the plan.\n", "notes.txt").label == "text"

@@ -224,10 +224,24 @@ def _wide_text(head: bytes, name: str, codec: str) -> FileType:
     return FileType(inner.kind, f"{inner.label}-{codec}", codec)
 
 
+# An e-mail message (RFC 5322, as .eml files and mail exports hold them): header lines from the first
+# byte ("From " first in an mbox), a MIME header among them. Its base64 / quoted-printable parts are
+# decoded and scanned as its members (``ScanEngine._mime_parts``).
+_HEADER_BLOCK = re.compile(rb"\A(?:From [^\r\n]*\r?\n)?(?:[!-9;-~]+:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*)+")
+_MIME_HEADER = re.compile(rb"^(?:mime-version:|content-type:[ \t]*multipart/)", re.I | re.M)
+
+
+def _is_email(sample: bytes) -> bool:
+    block = _HEADER_BLOCK.match(sample)
+    return block is not None and _MIME_HEADER.search(block.group(0)) is not None
+
+
 def _text_type(head: bytes, name: str) -> FileType:
     """Markup or plain text, by content first: markup in a .txt or extension-less file is markup."""
     sample = head[:HEAD_BYTES]
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if _is_email(sample):
+        return FileType("text", "email")
     if _MARKUP_SVG.search(sample) or ext == "svg":
         return FileType("svg", "svg")
     if _MARKUP_HTML.search(sample) or ext in {"html", "htm", "xhtml", "shtml"}:

@@ -30,6 +30,7 @@ real data reaches. An honest archive beyond a limit is ``not-scanned``, never a 
 from __future__ import annotations
 
 import codecs
+import email
 import hashlib
 import io
 import logging
@@ -139,6 +140,9 @@ def _opens_without_password(reader: Any) -> bool:
         return False
 
 
+MIME_PARSE_BYTES = 64 * 1024 * 1024  # an e-mail is parsed in memory: larger, its encoded parts are not read
+
+
 class ScanTimeout(Exception):
     pass
 
@@ -204,6 +208,8 @@ class ScanEngine:
         report, zip_tail = self._linear(f.read, path, depth, name, result)
         if report.type.label == "pdf":
             self._pdf_text(f, report, path, depth, result, cheap_seek=cheap_seek)
+        elif report.type.label == "email":
+            self._mime_parts(f, report, path, depth, result, cheap_seek=cheap_seek)
         label = report.type.label if report.type.kind == "archive" else ("zip" if zip_tail else "")
         if not label:
             return report
@@ -316,6 +322,60 @@ class ScanEngine:
             for attachment, blob in attached:
                 self._node(
                     io.BytesIO(blob), prefix + attachment, depth + 1, attachment, result, cheap_seek=True
+                )
+
+    def _mime_parts(
+        self,
+        f: IO[bytes],
+        report: ContentReport,
+        path: str,
+        depth: int,
+        result: ScanResult,
+        *,
+        cheap_seek: bool,
+    ) -> None:
+        """The base64 and quoted-printable parts of an e-mail (its attachments, and bodies sent encoded),
+        decoded and scanned as its members ``<eml>!/<file name or part-N>``: encoded, their bytes mean
+        nothing to the detectors. The other parts are read as they stand, with the message's text."""
+        a = self.settings.archives
+        if report.size > MIME_PARSE_BYTES:
+            report.not_read(
+                ScanStatus.too_large, f"e-mail of {report.size} bytes: its encoded parts not decoded"
+            )
+            return
+        try:
+            f.seek(0)
+        except (OSError, ValueError) as exc:
+            report.not_read(ScanStatus.too_large, f"e-mail not re-readable: {type(exc).__name__}")
+            return
+        src = f if cheap_seek else self._materialize(f, report, "e-mail")
+        if src is None:
+            return
+        try:
+            src.seek(0)
+            message = email.message_from_binary_file(src)
+        finally:
+            if src is not f:
+                src.close()
+        parts = [
+            (part.get_filename() or f"part-{i}", part)
+            for i, part in enumerate(message.walk())
+            if not part.is_multipart()
+            and str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+            in ("base64", "quoted-printable")
+        ]
+        if parts and depth >= a.max_depth:
+            report.not_read(ScanStatus.too_large, f"e-mail parts nested deeper than {depth}")
+            return
+        if len(parts) > a.max_members:
+            report.not_read(ScanStatus.too_large, f"{len(parts)} encoded e-mail parts > {a.max_members}")
+            return
+        prefix = f"{path}!/" if path else "!/"
+        for part_name, part in parts:
+            data = part.get_payload(decode=True)
+            if isinstance(data, bytes) and data:
+                self._node(
+                    io.BytesIO(data), prefix + part_name, depth + 1, part_name, result, cheap_seek=True
                 )
 
     def _materialize(self, f: IO[bytes], report: ContentReport, what: str = "container") -> IO[bytes] | None:
