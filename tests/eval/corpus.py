@@ -599,6 +599,16 @@ def h_bank_statements(ctx: Ctx) -> Traffic:
     return uploads(("books/2026-11/statement.csv", csv), ("books/2026-11/statement.pdf", F.text_pdf(rows)))
 
 
+def h_mail_archive(ctx: Ctx) -> Traffic:
+    """Saved e-mails: an invoice PDF and a photo sent as attachments (base64), and a plain reply."""
+    invoice = F.text_pdf(["Acme Consulting GmbH - Invoice INV-2026-0042", "Consulting 12 h x 120.00 EUR"])
+    return uploads(
+        ("mail/2026-11/invoice.eml", F.email_with("Invoice 42", "Attached, thanks.", [("INV-0042.pdf", invoice, "application/pdf")])),
+        ("mail/2026-11/site-photo.eml", F.email_with("Site photo", "From today's visit.", [("site.jpg", F.jpeg(ctx.rng, 40_000), "image/jpeg")])),
+        ("mail/2026-11/reply.eml", F.email_with("Re: schedule", "Tuesday works for us.", [])),
+    )  # fmt: skip
+
+
 def h_export_ids(ctx: Ctx) -> Traffic:
     rows = ["order_no,order_uuid,customer,sku,amount_eur,created"]
     for i in range(2000):
@@ -1072,6 +1082,19 @@ def a_cards_in_pdf(ctx: Ctx) -> Traffic:
     return uploads(("statements/2026-11.pdf", F.text_pdf(rows)))
 
 
+def a_eicar_in_email(ctx: Ctx) -> Traffic:
+    """A mail export (.eml) whose attachment, base64-encoded as mail sends it, is a zip holding EICAR."""
+    zipped = F.zip_of([("tools/eicar.com", F.EICAR)])
+    return uploads(
+        (
+            "mail/invoice-4471.eml",
+            F.email_with(
+                "Invoice 4471", "Please see the attachment.", [("invoice.zip", zipped, "application/zip")]
+            ),
+        )
+    )
+
+
 def a_zip_bomb(ctx: Ctx) -> Traffic:
     return uploads(("data/archive.zip", F.overlapping_zip_bomb()))
 
@@ -1340,6 +1363,13 @@ SCENARIOS: list[Scenario] = [
         h_bank_statements,
     ),
     Scenario(
+        "mail-archive",
+        H,
+        "standard",
+        "saved e-mails with an invoice PDF and a photo attached, and a reply",
+        h_mail_archive,
+    ),
+    Scenario(
         "payment-test-fixtures",
         H,
         "standard",
@@ -1575,6 +1605,14 @@ SCENARIOS: list[Scenario] = [
         ("W2",),
     ),
     Scenario("cards-in-pdf", A, "standard", "40 card numbers in a PDF's text", a_cards_in_pdf, ("W2",)),
+    Scenario(
+        "eicar-in-email",
+        A,
+        "free",
+        "a zipped EICAR attached (base64) to an .eml",
+        a_eicar_in_email,
+        ("I3",),
+    ),
     Scenario(
         "zip-bomb-overlapping", A, "free", "600 central entries over one 8 MiB kernel", a_zip_bomb, ("I3",)
     ),

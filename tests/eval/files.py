@@ -244,6 +244,19 @@ def text_pdf(lines: list[str], *, compress: bool = True) -> bytes:
     return bytes(out)
 
 
+def email_with(subject: str, body: str, attachments: list[tuple[str, bytes, str]]) -> bytes:
+    """An .eml message (MIME) with ``attachments`` (name, bytes, type), base64-encoded as mail clients send them."""
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "ops@example.com", "accounts@example.com", subject
+    m.set_content(body)
+    for name, data, mime in attachments:
+        maintype, subtype = mime.split("/")
+        m.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return m.as_bytes()
+
+
 # ------------------------------------------------------------------------------------------ personal data
 
 
