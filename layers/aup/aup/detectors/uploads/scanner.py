@@ -260,12 +260,7 @@ class ScanEngine:
         reads: pypdf extracts them. A PDF whose text cannot be extracted (damaged, encrypted with a
         password, beyond the spool limit, the time) is not read to the end, so it is never clean; one
         whose pages are images has no text, as an image has none."""
-        try:
-            f.seek(0)
-        except (OSError, ValueError) as exc:
-            report.not_read(ScanStatus.too_large, f"pdf not re-readable for its text: {type(exc).__name__}")
-            return
-        src = f if cheap_seek else self._materialize(f, report, "pdf")
+        src = self._reread(f, report, "pdf", cheap_seek=cheap_seek)
         if src is None:
             return
         from pypdf import (
@@ -313,16 +308,7 @@ class ScanEngine:
                 f"pdf text beyond {self.settings.personal_data.text_limit_bytes} bytes not read",
             )
         result.reports.append(member)
-        a = self.settings.archives
-        if attached and depth >= a.max_depth:
-            report.not_read(ScanStatus.too_large, f"pdf attachments nested deeper than {depth}")
-        elif len(attached) > a.max_members:
-            report.not_read(ScanStatus.too_large, f"{len(attached)} pdf attachments > {a.max_members}")
-        else:
-            for attachment, blob in attached:
-                self._node(
-                    io.BytesIO(blob), prefix + attachment, depth + 1, attachment, result, cheap_seek=True
-                )
+        self._members(attached, report, prefix, depth, result, "pdf attachments")
 
     def _mime_parts(
         self,
@@ -337,18 +323,12 @@ class ScanEngine:
         """The base64 and quoted-printable parts of an e-mail (its attachments, and bodies sent encoded),
         decoded and scanned as its members ``<eml>!/<file name or part-N>``: encoded, their bytes mean
         nothing to the detectors. The other parts are read as they stand, with the message's text."""
-        a = self.settings.archives
         if report.size > MIME_PARSE_BYTES:
             report.not_read(
                 ScanStatus.too_large, f"e-mail of {report.size} bytes: its encoded parts not decoded"
             )
             return
-        try:
-            f.seek(0)
-        except (OSError, ValueError) as exc:
-            report.not_read(ScanStatus.too_large, f"e-mail not re-readable: {type(exc).__name__}")
-            return
-        src = f if cheap_seek else self._materialize(f, report, "e-mail")
+        src = self._reread(f, report, "e-mail", cheap_seek=cheap_seek)
         if src is None:
             return
         try:
@@ -364,19 +344,41 @@ class ScanEngine:
             and str(part.get("Content-Transfer-Encoding", "")).strip().lower()
             in ("base64", "quoted-printable")
         ]
-        if parts and depth >= a.max_depth:
-            report.not_read(ScanStatus.too_large, f"e-mail parts nested deeper than {depth}")
-            return
-        if len(parts) > a.max_members:
-            report.not_read(ScanStatus.too_large, f"{len(parts)} encoded e-mail parts > {a.max_members}")
-            return
-        prefix = f"{path}!/" if path else "!/"
-        for part_name, part in parts:
-            data = part.get_payload(decode=True)
-            if isinstance(data, bytes) and data:
-                self._node(
-                    io.BytesIO(data), prefix + part_name, depth + 1, part_name, result, cheap_seek=True
-                )
+        decoded = [(n, part.get_payload(decode=True)) for n, part in parts]
+        blobs = [(n, data) for n, data in decoded if isinstance(data, bytes) and data]
+        self._members(blobs, report, f"{path}!/" if path else "!/", depth, result, "encoded e-mail parts")
+
+    def _reread(
+        self, f: IO[bytes], report: ContentReport, what: str, *, cheap_seek: bool
+    ) -> IO[bytes] | None:
+        """``f`` from its start again, or a seekable copy of it (``_materialize``); None: it cannot be
+        re-read (the report says why)."""
+        try:
+            f.seek(0)
+        except (OSError, ValueError) as exc:
+            report.not_read(ScanStatus.too_large, f"{what} not re-readable: {type(exc).__name__}")
+            return None
+        return f if cheap_seek else self._materialize(f, report, what)
+
+    def _members(
+        self,
+        blobs: list[tuple[str, bytes]],
+        report: ContentReport,
+        prefix: str,
+        depth: int,
+        result: ScanResult,
+        what: str,
+    ) -> None:
+        """In-memory members of a stream (a PDF's attachments, an e-mail's decoded parts), each scanned as
+        ``prefix + name``, under the archives' depth and member limits (beyond them: not read)."""
+        a = self.settings.archives
+        if blobs and depth >= a.max_depth:
+            report.not_read(ScanStatus.too_large, f"{what} nested deeper than {depth}")
+        elif len(blobs) > a.max_members:
+            report.not_read(ScanStatus.too_large, f"{len(blobs)} {what} > {a.max_members}")
+        else:
+            for name, blob in blobs:
+                self._node(io.BytesIO(blob), prefix + name, depth + 1, name, result, cheap_seek=True)
 
     def _materialize(self, f: IO[bytes], report: ContentReport, what: str = "container") -> IO[bytes] | None:
         """A seekable copy of a container (or a PDF) found inside a stream that seeks slowly (decompressors,
