@@ -520,15 +520,7 @@ def test_cards_in_bulk_beside_ibans_still_strike() -> None:
 
 
 def _mail(*attachments: tuple[str, bytes, str]) -> bytes:
-    from email.message import EmailMessage
-
-    m = EmailMessage()
-    m["From"], m["To"], m["Subject"] = "ops@example.com", "it@example.com", "November export"
-    m.set_content("The export is attached.")
-    for name, data, mime in attachments:
-        maintype, subtype = mime.split("/")
-        m.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
-    return m.as_bytes()
+    return samples.email_with("November export", "The export is attached.", list(attachments))
 
 
 def test_the_encoded_attachments_of_an_email_are_scanned_as_its_members() -> None:
