@@ -206,10 +206,16 @@ class ScanEngine:
         self, f: IO[bytes], path: str, depth: int, name: str, result: ScanResult, *, cheap_seek: bool
     ) -> ContentReport:
         report, zip_tail = self._linear(f.read, path, depth, name, result)
-        if report.type.label == "pdf":
-            self._pdf_text(f, report, path, depth, result, cheap_seek=cheap_seek)
-        elif report.type.label == "email":
-            self._mime_parts(f, report, path, depth, result, cheap_seek=cheap_seek)
+        second = {"pdf": self._pdf_text, "email": self._mime_parts}.get(report.type.label)
+        if second is not None:  # a second read, of the whole stream, for what the linear pass cannot see
+            src = self._reread(f, report, report.type.label, cheap_seek=cheap_seek)
+            if src is not None:
+                try:
+                    src.seek(0)
+                    second(src, report, f"{path}!/" if path else "!/", depth, result)
+                finally:
+                    if src is not f:
+                        src.close()
         label = report.type.label if report.type.kind == "archive" else ("zip" if zip_tail else "")
         if not label:
             return report
@@ -244,14 +250,7 @@ class ScanEngine:
         return report
 
     def _pdf_text(
-        self,
-        f: IO[bytes],
-        report: ContentReport,
-        path: str,
-        depth: int,
-        result: ScanResult,
-        *,
-        cheap_seek: bool,
+        self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
     ) -> None:
         """The words of a PDF's pages, read by the text detectors as its member ``<pdf>!/text``, and the
         files attached to it, scanned as its members (``<pdf>!/<name>``) like a zip's.
@@ -260,9 +259,6 @@ class ScanEngine:
         reads: pypdf extracts them. A PDF whose text cannot be extracted (damaged, encrypted with a
         password, beyond the spool limit, the time) is not read to the end, so it is never clean; one
         whose pages are images has no text, as an image has none."""
-        src = self._reread(f, report, "pdf", cheap_seek=cheap_seek)
-        if src is None:
-            return
         from pypdf import (
             PdfReader,  # at first use: ~0.2 s of imports, paid only by a function that meets a PDF
         )
@@ -273,7 +269,6 @@ class ScanEngine:
         chars = 0
         attached: list[tuple[str, bytes]] = []
         try:
-            src.seek(0)
             reader = PdfReader(src, strict=False)
             if reader.is_encrypted and not _opens_without_password(reader):
                 report.not_read(ScanStatus.encrypted, "pdf encrypted with a password: its text is not read")
@@ -294,31 +289,11 @@ class ScanEngine:
         except Exception as exc:  # pypdf raises many kinds on a damaged file: each is "not read"
             report.not_read(ScanStatus.failed, f"pdf text not extracted: {type(exc).__name__}")
             return
-        finally:
-            if src is not f:
-                src.close()
-        prefix = f"{path}!/" if path else "!/"
-        member = ContentReport(
-            path=prefix + "text", depth=depth + 1, size=chars, sha256="",
-            type=FileType("text", "pdf-text"), text=text.close(),
-        )  # fmt: skip
-        if member.text is not None and member.text.truncated:
-            member.not_read(
-                ScanStatus.too_large,
-                f"pdf text beyond {self.settings.personal_data.text_limit_bytes} bytes not read",
-            )
-        result.reports.append(member)
+        result.reports.append(self._text_member(prefix + "text", depth + 1, chars, "pdf-text", text))
         self._members(attached, report, prefix, depth, result, "pdf attachments")
 
     def _mime_parts(
-        self,
-        f: IO[bytes],
-        report: ContentReport,
-        path: str,
-        depth: int,
-        result: ScanResult,
-        *,
-        cheap_seek: bool,
+        self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
     ) -> None:
         """The base64 and quoted-printable parts of an e-mail (its attachments, and bodies sent encoded),
         decoded and scanned as its members ``<eml>!/<file name or part-N>``: encoded, their bytes mean
@@ -328,15 +303,7 @@ class ScanEngine:
                 ScanStatus.too_large, f"e-mail of {report.size} bytes: its encoded parts not decoded"
             )
             return
-        src = self._reread(f, report, "e-mail", cheap_seek=cheap_seek)
-        if src is None:
-            return
-        try:
-            src.seek(0)
-            message = email.message_from_binary_file(src)
-        finally:
-            if src is not f:
-                src.close()
+        message = email.message_from_binary_file(src)
         parts = [
             (part.get_filename() or f"part-{i}", part)
             for i, part in enumerate(message.walk())
@@ -346,7 +313,20 @@ class ScanEngine:
         ]
         decoded = [(n, part.get_payload(decode=True)) for n, part in parts]
         blobs = [(n, data) for n, data in decoded if isinstance(data, bytes) and data]
-        self._members(blobs, report, f"{path}!/" if path else "!/", depth, result, "encoded e-mail parts")
+        self._members(blobs, report, prefix, depth, result, "encoded e-mail parts")
+
+    def _text_member(self, path: str, depth: int, size: int, label: str, text: TextScanner) -> ContentReport:
+        """A text the stream holds that its bytes do not show (a PDF's words, an OLE document's UTF-16
+        strings), as a member read by the text detectors."""
+        member = ContentReport(path=path, depth=depth, size=size, sha256="", type=FileType("text", label))
+        self._text_read(member, text)
+        return member
+
+    def _text_read(self, report: ContentReport, text: TextScanner) -> None:
+        report.text = text.close()
+        if report.text.truncated:
+            limit = self.settings.personal_data.text_limit_bytes
+            report.not_read(ScanStatus.too_large, f"text beyond {limit} bytes not read")
 
     def _reread(
         self, f: IO[bytes], report: ContentReport, what: str, *, cheap_seek: bool
@@ -550,22 +530,10 @@ class ScanEngine:
         if active is not None:
             report.active.update(active.found)
         for k, (_, view) in enumerate(ole_views):  # the UTF-16 views, as the document's members
-            counts = view.close()
-            member = ContentReport(
-                path=f"{path}!/utf-16-{k}" if path else f"!/utf-16-{k}", depth=depth + 1, size=size,
-                sha256="", type=FileType("text", "ole-text"), text=counts,
-            )  # fmt: skip
-            if counts.truncated:
-                member.not_read(
-                    ScanStatus.too_large, f"text beyond {s.personal_data.text_limit_bytes} bytes not read"
-                )
-            result.reports.append(member)
+            prefix = f"{path}!/" if path else "!/"
+            result.reports.append(self._text_member(f"{prefix}utf-16-{k}", depth + 1, size, "ole-text", view))
         if text is not None:
-            report.text = text.close()
-            if report.text.truncated:
-                report.not_read(
-                    ScanStatus.too_large, f"text beyond {s.personal_data.text_limit_bytes} bytes not read"
-                )
+            self._text_read(report, text)
         if markup is not None:
             report.markup = markup.finish()
             report.markup.truncated = markup_left < 0
