@@ -205,10 +205,6 @@ def _served_query(path: str, count: int, judged: dict[str, int], classify: Calla
     return served
 
 
-def _bounded(members: set[str]) -> AbstractSet[str]:
-    return members if len(members) <= MAX_SET_MEMBERS else set(islice(members, MAX_SET_MEMBERS))
-
-
 def _refused_or_unrouted(w: AccountWindow) -> dict[str, int]:
     """Path -> requests that matched no route (resource ``-`` or not a public one: every status), or
     were answered 4xx on a route."""
@@ -438,7 +434,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
         undocumented=sum(w.undocumented.values()),
         foreign_ids=EMPTY,
         walked_ids=walked,
-        sensitive_paths=_bounded(sensitive_routes),
+        sensitive_paths=set(_first(sensitive_routes)),
         undocumented_paths=undocumented_paths,
         networks={_network_tag(ip) for ip in _first(w.ips)},
         agents={_agent_tag(a) for a in _first(w.agents)},
@@ -447,7 +443,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
         requests=w.requests,
         egress_bytes=w.bytes,
         probes=sens + payl + expl + prb,
-        probe_targets=_bounded(targets),
+        probe_targets=set(_first(targets)),
         networks=hour.networks,
         agents=hour.agents,
     )
