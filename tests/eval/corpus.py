@@ -7,6 +7,7 @@ honest scenario the current code is known to treat wrongly, with its issue class
 
 from __future__ import annotations
 
+import bz2
 import random
 from collections.abc import Callable
 from datetime import timedelta
@@ -599,6 +600,21 @@ def h_bank_statements(ctx: Ctx) -> Traffic:
     return uploads(("books/2026-11/statement.csv", csv), ("books/2026-11/statement.pdf", F.text_pdf(rows)))
 
 
+def h_blank_disk_images(ctx: Ctx) -> Traffic:
+    """A CI pipeline publishing its build artefacts: a freshly formatted VM disk image under xz and
+    bzip2 (mostly zeros: over 1000:1), and a database backup whose write-ahead segment is preallocated
+    (16 MiB of zeros) in a tar.gz."""
+    image = F.sparse_disk_image(ctx.rng)
+    backup = F.tar_gz_of(
+        [("pg/pg_wal/000000010000000000000001", bytes(16 << 20)), ("pg/postgresql.conf", b"port = 5432\n")]
+    )
+    return uploads(
+        ("builds/2026-12-01/disk.img.xz", F.xz_of(image)),
+        ("builds/2026-12-01/disk.img.bz2", bz2.compress(image)),
+        ("backups/pg-2026-12-01.tar.gz", backup),
+    )
+
+
 def h_mail_archive(ctx: Ctx) -> Traffic:
     """Saved e-mails: an invoice PDF and a photo sent as attachments (base64), and a plain reply."""
     invoice = F.text_pdf(["Acme Consulting GmbH - Invoice INV-2026-0042", "Consulting 12 h x 120.00 EUR"])
@@ -1099,6 +1115,10 @@ def a_zip_bomb(ctx: Ctx) -> Traffic:
     return uploads(("data/archive.zip", F.overlapping_zip_bomb()))
 
 
+def a_nested_zip_bomb(ctx: Ctx) -> Traffic:
+    return uploads(("data/42.zip", F.nested_zip_bomb()))
+
+
 def a_pdf_js(ctx: Ctx) -> Traffic:
     return uploads(("docs/invoice-4471.pdf", F.pdf("Invoice 4471", javascript=True)))
 
@@ -1363,6 +1383,13 @@ SCENARIOS: list[Scenario] = [
         h_bank_statements,
     ),
     Scenario(
+        "blank-disk-images",
+        H,
+        "standard",
+        "an empty VM disk image under xz and bzip2, and a tar.gz with a preallocated WAL segment",
+        h_blank_disk_images,
+    ),
+    Scenario(
         "mail-archive",
         H,
         "standard",
@@ -1615,6 +1642,14 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario(
         "zip-bomb-overlapping", A, "free", "600 central entries over one 8 MiB kernel", a_zip_bomb, ("I3",)
+    ),
+    Scenario(
+        "zip-bomb-nested",
+        A,
+        "free",
+        "42.zip's shape: 3 levels of 10 zips over 8 MiB of zeros",
+        a_nested_zip_bomb,
+        ("I3",),
     ),
     Scenario("pdf-javascript", A, "standard", "a PDF with /OpenAction /JavaScript", a_pdf_js, ("I3",)),
     Scenario("docx-vba-project", A, "standard", "a .docx carrying vbaProject.bin", a_docx_vba, ("I3",)),

@@ -326,6 +326,24 @@ def overlapping_zip_bomb(kernel_bytes: int = 8 << 20, entries: int = 600) -> byt
     return data + central + end
 
 
+def sparse_disk_image(rng: random.Random, size: int = 48 << 20) -> bytes:
+    """A freshly formatted disk image: a boot sector and a few filesystem metadata blocks, zeros
+    elsewhere (what ``truncate`` + ``mkfs`` leave before anything is written)."""
+    image = bytearray(size)
+    image[:512] = rng.randbytes(446) + bytes(64) + b"\x55\xaa"
+    for at in range(1 << 20, size, 8 << 20):
+        image[at : at + 4096] = rng.randbytes(1024) * 4
+    return bytes(image)
+
+
+def nested_zip_bomb(levels: int = 3, fanout: int = 10, leaf_bytes: int = 8 << 20) -> bytes:
+    """42.zip's shape: each level holds ``fanout`` copies of the level below; the leaf is zeros."""
+    data = zip_of([("0.bin", bytes(leaf_bytes))])
+    for level in range(levels):
+        data = zip_of([(f"{level}-{i}.zip", data) for i in range(fanout)])
+    return data
+
+
 def zlib_raw(data: bytes) -> bytes:
     import zlib
 

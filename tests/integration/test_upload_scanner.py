@@ -185,11 +185,48 @@ def test_html_with_onerror_exfiltration_is_a_script_exploit(env: Env) -> None:
 
 def test_zip_bomb_is_caught_without_expanding_it(env: Env) -> None:
     key = f"accounts/{ACCOUNT}/bomb.zip"
+    rec = env.put(key, samples.nested_zip_bomb())
+    env.run(rec)
+    (v,) = [v for v in env.violations() if v.rule_id == "I3-archive-bomb"]
+    assert (v.evidence["reason"], v.evidence["expanding_layers"], v.decision) == ("ratio", 4, "strike")
+    assert not env.exists(key, rec["s3"]["object"]["versionId"])
+
+
+def test_one_layer_of_zeros_past_the_ratio_is_read_and_clean(env: Env) -> None:
+    """A preallocated, zero-filled file zipped: 1000:1 at one layer, as an empty disk image under xz is.
+    It is read to its end (within ``shallow_bomb_budget_bytes``): clean, where it was, no violation."""
+    key = f"accounts/{ACCOUNT}/exports/preallocated.zip"
+    rec = env.put(key, samples.zip_bomb())
+    env.run(rec)
+    assert (env.tags(key)["aup-verdict"], env.tags(key)["aup-scan"]) == ("clean", "complete")
+    assert env.violations() == []
+
+
+def test_one_layer_past_the_shallow_budget_is_held_for_review_not_struck(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``shallow_bomb_budget_bytes`` (16 MiB here) the file was not read to its end: never clean. It
+    stays where it is, held (only a clean object is readable) and tagged review; the account gets a
+    review, no strike."""
+    from aup import bootstrap
+    from aup.policy.loader import default_policy_text
+
+    text = default_policy_text().replace(
+        "shallow_bomb_budget_bytes: 1073741824", "shallow_bomb_budget_bytes: 16777216"
+    )
+    assert "shallow_bomb_budget_bytes: 16777216" in text
+    boto3.client("ssm").put_parameter(Name="/aup/policy", Value=text, Type="String")
+    monkeypatch.setenv("AUP_POLICY_PARAMETER", "/aup/policy")
+    bootstrap.reset()
+    env.app = load_handler("upload_scanner")
+
+    key = f"accounts/{ACCOUNT}/exports/preallocated.zip"
     rec = env.put(key, samples.zip_bomb())
     env.run(rec)
     (v,) = [v for v in env.violations() if v.rule_id == "I3-archive-bomb"]
-    assert v.evidence["reason"] == "ratio"
-    assert not env.exists(key, rec["s3"]["object"]["versionId"])
+    assert (v.evidence["expanding_layers"], v.decision) == (1, "review")
+    assert (env.tags(key)["aup-verdict"], env.tags(key)["aup-scan"]) == ("review", "too-large")
+    assert env.ledger().get_account(ACCOUNT).status != "suspended"
 
 
 # --- content policy --------------------------------------------------------------------------------

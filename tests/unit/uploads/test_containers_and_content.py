@@ -7,11 +7,15 @@ them failed (a malicious file tagged clean, or an honest one judged a threat) be
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
+import lzma
 import random
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,6 +130,95 @@ def test_nested_bomb_stops_at_the_expansion_budget() -> None:
     a = POLICY.upload_scanning.archives
     budget = max(a.ratio_min_bytes, a.max_ratio * len(data))
     assert result.inflated_bytes <= budget + POLICY.upload_scanning.streaming.chunk_bytes
+
+
+def _sparse_disk_image(size: int = 64 << 20) -> bytes:
+    """A freshly formatted disk image: a boot sector and a few metadata blocks, zeros elsewhere."""
+    rng = random.Random(3)
+    image = bytearray(size)
+    image[:512] = rng.randbytes(446) + bytes(64) + b"\x55\xaa"
+    for _ in range(8):
+        at = rng.randrange(0, size - 4096) & ~4095
+        image[at : at + 4096] = rng.randbytes(1024) * 4
+    return bytes(image)
+
+
+def _tar_gz(files: dict[str, bytes]) -> bytes:
+    return samples.gzip_bytes(samples.tar_bytes(files))
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("vm/disk.img.xz", lambda: lzma.compress(_sparse_disk_image())),
+        ("vm/disk.img.bz2", lambda: bz2.compress(_sparse_disk_image())),
+        (
+            "backups/pg.tar.gz",
+            lambda: _tar_gz({"pg/wal/000001": bytes(32 << 20), "pg/pg.conf": b"port=5432\n"}),
+        ),
+        ("exports/zeros.zip", samples.zip_bomb),
+    ],
+)
+def test_expansion_at_one_layer_is_read_to_its_end(name: str, data: Any) -> None:
+    """An empty disk image under xz or bzip2, a preallocated (zero-filled) file in a tar.gz or a zip:
+    past 1000:1, at one layer. Before, each was I3-archive-bomb at 0.95, which suspends the account.
+    Now it is read on (within ``shallow_bomb_budget_bytes``): complete, and clean. With a budget it
+    passes, it was not read to its end: held for review, never clean, never struck."""
+    blob = data()
+    got, result, findings = judge(blob, name)
+    assert (got, result.status, result.bomb, findings) == (Verdict.clean, ScanStatus.complete, None, [])
+    tight = UploadScanning(archives={"shallow_bomb_budget_bytes": 12 << 20})
+    got, result, findings = judge(blob, name, tight)
+    assert result.bomb is not None and result.bomb.detail["expanding_layers"] == 1
+    (bomb,) = [f for f in findings if f.rule_id == "I3-archive-bomb"]
+    assert bomb.confidence == POLICY.upload_scanning.archives.shallow_bomb_confidence
+    assert bomb.confidence < POLICY.rule("I3-archive-bomb").confidence_bar
+    assert (got, result.status) == (Verdict.review, ScanStatus.too_large)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "layers"),
+    [
+        ("42.zip", samples.nested_zip_bomb, 4),
+        ("small-42.zip", lambda: samples.nested_zip_bomb(levels=2), 3),
+    ],
+)
+def test_expansion_at_layer_after_layer_is_a_bomb(name: str, data: Any, layers: int) -> None:
+    got, result, findings = judge(data(), name)
+    assert result.bomb is not None and result.bomb.detail["expanding_layers"] == layers
+    (bomb,) = [f for f in findings if f.rule_id == "I3-archive-bomb"]
+    assert (got, bomb.confidence) == (Verdict.threat, 0.95)
+
+
+def test_two_expanding_layers_are_a_review() -> None:
+    """gzip over gzip, or a zip of a tar.gz of a zero-filled file: what an honest double compression of
+    a sparse file also makes, so below ``bomb_min_layers`` (3): read on, then held and reviewed."""
+    data = gzip.compress(gzip.compress(bytes(64 << 20)))
+    got, result, _ = judge(
+        data, "wal.gz.gz", UploadScanning(archives={"shallow_bomb_budget_bytes": 12 << 20})
+    )
+    assert result.bomb is not None and result.bomb.detail["expanding_layers"] == 2
+    assert got is Verdict.review
+    scanning = POLICY.upload_scanning
+    archives = scanning.archives.model_copy(update={"bomb_min_layers": 2})
+    strict = POLICY.model_copy(update={"upload_scanning": scanning.model_copy(update={"archives": archives})})
+    engine = ScanEngine(strict.upload_scanning, compile_rules(), ())
+    result = engine.scan(io.BytesIO(data), "wal.gz.gz", owner="acme")
+    obj = detectors.UploadedObject("b", "accounts/acme/wal.gz.gz", "v1", "e", len(data), "acme", WHEN)
+    (bomb,) = detectors.content_findings(obj, result, strict, {})
+    assert bomb.confidence == 0.95
+
+
+def test_a_compressed_layer_over_compressed_data_does_not_expand() -> None:
+    """Honest nesting: a zip of a tar.gz of real (incompressible) data, a docx in a zip in a zip. Only
+    the innermost compression expands, whatever the depth."""
+    rng = random.Random(4)
+    inner = _tar_gz({"data.bin": rng.randbytes(1 << 20), "notes.txt": b"monthly figures\n" * 4000})
+    got, result, _ = judge(samples.zip_bytes({"backup.tar.gz": inner}), "backup.zip")
+    assert (got, result.status, result.bomb) == (Verdict.clean, ScanStatus.complete, None)
+    engine = ScanEngine(POLICY.upload_scanning, compile_rules(), ())
+    engine.scan(io.BytesIO(samples.zip_bytes({"backup.tar.gz": inner})), "backup.zip")
+    assert engine._open == [] and engine._packed == []  # the chain unwinds with the scan
 
 
 def test_honest_expansion_beyond_the_absolute_budget_is_not_scanned_not_a_bomb() -> None:
@@ -349,8 +442,16 @@ def test_bundled_web_shell_rules(code: bytes, want: Verdict) -> None:
 def test_7z_bomb_encrypted_and_broken_7z() -> None:
     import py7zr
 
-    got, result, findings = judge(samples.seven_zip({"zeros.bin": b"\0" * (64 << 20)}), "data.7z")
-    assert got is Verdict.threat and result.bomb is not None and result.bomb.reason == "ratio"
+    zeros = samples.seven_zip({"zeros.bin": b"\0" * (64 << 20)})
+    got, result, _ = judge(zeros, "data.7z")
+    assert (got, result.status, result.bomb) == (Verdict.clean, ScanStatus.complete, None)
+    got, result, findings = judge(
+        zeros, "data.7z", UploadScanning(archives={"shallow_bomb_budget_bytes": 12 << 20})
+    )
+    assert got is Verdict.review and result.bomb is not None and result.bomb.reason == "ratio"
+    assert result.bomb.detail["expanding_layers"] == 1  # one layer (test_expansion_at_one_layer_...)
+    got, result, findings = judge(samples.seven_zip({"42.zip": samples.nested_zip_bomb()}), "data.7z")
+    assert got is Verdict.threat and result.bomb is not None and result.bomb.detail["expanding_layers"] >= 3
     buf = io.BytesIO()
     with py7zr.SevenZipFile(buf, "w", password="pw") as archive:
         archive.writestr(samples.EICAR, "eicar.com")

@@ -215,12 +215,16 @@ def archive_bomb(obj: UploadedObject, result: ScanResult, policy: Policy) -> lis
     if result.bomb is None:
         return []
     b = result.bomb
+    a = policy.upload_scanning.archives
+    # Overlapping members are crafted; so is expansion at layer after layer. One expanding layer (or two)
+    # is also what an empty disk image or a preallocated file compressed looks like: a review.
+    crafted = b.reason != "ratio" or b.detail.get("expanding_layers", 0) >= a.bomb_min_layers
     return [
         _finding(
             obj,
             "I3-archive-bomb",
             policy,
-            0.95,
+            0.95 if crafted else a.shallow_bomb_confidence,
             f"archive bomb: {b.reason}",
             {"sha256": _sha(result), "reason": b.reason, "member": b.member, **b.detail},
         )

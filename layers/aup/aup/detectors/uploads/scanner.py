@@ -23,8 +23,11 @@ incomplete, every byte still went through every other detector.
 
 Archive bombs are judged by expansion, never by member count or depth alone: members sharing
 compressed data (overlapping entries), or the bytes inflated from one object beyond
-``archives.max_ratio`` times its size (past ``ratio_min_bytes``): a ratio no single deflate layer of
-real data reaches. An honest archive beyond a limit is ``not-scanned``, never a bomb.
+``archives.max_ratio`` times its size (past ``ratio_min_bytes``). Past the ratio, the chain of streams
+from the object to the one being read says whether it was crafted (``expanding_layers``): honest data
+is compressed once, so one layer expands (a sparse disk image under xz, a zero-filled file in a tar.gz);
+a nested bomb expands at each. Under ``bomb_min_layers`` expanding layers the scan reads on, to
+``shallow_bomb_budget_bytes``. An honest archive beyond a limit is ``not-scanned``, never a bomb.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ from aup.policy.sections.uploads import UploadScanning
 
 NESTED_IN_MEMORY_BYTES = 16 * 1024 * 1024  # a nested container up to this size is opened from memory
 _EOCD = b"PK\x05\x06"
+# A layer of a container chain "expands" past this: honest compressed data, held by another container,
+# comes out at about its packed size (0.9-1.1 x), and a crafted nested bomb grows 10-1000 x at each layer.
+LAYER_EXPANSION = 4
 _EOCD_REACH = 65536 + 22  # the record is within the last 64 KiB (+ its own size) of a zip
 _STREAM_ARCHIVES = {"gzip", "bzip2", "xz"}
 _UNSUPPORTED_ARCHIVES = {"rar"}
@@ -170,6 +176,10 @@ class ScanEngine:
     _threats: tuple[bytes, ...] = field(default=(), init=False)
     _object_size: int = field(default=0, init=False)
     _owner: str = field(default="", init=False)
+    #: The streams being opened as containers, outermost first: the chain a ratio bomb is measured along;
+    #: and each stream's packed size in its container (None: stored as it is), the stream being read last.
+    _open: list[ContentReport] = field(default_factory=list, init=False)
+    _packed: list[int | None] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self._threats = tuple(p.lower().encode() for p in self.settings.threat_phrases)
@@ -178,6 +188,7 @@ class ScanEngine:
         """Scan ``fileobj`` (seekable, positioned at 0). Never raises for content; I/O errors propagate."""
         result = ScanResult(status=ScanStatus.complete)
         self._owner = owner
+        self._open, self._packed = [], []
         self._object_size = fileobj.seek(0, io.SEEK_END)
         fileobj.seek(0)
         try:
@@ -192,6 +203,35 @@ class ScanEngine:
         self._finish(result)
         return result
 
+    def _past_ratio(self, inflated: int, size: int, packed: int | None, member: str) -> None:
+        """The object's streams have inflated to ``inflated`` bytes, past ``max_ratio`` times its size,
+        while ``member`` is read (``size`` bytes so far, packed in ``packed``). A ratio bomb at once when
+        the chain to it expanded at ``bomb_min_layers`` layers or more; otherwise (a sparse disk image, a
+        preallocated file compressed) the scan reads on to ``shallow_bomb_budget_bytes``, so such a file
+        that ends within it is read to its end, and is a bomb only past it."""
+        a = self.settings.archives
+        layers = self.expanding_layers(size, packed)
+        if layers < a.bomb_min_layers and inflated <= a.shallow_bomb_budget_bytes:
+            return
+        detail = {
+            "ratio": round(inflated / max(self._object_size, 1), 1),
+            "inflated_bytes": inflated,
+            "expanding_layers": layers,
+        }
+        raise _BombFound(ArchiveBomb("ratio", member, detail))
+
+    def expanding_layers(self, size: int, packed: int | None) -> int:
+        """The streams of the chain from the object to the one being read (``size`` bytes so far, packed
+        in ``packed``) that each came out more than ``LAYER_EXPANSION`` times their packed size. Honest
+        data is compressed once: a container holding compressed data does not shrink it again, so an
+        honest chain expands at one layer (a sparse disk image under xz, a zero-filled file in a tar.gz)
+        and a crafted one at each (42.zip, gzip over gzip)."""
+        sizes = [r.size for r in self._open] + [size]
+        packs = [*self._packed[: len(self._open)], packed]
+        return sum(
+            1 for n, p in zip(sizes, packs, strict=True) if p is not None and n > LAYER_EXPANSION * max(p, 1)
+        )
+
     @staticmethod
     def _finish(result: ScanResult) -> None:
         """The one place that decides completeness: any stream not read to the end by every detector
@@ -203,9 +243,42 @@ class ScanEngine:
     # -- one node: a stream, then the container it may be -------------------------------------------
 
     def _node(
-        self, f: IO[bytes], path: str, depth: int, name: str, result: ScanResult, *, cheap_seek: bool
+        self,
+        f: IO[bytes],
+        path: str,
+        depth: int,
+        name: str,
+        result: ScanResult,
+        *,
+        cheap_seek: bool,
+        packed: int | None = None,
     ) -> ContentReport:
-        report, zip_tail = self._linear(f.read, path, depth, name, result)
+        """``packed``: the bytes the stream takes in its container when it is compressed there."""
+        self._packed.append(packed)
+        try:
+            report, zip_tail = self._linear(f.read, path, depth, name, result)
+            self._open.append(report)
+            try:
+                return self._inside(f, report, path, depth, name, result, zip_tail, cheap_seek=cheap_seek)
+            finally:
+                self._open.pop()
+        finally:
+            self._packed.pop()
+
+    def _inside(
+        self,
+        f: IO[bytes],
+        report: ContentReport,
+        path: str,
+        depth: int,
+        name: str,
+        result: ScanResult,
+        zip_tail: bool,
+        *,
+        cheap_seek: bool,
+    ) -> ContentReport:
+        """What a stream holds beyond its bytes: a second read (PDF, e-mail), then its members when it is
+        a container."""
         second = {"pdf": self._pdf_text, "email": self._mime_parts}.get(report.type.label)
         if second is not None:  # a second read, of the whole stream, for what the linear pass cannot see
             src = self._reread(f, report, report.type.label, cheap_seek=cheap_seek)
@@ -460,16 +533,7 @@ class ScanEngine:
                 result.inflated_bytes += n
                 inflated = result.inflated_bytes
                 if inflated > a.ratio_min_bytes and inflated > a.max_ratio * max(self._object_size, 1):
-                    raise _BombFound(
-                        ArchiveBomb(
-                            "ratio",
-                            path,
-                            {
-                                "ratio": round(inflated / max(self._object_size, 1), 1),
-                                "inflated_bytes": inflated,
-                            },
-                        )
-                    )
+                    self._past_ratio(inflated, size, self._packed[-1], path)
                 if inflated > a.max_total_bytes:
                     raise _Budget(f"more than {a.max_total_bytes} bytes inflated: scan stopped")
             digest.update(chunk)
@@ -565,7 +629,7 @@ class ScanEngine:
         path = f"{report.path or base}!/{inner_name}"
         with opener[report.type.label](fileobj) as stream:
             try:
-                self._node(stream, path, depth + 1, inner_name, result, cheap_seek=False)
+                self._node(stream, path, depth + 1, inner_name, result, cheap_seek=False, packed=report.size)
             except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
                 report.not_read(ScanStatus.unsupported, f"corrupt {report.type.label}: {type(exc).__name__}")
 
@@ -682,7 +746,15 @@ class ScanEngine:
                     continue
                 try:
                     with archive.open(info) as member:
-                        self._node(member, path, depth + 1, info.filename, result, cheap_seek=False)
+                        self._node(
+                            member,
+                            path,
+                            depth + 1,
+                            info.filename,
+                            result,
+                            cheap_seek=False,
+                            packed=None if info.compress_type == zipfile.ZIP_STORED else info.compress_size,
+                        )
                 except (
                     zipfile.BadZipFile,
                     NotImplementedError,
@@ -711,7 +783,8 @@ class _SevenZipMember:
         if engine.out_of_time():
             raise ScanTimeout
         if inflated > a.ratio_min_bytes and inflated > a.max_ratio * max(engine._object_size, 1):
-            raise _BombFound(ArchiveBomb("ratio", self.sink.prefix + self.name, {"inflated_bytes": inflated}))
+            # a solid 7z packs its members together: the archive stands for each one's packing
+            engine._past_ratio(inflated, self.written, engine._open[-1].size, self.sink.prefix + self.name)
         if self.written > a.spool_bytes:
             raise _Budget(f"a 7z member beyond {a.spool_bytes} bytes: scan stopped")
         return self.buf.write(s)
@@ -738,6 +811,7 @@ class _SevenZipMember:
                 self.name,
                 self.sink.result,
                 cheap_seek=True,
+                packed=self.sink.engine._open[-1].size,  # solid: the archive stands for its members' packing
             )
         finally:
             self.buf.close()

@@ -24,12 +24,21 @@ class Archives(_Section):
     A bomb is judged by expansion only: overlapping members, or more than ``max_ratio`` times the
     object's size inflated (past ``ratio_min_bytes``; a single deflate layer of real data stays
     below ~1030:1). Any other limit exceeded makes the scan ``not-scanned`` (too-large), never a bomb.
+    Overlapping members, and a ratio reached through ``bomb_min_layers`` nested streams that each
+    expanded (42.zip), are crafted (honest data is compressed once): the object is quarantined and the
+    account struck. A ratio reached in fewer such layers is also what a sparse disk image under xz or
+    bzip2, or a zero-filled file in a tar.gz, looks like: the scan reads on to
+    ``shallow_bomb_budget_bytes`` inflated (such a file that ends within it is read, and clean when
+    nothing is found); past it, the object is held for review at ``shallow_bomb_confidence``.
     """
 
     max_members: int = Field(default=100_000, gt=0)  # members of one archive; beyond: not scanned
     max_depth: int = Field(default=8, ge=0)  # containers inside containers; beyond: not scanned
     max_ratio: float = Field(default=1000, gt=1)  # inflated bytes / object bytes: a bomb ...
     ratio_min_bytes: int = Field(default=10 * 1024 * 1024, ge=0)  # ... once this much has inflated
+    bomb_min_layers: int = Field(default=3, ge=1)  # expanding layers of a ratio bomb that strike ...
+    shallow_bomb_budget_bytes: int = Field(default=1024**3, ge=0)  # ... fewer: read on to this, then ...
+    shallow_bomb_confidence: float = Field(default=0.6, ge=0, le=1)  # ... this (a review by default)
     max_total_bytes: int = Field(default=16 * 1024**3, gt=0)  # inflated bytes per object; beyond: not scanned
     spool_bytes: int = Field(default=256 * 1024**2, gt=0)  # a container nested in a stream, copied to open it
 
