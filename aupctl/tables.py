@@ -74,6 +74,7 @@ REVIEW_COLUMNS = [
     ("account_id", "ACCOUNT"),
     ("violation_id", "VIOLATION"),
     ("status", "STATUS"),
+    ("repeats", "AGAIN"),
     ("reason", "REASON"),
 ]
 

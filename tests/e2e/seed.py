@@ -125,6 +125,15 @@ def _access_logs(runner: FunctionRunner, local: LocalStack, out: Seeded) -> None
             if i == 0:  # a logged query string carrying a secret: evidence keeps it redacted, or not at all
                 path = f"/.env?api_key={PLANTED_API_KEY}&token={out.api_keys[account]}"
             add(start + 100_000 + i * 1000, account, path, 404, SCANNER_AGENT, ip)
+    for i in range(6):  # trusted-co probed an hour before too: its review counts that hour as a repeat
+        add(
+            start - 3_600_000 + i * 1000,
+            "trusted-co",
+            PROBES[i % len(PROBES)],
+            404,
+            SCANNER_AGENT,
+            "203.0.113.77",
+        )
     add(
         start + 30_000,
         "wrongly-struck",

@@ -170,6 +170,17 @@ def test_operator_voids_a_wrongful_violation_and_the_strike_goes(page: Any, cons
     shot(page, "violation-voided")
 
 
+def test_a_review_shows_the_findings_folded_into_it(page: Any, console: Console) -> None:
+    """trusted-co probed in two hours: one review of D1-sensitive-path, which says it was seen again."""
+    sign_in(page, console, "operator")
+    page.evaluate("() => { location.hash = '#/reviews' }")
+    cards = page.locator("article.review:has-text('trusted-co'):has-text('D1-sensitive-path')")
+    cards.first.wait_for()
+    assert cards.count() == 1
+    assert "Seen again 1 time since it was queued" in cards.first.locator("p.repeats").inner_text()
+    assert_clean(page, console)
+
+
 def test_operator_voids_a_review_and_its_violation(page: Any, console: Console) -> None:
     sign_in(page, console, "operator")
     page.evaluate("() => { location.hash = '#/reviews' }")

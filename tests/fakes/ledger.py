@@ -87,6 +87,10 @@ class MemoryStore:
         ]
         version = version or any(k in self.audit for k in audit_keys)
         version = version or any(r.review_id in self.reviews for r in change.reviews)
+        version = version or any(  # folded into a review that is gone or decided: as DynamoDB's condition
+            (r := self.reviews.get(rep.review_id)) is None or r.status is not ReviewStatus.pending
+            for rep in change.review_repeats
+        )
         if version or key_taken or review_closed or duplicates:
             conflict = Conflict(
                 version=version, key_taken=key_taken, review_closed=review_closed, duplicates=duplicates
@@ -107,6 +111,9 @@ class MemoryStore:
             self.violations[(v.account_id, _violation_sk(v))] = v
         for r in change.reviews:
             self.reviews[r.review_id] = r
+        for rep in change.review_repeats:
+            r = self.reviews[rep.review_id]
+            self.reviews[rep.review_id] = r.repeated(rep.count, rep.violation_id, rep.at)
         for k, e in zip(audit_keys, change.audit, strict=True):
             self.audit[k] = e
         return None

@@ -176,7 +176,7 @@ def test_reviews_confirm_applies_the_ladder_and_dismiss_does_not(admin):
         detected_at=now,
         confidence=0.3,
     )
-    other = low.model_copy(update={"source_event_id": "another"})
+    other = low.model_copy(update={"source_event_id": "another", "rule_id": "D1-error-burst"})
     bootstrap.ledger().apply_findings([low, other], now)
     status, page = admin("GET", "/reviews")
     assert status == 200 and len(page["items"]) == 2

@@ -134,3 +134,34 @@ def test_a_throttled_transaction_is_reported_as_unavailable_naming_the_operation
     assert err.value.operation == "TransactWriteItems(account)"
     assert "ProvisionedThroughputExceededException" in str(err.value)
     assert ledger.get_account("acme-corp") is None
+
+
+def test_findings_of_one_rule_fold_into_its_pending_review_on_the_table(stack):
+    """The repeat is an ``UpdateItem`` in the batch's transaction (ADD repeats), read back by
+    ``get_review`` and ``list_reviews``; once the review is decided, the rule opens a new one."""
+    ledger = bootstrap.ledger()
+    unsure = {"confidence": 0.2}
+    ledger.apply_findings([finding("D1-error-burst", "D1", "e-0", **unsure)], NOW)
+    (review,) = ledger.list_reviews().items
+    for hour in (1, 2):
+        at = NOW + timedelta(hours=hour)
+        ledger.apply_findings(
+            [finding("D1-error-burst", "D1", f"e-{hour}a", at=at, **unsure),
+             finding("D1-error-burst", "D1", f"e-{hour}b", at=at, **unsure)],
+            at,
+        )  # fmt: skip
+    got = ledger.get_review(review.review_id)
+    assert got is not None and got.repeats == 4
+    assert got.last_violation_id == finding("D1-error-burst", "D1", "e-2b").violation_id
+    (listed,) = ledger.list_reviews().items
+    assert (listed.review_id, listed.repeats) == (review.review_id, 4)
+    assert len(ledger.list_violations("acme-corp").items) == 5
+
+    ledger.decide_review(review.review_id, confirm=False, reason="stale client", actor="op", now=NOW)
+    state = ledger.get_account("acme-corp")
+    assert state is not None and state.open_reviews == {}
+    ledger.apply_findings([finding("D1-error-burst", "D1", "e-3", **unsure)], NOW + timedelta(hours=3))
+    (fresh,) = ledger.list_reviews().items
+    assert fresh.review_id != review.review_id and fresh.repeats == 0
+    closed = ledger.get_review(review.review_id)
+    assert closed is not None and (closed.status.value, closed.repeats) == ("dismissed", 4)

@@ -24,18 +24,22 @@ def z(at: datetime) -> str:
 
 
 def open_reviews(account: str, count: int, at: datetime) -> list[str]:
-    """``count`` reviews on ``account`` opened at ``at`` (W3 is review-only): their ids."""
+    """``count`` reviews on ``account`` opened at ``at``: their ids. Each is of a rule of its own (an
+    account has one pending review per rule), found with a confidence under every bar."""
     ledger = bootstrap.ledger()
+    rules = list(bootstrap.policy().rules.items())[:count]
+    assert len(rules) == count
     findings = [
         Finding(
-            rule_id="W3-threat-phrases",
-            clause="W3",
+            rule_id=rule_id,
+            clause=rule.clause,
             account_id=account,
             source=Source.s3,
             source_event_id=f"{account}-obj-{n}",
             detected_at=at,
+            confidence=0.1,
         )
-        for n in range(count)
+        for n, (rule_id, rule) in enumerate(rules)
     ]
     ledger.apply_findings(findings, at)
     return [r.review_id for r in ledger.list_reviews("pending", limit=500).items if r.account_id == account]

@@ -818,6 +818,15 @@ function reviewCard(r, account) {
       h("span", { class: "mono" }, dash(r.violation_id)),
     ),
     h("p", { class: "why" }, h("b", {}, f.summary || "Finding"), " — why a review: ", dash(r.reason)),
+    // Later findings of the same rule on the account, folded into this review while it waits.
+    r.repeats
+      ? h(
+          "p",
+          { class: "repeats" },
+          `Seen again ${r.repeats} time${r.repeats === 1 ? "" : "s"} since it was queued; the latest ${when(r.last_seen_at)}, violation `,
+          h("span", { class: "mono" }, dash(r.last_violation_id)),
+        )
+      : null,
     !pending ? h("p", { class: "meta" }, `Decided ${when(r.decided_at)} by ${dash(r.decided_by)}: ${dash(r.decision_reason)}`) : null,
     evidenceDetails(f.evidence),
   );

@@ -114,14 +114,19 @@ def test_confirming_a_review_applies_the_ladder_as_an_operator_decision() -> Non
 
 
 def test_dismissing_a_review_audits_it_and_changes_no_state() -> None:
+    """Nothing of the account's standing changes; only its pointer to the review goes."""
     store = MemoryStore()
     review_id = pending_review(store)
     before = store.get_account("acme-corp")
+    assert before is not None and before.open_reviews == {"C1-bulk-recipients": review_id}
     closed = accounts.close_review(
         store, POLICY, review_id, confirm=False, reason="false positive", actor="op", now=NOW
     )
     assert closed.status is ReviewStatus.dismissed
-    assert store.get_account("acme-corp") == before
+    after = store.get_account("acme-corp")
+    assert after is not None and after.open_reviews == {}
+    standing = {"status", "suspension", "strikes", "incidents", "temporary_suspensions", "plan"}
+    assert after.model_dump(include=standing) == before.model_dump(include=standing)
     assert store.list_audit("acme-corp")[-1].action == "dismiss_review"
     assert enforced(store) == []
     with pytest.raises(ReviewClosed, match="already dismissed"):
@@ -133,7 +138,10 @@ def test_two_reviews_of_one_account_dismissed_in_the_same_instant_are_both_audit
     second dismissal in the same instant collided with the first and failed as too many conflicts."""
     store = MemoryStore()
     create(store)
-    memory_ledger(POLICY, store).apply_findings([review_only("c1"), review_only("c2")], NOW)
+    unsure = review_only("d1").model_copy(
+        update={"rule_id": "D1-error-burst", "clause": "D1", "confidence": 0.2}
+    )
+    memory_ledger(POLICY, store).apply_findings([review_only("c1"), unsure], NOW)
     reviews = [r.review_id for r in store.list_reviews().items]
     assert len(reviews) == 2
     for review_id in reviews:
@@ -162,3 +170,81 @@ def test_a_review_closed_meanwhile_is_not_decided_twice() -> None:
 def test_an_unknown_review_is_not_found() -> None:
     with pytest.raises(ReviewNotFound):
         accounts.close_review(MemoryStore(), POLICY, "nope", confirm=True, reason="", actor="op", now=NOW)
+
+
+# --- one pending review per account and rule ----------------------------------------------------------
+
+
+def test_the_same_rule_again_is_folded_into_the_pending_review() -> None:
+    """A stale client that trips one rule every hour: one review that counts the repeats, not one a
+    batch. Each repeat is still a violation of its own (the evidence), decided "review"."""
+    store = MemoryStore()
+    review_id = pending_review(store)
+    ledger = memory_ledger(POLICY, store)
+    for hour in (1, 2, 3):
+        ledger.apply_findings([review_only(f"c1-{hour}")], NOW + timedelta(hours=hour))
+    (review,) = store.list_reviews().items
+    assert (review.review_id, review.repeats) == (review_id, 3)
+    assert review.last_seen_at == NOW + timedelta(hours=3)
+    assert review.last_violation_id == review_only("c1-3").violation_id
+    decisions = [v.decision for v in store.list_violations("acme-corp").items]
+    assert decisions == ["review"] * 4 and enforced(store) == []
+
+
+def test_two_findings_of_one_rule_in_one_batch_open_one_review() -> None:
+    store = MemoryStore()
+    create(store)
+    memory_ledger(POLICY, store).apply_findings([review_only("c1"), review_only("c2")], NOW)
+    (review,) = store.list_reviews().items
+    assert review.repeats == 1
+
+
+def test_other_rules_and_other_accounts_have_reviews_of_their_own() -> None:
+    store = MemoryStore()
+    review_id = pending_review(store)
+    create(store, key="k2", account="other-co")
+    unsure = review_only("d1").model_copy(
+        update={"rule_id": "D1-error-burst", "clause": "D1", "confidence": 0.2}
+    )
+    theirs = review_only("c1-b").model_copy(update={"account_id": "other-co"})
+    memory_ledger(POLICY, store).apply_findings([unsure, theirs], NOW + timedelta(hours=1))
+    reviews = {(r.account_id, r.finding.rule_id): r.repeats for r in store.list_reviews().items}
+    assert reviews == {
+        ("acme-corp", "C1-bulk-recipients"): 0,
+        ("acme-corp", "D1-error-burst"): 0,
+        ("other-co", "C1-bulk-recipients"): 0,
+    }
+    assert store.reviews[review_id].repeats == 0
+
+
+@pytest.mark.parametrize("confirm", [False, True])
+def test_after_a_decision_the_rule_opens_a_new_review(confirm: bool) -> None:
+    store = MemoryStore()
+    review_id = pending_review(store)
+    ledger = memory_ledger(POLICY, store)
+    ledger.apply_findings([review_only("c1-1")], NOW + timedelta(hours=1))
+    ledger.decide_review(review_id, confirm=confirm, reason="seen", actor="op", now=NOW + timedelta(hours=2))
+    state = store.get_account("acme-corp")
+    assert state is not None and state.open_reviews == {}
+    ledger.apply_findings([review_only("c1-2")], NOW + timedelta(hours=3))
+    (fresh,) = store.list_reviews().items
+    assert fresh.review_id != review_id and fresh.repeats == 0
+    assert store.reviews[review_id].repeats == 1  # what it had when it was decided
+
+
+def test_a_repeat_racing_a_decision_opens_a_new_review() -> None:
+    """The operator decides the review while a batch folds a finding into it: the batch's commit is
+    cancelled (the review is no longer pending, the account's version moved) and its retry opens a new
+    review, so the finding is never folded into a closed one."""
+    store = MemoryStore()
+    review_id = pending_review(store)
+
+    def operator(_: object) -> None:
+        accounts.close_review(store, POLICY, review_id, confirm=False, reason="ok", actor="op", now=NOW)
+
+    store.before_commit = operator
+    memory_ledger(POLICY, store).apply_findings([review_only("c1-1")], NOW + timedelta(hours=1))
+    assert store.cancelled[-1].version
+    (fresh,) = store.list_reviews().items
+    assert fresh.review_id != review_id
+    assert store.reviews[review_id].repeats == 0

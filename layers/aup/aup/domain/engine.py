@@ -29,6 +29,7 @@ from aup.domain.models import (
     Incident,
     Outcome,
     Review,
+    ReviewRepeat,
     Severity,
     Status,
     Strike,
@@ -84,6 +85,7 @@ def decide(
     current = state.model_copy(deep=True)
     decisions: list[Decision] = []
     reviews: list[Review] = []
+    repeats: list[ReviewRepeat] = []
     audit: list[AuditEntry] = []
     seen = set(current.recent_violation_ids)
     next_version = state.version + 1
@@ -108,13 +110,15 @@ def decide(
         step.run(force=force)
         decisions.extend(step.decisions)
         reviews.extend(step.reviews)
+        repeats.extend(step.repeats)
         audit.extend(step.audit)
 
+    repeats = _fold(repeats, reviews)
     _prune(current, policy, now)
-    if decisions or reviews or audit:
+    if decisions or reviews or repeats or audit:
         current.version = next_version
         current.updated_at = now
-    return Outcome(state=current, decisions=decisions, reviews=reviews, audit=audit)
+    return Outcome(state=current, decisions=decisions, reviews=reviews, repeats=repeats, audit=audit)
 
 
 class _Step:
@@ -136,6 +140,7 @@ class _Step:
         self.severity = finding.severity or rule.severity
         self.decisions: list[Decision] = []
         self.reviews: list[Review] = []
+        self.repeats: list[ReviewRepeat] = []
         self.audit: list[AuditEntry] = []
         self.corroboration: tuple[str, ...] = ()  # the violations that corroborate this finding
 
@@ -286,6 +291,14 @@ class _Step:
                 ladder_action = Action.strike
 
         if review_reason is not None:
+            pending = current.open_reviews.get(finding.rule_id)
+            if pending is not None and not force:
+                # The account already waits on an operator for this rule: the same question again.
+                self.repeats.append(
+                    ReviewRepeat(review_id=pending, account_id=current.account_id, violation_id=vid, at=now)
+                )
+                decision(Action.review, f"{review_reason}; folded into pending review {pending}")
+                return
             reviews.append(
                 Review(
                     review_id=vid,
@@ -296,6 +309,7 @@ class _Step:
                     created_at=now,
                 )
             )
+            current.open_reviews[finding.rule_id] = vid
             decision(Action.review, review_reason)
             return
 
@@ -400,6 +414,21 @@ class _Step:
             )
         decision(action, f"{reason}: suspended for {_human(duration)}", until=until)
         record_audit("suspend_temporary", reason, before)
+
+
+def _fold(repeats: list[ReviewRepeat], reviews: list[Review]) -> list[ReviewRepeat]:
+    """One repeat per pending review (a transaction writes an item once): a review opened in this same
+    batch takes its repeats itself."""
+    opened = {r.review_id: i for i, r in enumerate(reviews)}
+    out: dict[str, ReviewRepeat] = {}
+    for rep in repeats:
+        if rep.review_id in opened:
+            i = opened[rep.review_id]
+            reviews[i] = reviews[i].repeated(1, rep.violation_id, rep.at)
+            continue
+        seen = out.get(rep.review_id)
+        out[rep.review_id] = rep if seen is None else rep.model_copy(update={"count": seen.count + 1})
+    return list(out.values())
 
 
 def _prune(state: AccountState, policy: Policy, now: datetime) -> None:

@@ -164,6 +164,9 @@ class AccountState(_Model):
     registered: bool = True  # False when first seen through a finding, not through POST /accounts
     key_hashes: list[str] = Field(default_factory=list)
     recent_violation_ids: list[str] = Field(default_factory=list)  # bounded; the ledger is the authority
+    # rule id -> the account's pending review of that rule: a finding of the same rule is folded into it
+    # (``ReviewRepeat``) until an operator decides it, so one stale client is one review, not one an hour
+    open_reviews: dict[str, str] = Field(default_factory=dict)
     created_at: UtcDatetime | None = None
     updated_at: UtcDatetime | None = None
     version: int = 0
@@ -279,6 +282,28 @@ class Review(_Model):
     decided_at: UtcDatetime | None = None
     decided_by: str | None = None
     decision_reason: str | None = None
+    # later findings of the same rule on the same account while this review was pending (each is a
+    # violation of its own, decided "review"): how many, the latest one and when it was recorded
+    repeats: int = 0
+    last_violation_id: str | None = None
+    last_seen_at: UtcDatetime | None = None
+
+    def repeated(self, count: int, violation_id: str, at: datetime) -> Review:
+        """This review with ``count`` more findings folded into it, the latest ``violation_id`` at ``at``."""
+        return self.model_copy(
+            update={"repeats": self.repeats + count, "last_violation_id": violation_id, "last_seen_at": at}
+        )
+
+
+class ReviewRepeat(_Model):
+    """Findings folded into their account's pending review of the same rule (``AccountState.open_reviews``):
+    ``count`` of them in one batch, ``violation_id`` the latest."""
+
+    review_id: str
+    account_id: AccountId
+    violation_id: str
+    at: UtcDatetime
+    count: int = 1
 
 
 class AuditEntry(_Model):
@@ -302,11 +327,12 @@ class Outcome(_Model):
     state: AccountState
     decisions: list[Decision] = Field(default_factory=list)
     reviews: list[Review] = Field(default_factory=list)
+    repeats: list[ReviewRepeat] = Field(default_factory=list)
     audit: list[AuditEntry] = Field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.decisions or self.reviews or self.audit)
+        return bool(self.decisions or self.reviews or self.repeats or self.audit)
 
 
 class SourceBlock(_Model):

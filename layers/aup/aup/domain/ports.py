@@ -24,6 +24,7 @@ from aup.domain.models import (
     Finding,
     Outcome,
     Review,
+    ReviewRepeat,
     SourceBlock,
     Violation,
 )
@@ -77,8 +78,10 @@ class AccountChange:
     """One account change, prepared by a use case and committed by the store as ONE transaction.
 
     ``state`` is written guarded by ``expected_version`` (None: the account must not exist yet); each
-    violation, review and audit entry must not exist; ``close_review`` must still be pending;
-    ``new_key_hash`` must not be registered; ``project_keys`` rewrites every key's enforcement view.
+    violation, review and audit entry must not exist; ``close_review`` must still be pending, and so
+    must the review each of ``review_repeats`` is folded into (its ``repeats`` grow by the repeat's
+    count); ``new_key_hash`` must not be registered; ``project_keys`` rewrites every key's enforcement
+    view.
     ``attempt`` numbers the tries of one change after definite cancellations (part of its token).
     """
 
@@ -89,6 +92,7 @@ class AccountChange:
     new_key_hash: str | None = None
     violations: Sequence[Violation] = ()
     reviews: Sequence[Review] = ()
+    review_repeats: Sequence[ReviewRepeat] = ()
     audit: Sequence[AuditEntry] = ()
     audit_offset: int = 0  # the first audit entry's number in its sort key
     close_review: Review | None = None

@@ -365,9 +365,17 @@ def close_review(
             # The review's own violation id is already remembered; confirm under a derived id.
             finding = review.finding.model_copy(update={"source_event_id": f"review:{review_id}"})
             outcome = engine.decide(state, [finding], policy, now, force=True, actor=actor)
+            _forget_review(outcome.state, review)
             change = outcome_change(before, outcome, {finding.violation_id: finding}, now, attempt=n)
             change = replace(change, close_review=closed)
         else:
+            # The account's pointer to this review goes with it: the rule's next finding opens a new one.
+            after = None
+            if before is not None and before.open_reviews.get(review.finding.rule_id) == review.review_id:
+                after = before.model_copy(
+                    deep=True, update={"version": before.version + 1, "updated_at": now}
+                )
+                _forget_review(after, review)
             entry = AuditEntry(
                 account_id=state.account_id,
                 at=now,
@@ -381,7 +389,8 @@ def close_review(
             )
             change = AccountChange(
                 account_id=state.account_id,
-                state=None,
+                state=after,
+                expected_version=before.version if after is not None and before is not None else None,
                 close_review=closed,
                 audit=[entry],
                 # Beside the entries of the change that made this version, in a slot of its own per
@@ -394,6 +403,12 @@ def close_review(
         return RETRY
 
     return with_retries(f"decide review {review_id}", attempt)
+
+
+def _forget_review(state: AccountState, review: Review) -> None:
+    """Drop ``state``'s pointer to ``review`` as its rule's pending review (when it is the one)."""
+    if state.open_reviews.get(review.finding.rule_id) == review.review_id:
+        del state.open_reviews[review.finding.rule_id]
 
 
 # ------------------------------------------------------------------ the operators' console's reads

@@ -120,6 +120,7 @@ def outcome_change(
         project_keys=enforcement_changed or (before is not None and before.plan != state.plan),
         violations=[violation_of(d, findings[d.violation_id], now) for d in outcome.decisions],
         reviews=[_scrubbed(r) for r in outcome.reviews],
+        review_repeats=list(outcome.repeats),
         audit=list(outcome.audit),
         attempt=attempt,
     )

@@ -20,6 +20,7 @@ from aup.domain.models import (
     ApiKeyRecord,
     AuditEntry,
     Review,
+    ReviewRepeat,
     SourceBlock,
     Status,
     SuspensionKind,
@@ -132,18 +133,54 @@ def audit_item(entry: AuditEntry, n: int) -> dict[str, Any]:
 
 
 def review_item(review: Review) -> dict[str, Any]:
-    return encode(
-        {
-            "pk": f"REVIEW#{review.review_id}",
-            "sk": "REVIEW",
-            "type": "review",
-            "account_id": review.account_id,
-            "status": review.status.value,
-            "doc": review.model_dump_json(),
-            "gsi1pk": f"REVIEW#{review.status.value}",
-            "gsi1sk": f"{iso(review.created_at)}#{review.review_id}",
+    """A review; its repeats also as attributes of their own, which a folded finding updates in place
+    (``review_repeat``) without reading the document."""
+    item = {
+        "pk": f"REVIEW#{review.review_id}",
+        "sk": "REVIEW",
+        "type": "review",
+        "account_id": review.account_id,
+        "status": review.status.value,
+        "doc": review.model_dump_json(),
+        "gsi1pk": f"REVIEW#{review.status.value}",
+        "gsi1sk": f"{iso(review.created_at)}#{review.review_id}",
+        "repeats": review.repeats,
+    }
+    if review.last_violation_id is not None and review.last_seen_at is not None:
+        item["last_violation_id"], item["last_seen_at"] = review.last_violation_id, iso(review.last_seen_at)
+    return encode(item)
+
+
+def review_from(item: Mapping[str, Any]) -> Review:
+    """A review item read back: its document, with the repeats its attributes hold (newer than the
+    document's when findings were folded into it since it was written)."""
+    doc = orjson.loads(doc_of(item))
+    if "repeats" in item and int(item["repeats"]["N"]) != doc.get("repeats", 0):
+        doc["repeats"] = int(item["repeats"]["N"])
+        doc["last_violation_id"] = item["last_violation_id"]["S"]
+        doc["last_seen_at"] = item["last_seen_at"]["S"]
+    return Review.model_validate(doc)
+
+
+def review_repeat(table: str, repeat: ReviewRepeat) -> dict[str, Any]:
+    """The ``Update`` that folds ``repeat`` into its review, on the condition that it is still pending."""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": encode({"pk": f"REVIEW#{repeat.review_id}", "sk": "REVIEW"}),
+            "UpdateExpression": "ADD #n :n SET #lv = :v, #ls = :t",
+            "ConditionExpression": "#st = :pending",
+            "ExpressionAttributeNames": {
+                "#n": "repeats",
+                "#lv": "last_violation_id",
+                "#ls": "last_seen_at",
+                "#st": "status",
+            },
+            "ExpressionAttributeValues": encode(
+                {":n": repeat.count, ":v": repeat.violation_id, ":t": iso(repeat.at), ":pending": "pending"}
+            ),
         }
-    )
+    }
 
 
 def block_item(block: SourceBlock) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,7 +57,9 @@ from aup.adapters.dynamodb.codecs import (
     key_item,
     marker_id,
     marker_item,
+    review_from,
     review_item,
+    review_repeat,
     state_from,
     state_item,
     transaction_token,
@@ -287,6 +289,9 @@ class DynamoStore:
         for r in change.reviews:
             items.append(_put_new(t, review_item(r)))
             roles.append(("review", ""))
+        for repeat in change.review_repeats:  # decided meanwhile: the state moved too, so a retry re-decides
+            items.append(review_repeat(t, repeat))
+            roles.append(("review_repeat", ""))
         for n, entry in enumerate(change.audit, start=change.audit_offset):
             items.append(_put_new(t, audit_item(entry, n)))
             roles.append(("audit", ""))
@@ -328,7 +333,12 @@ class DynamoStore:
     # --- queries ------------------------------------------------------------------------------
 
     def _page(
-        self, operation: str, kwargs: dict[str, Any], next_token: str | None, limit: int, model: Any
+        self,
+        operation: str,
+        kwargs: dict[str, Any],
+        next_token: str | None,
+        limit: int,
+        read: Callable[[dict[str, Any]], Any],
     ) -> Page:
         kwargs["Limit"] = max(1, min(limit, 500))
         start = decode_page_token(next_token)
@@ -336,7 +346,7 @@ class DynamoStore:
             kwargs["ExclusiveStartKey"] = start
         resp = self._call(operation, "query", **kwargs)
         return Page(
-            items=[model.model_validate_json(doc_of(i)) for i in resp.get("Items", [])],
+            items=[read(i) for i in resp.get("Items", [])],
             next_token=encode_page_token(resp.get("LastEvaluatedKey")),
         )
 
@@ -364,7 +374,7 @@ class DynamoStore:
             },
             next_token,
             limit,
-            Violation,
+            lambda item: Violation.model_validate_json(doc_of(item)),
         )
 
     def list_audit(self, account_id: str) -> list[AuditEntry]:
@@ -393,12 +403,12 @@ class DynamoStore:
             },
             next_token,
             limit,
-            Review,
+            review_from,
         )
 
     def get_review(self, review_id: str) -> Review | None:
         item = self._get_item("GetItem(review)", f"REVIEW#{review_id}", "REVIEW")
-        return Review.model_validate_json(doc_of(item)) if item else None
+        return review_from(item) if item else None
 
     # --- authorizer ---------------------------------------------------------------------------
 
