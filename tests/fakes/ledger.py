@@ -87,13 +87,18 @@ class MemoryStore:
         ]
         version = version or any(k in self.audit for k in audit_keys)
         version = version or any(r.review_id in self.reviews for r in change.reviews)
-        version = version or any(  # folded into a review that is gone or decided: as DynamoDB's condition
-            (r := self.reviews.get(rep.review_id)) is None or r.status is not ReviewStatus.pending
+        closed = frozenset(  # folded into a review that is gone or decided: as DynamoDB's condition
+            rep.review_id
             for rep in change.review_repeats
+            if (r := self.reviews.get(rep.review_id)) is None or r.status is not ReviewStatus.pending
         )
-        if version or key_taken or review_closed or duplicates:
+        if version or key_taken or review_closed or duplicates or closed:
             conflict = Conflict(
-                version=version, key_taken=key_taken, review_closed=review_closed, duplicates=duplicates
+                version=version,
+                key_taken=key_taken,
+                review_closed=review_closed,
+                duplicates=duplicates,
+                closed_reviews=closed,
             )
             self.cancelled.append(conflict)
             return conflict

@@ -165,3 +165,22 @@ def test_findings_of_one_rule_fold_into_its_pending_review_on_the_table(stack):
     assert fresh.review_id != review.review_id and fresh.repeats == 0
     closed = ledger.get_review(review.review_id)
     assert closed is not None and (closed.status.value, closed.repeats) == ("dismissed", 4)
+
+
+def test_a_pointer_to_a_review_the_table_no_longer_holds_opens_a_new_one(stack):
+    """The repeat's condition fails on the table (the item was deleted by hand): the ledger names the
+    review in the conflict and the retry opens a new review instead of failing the batch."""
+    import boto3
+
+    ledger = bootstrap.ledger()
+    ledger.apply_findings([finding("D1-error-burst", "D1", "g-0", confidence=0.2)], NOW)
+    (review,) = ledger.list_reviews().items
+    boto3.client("dynamodb").delete_item(
+        TableName=stack.outputs["LedgerTableName"],
+        Key={"pk": {"S": f"REVIEW#{review.review_id}"}, "sk": {"S": "REVIEW"}},
+    )
+    ledger.apply_findings([finding("D1-error-burst", "D1", "g-1", confidence=0.2)], NOW + timedelta(hours=1))
+    (fresh,) = ledger.list_reviews().items
+    assert fresh.review_id != review.review_id
+    state = ledger.get_account("acme-corp")
+    assert state is not None and state.open_reviews == {"D1-error-burst": fresh.review_id}

@@ -248,3 +248,18 @@ def test_a_repeat_racing_a_decision_opens_a_new_review() -> None:
     (fresh,) = store.list_reviews().items
     assert fresh.review_id != review_id
     assert store.reviews[review_id].repeats == 0
+
+
+def test_a_pointer_to_a_review_that_is_gone_is_replaced_not_retried_forever() -> None:
+    """The state points at a review the table no longer holds as pending (removed by hand, restored
+    from an older backup): the repeat's condition fails, and the retry opens a new review instead of
+    conflicting until the batch fails."""
+    store = MemoryStore()
+    review_id = pending_review(store)
+    del store.reviews[review_id]
+    memory_ledger(POLICY, store).apply_findings([review_only("c1-1")], NOW + timedelta(hours=1))
+    assert store.cancelled[-1].closed_reviews == {review_id}
+    (fresh,) = store.list_reviews().items
+    assert fresh.review_id != review_id
+    state = store.get_account("acme-corp")
+    assert state is not None and state.open_reviews == {"C1-bulk-recipients": fresh.review_id}

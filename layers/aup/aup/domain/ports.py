@@ -107,6 +107,7 @@ class Conflict:
     key_taken: bool = False  # ``new_key_hash`` is registered already
     review_closed: bool = False  # ``close_review`` was decided meanwhile
     duplicates: frozenset[str] = frozenset()  # violation ids already recorded: a redelivery
+    closed_reviews: frozenset[str] = frozenset()  # reviews a repeat was folded into that are not pending
     transient: bool = False  # a concurrent transaction or throttling on an item: try again
 
 

@@ -131,10 +131,15 @@ def apply_account(
 ) -> Outcome:
     """Apply one account's findings (at most ``FINDINGS_PER_TRANSACTION``) in one transaction."""
     pending = {f.violation_id: f for f in findings}
+    closed: set[str] = set()  # reviews the state points at that are no longer pending
 
     def attempt(n: int) -> Outcome | Retry:
         before = store.get_account(account_id)
         state = before or new_account(account_id, policy, now)
+        if closed and state.open_reviews:  # decided meanwhile, or gone: the rule opens a new review
+            state = state.model_copy(
+                update={"open_reviews": {k: v for k, v in state.open_reviews.items() if v not in closed}}
+            )
         outcome = decide(state, list(pending.values()), policy, now)
         if not outcome.changed:
             return outcome
@@ -144,9 +149,10 @@ def apply_account(
         # A violation item that already exists: that finding was applied before (redelivery).
         for vid in conflict.duplicates:
             pending.pop(vid, None)
+        closed.update(conflict.closed_reviews)
         if not pending:
             return Outcome(state=before or state)
-        return RETRY_NOW if conflict.duplicates else RETRY
+        return RETRY_NOW if conflict.duplicates or conflict.closed_reviews else RETRY
 
     return with_retries(f"apply findings to {account_id}", attempt)
 

@@ -225,6 +225,7 @@ class DynamoStore:
             return None
         version = key_taken = review_closed = transient = False
         duplicates: set[str] = set()
+        closed: set[str] = set()
         for (role, vid), code in zip(roles, codes, strict=False):
             if code in ("None", ""):
                 continue
@@ -236,6 +237,8 @@ class DynamoStore:
                 key_taken = True
             elif role == "close_review":
                 review_closed = True
+            elif role == "review_repeat":
+                closed.add(vid)
             else:  # the state moved, or a concurrent writer recorded the same review or audit entry
                 version = True
         return Conflict(
@@ -243,6 +246,7 @@ class DynamoStore:
             key_taken=key_taken,
             review_closed=review_closed,
             duplicates=frozenset(duplicates),
+            closed_reviews=frozenset(closed),
             transient=transient,
         )
 
@@ -289,9 +293,9 @@ class DynamoStore:
         for r in change.reviews:
             items.append(_put_new(t, review_item(r)))
             roles.append(("review", ""))
-        for repeat in change.review_repeats:  # decided meanwhile: the state moved too, so a retry re-decides
+        for repeat in change.review_repeats:  # no longer pending: ``Conflict.closed_reviews``
             items.append(review_repeat(t, repeat))
-            roles.append(("review_repeat", ""))
+            roles.append(("review_repeat", repeat.review_id))
         for n, entry in enumerate(change.audit, start=change.audit_offset):
             items.append(_put_new(t, audit_item(entry, n)))
             roles.append(("audit", ""))
