@@ -600,6 +600,22 @@ def h_bank_statements(ctx: Ctx) -> Traffic:
     return uploads(("books/2026-11/statement.csv", csv), ("books/2026-11/statement.pdf", F.text_pdf(rows)))
 
 
+def h_legacy_site(ctx: Ctx) -> Traffic:
+    """A shop's older web site: the page starts its script from ``<body onload>``, its logo falls back
+    to a second copy ``onerror``, its stylesheet loads with the ``rel=preload`` idiom, and an embedded map
+    resizes itself ``onload``: handlers that run by themselves, each doing what a page does."""
+    page = (
+        b'<!doctype html><html><head><meta charset="utf-8"><title>Acme Hardware</title>'
+        b'<script src="/js/shop.js"></script>'
+        b'<link rel="preload" href="/css/shop.css" as="style" onload="this.onload=null;this.rel=\'stylesheet\'">'
+        b'</head><body onload="initShop()"><img src="/img/logo.webp" onerror="this.onerror=null;this.src=\'/img/logo.png\'">'
+        b'<iframe src="/embed/store-map" onload="resizeFrame(this)"></iframe><p>Opening hours: 8-18</p></body></html>'
+    )
+    return uploads(
+        ("site/index.html", page), ("site/js/shop.js", b"function initShop(){}\nfunction resizeFrame(f){}\n")
+    )
+
+
 def h_blank_disk_images(ctx: Ctx) -> Traffic:
     """A CI pipeline publishing its build artefacts: a freshly formatted VM disk image under xz and
     bzip2 (mostly zeros: over 1000:1), and a database backup whose write-ahead segment is preallocated
@@ -1129,6 +1145,13 @@ def a_docx_vba(ctx: Ctx) -> Traffic:
     )
 
 
+def a_xss_probe(ctx: Ctx) -> Traffic:
+    """Injected markup's classic payload, an image that fails to load and runs a dialog: a stored-XSS
+    probe uploaded among a site's pages."""
+    page = b'<html><head><title>Profile</title></head><body><img src=x onerror="alert(document.domain)"></body></html>'
+    return uploads(("site/profile.html", page))
+
+
 def a_html_js(ctx: Ctx) -> Traffic:
     return uploads(("site/login.html", HTML_JS))
 
@@ -1381,6 +1404,13 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a month's bank statement (CSV and PDF): 30 counterparties' IBANs",
         h_bank_statements,
+    ),
+    Scenario(
+        "legacy-site-handlers",
+        H,
+        "standard",
+        "a site whose page starts from body onload, with an image fallback and a preloaded stylesheet",
+        h_legacy_site,
     ),
     Scenario(
         "blank-disk-images",
@@ -1653,6 +1683,9 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario("pdf-javascript", A, "standard", "a PDF with /OpenAction /JavaScript", a_pdf_js, ("I3",)),
     Scenario("docx-vba-project", A, "standard", "a .docx carrying vbaProject.bin", a_docx_vba, ("I3",)),
+    Scenario(
+        "xss-probe-onerror", A, "free", "an <img onerror=alert(document.domain)> page", a_xss_probe, ("I3",)
+    ),
     Scenario(
         "html-obfuscated-javascript",
         A,

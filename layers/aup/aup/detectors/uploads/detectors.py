@@ -154,6 +154,7 @@ def script_in_document(
     s = settings.scripts
     handlers: Counter[str] = Counter()
     interaction: Counter[str] = Counter()
+    page: Counter[str] = Counter()  # self-running, but only calling the page's functions (a review)
     exfil: Counter[str] = Counter()
     active: Counter[str] = Counter()
     tags = js_urls = 0
@@ -161,13 +162,18 @@ def script_in_document(
     for r in result.reports:
         m = r.markup
         has_markup = m is not None and bool(
-            m.script_tags or m.event_handlers or m.interaction_handlers or m.javascript_urls
+            m.script_tags
+            or m.event_handlers
+            or m.interaction_handlers
+            or m.page_handlers
+            or m.javascript_urls
         )
         if not has_markup and not r.active:
             continue
         if m is not None and has_markup:
             handlers.update(m.event_handlers)
             interaction.update(m.interaction_handlers)
+            page.update(m.page_handlers)
             exfil.update(m.exfiltration_markers)
             tags += m.script_tags
             js_urls += m.javascript_urls
@@ -175,7 +181,7 @@ def script_in_document(
         where.append(r)
     if not where:
         return []
-    if _stealing(exfil) and (handlers or interaction or js_urls or tags):
+    if _stealing(exfil) and (handlers or interaction or page or js_urls or tags):
         confidence = s.exfiltration_confidence
     elif handlers or js_urls or active["launch"]:
         confidence = s.handler_confidence
@@ -186,6 +192,7 @@ def script_in_document(
         confidence = s.script_tag_confidence
     summary = (
         f"{tags} script tags, {sum(handlers.values())} event handlers that run by themselves, "
+        f"{sum(page.values())} that only call the page's functions or set their element's properties, "
         f"{sum(interaction.values())} on the page's controls, {js_urls} javascript: URLs"
     )
     if active:
@@ -202,6 +209,7 @@ def script_in_document(
                 "script_tags": tags,
                 "event_handlers": dict(handlers),
                 "interaction_handlers": dict(interaction),
+                "page_handlers": dict(page),
                 "javascript_urls": js_urls,
                 "exfiltration_markers": dict(exfil),
                 "active_content": dict(active),

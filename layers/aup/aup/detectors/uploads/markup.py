@@ -35,6 +35,52 @@ _INTERACTION_HANDLERS = frozenset({
     "ondragstart", "ondragend", "ondragover", "ondragenter", "ondragleave", "ondrop", "oncopy", "oncut",
     "onpaste",
 })  # fmt: skip
+# A handler that runs by itself but only does what a page does with its own elements: calls a function
+# by name with plain arguments (``init()``, ``resize(this)``, ``init(evt)``), or sets a property of the
+# element to a plain value (``this.onerror=null;this.src='fallback.png'``, the ``rel=preload`` idiom
+# ``this.rel='stylesheet'``). Statements of no other shape, or naming any of ``_RISKY_CODE`` (what an
+# injected payload does: dialogs as XSS probes, code from strings, the document's cookie or location,
+# markup written in, requests sent), keep the handler self-running.
+PAGE_HANDLER_MAX_CHARS = 500  # longer handler code is not a page's one-liner: judged as self-running
+_JS_NAME = r"[A-Za-z_$][\w$]*"
+_JS_VALUE = (
+    rf"""(?:'[^'\\]*'|"[^"\\]*"|-?\d+(?:\.\d+)?|true|false|null|this|event|evt|{_JS_NAME}(?:\.{_JS_NAME})*)"""
+)
+_JS_CALL = rf"{_JS_NAME}(?:\.{_JS_NAME})*\s*\(\s*(?:{_JS_VALUE}(?:\s*,\s*{_JS_VALUE})*)?\s*\)"
+_PAGE_STATEMENT = re.compile(
+    rf"(?:{_JS_CALL}(?:\s*\.\s*{_JS_CALL})*|this(?:\.{_JS_NAME})+\s*=\s*{_JS_VALUE}|return\s+(?:true|false)|)",
+)
+_RISKY_CODE = re.compile(
+    r"\b(?:alert|prompt|confirm|print|eval|Function|constructor|setTimeout|setInterval|atob|btoa|"
+    r"fromCharCode|unescape|escape|decodeURI|decodeURIComponent|import|require|open|write|writeln|"
+    r"postMessage|fetch|XMLHttpRequest|sendBeacon|WebSocket|EventSource|location|cookie|domain|"
+    r"localStorage|sessionStorage|indexedDB|innerHTML|outerHTML|insertAdjacentHTML|srcdoc|"
+    r"createElement|appendChild|append|prepend|replaceWith|insertBefore|top|parent|opener|frames|"
+    r"globalThis|self|window|navigator|history|javascript|vbscript)\b",
+    re.I,
+)
+_JS_STRING = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+
+
+def page_handler(code: str) -> bool:
+    """Whether a self-running handler's ``code`` only calls the page's functions or sets its element's
+    own properties to plain values (see ``_PAGE_STATEMENT``)."""
+    if not code.strip() or len(code) > PAGE_HANDLER_MAX_CHARS or _RISKY_CODE.search(code):
+        return False
+    for part in code.split(";"):
+        statement = part.strip()
+        if not _PAGE_STATEMENT.fullmatch(statement):
+            return False
+        strings = [a or b for a, b in _JS_STRING.findall(statement)]
+        # An element may point at another address (an image's fallback); a call is not handed one (a
+        # loader of remote code: ``$.getScript('//host/x.js')``), and nothing is handed a data: URL.
+        if any("data:" in s.lower() for s in strings) or (
+            not statement.startswith("this") and any(":" in s or "//" in s for s in strings)
+        ):
+            return False
+    return True
+
+
 _CONTROL_AND_SPACE = {i: None for i in range(0x21)}  # browsers drop tabs and newlines inside URLs
 _REFRESH_URL = re.compile(r"url\s*=\s*['\"]?(.*)", re.I | re.S)
 _MAX_SRCDOC_DEPTH = 3
@@ -66,6 +112,7 @@ class MarkupReport:
     script_tags: int = 0
     event_handlers: Counter[str] = field(default_factory=Counter)  # attribute names (onerror, onload)
     interaction_handlers: Counter[str] = field(default_factory=Counter)  # onclick, onsubmit, ...
+    page_handlers: Counter[str] = field(default_factory=Counter)  # self-running, of a page's own shape
     javascript_urls: int = 0
     exfiltration_markers: Counter[str] = field(default_factory=Counter)
     marks_in_meta: Counter[str] = field(default_factory=Counter)
@@ -185,6 +232,7 @@ class MarkupScanner(HTMLParser):
         r.script_tags += sub.script_tags
         r.event_handlers.update(sub.event_handlers)
         r.interaction_handlers.update(sub.interaction_handlers)
+        r.page_handlers.update(sub.page_handlers)
         r.javascript_urls += sub.javascript_urls
         r.exfiltration_markers.update(sub.exfiltration_markers)
 
@@ -199,7 +247,12 @@ class MarkupScanner(HTMLParser):
             self._in_style = True
         for name, value in attrs.items():
             if name.startswith("on") and len(name) > 2:
-                (r.interaction_handlers if name in _INTERACTION_HANDLERS else r.event_handlers)[name] += 1
+                if name in _INTERACTION_HANDLERS:
+                    r.interaction_handlers[name] += 1
+                elif page_handler(value):
+                    r.page_handlers[name] += 1
+                else:
+                    r.event_handlers[name] += 1
                 for m in _EXFIL.finditer(value):
                     r.exfiltration_markers[m.group(0).lower().split("(")[0].strip()] += 1
             elif (name in _URL_ATTRS or _local(name) in _URL_ATTRS) and script_url(value):

@@ -87,9 +87,12 @@ class Executables(_Section):
 
 class Scripts(_Section):
     """I3-script-in-document in HTML/SVG: handlers that run by themselves (onload, onerror, ...) and
-    javascript: URLs (not ``void(0)``) are exploits; a bare <script> and the handlers of a page's own
-    controls (onclick, onsubmit, ...) are below the bar (review); a script that sends cookies away or
-    runs ``eval(atob(...))`` is exfiltration."""
+    javascript: URLs (not ``void(0)``) are exploits; a bare <script>, the handlers of a page's own
+    controls (onclick, onsubmit, ...) and self-running handlers of a page's own shape (they only call a
+    function by name, ``<body onload="init()">``, or set their element's properties to plain values,
+    ``<img onerror="this.src='fallback.png'">``, never a dialog, code from a string, the cookie or the
+    location) are below the bar (review); a script that sends cookies away or runs ``eval(atob(...))``
+    is exfiltration."""
 
     handler_confidence: float = Field(default=0.9, ge=0, le=1)
     script_tag_confidence: float = Field(default=0.6, ge=0, le=1)
