@@ -17,6 +17,7 @@ from tests.eval import files as F
 from tests.eval.model import BROWSER_UAS, PERIOD, Ctx, Label, Line, Metric, Scenario, Traffic, Upload
 
 MIN = 60_000
+DAY_MS = 24 * 60 * MIN
 SEC = 1000
 
 
@@ -598,6 +599,25 @@ def h_bank_statements(ctx: Ctx) -> Traffic:
             for i in range(30)]  # fmt: skip
     csv = ("date;counterparty;iban;amount_eur\n" + "\n".join(rows) + "\n").encode()
     return uploads(("books/2026-11/statement.csv", csv), ("books/2026-11/statement.pdf", F.text_pdf(rows)))
+
+
+def h_launch_spike(ctx: Ctx) -> Traffic:
+    """A hobby app whose web front-end calls the API with its key: four regular users a day for two
+    days, then a post about it is shared and 120 visitors arrive in an hour, each from a network of its
+    own, each browsing a few pages."""
+    me, lines = ctx.account_id, []
+    browsers = [ua.replace("Chrome/130.0", f"Chrome/{124 + v}.0") for ua in BROWSER_UAS for v in range(4)]
+    regulars = [(ctx.ip(net=200 + u), browsers[u % len(browsers)]) for u in range(4)]
+    for day_back in (2, 1):
+        day_start = (ctx.end_ms // DAY_MS - day_back) * DAY_MS + 9 * 60 * MIN
+        for ip, agent in regulars:
+            for at in gaps(ctx.rng, day_start + ctx.rng.randrange(6 * 60 * MIN), 25, 20 * SEC):
+                lines.append(Line(at, ip, f"/notes/{ctx.rng.randrange(1, 300)}", "/notes/{id}", me, 200, agent))
+    for visitor in range(120):
+        ip, agent = ctx.ip(net=visitor), browsers[visitor % len(browsers)]
+        for at in gaps(ctx.rng, ctx.end_ms - 60 * MIN + ctx.rng.randrange(55 * MIN), 6, 15 * SEC):
+            lines.append(Line(at, ip, f"/notes/{ctx.rng.randrange(1, 300)}", "/notes/{id}", me, 200, agent))
+    return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], regulars[0][0])
 
 
 def h_legacy_site(ctx: Ctx) -> Traffic:
@@ -1404,6 +1424,13 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a month's bank statement (CSV and PDF): 30 counterparties' IBANs",
         h_bank_statements,
+    ),
+    Scenario(
+        "launch-day-spike",
+        H,
+        "free",
+        "a front-end's audience jumps from 4 to 120 networks in an hour, after two days of history",
+        h_launch_spike,
     ),
     Scenario(
         "legacy-site-handlers",

@@ -37,7 +37,8 @@ def test_every_scenario_is_deterministic_and_built_from_the_base_instant(name: s
     end_ms = int(BASE.timestamp() * 1000)
     for batch in first.deliveries:
         assert all(ln.at_ms <= end_ms for ln in batch), "traffic after the base instant"
-        assert all(end_ms - ln.at_ms <= 11 * 3600 * 1000 for ln in batch)
+        # within a few days: an account's previous UTC days are its G1 baseline (launch-day-spike)
+        assert all(end_ms - ln.at_ms <= 3 * 86_400_000 for ln in batch)
     assert all(m.at <= BASE for m in first.metrics)
     if first.lines() > 5:
         assert first != other, "the seed does not reach the generator"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -252,25 +253,49 @@ def test_refusals_on_other_existing_accounts_are_a_foreign_account_probe() -> No
 DAY = 86_400_000
 
 
-def app_users(start: int, users: int, *, first_net: int = 0, seed: int = 9) -> list[T.Line]:
-    """A mobile app: ``users`` people in an hour, each on their own network, six app versions."""
+def _people(
+    start: int,
+    n: int,
+    agent_of: Any,
+    *,
+    first_net: int,
+    seed: int,
+    requests: tuple[int, int],
+    gap_ms: int,
+    paths: Any,
+) -> list[T.Line]:
+    """``n`` people in an hour, each on a network of its own, with ``agent_of(i)``'s agent."""
     rnd = random.Random(seed)
     out = []
-    for u in range(users):
+    for u in range(n):
         net = first_net + u
-        agent = f"AcmeShop/4.{u % 6}.1 ({'iPhone; iOS 18' if u % 2 else 'Android 14; okhttp/4.12.0'})"
-        for k in range(rnd.randrange(5, 15)):
+        for k in range(rnd.randrange(*requests)):
+            path, resource = paths(rnd)
             out.append(
                 T.line(
-                    start + rnd.randrange(55 * 60_000) + k * 8_000,
+                    start + rnd.randrange(55 * 60_000) + k * gap_ms,
                     account="shop-app",
                     ip=f"198.{net // 250}.{net % 250}.7",
-                    agent=agent,
-                    path="/cart",
-                    resource="/cart",
+                    agent=agent_of(u),
+                    path=path,
+                    resource=resource,
                 )
             )
     return sorted(out, key=lambda x: x.ts)
+
+
+def app_users(start: int, users: int, *, first_net: int = 0, seed: int = 9) -> list[T.Line]:
+    """A mobile app: ``users`` people in an hour, each on their own network, six app versions."""
+    return _people(
+        start,
+        users,
+        lambda u: f"AcmeShop/4.{u % 6}.1 ({'iPhone; iOS 18' if u % 2 else 'Android 14; okhttp/4.12.0'})",
+        first_net=first_net,
+        seed=seed,
+        requests=(5, 15),
+        gap_ms=8_000,
+        paths=lambda rnd: ("/cart", "/cart"),
+    )
 
 
 def sharing(lines: list[T.Line]) -> list[float]:
@@ -295,6 +320,31 @@ def test_a_sudden_spread_far_beyond_the_accounts_baseline_is_key_sharing() -> No
     history = [app_users(T.T0 - d * DAY, 4, seed=d) for d in (1, 2)]
     confidences = sharing(T.merge(*history, app_users(T.T0, 60, first_net=100)))
     assert confidences and min(confidences) >= bar
+
+
+def site_visitors(start: int, visitors: int, *, first_net: int = 0, seed: int = 9) -> list[T.Line]:
+    """A web front-end's visitors: each on a network of its own, browsers of several versions."""
+    chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{}.0"
+    return _people(
+        start,
+        visitors,
+        lambda v: chrome.format(120 + v % 9),
+        first_net=first_net,
+        seed=seed,
+        requests=(4, 10),
+        gap_ms=12_000,
+        paths=lambda rnd: (f"/notes/{rnd.randrange(1, 300)}", "/notes/{id}"),
+    )
+
+
+def test_a_front_ends_audience_jumping_past_its_baseline_is_at_most_a_review() -> None:
+    """A post about the customer's app is shared: 60 visitors in an hour against 4 a day before, all
+    browsers. Before, G1 at 0.9: a strike an hour on launch day (three suspend). Resale spreads the
+    same way, so it is a review; the app's own agents (``test_a_sudden_spread_...``) still strike."""
+    bar = POLICY.rules["G1-key-sharing"].confidence_bar
+    history = [site_visitors(T.T0 - d * DAY, 4, seed=d) for d in (1, 2)]
+    confidences = sharing(T.merge(*history, site_visitors(T.T0, 60, first_net=100)))
+    assert confidences and max(confidences) == POLICY.log_analysis.key_sharing.front_end_confidence < bar
 
 
 # --- class 1: paths as the API routes them ---------------------------------------------------------

@@ -459,6 +459,9 @@ def key_sharing(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding 
         confidence = min(confidence, c.no_history_confidence)
     elif nets <= c.baseline_factor * w.baseline[0]:
         return None  # the account's usual spread of networks: its users, not resale
+    front_end = bool(w.requests) and w.totals.non_browser < c.front_end_non_browser_share * (w.requests or 0)
+    if front_end:  # browsers: a web front-end's audience, however it jumped
+        confidence = min(confidence, c.front_end_confidence)
     return _finding(
         "G1-key-sharing",
         w,
@@ -470,6 +473,8 @@ def key_sharing(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding 
             "plan_seats": plan.seats,
             "baseline_networks": None if w.baseline is None else w.baseline[0],
             "baseline_agents": None if w.baseline is None else w.baseline[1],
+            "non_browser_requests": w.totals.non_browser,
+            "hour_requests": w.requests,
         },
     )
 

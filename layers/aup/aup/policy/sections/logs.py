@@ -150,6 +150,11 @@ class KeySharing(_Section):
     # sliver: an account that started late in it, or this very hour's session cut by midnight UTC.
     baseline_min_days: int = Field(default=2, ge=1, le=30)
     no_history_confidence: float = Field(default=0.6, ge=0, le=1)  # cap with no history: a review
+    # A key a web front-end calls with is used by whoever visits: an audience that jumps (a launch, a
+    # shared post) spreads over networks as resale does. When non-browser agents sent under this share
+    # of the hour's requests, the finding is capped at ``front_end_confidence`` (a review).
+    front_end_non_browser_share: float = Field(default=0.2, ge=0, le=1)  # non-browser requests' share ...
+    front_end_confidence: float = Field(default=0.6, ge=0, le=1)  # ... under which: this cap (a review)
 
 
 class Spoofing(_Section):
