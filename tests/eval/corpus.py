@@ -612,7 +612,9 @@ def h_launch_spike(ctx: Ctx) -> Traffic:
         day_start = (ctx.end_ms // DAY_MS - day_back) * DAY_MS + 9 * 60 * MIN
         for ip, agent in regulars:
             for at in gaps(ctx.rng, day_start + ctx.rng.randrange(6 * 60 * MIN), 25, 20 * SEC):
-                lines.append(Line(at, ip, f"/notes/{ctx.rng.randrange(1, 300)}", "/notes/{id}", me, 200, agent))
+                lines.append(
+                    Line(at, ip, f"/notes/{ctx.rng.randrange(1, 300)}", "/notes/{id}", me, 200, agent)
+                )
     for visitor in range(120):
         ip, agent = ctx.ip(net=visitor), browsers[visitor % len(browsers)]
         for at in gaps(ctx.rng, ctx.end_ms - 60 * MIN + ctx.rng.randrange(55 * MIN), 6, 15 * SEC):
