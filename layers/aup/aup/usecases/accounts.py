@@ -390,7 +390,7 @@ def close_review(
             change = AccountChange(
                 account_id=state.account_id,
                 state=after,
-                expected_version=before.version if after is not None and before is not None else None,
+                expected_version=None if after is None else after.version - 1,
                 close_review=closed,
                 audit=[entry],
                 # Beside the entries of the change that made this version, in a slot of its own per

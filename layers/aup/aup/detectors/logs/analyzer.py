@@ -261,7 +261,8 @@ def analyze(
             _touch(per, rate, f, wsec, start, RateTotals, hour_item, slot, sets=slot_sets)
             hour_sets = items.get((f.account, hour_sets_name(hour_no))) or _NO_SETS
             if _touch(per, hour, f, 3600, 0, HourTotals, hour_item, sets=hour_sets):  # once per hour
-                per[hour].peak_per_s, per[hour].requests = hour_load(hour_item, wsec)
+                w = per[hour]
+                w.peak_per_s, w.requests, w.non_browser = hour_load(hour_item, wsec)
         day_item = items.get((f.account, day))
         if day_item:
             _touch(per, day, f, 86400, 0, DayTotals, day_item, samples=False)
@@ -322,19 +323,20 @@ def _read_baselines(
             w.baseline = (max(len(d.networks) for d in history), max(len(d.agents) for d in history))
 
 
-def hour_load(hour_item: dict[str, Any], rate_seconds: int) -> tuple[float, int]:
-    """(the busiest rate slot's requests/s, the hour's requests) of an hour's counter item (slots store
-    ``s<k>.n``)."""
-    counts = list(map(int, map(hour_item.get, _slot_requests(rate_seconds), repeat(0))))
-    return max(counts, default=0) / rate_seconds, sum(counts)
+def hour_load(hour_item: dict[str, Any], rate_seconds: int) -> tuple[float, int, int]:
+    """(the busiest rate slot's requests/s, the hour's requests, those from non-browser agents) of an
+    hour's counter item (slots store ``s<k>.n`` and ``s<k>.nb``)."""
+    counts = list(map(int, map(hour_item.get, _slot_names(rate_seconds, "requests"), repeat(0))))
+    non_browser = sum(map(int, map(hour_item.get, _slot_names(rate_seconds, "non_browser"), repeat(0))))
+    return max(counts, default=0) / rate_seconds, sum(counts), non_browser
 
 
 @lru_cache(maxsize=16)
-def _slot_requests(rate_seconds: int) -> tuple[str, ...]:
-    """The stored names of the requests of every rate slot of an hour item."""
+def _slot_names(rate_seconds: int, field: str) -> tuple[str, ...]:
+    """The stored names of ``RateTotals.<field>`` in every rate slot of an hour item."""
     wms = rate_seconds * 1000
-    requests = stored_name(RateTotals, "requests")
-    return tuple(slot_prefix(k * wms, wms) + requests for k in range(3600 // rate_seconds))
+    stored = stored_name(RateTotals, field)
+    return tuple(slot_prefix(k * wms, wms) + stored for k in range(3600 // rate_seconds))
 
 
 def _touch(

@@ -438,7 +438,6 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
         undocumented_paths=undocumented_paths,
         networks={_network_tag(ip) for ip in _first(w.ips)},
         agents={_agent_tag(a) for a in _first(w.agents)},
-        non_browser=nb,
     )
     day = DayTotals(
         requests=w.requests,

@@ -38,6 +38,7 @@ class Window(Generic[T]):
     start_ms: int = 0  # the window's start
     peak_per_s: float | None = None  # an hour window: its busiest rate slot's requests/s (None: unknown)
     requests: int | None = None  # an hour window: its requests, every rate slot's (None: unknown)
+    non_browser: int = 0  # an hour window: its requests from non-browser agents, every rate slot's
     # G1: the account's busiest previous day's (distinct networks, distinct agents); None: no history
     baseline: tuple[int, int] | None = None
 
@@ -459,9 +460,8 @@ def key_sharing(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding 
         confidence = min(confidence, c.no_history_confidence)
     elif nets <= c.baseline_factor * w.baseline[0]:
         return None  # the account's usual spread of networks: its users, not resale
-    front_end = bool(w.requests) and w.totals.non_browser < c.front_end_non_browser_share * (w.requests or 0)
-    if front_end:  # browsers: a web front-end's audience, however it jumped
-        confidence = min(confidence, c.front_end_confidence)
+    if w.requests and w.non_browser < c.front_end_non_browser_share * w.requests:
+        confidence = min(confidence, c.front_end_confidence)  # browsers: a web front-end's audience
     return _finding(
         "G1-key-sharing",
         w,
@@ -473,7 +473,7 @@ def key_sharing(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding 
             "plan_seats": plan.seats,
             "baseline_networks": None if w.baseline is None else w.baseline[0],
             "baseline_agents": None if w.baseline is None else w.baseline[1],
-            "non_browser_requests": w.totals.non_browser,
+            "non_browser_requests": w.non_browser,
             "hour_requests": w.requests,
         },
     )

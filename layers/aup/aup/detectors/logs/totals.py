@@ -85,7 +85,6 @@ class HourTotals:
     # search box's users type as often as what an injection sends; ``payload`` counts the others
     served_payload: int = count("spl")
     probe: int = count("prb")  # requests for a published exploit path (CVE probe URI, web shell)
-    non_browser: int = count("hnb")  # G1: requests from non-browser agents (a front-end's audience: few)
     foreign_ids: AbstractSet[str] = distinct("fid")
     # W5 enumeration: the hour's numbered paths as members (``members.walk_member``: a digest of the
     # collection and block of 16 ids, and the position), so the walk's steps are measured over the
