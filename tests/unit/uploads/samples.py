@@ -10,7 +10,7 @@ import io
 import random
 import zipfile
 
-from tests.eval.files import email_with, text_pdf  # noqa: F401 - the eval corpus's builders
+from tests.eval.files import email_with, nested_zip_bomb, text_pdf  # noqa: F401 - the eval corpus's builders
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
@@ -322,11 +322,3 @@ def overlapping_zip_bomb(entries: int = 200, kernel_bytes: int = 16 * 1024 * 102
     out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, entries, entries, len(central), cd_at, 0)
     del data_at
     return bytes(out)
-
-
-def nested_zip_bomb(levels: int = 3, fanout: int = 10, leaf_bytes: int = 8 * 1024 * 1024) -> bytes:
-    """42.zip's shape: each level holds ``fanout`` copies of the level below; the leaf is zeros."""
-    data = zip_bytes({"0.bin": b"\x00" * leaf_bytes})
-    for level in range(levels):
-        data = zip_bytes({f"{level}-{i}.zip": data for i in range(fanout)})
-    return data
