@@ -365,12 +365,28 @@ Run = tuple[float, float, int, float, int, float, int]
 BOTOCORE_PAYLOADS = 8  # payloads of the mix whose DynamoDB calls are replayed through botocore
 
 
+# The venv installs this checkout's ``aup`` editable: its finder answers for any module an older tree
+# lacks (``aup.adapters.aws`` in the base), so a driver's "this layout, or the one before" import found
+# this checkout's code there instead of failing (the base's botocore row ran with this checkout's client
+# settings, not its own). A driver run in another tree starts by removing that finder.
+OWN_CODE_ONLY = (
+    "import sys\n"
+    "sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, '__module__', '').startswith('__editable__')]\n"
+)
+
+
 def in_tree(root: Path, driver: str, *args: str) -> Any:
-    """Run ``driver`` (Python source) in the checkout ``root``, its own code first on the path, and
-    return what it printed after ``RESULT `` (JSON). The before/after benches measure each tree so."""
+    """Run ``driver`` (Python source) in the checkout ``root``, its own code first on the path and only
+    its own (``OWN_CODE_ONLY``), and return what it printed after ``RESULT `` (JSON). The before/after
+    benches measure each tree so."""
     env = {**os.environ, "PYTHONPATH": f"{root / 'layers' / 'aup'}:{root}"}
     out = subprocess.run(
-        [sys.executable, "-c", driver, *args], cwd=root, env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", OWN_CODE_ONLY + driver, *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return json.loads(out.split("RESULT ", 1)[1])
 

@@ -60,8 +60,14 @@ def _timed(code: str, *args: str, root: Path = ROOT) -> float:
         "SERVICE_API_ID": "bench",
         "SERVICE_API_STAGE": "prod",
     }
+    from tests.bench.bench_logs import OWN_CODE_ONLY
+
     out = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", (OWN_CODE_ONLY if root != ROOT else "") + code, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     return float(out.stdout.strip().splitlines()[-1])
 
