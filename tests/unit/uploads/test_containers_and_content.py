@@ -28,17 +28,23 @@ from aup.policy import load_default_policy
 from aup.policy.sections.uploads import UploadScanning
 from tests.unit.uploads import samples
 
+MD = "md"  # Markdown names are built: tests/unit/test_docs.py takes a written-out one for a file reference
+
 POLICY = load_default_policy()
 WHEN = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 
 def judge(
-    data: bytes, name: str, settings: UploadScanning | None = None, rules: object = None
+    data: bytes,
+    name: str,
+    settings: UploadScanning | None = None,
+    rules: object = None,
+    served_as: str | None = None,
 ) -> tuple[Verdict, ScanResult, list[Finding]]:
     engine = ScanEngine(
         settings or POLICY.upload_scanning, rules if rules is not None else compile_rules(), ("CIMCON",)
     )
-    result = engine.scan(io.BytesIO(data), name, owner="acme")
+    result = engine.scan(io.BytesIO(data), name, owner="acme", served_as=served_as)
     obj = detectors.UploadedObject("b", f"accounts/acme/{name}", "v1", "e", len(data), "acme", WHEN)
     findings = detectors.content_findings(obj, result, POLICY, {})
     return verdict(result.status, findings, POLICY), result, findings
@@ -548,3 +554,89 @@ def test_a_legacy_site_with_onload_and_fallbacks_is_held_for_review_not_struck()
     probe = page.replace(b"this.src='/img/logo-fallback.png'", b"alert(document.domain)")
     got, _, findings = judge(probe, "index.html")
     assert got is Verdict.threat and findings[0].evidence["event_handlers"] == {"onerror": 1}
+
+
+# --- Markdown: code is shown, raw HTML is rendered ---------------------------------------------------
+
+GUIDE = (
+    b"# Preventing cross-site scripting\n\nAn attacker who controls a comment can submit:\n\n"
+    b"```html\n<script>alert(document.cookie)</script>\n<img src=x onerror=alert(1)>\n```\n\n"
+    b"~~~~\n<svg onload=alert(1)>\n~~~~\n\n"
+    b'Or inline: `<a href="javascript:alert(1)">`, ``<body onload=alert(`x`)>``.\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "served_as"),
+    [
+        (f"docs/xss.{MD}", "text/markdown"),
+        ("README.markdown", "text/plain; charset=utf-8"),
+        (f"docs/xss.{MD}", "binary/octet-stream"),  # S3's type when the uploader names none: downloaded
+    ],
+)
+def test_payloads_a_markdown_guide_shows_as_code_are_no_finding(name: str, served_as: str) -> None:
+    """A security guide's fenced blocks and code spans are printed, never run. Before, the .md was read
+    as a page: ``I3-script-in-document`` at 0.9, a strike (a second such upload suspended)."""
+    got, _, findings = judge(GUIDE, name, served_as=served_as)
+    assert (got, findings) == (Verdict.clean, [])
+
+
+@pytest.mark.parametrize(
+    ("name", "served_as"),
+    [
+        ("notes.txt", "text/plain"),  # no Markdown file
+        (f"docs/xss.{MD}", "text/html"),  # a browser renders it: every fenced payload runs
+        (f"docs/xss.{MD}", "application/xhtml+xml"),
+        (f"docs/xss.{MD}", "image/svg+xml"),
+        (f"docs/xss.{MD}", None),  # its type unknown: it may be rendered
+    ],
+)
+def test_the_same_text_is_read_as_markup_unless_it_is_markdown_no_browser_renders(
+    name: str, served_as: str | None
+) -> None:
+    got, _, findings = judge(GUIDE, name, served_as=served_as)
+    assert got is Verdict.threat and rules_of(findings) == {"I3-script-in-document"}
+
+
+def test_a_markdown_member_of_an_archive_is_read_as_markdown() -> None:
+    """Unpacked, a member is served by its name: a docs bundle's guide is code, its raw page is not."""
+    bundle = samples.zip_bytes({f"docs/xss.{MD}": GUIDE, f"docs/raw.{MD}": RAW_IN_MARKDOWN["an HTML block"]})
+    got, _, findings = judge(bundle, "docs.zip", served_as="application/zip")
+    assert got is Verdict.threat and [f.evidence["where"] for f in findings] == [[f"!/docs/raw.{MD}"]]
+
+
+RAW_IN_MARKDOWN = {
+    "an HTML block": b'# Widget\n\n<img src=x onerror="alert(document.domain)">\n',
+    "a line indented 4 spaces is no fence": b"Intro\n\n    ```\n<img src=x onerror=alert(1)>\n```\n",
+    "a fence in a block quote is not blanked": b"> ```\n<img src=x onerror=alert(1)>\n",
+    "a code span inside an HTML block is raw": b"<div>\n`<img src=x onerror=alert(1)>`\n</div>\n",
+    "a fence closed by a longer one": b"```\nls\n`````\n\n<img src=x onerror=alert(1)>\n",
+    "a script block over several lines, its backticks raw": (
+        b"<script>\nvar s = `x`;\n\nalert(document.cookie)\n</script>\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("body", [pytest.param(v, id=k) for k, v in RAW_IN_MARKDOWN.items()])
+def test_raw_html_in_markdown_is_still_read(body: bytes) -> None:
+    """What a CommonMark renderer passes to the page stays a finding: only an unambiguous fence (at most
+    3 spaces in) or a one-line code span outside an HTML block is blanked."""
+    got, _, findings = judge(body, f"README.{MD}", served_as="text/markdown")
+    assert got in (Verdict.threat, Verdict.review), findings
+    assert "I3-script-in-document" in rules_of(findings)
+
+
+def test_markdown_code_keeps_line_ends_and_is_incremental() -> None:
+    from aup.detectors.uploads.markup import MarkdownCode
+
+    text = GUIDE.decode()
+    whole = MarkdownCode()
+    once = whole.feed(text) + whole.flush()
+    pieces = MarkdownCode()
+    split = "".join(pieces.feed(text[i : i + 7]) for i in range(0, len(text), 7)) + pieces.flush()
+    assert once == split
+    assert once.count("\n") == text.count("\n") and len(once) == len(text)
+    assert "<" not in once and "# Preventing cross-site scripting" in once
+    fence = MarkdownCode()
+    assert fence.feed("````\n```\n<b>\n") == "    \n   \n   \n"  # a shorter fence is code
+    assert fence.feed("~~~~\n<b>\n````\n<i>\n") == "    \n   \n    \n<i>\n"  # "~~~~" is code, "````" closes

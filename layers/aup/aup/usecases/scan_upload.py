@@ -166,7 +166,9 @@ class UploadScanner:
         version = event.version or None
         etag = (meta.get("ETag") or "").strip('"') or event.etag
         size = int(meta.get("ContentLength", event.size))
-        obj = UploadedObject(event.bucket, event.key, version, etag, size, account, event.time)
+        obj = UploadedObject(
+            event.bucket, event.key, version, etag, size, account, event.time, meta.get("ContentType")
+        )
         outcome = ObjectOutcome(event, "scanned", account)
         existing = store.get_tags(event.bucket, event.key, version)
         counter = object_counter(event.bucket, event.key, version)
@@ -267,7 +269,7 @@ class UploadScanner:
             )
         chunk = self.policy.upload_scanning.streaming.chunk_bytes
         with store.open_object(obj.bucket, obj.key, obj.size, obj.version, obj.etag, buffer_size=chunk) as f:
-            result = self.engine.scan(f, obj.key, owner=obj.account_id or "")
+            result = self.engine.scan(f, obj.key, owner=obj.account_id or "", served_as=obj.content_type)
         top = result.top
         return result, top.type if top else FileType("empty", "empty")
 

@@ -47,6 +47,7 @@ class UploadedObject:
     size: int
     account_id: str | None
     uploaded_at: datetime
+    content_type: str | None = None  # as stored (HeadObject): what a browser is told the object is
 
     @property
     def source_event_id(self) -> str:

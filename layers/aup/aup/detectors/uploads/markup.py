@@ -142,6 +142,79 @@ def script_url(value: str) -> bool:
     return url.startswith(_SCRIPT_SCHEMES) and url not in _NOOP_SCRIPT_URLS
 
 
+# Markdown: its code is shown, never run. A renderer prints a fenced block and a code span as text (the
+# payloads a security guide teaches to escape), while raw HTML elsewhere in the file reaches the page.
+MARKDOWN_EXTENSIONS = frozenset({"md", "markdown", "mdown", "mkd", "mkdn"})
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")  # CommonMark: at most 3 spaces in, 4 is an indented line
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+_HTML_LINE = re.compile(r" {0,3}<")  # a line that opens an HTML block: raw up to its end
+_RAW_TEXT_BLOCK = re.compile(r" {0,3}<(script|pre|style|textarea)\b", re.I)  # ends at its closing tag
+MARKDOWN_LINE_MAX_CHARS = 64 * 1024  # a longer line is passed on in pieces, its code spans unmasked
+
+
+def _blank(text: str) -> str:
+    """``text`` as spaces, its line ends kept (the parser's line numbers and the byte counts stay)."""
+    return "".join(c if c in "\r\n" else " " for c in text)
+
+
+class MarkdownCode:
+    """A Markdown text with its fenced code blocks and one-line code spans blanked, fed in pieces.
+
+    Only the unambiguous cases are blanked: a fence indented at most 3 spaces (deeper, or inside a block
+    quote, it may be an indented line of text that a renderer shows as HTML), a code span opened and
+    closed on one line outside an HTML block. Any other case is left as it is and read as markup, so a
+    misreading can only keep a finding, never lose one. HTML blocks follow CommonMark: from a line that
+    opens with a tag to the next blank line (``<script>``, ``<pre>``, ``<style>``, ``<textarea>``: to the
+    line that closes it), whatever backticks they hold."""
+
+    def __init__(self) -> None:
+        self._partial = ""
+        self._fence: str | None = None  # the open fence's backticks or tildes
+        self._html: str | None = None  # the open HTML block: "" to a blank line, or its closing tag
+
+    def feed(self, text: str) -> str:
+        text = self._partial + text
+        cut = text.rfind("\n") + 1
+        if len(text) - cut > MARKDOWN_LINE_MAX_CHARS:
+            cut = len(text)
+        self._partial = text[cut:]
+        return "".join(map(self._line, text[:cut].splitlines(keepends=True)))
+
+    def flush(self) -> str:
+        rest, self._partial = self._partial, ""
+        return self._line(rest) if rest else ""
+
+    def _line(self, line: str) -> str:
+        body = line.rstrip("\r\n")
+        if self._html is not None:
+            ends = f"</{self._html}" in body.lower() if self._html else not body.strip()
+            if ends:  # a raw-text block at its closing tag, any other at a blank line
+                self._html = None
+            return line
+        fence = _FENCE.match(body)
+        if self._fence is not None:
+            # closed by a fence of its mark, at least as long, with nothing after it
+            if (
+                fence
+                and fence[1][0] == self._fence[0]
+                and len(fence[1]) >= len(self._fence)
+                and not fence[2].strip()
+            ):
+                self._fence = None
+            return _blank(line)
+        if fence and not (fence.group(1)[0] == "`" and "`" in fence.group(2)):
+            self._fence = fence.group(1)
+            return _blank(line)
+        if _HTML_LINE.match(body):
+            raw = _RAW_TEXT_BLOCK.match(body)
+            if raw is None:
+                self._html = ""
+            elif f"</{raw[1].lower()}" not in body.lower()[raw.end() :]:  # not closed on its first line
+                self._html = raw[1].lower()
+            return line
+        return _CODE_SPAN.sub(lambda m: _blank(m.group(0)), line)
+
+
 def _local(name: str) -> str:
     """``html:script`` / ``x:iframe`` (XHTML namespaces) -> the element's local name."""
     return name.rsplit(":", 1)[-1]

@@ -50,7 +50,7 @@ from typing import IO, Any
 
 from aup.detectors.uploads.active import OOXML_MEMBERS, ActiveContentScanner
 from aup.detectors.uploads.filetype import HEAD_BYTES, FileType, extension, sniff
-from aup.detectors.uploads.markup import MarkupReport, MarkupScanner
+from aup.detectors.uploads.markup import MARKDOWN_EXTENSIONS, MarkdownCode, MarkupReport, MarkupScanner
 from aup.detectors.uploads.pdq import PdqHash, pdq_from_bytes
 from aup.detectors.uploads.signatures import SignatureScanner
 from aup.detectors.uploads.text import TextCounts, TextScanner
@@ -68,6 +68,18 @@ _UNSUPPORTED_ARCHIVES = {"rar"}
 # there. Literal-led patterns only (the regex engine is fast on those): a tag, or a javascript: URL.
 _MARKUP_TAG = re.compile(rb"<[A-Za-z!/?]")
 _MARKUP_KINDS = {"text", "xml"}
+_MARKDOWN_KINDS = {"text", "html", "svg", "xml"}  # what a Markdown file sniffs as, by the tags it shows
+_RENDERED_AS_MARKUP = ("html", "xml", "svg")  # text/html, application/xhtml+xml, image/svg+xml, text/xml
+
+
+def renders_markup(content_type: str | None) -> bool:
+    """Whether a browser given ``content_type`` may render the object as a page (unknown: it may)."""
+    if content_type is None:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return not media or any(word in media for word in _RENDERED_AS_MARKUP)
+
+
 _PDQ_LABELS = {"jpeg", "png", "webp", "gif", "tiff", "bmp"}  # images Pillow decodes (first frame)
 
 
@@ -176,6 +188,7 @@ class ScanEngine:
     _threats: tuple[bytes, ...] = field(default=(), init=False)
     _object_size: int = field(default=0, init=False)
     _owner: str = field(default="", init=False)
+    _served_as: str | None = field(default=None, init=False)  # the object's stored Content-Type
     #: The streams being opened as containers, outermost first: the chain a ratio bomb is measured along;
     #: and each stream's packed size in its container (None: stored as it is), the stream being read last.
     _open: list[ContentReport] = field(default_factory=list, init=False)
@@ -184,10 +197,17 @@ class ScanEngine:
     def __post_init__(self) -> None:
         self._threats = tuple(p.lower().encode() for p in self.settings.threat_phrases)
 
-    def scan(self, fileobj: IO[bytes], name: str, owner: str = "") -> ScanResult:
-        """Scan ``fileobj`` (seekable, positioned at 0). Never raises for content; I/O errors propagate."""
+    def scan(
+        self, fileobj: IO[bytes], name: str, owner: str = "", served_as: str | None = None
+    ) -> ScanResult:
+        """Scan ``fileobj`` (seekable, positioned at 0). Never raises for content; I/O errors propagate.
+
+        ``served_as``: the object's stored Content-Type. A Markdown file's code is blanked before it is
+        read as markup only when that type is known and is none a browser renders as a page
+        (``renders_markup``): the same bytes served as ``text/html`` run every fenced payload."""
         result = ScanResult(status=ScanStatus.complete)
         self._owner = owner
+        self._served_as = served_as
         self._open, self._packed = [], []
         self._object_size = fileobj.seek(0, io.SEEK_END)
         fileobj.seek(0)
@@ -472,6 +492,7 @@ class ScanEngine:
         decoded_signatures: SignatureScanner | None = None  # over UTF-16/32 text, decoded
         text: TextScanner | None = None
         markup: MarkupScanner | None = None
+        markdown: MarkdownCode | None = None  # a Markdown file's code blanked before it is read as markup
         active: ActiveContentScanner | None = None
         wide: Any = None  # incremental UTF-16/32 decoder
         # An OLE document's strings (Word's text, Excel's shared strings, PowerPoint's atoms) are 8-bit or
@@ -509,7 +530,17 @@ class ScanEngine:
                     decoded_signatures = SignatureScanner(
                         self.rules, s.streaming.overlap_bytes, signatures.externals
                     )
-                if ftype.is_markup:
+                if (
+                    ftype.kind in _MARKDOWN_KINDS
+                    and extension(base) in MARKDOWN_EXTENSIONS
+                    and (depth > 0 or not renders_markup(self._served_as))
+                ):
+                    # Markdown (sniffed as HTML or SVG when it shows tags), not served as a page (a member is
+                    # served by its name once unpacked): read as markup from its first line, its code
+                    # blanked (whether a line is code depends on the lines before it)
+                    markdown = MarkdownCode()
+                    markup = MarkupScanner(self.marks, s.markup.phishing_brands)
+                elif ftype.is_markup:
                     markup = MarkupScanner(self.marks, s.markup.phishing_brands)
                 if ftype.label in ("pdf", "ole"):
                     active = ActiveContentScanner(ftype.label, s.streaming.overlap_bytes)
@@ -567,7 +598,8 @@ class ScanEngine:
                     hint_tail = plain[-256:]
                 if markup is not None:
                     if markup_left > 0:
-                        markup.feed(decoder.decode(plain[:markup_left]))
+                        piece = decoder.decode(plain[:markup_left])
+                        markup.feed(markdown.feed(piece) if markdown is not None else piece)
                     markup_left -= len(plain)
         assert report is not None
         report.size = size
@@ -599,6 +631,8 @@ class ScanEngine:
         if text is not None:
             self._text_read(report, text)
         if markup is not None:
+            if markdown is not None:
+                markup.feed(markdown.flush())
             report.markup = markup.finish()
             report.markup.truncated = markup_left < 0
             if markup_left < 0:

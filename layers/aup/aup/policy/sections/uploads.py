@@ -92,7 +92,9 @@ class Scripts(_Section):
     function by name, ``<body onload="init()">``, or set their element's properties to plain values,
     ``<img onerror="this.src='fallback.png'">``, never a dialog, code from a string, the cookie or the
     location) are below the bar (review); a script that sends cookies away or runs ``eval(atob(...))``
-    is exfiltration."""
+    is exfiltration. A Markdown file (``.md``) not stored as a type a browser renders as a page (HTML,
+    XHTML, SVG, XML; or no type) is read without its fenced code blocks and one-line code spans, which a
+    renderer prints: a guide's example payloads; its raw HTML is read as any page's."""
 
     handler_confidence: float = Field(default=0.9, ge=0, le=1)
     script_tag_confidence: float = Field(default=0.6, ge=0, le=1)
