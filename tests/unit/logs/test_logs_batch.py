@@ -23,7 +23,7 @@ from aup.detectors.logs.analyzer import _slow, analyze, read_lines, strictest_pl
 from aup.detectors.logs.counters import MemoryCounters, shares_blocks, walk_steps
 from aup.detectors.logs.members import WALK_BLOCK_BITS, digest, route_shape, tag, walk_member, walk_members
 from aup.detectors.logs.parse import CONTRACT_LINE, raw_from_record
-from aup.detectors.logs.signatures import LOGIN, Signatures
+from aup.detectors.logs.signatures import LOGIN, PathInfo, Signatures
 from aup.detectors.logs.totals import DayTotals, HourTotals, RateTotals, SourceTotals, counter_fields, read
 from aup.domain.ports import CounterUpdate
 from aup.policy import load_policy
@@ -131,24 +131,44 @@ SEGMENTS = [
 ]
 
 
+def _whole(sig: Signatures, path: str) -> PathInfo:
+    """A path's class the long way: every pattern over the whole path, its login segments, its digests."""
+    flags, prefix, number, tenant = sig._classify_path(path)
+    if sig.login_routes and sig._login(path):
+        flags |= LOGIN
+    member = walk_member(prefix, number) if number >= 0 else ""
+    return PathInfo(flags, prefix, number, tenant, digest(path), member)
+
+
+LOGINS = ("login", "signin", "7")  # a digits-only route too: the number itself is then a login segment
+
+
 @settings(max_examples=500, deadline=None)
 @given(
-    st.lists(st.sampled_from(SEGMENTS), min_size=0, max_size=4),
+    st.lists(st.sampled_from([*SEGMENTS, "login", "Signin", "sign-in"]), min_size=0, max_size=4),
     st.integers(min_value=0, max_value=10**13),
     st.booleans(),
+    st.sampled_from([(), LOGINS]),
 )
-def test_numbered_paths_classify_as_whole_paths(segments: list[str], number: int, lead: bool) -> None:
-    sig = Signatures(("accounts", "tenants"))
+def test_numbered_paths_classify_as_whole_paths(
+    segments: list[str], number: int, lead: bool, logins: tuple[str, ...]
+) -> None:
+    """The shortcut (the prefix's class, login check and digest head, remembered) gives what the whole
+    path's classification gives, login flag and id-set member included."""
+    sig = Signatures(("accounts", "tenants"), logins)
     path = ("/" if lead else "") + "/".join([*segments, str(number)])
     fast = sig._numbered_path(path)
-    assert fast is None or fast == sig._classify_path(path)
+    assert fast is None or fast == _whole(sig, path)
+    assert sig.path(path) == _whole(sig, path)
 
 
 def test_numbered_paths_take_the_shortcut() -> None:
-    sig = Signatures(("accounts",))
-    assert sig._numbered_path("/v1/orders/12345678") == sig._classify_path("/v1/orders/12345678")
-    assert sig._numbered_path("/accounts/42") == sig._classify_path("/accounts/42")
-    assert sig._numbered_path("/accounts/42") is not None and sig.path("/accounts/42").tenant == "42"
+    sig = Signatures(("accounts",), LOGINS)
+    for path in ("/v1/orders/12345678", "/accounts/42", "/v1/login/9", "/v1/orders/7"):
+        assert sig._numbered_path(path) == _whole(sig, path), path
+    assert sig.path("/accounts/42").tenant == "42"
+    assert sig.path("/v1/login/9").flags & LOGIN and sig.path("/v1/orders/7").flags & LOGIN
+    assert not sig.path("/v1/orders/8").flags & LOGIN
     assert sig._numbered_path("/admin/42") is None  # an admin interface's first segment: whole path
 
 

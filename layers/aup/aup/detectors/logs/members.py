@@ -24,20 +24,29 @@ def tag(value: str) -> str:
     return f"{digest(value):08x}"
 
 
+def walk_head(prefix: str) -> int:
+    """The collection's part of its id-set members' digest (``walk_members``), to continue from."""
+    return digest(f"{prefix}#")
+
+
 def walk_members(prefix: str, numbers: Iterable[int]) -> Iterator[str]:
     """Numbered paths of one collection as id-set members: a digest of (collection, block of 16 ids),
     ``tag(f"{prefix}#{number >> WALK_BLOCK_BITS}")``, and the id's position in its block (one hex
     digit). Steps inside a block survive; the id itself is not stored. The collection's part of the
     digest is computed once (CRC-32 continues over the block number)."""
-    head = digest(f"{prefix}#")
-    crc32 = zlib.crc32
+    head = walk_head(prefix)
     for n in numbers:
-        yield f"{crc32(b'%d' % (n >> WALK_BLOCK_BITS), head):08x}{n & 15:x}"
+        yield walk_member_at(head, n)
+
+
+def walk_member_at(head: int, number: int) -> str:
+    """One id-set member from its collection's ``walk_head``."""
+    return f"{zlib.crc32(b'%d' % (number >> WALK_BLOCK_BITS), head):08x}{number & 15:x}"
 
 
 def walk_member(prefix: str, number: int) -> str:
     """One numbered path as an id-set member (``walk_members``)."""
-    return next(walk_members(prefix, (number,)))
+    return walk_member_at(walk_head(prefix), number)
 
 
 # A segment that names a record rather than a route: digits, a UUID, a long hex or base-36 id with digits.
