@@ -416,14 +416,18 @@ def before_after(
 ) -> list[str]:
     """The same lines through ``base``'s code and this checkout's, in turns; prints the table.
 
-    Each round runs ``base``, then ``step`` when given (issue 11's restructure alone: ``STEP``), then this
+    Each round runs ``base`` twice (the second, "before again", is the A/A control: how far two runs of the
+    same code differ), then ``step`` when given (issue 11's restructure alone: ``STEP``), then this
     checkout (a process each), and each figure is the best of ``reps`` passes in it; the table shows the
     median over the rounds, the ratios of the medians, and the noise: each side's spread over the rounds,
     (max - min) / median. A CPU-second figure is what the code used whatever else the machine ran; wall
-    seconds also count the time other processes held the core."""
+    seconds also count the time other processes held the core. Then each tree's ratio to the base of the
+    same round, round by round: a slow round slows both, so these pair out the machine's drift."""
     with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False, encoding="utf-8") as f:
         f.write("\n".join(lines))
-    trees = {"before": base, **({"step": step} if step else {}), "after": ROOT}
+    # "before again": the base a second time in each round (A/A). Its ratio to "before" is what two runs
+    # of the same code differ by on this machine, the floor under any before/after ratio.
+    trees = {"before": base, "before again": base, **({"step": step} if step else {}), "after": ROOT}
     runs: dict[str, list[Run]] = {label: [] for label in trees}
     try:
         for _ in range(rounds):
@@ -462,6 +466,13 @@ def before_after(
         )
         if i and ratio < 1 - noise:
             missed.append(f"{label}: {ratio:.2f}x of before, beyond the noise {noise:.0%}")
+    print("   paired ratios, round by round (each tree over the base in the same round): median [min - max]")
+    for i, label in FIGURES:
+        cells = []
+        for other in [t for t in trees if t != "before"]:
+            ratios = [o[i] / b[i] for o, b in zip(runs[other], runs["before"], strict=True)]
+            cells.append(f"{other} {statistics.median(ratios):.2f} [{min(ratios):.2f} - {max(ratios):.2f}]")
+        print(f"   {label:<31} | " + " | ".join(cells))
     calls = [statistics.median(r[6] for r in runs[side]) for side in ("before", "after")]
     print(
         f"   DynamoDB calls of the first {BOTOCORE_PAYLOADS} payloads (replayed through botocore for the last "
