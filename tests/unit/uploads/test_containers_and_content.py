@@ -611,6 +611,7 @@ RAW_IN_MARKDOWN = {
     "a fence in a block quote is not blanked": b"> ```\n<img src=x onerror=alert(1)>\n",
     "a code span inside an HTML block is raw": b"<div>\n`<img src=x onerror=alert(1)>`\n</div>\n",
     "a fence closed by a longer one": b"```\nls\n`````\n\n<img src=x onerror=alert(1)>\n",
+    "a form feed is no line end, so no fence follows it": b"Note\x0c```\n<img src=x onerror=alert(1)>\n",
     "a script block over several lines, its backticks raw": (
         b"<script>\nvar s = `x`;\n\nalert(document.cookie)\n</script>\n"
     ),
@@ -640,3 +641,19 @@ def test_markdown_code_keeps_line_ends_and_is_incremental() -> None:
     fence = MarkdownCode()
     assert fence.feed("````\n```\n<b>\n") == "    \n   \n   \n"  # a shorter fence is code
     assert fence.feed("~~~~\n<b>\n````\n<i>\n") == "    \n   \n    \n<i>\n"  # "~~~~" is code, "````" closes
+
+
+def test_the_rest_of_a_line_too_long_to_hold_is_no_line_start() -> None:
+    """A line past ``MARKDOWN_LINE_MAX_CHARS`` is passed on in pieces; a piece that begins with a fence
+    mark in mid-line opens nothing (else an aligned one would blank the payload after it), and inside a
+    fence the line's rest stays code."""
+    from aup.detectors.uploads.markup import MARKDOWN_LINE_MAX_CHARS, MarkdownCode
+
+    long = "a" * (MARKDOWN_LINE_MAX_CHARS + 10)
+    m = MarkdownCode()
+    assert m.feed(long) == long
+    assert m.feed("```\n<img onerror=alert(1)>\n") == "```\n<img onerror=alert(1)>\n"
+    fenced = MarkdownCode()
+    assert set(fenced.feed("```\n" + long)) <= {" ", "\n"}
+    assert fenced.feed("<b>") == "   "  # still the long line, inside the fence
+    assert fenced.feed("\n```\n<i>\n") == "\n   \n<i>\n"  # its end, the closing fence, then markup

@@ -152,9 +152,19 @@ _RAW_TEXT_BLOCK = re.compile(r" {0,3}<(script|pre|style|textarea)\b", re.I)  # e
 MARKDOWN_LINE_MAX_CHARS = 64 * 1024  # a longer line is passed on in pieces, its code spans unmasked
 
 
+_NOT_LINE_END = re.compile(r"[^\r\n]")
+
+
 def _blank(text: str) -> str:
     """``text`` as spaces, its line ends kept (the parser's line numbers and the byte counts stay)."""
-    return "".join(c if c in "\r\n" else " " for c in text)
+    return _NOT_LINE_END.sub(" ", text)
+
+
+def _lines(text: str) -> list[str]:
+    """``text`` cut after each ``\n``, the only line end that matters here (``str.splitlines`` also cuts
+    at form feeds and Unicode separators, which Markdown reads as text: a fence after one is no fence)."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
 class MarkdownCode:
@@ -171,14 +181,23 @@ class MarkdownCode:
         self._partial = ""
         self._fence: str | None = None  # the open fence's backticks or tildes
         self._html: str | None = None  # the open HTML block: "" to a blank line, or its closing tag
+        self._mid_line = False  # a line too long to hold was passed on: what comes next is its rest
 
     def feed(self, text: str) -> str:
+        out = ""
+        if self._mid_line:  # the rest of a long line holds no line start: code in a fence, else as it is
+            end = text.find("\n") + 1 or len(text)
+            rest, text = text[:end], text[end:]
+            out = _blank(rest) if self._fence is not None else rest
+            self._mid_line = rest[-1:] != "\n"
+            if self._mid_line:
+                return out
         text = self._partial + text
         cut = text.rfind("\n") + 1
         if len(text) - cut > MARKDOWN_LINE_MAX_CHARS:
-            cut = len(text)
+            cut, self._mid_line = len(text), True
         self._partial = text[cut:]
-        return "".join(map(self._line, text[:cut].splitlines(keepends=True)))
+        return out + "".join(map(self._line, _lines(text[:cut])))
 
     def flush(self) -> str:
         rest, self._partial = self._partial, ""
