@@ -184,6 +184,12 @@ class AdminClient:
     def allowlist(self, account_id: str, allowlisted: bool) -> Response:
         return self.call("PUT", f"/accounts/{account_id}/allowlist", {"allowlisted": allowlisted})
 
+    def acts_for(self, account_id: str, accounts: list[str], reason: str | None = None) -> Response:
+        body: dict[str, Any] = {"acts_for": accounts}
+        if reason:
+            body["reason"] = reason
+        return self.call("PUT", f"/accounts/{account_id}/acts-for", body)
+
     def list_reviews(self) -> Response:
         return self.call("GET", "/reviews")
 

@@ -231,8 +231,15 @@ def accounts() -> None:
 
 
 def _accounts_command(action: str, **params: Any) -> int:
-    defaults = dict(
-        account_id=None, plan=None, api_key=None, reason=None, until=None, off=False, violation_id=None
+    defaults: dict[str, Any] = dict(
+        account_id=None,
+        plan=None,
+        api_key=None,
+        reason=None,
+        until=None,
+        off=False,
+        violation_id=None,
+        clients=[],
     )
     return _accounts(argparse.Namespace(action=action, **{**defaults, **params}))
 
@@ -440,6 +447,41 @@ def accounts_void(account_id: str, violation_id: str, reason: str, as_json: bool
 def accounts_allowlist(account_id: str, off: bool, as_json: bool, port: int) -> int:
     """Allowlist an account (or --off)."""
     return _accounts_command("allowlist", account_id=account_id, off=off, json=as_json, port=port)
+
+
+@accounts.command(
+    "acts-for",
+    epilog="""\b
+Examples:
+  aupctl accounts acts-for agency-7 client-1 client-2 --reason "agency contract 2026-114"
+  aupctl accounts acts-for partner-platform --any --reason "Connect platform"
+  aupctl accounts acts-for agency-7 --none""",
+)
+@click.argument("account_id", metavar="ID")
+@click.argument("clients", nargs=-1, metavar="[ACCOUNT]...")
+@click.option("--any", "any_account", is_flag=True, help="it may act for any account (a platform)")
+@click.option("--none", "no_account", is_flag=True, help="it acts for no other account")
+@click.option("--reason", default=None, help="recorded in the audit trail")
+@json_option
+@port_option()
+@remote_options
+def accounts_acts_for(
+    account_id: str,
+    clients: tuple[str, ...],
+    any_account: bool,
+    no_account: bool,
+    reason: str | None,
+    as_json: bool,
+    port: int,
+) -> int:
+    """Set the accounts ID may name in X-Account-Id (replacing the list): a platform for its connected
+    accounts, an agency for its clients. Claiming them is then not W1-claimed-account."""
+    if sum((bool(clients), any_account, no_account)) != 1:
+        raise click.UsageError("give the accounts it acts for, or --any, or --none")
+    accounts_list = ["*"] if any_account else list(clients)
+    return _accounts_command(
+        "acts-for", account_id=account_id, clients=accounts_list, reason=reason, json=as_json, port=port
+    )
 
 
 # -------------------------------------------------------------------------------------- reviews (click)
@@ -1143,6 +1185,8 @@ def _accounts(args: argparse.Namespace) -> int:
         return _answer(client.reinstate(args.account_id, args.reason), args.json, one)
     if action == "allowlist":
         return _answer(client.allowlist(args.account_id, not args.off), args.json, one)
+    if action == "acts-for":
+        return _answer(client.acts_for(args.account_id, args.clients, args.reason), args.json, one)
     if action == "void":
         return _answer(client.void(args.account_id, args.violation_id, args.reason), args.json, one)
     if action == "violations":

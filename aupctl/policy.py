@@ -238,8 +238,9 @@ def recorded_diff(
         lines = read_log_lines(logs, s3=s3 or local_s3)
         log_fmt = detect_format(lines) if fmt == "auto" else fmt
         plans = {a: s.plan for a, s in known.items()}
-        extra_live = replay(lines, live, fmt=log_fmt, plans=plans)
-        extra_candidate = replay(lines, candidate, fmt=log_fmt, plans=plans)
+        acts_for = {a: s.acts_for for a, s in known.items() if s.acts_for}
+        extra_live = replay(lines, live, fmt=log_fmt, plans=plans, acts_for=acts_for)
+        extra_candidate = replay(lines, candidate, fmt=log_fmt, plans=plans, acts_for=acts_for)
     result = policy_diff(
         violations,
         live,

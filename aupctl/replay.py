@@ -181,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
         known = _accounts(ledger) if ledger is not None else {}
         plans = {account_id: s.plan for account_id, s in known.items()}
         stats = ReadResult()
-        findings = replay(lines, policy, fmt=fmt, plans=plans, stats=stats)
+        acts_for = {account_id: s.acts_for for account_id, s in known.items() if s.acts_for}
+        findings = replay(lines, policy, fmt=fmt, plans=plans, stats=stats, acts_for=acts_for)
         if args.dry_run:
             when = max((f.detected_at for f in findings), default=datetime.now(UTC))
             outcomes = list(replay_decisions(findings, policy, when, plans=plans, states=known).values())

@@ -80,8 +80,18 @@ REVIEW_COLUMNS = [
 
 
 def accounts_table(accounts: Sequence[dict[str, Any]]) -> str:
-    rows = [{**a, "strikes": strikes_count(a), "suspension": suspension_text(a)} for a in accounts]
-    return table(rows, ACCOUNT_COLUMNS)
+    """With an ``ACTS FOR`` column when an account acts for others (X-Account-Id)."""
+    rows = [
+        {
+            **a,
+            "strikes": strikes_count(a),
+            "suspension": suspension_text(a),
+            "acts_for": ", ".join(map(str, a.get("acts_for") or ())) or None,
+        }
+        for a in accounts
+    ]
+    columns = ACCOUNT_COLUMNS + ([("acts_for", "ACTS FOR")] if any(r["acts_for"] for r in rows) else [])
+    return table(rows, columns)
 
 
 def violations_table(violations: Sequence[dict[str, Any]]) -> str:

@@ -28,7 +28,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from aup import bootstrap
 from aup.detectors.usage.metrics import CloudWatchMetricsReader
 from aup.domain import roles
-from aup.domain.models import ACCOUNT_ID_PATTERN, AccountView, AuditEntry, Review, Violation
+from aup.domain.models import (
+    ACCOUNT_ID_PATTERN,
+    ACTS_FOR_LIMIT,
+    AccountView,
+    ActsFor,
+    AuditEntry,
+    Review,
+    Violation,
+)
 from aup.domain.ports import (
     AccountExists,
     AccountNotFound,
@@ -98,6 +106,14 @@ class ReasonBody(_Body):
 
 class AllowlistBody(_Body):
     allowlisted: bool
+    reason: str | None = Field(default=None, min_length=1, max_length=1000, description="audited")
+
+
+class ActsForBody(_Body):
+    acts_for: ActsFor = Field(
+        max_length=ACTS_FOR_LIMIT,
+        description="accounts it may name in X-Account-Id (replaces the list; [] for none, ['*'] for any)",
+    )
     reason: str | None = Field(default=None, min_length=1, max_length=1000, description="audited")
 
 
@@ -177,6 +193,7 @@ ROUTE_ROLES: tuple[tuple[str, re.Pattern[str], roles.Role | None], ...] = (
     ("GET", re.compile(r"/.*"), roles.Role.viewer),
     ("POST", re.compile(r"/accounts"), roles.Role.admin),
     ("PUT", re.compile(r"/accounts/[^/]+/allowlist"), roles.Role.admin),
+    ("PUT", re.compile(r"/accounts/[^/]+/acts-for"), roles.Role.admin),
     ("POST", re.compile(r"/accounts/[^/]+/(suspend|reinstate)"), roles.Role.operator),
     ("POST", re.compile(r"/accounts/[^/]+/violations/[^/]+/void"), roles.Role.operator),
     ("POST", re.compile(r"/reviews/[^/]+"), roles.Role.operator),
@@ -424,6 +441,22 @@ def allowlist(account_id: AccountIdPath, body: AllowlistBody) -> AccountView:
         bootstrap.ledger(),
         account_id=account_id,
         allowlisted=body.allowlisted,
+        now=now,
+        actor=_actor(),
+        reason=body.reason,
+    )
+    return accounts.view(state, now)
+
+
+@app.put("/accounts/<account_id>/acts-for")
+def acts_for(account_id: AccountIdPath, body: ActsForBody) -> AccountView:
+    """Declare the accounts this one acts for with X-Account-Id: a platform for its connected accounts,
+    an agency for its clients. Naming one of them is then not W1-claimed-account. Audited."""
+    now = bootstrap.utcnow()
+    state = accounts.set_acts_for(
+        bootstrap.ledger(),
+        account_id=account_id,
+        acts_for=body.acts_for,
         now=now,
         actor=_actor(),
         reason=body.reason,

@@ -38,7 +38,7 @@ ACCOUNTS = {
     "bad-actor": "business",  # suspended by an operator
     "wrongly-struck": "standard",  # one exploit-path request (D1-exploit-probe, a strike): voided in a test
     "card-leaker": "free",  # uploads a file with a card number (W2-personal-data: a review)
-    "trusted-co": "business",  # allowlisted: its probing goes to review instead of the ladder
+    "trusted-co": "business",  # allowlisted (its probing goes to review), acts for honest-co and paused-co
     "illegal-host": "free",  # uploads a file on a known-illegal hash list (W4): quarantined, reported
     "cpu-hog": "free",  # its CPU-seconds go over the plan's limit: the usage chart (no sweep is run)
     "paused-co": "standard",  # suspended until a given end by an operator, then reinstated, in a test
@@ -95,6 +95,7 @@ def seed(port: int) -> Seeded:
             assert response.ok, response.error_message()
             out.api_keys[account] = response.body["api_key"]
         assert admin.allowlist("trusted-co", True).ok
+        assert admin.acts_for("trusted-co", ["honest-co", "paused-co"], "agency for two clients").ok
         _bank(local)
         _access_logs(runner, local, out)
         _uploads(local, out)

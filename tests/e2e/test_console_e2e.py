@@ -223,6 +223,16 @@ def test_admin_allowlists_an_account_with_a_reason_using_the_keyboard(page: Any,
     assert_clean(page, console)
 
 
+def test_an_account_page_says_which_accounts_it_acts_for(page: Any, console: Console) -> None:
+    sign_in(page, console, "viewer")
+    open_account(page, "trusted-co")
+    facts = page.locator("section.panel").first.inner_text()  # headings are shown in capitals
+    assert "acts for\nhonest-co, paused-co" in facts.lower()
+    open_account(page, "honest-co")
+    assert "no other account" in page.locator("section.panel").first.inner_text()
+    assert_clean(page, console)
+
+
 def test_operator_exports_an_evidence_bundle_whose_manifest_verifies(
     page: Any, console: Console, tmp_path: Any
 ) -> None:

@@ -797,6 +797,30 @@ def cpu_series(
     ]
 
 
+def on_behalf(
+    ctx: Ctx, names: list[str], *, minutes: int, rate: float, agent: str, ip: str | None = None
+) -> tuple[list[Line], str]:
+    """A server calling the API for other accounts, naming one of ``names`` (``ctx.connected``) in
+    X-Account-Id on each request, at ``rate`` req/s for the last ``minutes``."""
+    ip, me, lines = ip or ctx.ip(), ctx.account_id, []
+    for at in gaps(ctx.rng, ctx.end_ms - minutes * MIN, int(rate * minutes * 60), 1000 / rate, cv=0.4):
+        other = ctx.connected[ctx.rng.choice(names)]
+        path = f"/orders/{ctx.rng.randrange(10_000, 99_999)}"
+        length = ctx.rng.randrange(400, 3000)
+        lines.append(Line(at, ip, path, "/orders/{id}", me, 200, agent, length=length, claimed=other))
+    return [ln for ln in lines if ln.at_ms < ctx.end_ms], ip
+
+
+SHOPS = tuple(f"shop{i:02d}" for i in range(12))
+
+
+def h_platform_connected(ctx: Ctx) -> Traffic:
+    """A marketplace platform syncing the orders of the 12 shops it manages, each request naming the
+    shop in X-Account-Id; the operator declared the shops (``acts_for``)."""
+    lines, ip = on_behalf(ctx, list(SHOPS), minutes=30, rate=2, agent="MarketPlatform-Sync/5.2 (+go 1.23)")
+    return traffic(lines, ip)
+
+
 def h_cpu_spike(ctx: Ctx) -> Traffic:
     """A standard account (50 CPU-s per 5 min) with one nightly batch spike of 400 CPU-s."""
     return Traffic(metrics=cpu_series(ctx, [12, 20, 400, 18, 15, 11]))
@@ -834,6 +858,22 @@ def a_sqlmap(ctx: Ctx) -> Traffic:
 def a_nikto(ctx: Ctx) -> Traffic:
     paths = [p for p in PROBE_PATHS for _ in range(10)] + [f"/cgi-bin/test{i}.cgi" for i in range(30)]
     return scan(ctx, "Mozilla/5.00 (Nikto/2.5.0) (Evasions:None) (Test:Port Check)", paths, seconds=0.5)
+
+
+def a_claimed_accounts(ctx: Ctx) -> Traffic:
+    """A key reading orders while naming four other accounts in X-Account-Id, none of them its own."""
+    names = ["mark-a", "mark-b", "mark-c", "mark-d"]
+    lines, ip = on_behalf(ctx, names, minutes=10, rate=0.2, agent="curl/8.5.0")
+    return traffic(lines, ip)
+
+
+def a_agency_beyond_clients(ctx: Ctx) -> Traffic:
+    """An agency declared for three clients that also names two accounts it does not act for."""
+    lines, ip = on_behalf(
+        ctx, ["client-a", "client-b", "client-c"], minutes=20, rate=1, agent="AgencyDesk/3.0"
+    )
+    beyond, _ = on_behalf(ctx, ["rival-a", "rival-b"], minutes=20, rate=0.05, agent="AgencyDesk/3.0", ip=ip)
+    return traffic(sorted(lines + beyond, key=lambda ln: ln.at_ms), ip)
 
 
 def a_privilege_probing(ctx: Ctx) -> Traffic:
@@ -1492,6 +1532,15 @@ SCENARIOS: list[Scenario] = [
         h_security_docs,
     ),
     Scenario(
+        "platform-connected-accounts",
+        H,
+        "business",
+        "a marketplace platform acting for the 12 shops it manages, naming each in X-Account-Id",
+        h_platform_connected,
+        connected=SHOPS,
+        acts_for=SHOPS,
+    ),
+    Scenario(
         "blank-disk-images",
         H,
         "standard",
@@ -1641,6 +1690,25 @@ SCENARIOS: list[Scenario] = [
         "a key refused (403) on eight internal routes in 4 minutes",
         a_privilege_probing,
         ("D2",),
+    ),
+    Scenario(
+        "claimed-accounts",
+        A,
+        "standard",
+        "a key naming four other accounts in X-Account-Id, none of which it acts for",
+        a_claimed_accounts,
+        ("W1",),
+        connected=("mark-a", "mark-b", "mark-c", "mark-d"),
+    ),
+    Scenario(
+        "agency-beyond-clients",
+        A,
+        "business",
+        "an agency declared for three clients naming two more accounts it does not act for",
+        a_agency_beyond_clients,
+        ("W1",),
+        connected=("client-a", "client-b", "client-c", "rival-a", "rival-b"),
+        acts_for=("client-a", "client-b", "client-c"),
     ),
     Scenario(
         "sqli-answered-200",

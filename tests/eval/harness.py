@@ -199,7 +199,16 @@ class Harness:
             )
             try:
                 key = self.register(row.account_id, sc.plan)
-                ctx = Ctx(row.account_id, key, sc.plan, self.scenario_seed(sc.name), index, self.base)
+                connected = self.connect(row.account_id, sc)
+                ctx = Ctx(
+                    row.account_id,
+                    key,
+                    sc.plan,
+                    self.scenario_seed(sc.name),
+                    index,
+                    self.base,
+                    connected=connected,
+                )
                 traffic = sc.build(ctx)
                 if not traffic.probe_ips:
                     traffic.probe_ips = [ctx.ip()]
@@ -243,6 +252,17 @@ class Harness:
         key = str(response.body["api_key"])
         self.keys[account_id] = key
         return key
+
+    def connect(self, account_id: str, sc: Scenario) -> dict[str, str]:
+        """Register the scenario's other accounts and declare those its account acts for."""
+        ids = {name: f"{account_id[: 62 - len(name)]}-{name}" for name in sc.connected}
+        for other in ids.values():
+            self.register(other, "standard")
+        if sc.acts_for:
+            response = self.admin.acts_for(account_id, [ids[name] for name in sc.acts_for], "eval")
+            if not response.ok:
+                raise RuntimeError(f"could not declare {account_id}'s acts-for: {response.error_message()}")
+        return ids
 
     # --------------------------------------------------------------------------------------- signals
 

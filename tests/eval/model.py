@@ -105,6 +105,7 @@ class Ctx:
     seed: int
     index: int  # the scenario's position in the whole catalog (its address block)
     end: datetime  # the run's base instant: a 5-minute boundary just before the run started
+    connected: dict[str, str] = field(default_factory=dict)  # Scenario.connected: name -> account id
     rng: random.Random = field(init=False)
     _used: set[str] = field(default_factory=set, init=False)
 
@@ -160,3 +161,7 @@ class Scenario:
     known: str | None = None  # honest: the issue class of a wrongful decision the current code makes
     fast: bool = False  # in the CI subset
     ip_scoped: bool = False  # attacks caught by an IP-scoped block (the authorizer denies the source)
+    # Other accounts registered with this one (standard plan; ``Ctx.connected`` holds their ids), and
+    # those of them the admin API declares it acts for (X-Account-Id, ``PUT /accounts/{id}/acts-for``).
+    connected: tuple[str, ...] = ()
+    acts_for: tuple[str, ...] = ()

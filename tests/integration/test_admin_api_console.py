@@ -115,6 +115,11 @@ def test_an_operators_suspend_is_audited_with_the_person(handler, account):
         console_event("PUT", f"/accounts/{account}/allowlist", {"allowlisted": True}, who=OPERATOR)
     )
     assert status == 403 and body["required"] == "admin"
+    status, body, _ = handler(  # ...and so are the accounts it acts for (what W1 counts as its own)
+        console_event("PUT", f"/accounts/{account}/acts-for", {"acts_for": ["*"]}, who=OPERATOR)
+    )
+    assert status == 403 and body["required"] == "admin"
+    assert bootstrap.ledger().get_account(account).acts_for == []
     status, _, _ = handler(
         console_event("PUT", f"/accounts/{account}/allowlist", {"allowlisted": True}, who=ADMIN)
     )

@@ -285,3 +285,57 @@ def test_usage_metrics_one_emf_document_per_account(analyzer: Any, lambda_contex
     (cwm,) = biz["_aws"]["CloudWatchMetrics"]
     assert cwm["Namespace"] == "AUP/Usage" and cwm["Dimensions"] == [["AccountId"]]
     assert {m["Name"] for m in cwm["Metrics"]} == {"RequestCount", "EgressBytes"}
+
+
+# --- a platform acting for its connected accounts (X-Account-Id), declared through the admin API -------
+
+
+def test_a_declared_platform_naming_its_connected_accounts_is_not_struck(
+    analyzer: Any, lambda_context: Any
+) -> None:
+    from tests.eventlib import admin_event
+
+    admin = load_handler("admin_api")
+    connected = ["shop-alpha", "shop-bravo", "shop-charlie"]
+    for platform in ("declared-platform", "undeclared-platform"):
+        created = admin.lambda_handler(
+            admin_event("POST", "/accounts", {"account_id": platform, "plan": "business"}), lambda_context
+        )
+        assert created["statusCode"] == 201
+    body = {"acts_for": [*reversed(connected), connected[0]], "reason": "platform contract 2026-114"}
+    resp = admin.lambda_handler(
+        admin_event("PUT", "/accounts/declared-platform/acts-for", body), lambda_context
+    )
+    assert resp["statusCode"] == 200 and orjson.loads(resp["body"])["acts_for"] == connected  # sorted, once
+    (audit,) = [a for a in bootstrap.ledger().list_audit("declared-platform") if a.action == "acts-for"]
+    assert audit.reason.endswith("platform contract 2026-114")
+
+    deliver(analyzer, lambda_context, T.on_behalf("declared-platform", connected, n=40, every_ms=15_000))
+    deliver(analyzer, lambda_context, T.on_behalf("undeclared-platform", connected, n=40, every_ms=15_000))
+
+    assert violations("declared-platform") == []
+    declared = bootstrap.ledger().get_account("declared-platform")
+    assert declared.status is Status.active and declared.strikes == []
+    assert {v.rule_id for v in violations("undeclared-platform")} == {"W1-claimed-account"}
+    assert [s.rule_id for s in bootstrap.ledger().get_account("undeclared-platform").strikes] == [
+        "W1-claimed-account"
+    ]
+
+
+def test_acts_for_rejects_what_is_no_account_id(analyzer: Any, lambda_context: Any) -> None:
+    from tests.eventlib import admin_event
+
+    admin = load_handler("admin_api")
+    admin.lambda_handler(
+        admin_event("POST", "/accounts", {"account_id": "some-platform", "plan": "business"}), lambda_context
+    )
+    for bad in (["Not An Id"], ["*", "shop-alpha"], ["x"] * 1 + ["shop-" + str(i) for i in range(1001)]):
+        resp = admin.lambda_handler(
+            admin_event("PUT", "/accounts/some-platform/acts-for", {"acts_for": bad}), lambda_context
+        )
+        assert resp["statusCode"] == 422, bad
+    missing = admin.lambda_handler(
+        admin_event("PUT", "/accounts/no-such-account/acts-for", {"acts_for": []}), lambda_context
+    )
+    assert missing["statusCode"] == 404
+    assert bootstrap.ledger().get_account("some-platform").acts_for == []

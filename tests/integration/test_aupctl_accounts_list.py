@@ -106,3 +106,47 @@ def test_every_page_is_followed(client: AdminClient) -> None:
     assert [a["account_id"] for a in free.body["items"]] == ["acme-corp", "beta-co"]
     capped = client.all_accounts(max_pages=2, page_size=1)
     assert len(capped.body["items"]) == 2 and capped.body["next_token"]  # where it stopped, said
+
+
+def test_acts_for_sets_replaces_and_clears_the_list(
+    client: AdminClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aupctl.cli import main
+
+    errors: list[str] = []
+
+    def acts_for(*args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = main(["accounts", "acts-for", *args])
+        captured = capsys.readouterr()
+        errors.append(captured.err)
+        return code, captured.out
+
+    code, out = acts_for("acme-labs", "gamma-co", "beta-co", "--reason", "agency contract")
+    assert code == 0 and "ACTS FOR" in out and "beta-co, gamma-co" in out
+    assert bootstrap.ledger().get_account("acme-labs").acts_for == ["beta-co", "gamma-co"]
+    assert client.events[-1]["body"] and json.loads(client.events[-1]["body"]) == {  # type: ignore[attr-defined]
+        "acts_for": ["gamma-co", "beta-co"],
+        "reason": "agency contract",
+    }
+    code, out = acts_for("acme-labs", "--any", "--json")
+    assert code == 0 and json.loads(out)["acts_for"] == ["*"]
+    code, out = acts_for("acme-labs", "--none")
+    assert code == 0 and "ACTS FOR" not in out
+    assert bootstrap.ledger().get_account("acme-labs").acts_for == []
+    audit = [a.reason for a in bootstrap.ledger().list_audit("acme-labs") if a.action == "acts-for"]
+    assert audit == [
+        "acts for beta-co, gamma-co: agency contract",
+        "acts for any account",
+        "acts for no other account",
+    ]
+    # neither accounts nor a flag, or both: a usage error, nothing sent
+    sent = len(client.events)  # type: ignore[attr-defined]
+    for bad in (["acme-labs"], ["acme-labs", "gamma-co", "--any"], ["acme-labs", "--any", "--none"]):
+        capsys.readouterr()
+        assert main(["accounts", "acts-for", *bad]) == 2, bad
+        assert "give the accounts it acts for, or --any, or --none" in capsys.readouterr().err
+    assert len(client.events) == sent  # type: ignore[attr-defined]
+    code, _ = acts_for("acme-labs", "Bad Id")  # the API's 422, said, and nothing changed
+    assert code != 0 and "not an account id" in errors[-1]
+    assert bootstrap.ledger().get_account("acme-labs").acts_for == []

@@ -269,6 +269,7 @@ def test_every_subcommand_and_option_of_the_contract_is_there(capsys):
         ("accounts", "reinstate"): ["ID", "--reason", "--json", "--port"],
         ("accounts", "violations"): ["ID", "--json", "--port"],
         ("accounts", "allowlist"): ["ID", "--off", "--json", "--port"],
+        ("accounts", "acts-for"): ["ID", "--any", "--none", "--reason", "--json", "--port"],
         ("reviews", "list"): ["--json", "--port"],
         ("reviews", "confirm"): ["ID", "--reason", "--json", "--port"],
         ("reviews", "dismiss"): ["ID", "--reason", "--json", "--port"],

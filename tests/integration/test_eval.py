@@ -26,7 +26,8 @@ BASE = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 def build(name: str, seed: int = 7) -> Any:
     index = [s.name for s in SCENARIOS].index(name)
     sc = SCENARIOS[index]
-    return sc.build(Ctx(f"acct-{index}", "key", sc.plan, seed, index, BASE))
+    connected = {n: f"acct-{index}-{n}" for n in sc.connected}
+    return sc.build(Ctx(f"acct-{index}", "key", sc.plan, seed, index, BASE, connected=connected))
 
 
 @pytest.mark.parametrize("name", [s.name for s in SCENARIOS])
@@ -153,3 +154,10 @@ def test_a_small_eval_runs_through_the_real_handlers_and_reports(runner: Any, tm
     assert re.fullmatch(r"attacks: 2 scenarios, \d caught, \d missed", doc["summary"][1])
     json.dumps(doc)
     assert exit_status(report, strict=False) == 0
+
+
+def test_declared_acts_for_names_only_connected_accounts() -> None:
+    declaring = [s for s in SCENARIOS if s.acts_for]
+    assert {s.label for s in declaring} == {"honest", "attack"}  # a declared platform, and one going beyond
+    for sc in declaring:
+        assert set(sc.acts_for) <= set(sc.connected), sc.name

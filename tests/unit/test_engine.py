@@ -283,3 +283,20 @@ def test_findings_during_a_suspension_are_recorded_without_escalating():
     assert [d.action for d in out.decisions] == [Action.suspend_temporary, Action.record, Action.record]
     assert out.state.temporary_suspensions == 1
     assert out.state.suspension is not None and out.state.suspension.until == NOW + timedelta(hours=24)
+
+
+def test_acts_for_is_sorted_once_audited_and_unchanged_is_no_change() -> None:
+    state = AccountState(account_id="agency-7", plan="business")
+    outcome = engine.set_acts_for(state, acts_for=["client-b", "client-a", "client-b"], actor="op", now=NOW)
+    assert outcome is not None
+    assert outcome.state.acts_for == ["client-a", "client-b"] and outcome.state.version == state.version + 1
+    assert [(a.action, a.reason) for a in outcome.audit] == [("acts-for", "acts for client-a, client-b")]
+    assert engine.set_acts_for(outcome.state, acts_for=["client-a", "client-b"], actor="op", now=NOW) is None
+    many = engine.set_acts_for(state, acts_for=[f"client-{i:02d}" for i in range(8)], actor="op", now=NOW)
+    assert many is not None and many.audit[0].reason.endswith("and 3 more")
+    for bad in (["Client A"], ["*", "client-a"], [f"client-{i:04d}" for i in range(1001)]):
+        with pytest.raises(ValueError):
+            engine.set_acts_for(state, acts_for=bad, actor="op", now=NOW)
+    # an item written before the field existed reads as acting for no one
+    old = AccountState.model_validate_json(state.model_dump_json(exclude={"acts_for"}))
+    assert old.acts_for == []

@@ -64,6 +64,14 @@ function render(...nodes) {
   append(m, nodes);
 }
 
+// The accounts it may name in X-Account-Id (W1): none, any ("*"), or a list (cut after ten).
+function actsFor(list) {
+  if (!Array.isArray(list) || list.length === 0) return "no other account";
+  if (list.length === 1 && list[0] === "*") return "any account (X-Account-Id)";
+  const shown = list.slice(0, 10).join(", ");
+  return list.length > 10 ? `${shown} and ${list.length - 10} more` : shown;
+}
+
 function dash(v) {
   return v === undefined || v === null || v === "" ? "–" : String(v);
 }
@@ -414,6 +422,7 @@ async function viewAccount(id) {
       ["Violations", String(violations.items.length) + (violations.more ? "+" : "")],
       ["Voided", String(violations.items.filter((v) => v.voided).length)],
       ["Registered", account.registered === false ? "no (seen in a finding)" : "yes"],
+      ["Acts for", actsFor(account.acts_for)],
       ["Version", dash(account.version)],
     ]),
     sus

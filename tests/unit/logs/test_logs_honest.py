@@ -18,7 +18,7 @@ from aup.detectors.logs.counters import (
     MAX_WALKED_IDS,
     MemoryCounters,
 )
-from aup.domain.models import Action
+from aup.domain.models import Action, Finding
 from aup.policy import load_policy
 from aup.usecases.replay import replay, replay_decisions
 from tests.unit.logs import traffic as T
@@ -658,3 +658,54 @@ def test_an_apps_hour_cut_by_midnight_is_at_most_a_review() -> None:
     found = replay([x.text for x in lines], POLICY, plans={"shop-app": "standard"}, chunk_lines=500)
     confidences = [f.confidence for f in found if f.rule_id == "G1-key-sharing"]
     assert confidences and max(confidences) < bar
+
+
+# --- class 10: a platform acting for its connected accounts is no impersonator ---------------------
+
+CONNECTED = ["shop-alpha", "shop-bravo", "shop-charlie"]
+
+
+def _delegated(lines: list[T.Line], acts_for: dict[str, list[str]]) -> list[Finding]:
+    return replay([x.text for x in lines], POLICY, plans={"market-platform": "business"}, acts_for=acts_for)
+
+
+def test_naming_the_accounts_it_acts_for_is_no_claimed_account_finding() -> None:
+    lines = T.on_behalf("market-platform", CONNECTED)
+    assert "W1-claimed-account" in {f.rule_id for f in _delegated(lines, {})}  # undeclared: the finding
+    assert _delegated(lines, {"market-platform": CONNECTED}) == []
+    assert _delegated(lines, {"market-platform": ["*"]}) == []
+    assert "W1-claimed-account" in {f.rule_id for f in _delegated(lines, {"someone-else": CONNECTED})}
+
+
+def test_claiming_an_account_beyond_the_declared_ones_is_still_a_finding_with_samples() -> None:
+    lines = T.on_behalf(
+        "market-platform", [*CONNECTED, "victim-co"]
+    )  # a quarter of the requests name an undeclared account
+    found = [
+        f for f in _delegated(lines, {"market-platform": CONNECTED}) if f.rule_id == "W1-claimed-account"
+    ]
+    assert len(found) == 1
+    f = found[0]
+    assert f.evidence["hits"] == len(lines[3::4])  # every fourth request names victim-co
+    assert f.evidence["sample_paths"] == ["victim-co"]  # the undeclared account, not the declared ones
+
+
+def test_refusals_on_a_client_it_acts_for_are_no_foreign_account_probe() -> None:
+    lines = [x.text for x in T.on_behalf("market-platform", CONNECTED, status=403)]
+
+    def result(acts_for: list[str]) -> list[str]:
+        a = analyze(
+            read_lines(lines, POLICY.log_analysis).records,
+            marker=batch_marker(["delegated-403"]),
+            store=MemoryCounters(),
+            policy=POLICY,
+            plan_of=lambda _a: "business",
+            accounts_exist=lambda ids: set(ids) & set(CONNECTED),
+            acts_for=lambda account: frozenset(acts_for) if account == "market-platform" else frozenset(),
+        )
+        return sorted({f.rule_id for f in a.findings})
+
+    assert "D2-foreign-account-probe" in result([])
+    assert "D2-foreign-account-probe" not in result(CONNECTED)
+    assert "D2-foreign-account-probe" not in result(["*"])
+    assert "W1-claimed-account" not in result(CONNECTED)

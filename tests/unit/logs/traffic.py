@@ -347,6 +347,26 @@ def spoofer(account: str = "spoofy", seed: int = 8) -> list[Line]:
     return out
 
 
+def on_behalf(
+    account: str, others: list[str], *, n: int = 30, every_ms: int = 20_000, status: int = 200
+) -> list[Line]:
+    """A platform's server calling the API for the accounts it manages, naming one of ``others`` in
+    X-Account-Id on each request (in turn), on that account's path."""
+    return [
+        line(
+            T0 + i * every_ms,
+            account=account,
+            ip="198.51.100.80",
+            agent="MarketPlatform-Sync/5.2",
+            path=f"/accounts/{others[i % len(others)]}/orders",
+            resource="/accounts/{id}/orders",
+            claimed=others[i % len(others)],
+            status=status,
+        )
+        for i in range(n)
+    ]
+
+
 def chunks(lines: list[Line], max_lines: int = 4000, max_span_ms: int = 20_000) -> Iterator[list[Line]]:
     """Split a time-sorted stream into subscription-sized deliveries (by count and by time span)."""
     batch: list[Line] = []

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from aup.domain.models import (
+    ANY_ACCOUNT,
     AccountState,
     Action,
     AuditEntry,
@@ -533,6 +534,26 @@ def set_allowlisted(state: AccountState, *, allowlisted: bool, actor: str, now: 
     current.updated_at = now
     action = "allowlist" if allowlisted else "unallowlist"
     return Outcome(state=current, audit=[_operator_audit(current, before, action, action, actor, now)])
+
+
+def set_acts_for(state: AccountState, *, acts_for: list[str], actor: str, now: datetime) -> Outcome | None:
+    """Set the accounts ``state``'s may act for (X-Account-Id); None when unchanged."""
+    wanted = AccountState.model_validate({"account_id": state.account_id, "acts_for": acts_for}).acts_for
+    if wanted == state.acts_for:
+        return None
+    current = state.model_copy(deep=True)
+    before = current.effective_status(now)
+    current.acts_for = wanted
+    current.version += 1
+    current.updated_at = now
+    if not wanted:
+        reason = "acts for no other account"
+    elif wanted == [ANY_ACCOUNT]:
+        reason = "acts for any account"
+    else:
+        shown = ", ".join(wanted[:5]) + (f" and {len(wanted) - 5} more" if len(wanted) > 5 else "")
+        reason = f"acts for {shown}"
+    return Outcome(state=current, audit=[_operator_audit(current, before, "acts-for", reason, actor, now)])
 
 
 def lift_expired(state: AccountState, *, now: datetime, actor: str = "suspension-expiry") -> Outcome | None:

@@ -38,6 +38,25 @@ class _Model(BaseModel):
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
 
+ANY_ACCOUNT = "*"  # in ``acts_for``: the account may act for any account (a platform)
+ACTS_FOR_LIMIT = 1000  # accounts one account may act for by name; beyond it, "*" (an item stays small)
+
+
+def _acts_for(value: list[str]) -> list[str]:
+    """Sorted, without repeats; each a well-formed account id, or ``*`` alone."""
+    out = sorted(set(value))
+    bad = [v for v in out if v != ANY_ACCOUNT and not is_account_id(v)]
+    if bad:
+        raise ValueError(f"not an account id: {bad[0]!r} (ids match {ACCOUNT_ID_PATTERN}, or '*' for any)")
+    if ANY_ACCOUNT in out and len(out) > 1:
+        raise ValueError("'*' (any account) stands alone")
+    if len(out) > ACTS_FOR_LIMIT:
+        raise ValueError(f"{len(out)} accounts: at most {ACTS_FOR_LIMIT} by name ('*' for any)")
+    return out
+
+
+ActsFor = Annotated[list[str], AfterValidator(_acts_for)]
+
 
 def hash_api_key(api_key: str) -> str:
     """The only form in which an API key is ever stored or compared: its SHA-256, hex."""
@@ -161,6 +180,10 @@ class AccountState(_Model):
     incidents: list[Incident] = Field(default_factory=list)  # recent ones, bounded by the engine
     allowlisted: bool = False
     dry_run: bool = False
+    # The accounts it may name in X-Account-Id: a platform acting for its connected accounts, an agency
+    # for its clients (``*``: any). Claiming one of them is not W1-claimed-account, nor a refusal on
+    # their paths a D2 foreign-account probe. Set by an operator (PUT /accounts/{id}/acts-for).
+    acts_for: ActsFor = Field(default_factory=list)
     registered: bool = True  # False when first seen through a finding, not through POST /accounts
     key_hashes: list[str] = Field(default_factory=list)
     recent_violation_ids: list[str] = Field(default_factory=list)  # bounded; the ledger is the authority
@@ -374,6 +397,7 @@ class AccountView(_Model):
     dry_run: bool
     version: int
     registered: bool = True
+    acts_for: list[str] = Field(default_factory=list)  # accounts it may name in X-Account-Id; "*": any
 
     @field_validator("status", mode="before")
     @classmethod

@@ -56,6 +56,7 @@ def view(state: AccountState, now: datetime) -> AccountView:
         dry_run=state.dry_run,
         version=state.version,
         registered=state.registered,
+        acts_for=state.acts_for,
     )
 
 
@@ -159,6 +160,31 @@ def set_allowlisted(
         outcome = engine.set_allowlisted(s, allowlisted=allowlisted, actor=actor, now=now)
         if outcome is not None and reason:
             audit = [a.model_copy(update={"reason": reason}) for a in outcome.audit]
+            outcome = outcome.model_copy(update={"audit": audit})
+        return outcome
+
+    outcome = ledger.transition(account_id, change)
+    return _state_after(outcome, ledger, account_id)
+
+
+def set_acts_for(
+    ledger: Ledger,
+    *,
+    account_id: str,
+    acts_for: list[str],
+    now: datetime,
+    actor: str,
+    reason: str | None = None,
+) -> AccountState:
+    """Set the accounts ``account_id`` may name in X-Account-Id (replacing the list; empty: none).
+    The analyzer reads it with the account's plan, so a change holds within ``PLAN_CACHE_SECONDS``.
+    Raises AccountNotFound, or ValueError for an entry that is not an account id."""
+    _require(ledger, account_id)
+
+    def change(s: AccountState) -> Outcome | None:
+        outcome = engine.set_acts_for(s, acts_for=acts_for, actor=actor, now=now)
+        if outcome is not None and reason:
+            audit = [a.model_copy(update={"reason": f"{a.reason}: {reason}"}) for a in outcome.audit]
             outcome = outcome.model_copy(update={"audit": audit})
         return outcome
 

@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from aup.detectors.logs.analyzer import Analysis, analyze, batch_marker, read_lines
-from aup.detectors.logs.counters import KNOWN_SETS_LIMIT, KnownSets, sets_hour
+from aup.detectors.logs.counters import KNOWN_SETS_LIMIT, ActsFor, KnownSets, sets_hour
 from aup.detectors.logs.parse import MalformedPayload, decode_payload, event_messages
 from aup.domain.models import AccountState, Outcome
 from aup.domain.ports import CounterItems, CounterUpdate, Ledger
@@ -162,9 +162,12 @@ def _events(event: dict[str, Any], result: InvocationResult) -> tuple[list[str],
 
 
 @lru_cache(maxsize=100_000)
-def _cached_plan(get_account: Callable[[str], AccountState | None], account: str, period: int) -> str | None:
+def _cached_account(
+    get_account: Callable[[str], AccountState | None], account: str, period: int
+) -> tuple[str, frozenset[str]] | None:
+    """(plan, the accounts it acts for) of ``account``; None when the ledger has no such account."""
     state = get_account(account)
-    return state.plan if state is not None else None
+    return (state.plan, frozenset(state.acts_for)) if state is not None else None
 
 
 def plan_lookup(ledger: Ledger, *, now: Callable[[], float] = time.monotonic) -> Callable[[str], str | None]:
@@ -172,9 +175,20 @@ def plan_lookup(ledger: Ledger, *, now: Callable[[], float] = time.monotonic) ->
     (a warm function keeps the answers across invocations)."""
 
     def plan_of(account: str) -> str | None:
-        return _cached_plan(ledger.get_account, account, int(now() // PLAN_CACHE_SECONDS))
+        found = _cached_account(ledger.get_account, account, int(now() // PLAN_CACHE_SECONDS))
+        return found[0] if found is not None else None
 
     return plan_of
+
+
+def acts_for_lookup(ledger: Ledger, *, now: Callable[[], float] = time.monotonic) -> ActsFor:
+    """Account -> the accounts it may name in X-Account-Id, from the same cached read as its plan."""
+
+    def acts_for(account: str) -> frozenset[str]:
+        found = _cached_account(ledger.get_account, account, int(now() // PLAN_CACHE_SECONDS))
+        return found[1] if found is not None else frozenset()
+
+    return acts_for
 
 
 def accounts_lookup(plan_of: Callable[[str], str | None]) -> Callable[[Sequence[str]], set[str]]:
@@ -234,6 +248,7 @@ def process_event(
         accounts_exist=accounts_lookup(plan_of),
         full_id_sets=memory.full_id_sets,
         known_sets=memory.known_sets,
+        acts_for=acts_for_lookup(ledger),
     )
     memory.forget_beyond_limits(newest_hour(analysis))
     result.counters_written, result.counters_applied = analysis.counters_written, analysis.applied

@@ -32,6 +32,7 @@ from aup.usecases.analyze_logs import (
     InvocationResult,
     WrittenCounters,
     accounts_lookup,
+    acts_for_lookup,
     newest_hour,
     plan_lookup,
     remembered,
@@ -139,6 +140,7 @@ def process_object(
     lines = split_lines(data)
     result.events += len(lines)
     plan_of = plan_lookup(ledger)
+    acts_for = acts_for_lookup(ledger)
     memory = remembered(ledger)
     for n, part in enumerate(_parts(lines, part_lines)):
         read = read_lines(part, policy.log_analysis)
@@ -157,6 +159,7 @@ def process_object(
             accounts_exist=accounts_lookup(plan_of),
             full_id_sets=memory.full_id_sets,
             known_sets=memory.known_sets,
+            acts_for=acts_for,
         )
         memory.forget_beyond_limits(newest_hour(analysis))
         result.counters_written += analysis.counters_written

@@ -30,18 +30,21 @@ def replay(
     plans: Mapping[str, str] | None = None,
     chunk_lines: int = CHUNK_LINES,
     stats: ReadResult | None = None,
+    acts_for: Mapping[str, Iterable[str]] | None = None,
 ) -> list[Finding]:
     """Findings the analyzer would have produced for ``lines`` (oldest first), in detection order.
 
     ``fmt`` is ``json`` (both JSON formats) or ``clf``; ``plans`` maps account ids to plan names
-    (others: the default plan). Lines are fed in chunks as invocations would be, with counters kept
-    across chunks; a window that trips in several chunks yields one finding. Pass ``stats`` to get
-    the unparseable / oversized counts.
+    (others: the default plan), ``acts_for`` account ids to the accounts each may name in X-Account-Id
+    (``AccountState.acts_for``; others: none). Lines are fed in chunks as invocations would be, with
+    counters kept across chunks; a window that trips in several chunks yields one finding. Pass
+    ``stats`` to get the unparseable / oversized counts.
     """
     store = MemoryCounters()
     full_id_sets: set[tuple[str, str]] = set()  # as a warm analyzer remembers them
     known_sets: KnownSets = {}
     plan_map = dict(plans or {})
+    delegates = {a: frozenset(v) for a, v in (acts_for or {}).items()}
     seen: dict[str, Finding] = {}
     cfg = policy.log_analysis
     for n, chunk in enumerate(_chunks(lines, chunk_lines)):
@@ -58,6 +61,7 @@ def replay(
             plan_of=plan_map.get,
             full_id_sets=full_id_sets,
             known_sets=known_sets,
+            acts_for=lambda account: delegates.get(account, frozenset()),
         )
         for f in result.findings:
             seen.setdefault(f.violation_id, f)

@@ -23,6 +23,7 @@ from aup.detectors.logs.counters import (
     HOUR_MS,
     ID_SET_LIMIT,
     AccountsExist,
+    ActsFor,
     KnownSets,
     WindowFacts,
     day_name,
@@ -212,6 +213,7 @@ def analyze(
     accounts_exist: AccountsExist | None = None,
     full_id_sets: set[tuple[str, str]] | None = None,
     known_sets: KnownSets | None = None,
+    acts_for: ActsFor | None = None,
 ) -> Analysis:
     """Tally, count once per ``marker``, read the totals back and run every rule. ``full_id_sets`` and
     ``known_sets`` (``plan_counters``) are kept by a warm caller across batches."""
@@ -228,7 +230,7 @@ def analyze(
     )
     full = full_id_sets if full_id_sets is not None else set()
     known = known_sets if known_sets is not None else {}
-    plan = plan_counters(summary, sig, cfg, accounts_exist, full, known)
+    plan = plan_counters(summary, sig, cfg, accounts_exist, full, known, acts_for)
     applied = store.add_counters_once(marker, plan.updates) if plan.updates else False
     items = store.get_counters(plan.keys) if plan.keys else {}
     walked = stored_name(HourTotals, "walked_ids")

@@ -55,7 +55,7 @@ from aup.detectors.logs.totals import (
     Totals,
     counter_fields,
 )
-from aup.domain.models import hash_source, is_account_id
+from aup.domain.models import ANY_ACCOUNT, hash_source, is_account_id
 from aup.domain.ports import CounterUpdate
 from aup.domain.redact import scrub_text
 from aup.policy.sections.logs import LogAnalysis
@@ -163,6 +163,9 @@ class WindowFacts:
     # not this account's, id -> (requests, sample paths). Counted in ``hour`` only for ids that are
     # real accounts (``plan_counters``' ``accounts_exist``): a CRM's customer ids are no accounts.
     foreign: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+    # W1: the other accounts its requests named in X-Account-Id, value -> requests. Counted in ``hour``
+    # (``claimed``) less those the account acts for (``plan_counters``' ``acts_for``).
+    claims: dict[str, int] = field(default_factory=dict)
 
 
 def _sample(samples: dict[str, list[str]], rule: str, path: str) -> None:
@@ -447,7 +450,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
         networks=hour.networks,
         agents=hour.agents,
     )
-    return WindowFacts(w.account, w.bucket, w.last_ts, rate, hour, day, samples, foreign)
+    return WindowFacts(w.account, w.bucket, w.last_ts, rate, hour, day, samples, foreign, w.claims)
 
 
 @lru_cache(maxsize=4096)
@@ -470,6 +473,39 @@ class CounterPlan:
 
 
 AccountsExist = Callable[[Sequence[str]], AbstractSet[str]]  # candidate ids -> those that are accounts
+# account id -> the accounts it may name in X-Account-Id (``ANY_ACCOUNT``: any);
+# docs/clauses.md#w1-and-accounts-acting-for-others
+ActsFor = Callable[[str], AbstractSet[str]]
+
+
+def _acting_for(
+    acts_for: ActsFor | None, account: str, cache: dict[str, AbstractSet[str]]
+) -> AbstractSet[str]:
+    if acts_for is None:
+        return frozenset()
+    found = cache.get(account)
+    if found is None:
+        found = cache[account] = acts_for(account)
+    return found
+
+
+def _confirm_claims(facts: list[WindowFacts], acts_for: ActsFor | None) -> None:
+    """W1: count the claimed accounts an account does not act for (a platform naming its connected
+    accounts is their delegate, not an impersonator); keep samples of those it counted."""
+    cache: dict[str, AbstractSet[str]] = {}
+    for f in facts:
+        if not f.claims:
+            continue
+        allowed = _acting_for(acts_for, f.account, cache)
+        if ANY_ACCOUNT in allowed:
+            f.hour.claimed = 0
+            continue
+        foreign = [(value, n) for value, n in f.claims.items() if value not in allowed]
+        f.hour.claimed = sum(n for _, n in foreign)
+        for value, _ in foreign:
+            _sample(f.samples, "W1-claimed-account", value)
+
+
 KnownSets = dict[tuple[str, str], dict[str, Any]]  # set item -> its members as last written or read
 MAX_FOREIGN_LOOKUPS = 25  # candidate account ids looked up per invocation
 # Set items a warm process remembers, the least recently used dropped first: an hour's item and the
@@ -477,10 +513,21 @@ MAX_FOREIGN_LOOKUPS = 25  # candidate account ids looked up per invocation
 KNOWN_SETS_LIMIT = 50_000
 
 
-def _confirm_foreign(facts: list[WindowFacts], accounts_exist: AccountsExist | None) -> None:
+def _confirm_foreign(
+    facts: list[WindowFacts], accounts_exist: AccountsExist | None, acts_for: ActsFor | None = None
+) -> None:
     """Count D2 foreign probes only on ids that are real accounts (at most ``MAX_FOREIGN_LOOKUPS``
-    candidates an invocation, the most refused first). Without a lookup (a replay without a ledger)
-    every id of the account form counts."""
+    candidates an invocation, the most refused first) and that the account does not act for (a refusal
+    on a client's path is the client's permissions, not a probe). Without a lookup (a replay without a
+    ledger) every id of the account form counts."""
+    cache: dict[str, AbstractSet[str]] = {}
+    for f in facts:
+        if f.foreign and acts_for is not None:
+            allowed = _acting_for(acts_for, f.account, cache)
+            if allowed:
+                f.foreign = (
+                    {} if ANY_ACCOUNT in allowed else {t: v for t, v in f.foreign.items() if t not in allowed}
+                )
     totals: dict[str, int] = {}
     for f in facts:
         for tenant, (hits, _) in f.foreign.items():
@@ -525,6 +572,7 @@ def plan_counters(
     accounts_exist: AccountsExist | None = None,
     full_id_sets: AbstractSet[tuple[str, str]] = frozenset(),
     known_sets: KnownSets | None = None,
+    acts_for: ActsFor | None = None,
 ) -> CounterPlan:
     """``full_id_sets``: (account, hour sets item) whose id set reached ``ID_SET_LIMIT`` when last read
     (the caller remembers them): no more ids are added to those, so the item stays bounded however many
@@ -560,7 +608,8 @@ def plan_counters(
             sets[k] = members if have is None else have | members  # a new set: totals stay as they are
 
     facts = [window_facts(w, sig, cfg) for w in summary.accounts.values()]
-    _confirm_foreign(facts, accounts_exist)
+    _confirm_foreign(facts, accounts_exist, acts_for)
+    _confirm_claims(facts, acts_for)
     for f in facts:
         start = f.bucket * wms
         hour = start // HOUR_MS
