@@ -764,6 +764,15 @@ def h_office(ctx: Ctx) -> Traffic:
     )
 
 
+def h_team_rota(ctx: Ctx) -> Traffic:
+    """A shop's staff rota: 25 people's mobile numbers (Excel's phone format), hours and extensions."""
+    rows: list[list[F.Cell]] = [[("Name", None), ("Mobile", None), ("Ext", None), ("Hours", None)]]
+    for i in range(25):
+        mobile = ctx.rng.randrange(201, 990) * 10**7 + 5_550_000 + i
+        rows.append([(F.person(ctx.rng), None), (mobile, PHONE_FORMAT), (100 + i, "000"), (37.5, "0.0")])
+    return uploads(("shop/rota-december.xlsx", F.xlsx([rows])), ("shop/rota-november.xls", F.xls([rows])))
+
+
 def h_media(ctx: Ctx) -> Traffic:
     return uploads(
         *[(f"photos/team-{i}.jpg", F.jpeg(ctx.rng, 300_000 + i * 10_000)) for i in range(4)],
@@ -1202,6 +1211,34 @@ def a_cards_in_pdf(ctx: Ctx) -> Traffic:
     return uploads(("statements/2026-11.pdf", F.text_pdf(rows)))
 
 
+SSN_FORMAT = r"000\-00\-0000"  # Excel's "Special: Social Security Number"
+PHONE_FORMAT = "[<=9999999]###-####;(###) ###-####"  # Excel's "Special: Phone Number"
+
+
+def _staff(ctx: Ctx, n: int) -> list[list[F.Cell]]:
+    header: list[F.Cell] = [("Name", None), ("SSN", None), ("Start", None), ("Salary", None)]
+    return [header] + [
+        [
+            (F.person(ctx.rng), None),
+            (ssn, SSN_FORMAT),
+            (46_000 + i, "yyyy-mm-dd"),
+            (ctx.rng.randrange(40, 140) * 1000, "#,##0"),
+        ]
+        for i, ssn in enumerate(F.ssn_numbers(ctx.rng, n))
+    ]
+
+
+def a_ssn_workbook(ctx: Ctx) -> Traffic:
+    """An HR workbook of 60 employees' SSNs, typed as numbers and shown through Excel's SSN format."""
+    return uploads(("hr/payroll-2026.xlsx", F.xlsx([_staff(ctx, 60)])))
+
+
+def a_ssn_legacy_workbook(ctx: Ctx) -> Traffic:
+    """The same kept as a legacy .xls (BIFF8), over two sheets."""
+    rows = _staff(ctx, 60)
+    return uploads(("hr/payroll-2019.xls", F.xls([rows[:31], [rows[0], *rows[31:]]])))
+
+
 def a_eicar_in_email(ctx: Ctx) -> Traffic:
     """A mail export (.eml) whose attachment, base64-encoded as mail sends it, is a zip holding EICAR."""
     zipped = F.zip_of([("tools/eicar.com", F.EICAR)])
@@ -1599,6 +1636,13 @@ SCENARIOS: list[Scenario] = [
         h_video_large,
     ),
     Scenario("office-documents", H, "standard", "docx, xlsx, pptx and a pdf", h_office),
+    Scenario(
+        "team-rota-workbooks",
+        H,
+        "standard",
+        "a staff rota with 25 mobile numbers in Excel's phone format, as .xlsx and .xls",
+        h_team_rota,
+    ),
     Scenario("media-within-allowance", H, "free", "photos, a podcast and a clip within 100 MB", h_media),
     Scenario("project-backup-tar", H, "standard", "a tar.gz backup of a project", h_backup_tar),
     # honest: usage
@@ -1809,6 +1853,22 @@ SCENARIOS: list[Scenario] = [
         ("W2",),
     ),
     Scenario("cards-in-pdf", A, "standard", "40 card numbers in a PDF's text", a_cards_in_pdf, ("W2",)),
+    Scenario(
+        "ssns-as-numbers-xlsx",
+        A,
+        "standard",
+        "60 employees' SSNs typed as numbers in a workbook, shown through Excel's SSN format",
+        a_ssn_workbook,
+        ("W2",),
+    ),
+    Scenario(
+        "ssns-as-numbers-xls",
+        A,
+        "standard",
+        "the same 60 SSNs in a legacy .xls over two sheets",
+        a_ssn_legacy_workbook,
+        ("W2",),
+    ),
     Scenario(
         "eicar-in-email",
         A,

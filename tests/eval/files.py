@@ -292,6 +292,15 @@ def ibans_csv(rng: random.Random, n: int = 40) -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
+def ssn_numbers(rng: random.Random, n: int) -> list[int]:
+    """Distinct SSNs passing the SSA's rules, as the numbers a spreadsheet keeps (123456789)."""
+    out: set[int] = set()
+    while len(out) < n:
+        area = rng.choice([a for a in range(1, 900) if a != 666])
+        out.add(area * 10**6 + rng.randrange(1, 100) * 10**4 + rng.randrange(1, 10_000))
+    return sorted(out - {78051120})
+
+
 def person(rng: random.Random) -> str:
     return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
 
@@ -349,3 +358,83 @@ def zlib_raw(data: bytes) -> bytes:
 
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
     return c.compress(data) + c.flush()
+
+
+# Spreadsheets: sheets of rows of cells (value, number format); a format of None is a text cell, any
+# other a number shown through that Excel format code ("General", "000\-00\-0000", ...).
+Cell = tuple[object, "str | None"]
+SHEET_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def _column(c: int) -> str:
+    name = ""
+    c += 1
+    while c:
+        c, rest = divmod(c - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+def xlsx(
+    sheets: list[list[list[Cell]]], *, styles: bytes | None = None, namespace: str = SHEET_MAIN
+) -> bytes:
+    """A minimal OOXML workbook whose number cells carry their formats (``styles``: a part of one's own;
+    ``namespace``: Strict Open XML's instead of the transitional one)."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    codes = sorted(
+        {fmt for sheet in sheets for row in sheet for _, fmt in row if fmt not in (None, "General")}
+    )
+    xf_of = {code: 1 + i for i, code in enumerate(codes)} | {"General": 0}
+    fmts = "".join(f'<numFmt numFmtId="{164 + i}" formatCode={quoteattr(c)}/>' for i, c in enumerate(codes))
+    xfs = '<xf numFmtId="0"/>' + "".join(
+        f'<xf numFmtId="{164 + i}" applyNumberFormat="1"/>' for i in range(len(codes))
+    )
+    style_part = (
+        styles
+        or (
+            f'<styleSheet xmlns="{namespace}"><numFmts count="{len(codes)}">{fmts}</numFmts>'
+            f'<cellXfs count="{len(codes) + 1}">{xfs}</cellXfs></styleSheet>'
+        ).encode()
+    )
+    members = [
+        (
+            "[Content_Types].xml",
+            b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+        ),
+        ("xl/workbook.xml", f'<workbook xmlns="{namespace}"><sheets/></workbook>'.encode()),
+        ("xl/styles.xml", style_part),
+    ]
+    for k, sheet in enumerate(sheets, start=1):
+        rows = []
+        for r, row in enumerate(sheet, start=1):
+            cells = []
+            for c, (value, fmt) in enumerate(row):
+                ref = f"{_column(c)}{r}"
+                if fmt is None:
+                    cells.append(f'<c r="{ref}" t="inlineStr"><is><t>{escape(str(value))}</t></is></c>')
+                else:
+                    cells.append(f'<c r="{ref}" s="{xf_of[fmt]}"><v>{value}</v></c>')
+            rows.append(f'<row r="{r}">{"".join(cells)}</row>')
+        body = f'<worksheet xmlns="{namespace}"><sheetData>{"".join(rows)}</sheetData></worksheet>'
+        members.append((f"xl/worksheets/sheet{k}.xml", body.encode()))
+    return zip_of(members)
+
+
+def xls(sheets: list[list[list[Cell]]]) -> bytes:
+    """A legacy workbook (BIFF8 in an OLE file, written by xlwt) whose number cells carry their formats."""
+    import xlwt
+
+    book = xlwt.Workbook()
+    style_of: dict[str, object] = {}
+    for k, sheet in enumerate(sheets):
+        ws = book.add_sheet(f"Sheet {k + 1}")
+        for r, row in enumerate(sheet):
+            for c, (value, fmt) in enumerate(row):
+                if fmt is None:
+                    ws.write(r, c, str(value))
+                else:
+                    ws.write(r, c, value, style_of.setdefault(fmt, xlwt.easyxf(num_format_str=fmt)))
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()

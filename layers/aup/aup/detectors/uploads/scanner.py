@@ -37,6 +37,7 @@ import email
 import hashlib
 import io
 import logging
+import mmap
 import re
 import tarfile
 import tempfile
@@ -48,6 +49,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
 
+from aup.detectors.uploads import sheets
 from aup.detectors.uploads.active import OOXML_MEMBERS, ActiveContentScanner
 from aup.detectors.uploads.filetype import HEAD_BYTES, FileType, extension, sniff
 from aup.detectors.uploads.markup import MARKDOWN_EXTENSIONS, MarkdownCode, MarkupReport, MarkupScanner
@@ -299,7 +301,9 @@ class ScanEngine:
     ) -> ContentReport:
         """What a stream holds beyond its bytes: a second read (PDF, e-mail), then its members when it is
         a container."""
-        second = {"pdf": self._pdf_text, "email": self._mime_parts}.get(report.type.label)
+        second = {"pdf": self._pdf_text, "email": self._mime_parts, "ole": self._ole_numbers}.get(
+            report.type.label
+        )
         if second is not None:  # a second read, of the whole stream, for what the linear pass cannot see
             src = self._reread(f, report, report.type.label, cheap_seek=cheap_seek)
             if src is not None:
@@ -384,6 +388,65 @@ class ScanEngine:
             return
         result.reports.append(self._text_member(prefix + "text", depth + 1, chars, "pdf-text", text))
         self._members(attached, report, prefix, depth, result, "pdf attachments")
+
+    def _ole_numbers(
+        self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
+    ) -> None:
+        """A legacy workbook's (``.xls``) integer cells shown through a digit-pattern format (an SSN, a
+        phone number), as its member ``<xls>!/formatted-numbers`` (``sheets``): its bytes hold only the
+        bare numbers. xlrd reads the workbook stream, its formats and cells; an OLE file without one
+        (a ``.doc``, a ``.ppt``) has none to read."""
+        import xlrd  # at first use: only a function that meets an OLE file pays for it
+
+        data: Any
+        try:  # a spooled copy is mapped, not read into memory (a 300 MB presentation is an OLE file too)
+            data = mmap.mmap(src.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+            data = src.read()
+        try:
+            book = xlrd.open_workbook(
+                file_contents=data, formatting_info=True, on_demand=True, logfile=io.StringIO()
+            )
+        except Exception as exc:  # xlrd raises many kinds on a damaged workbook
+            if isinstance(data, mmap.mmap):
+                data.close()
+            from xlrd.compdoc import CompDocError
+
+            if isinstance(exc, CompDocError) or (
+                isinstance(exc, xlrd.XLRDError) and "find workbook" in str(exc).lower()
+            ):  # no compound document that Excel would open, or no Workbook stream in it (a .doc, a .ppt)
+                return
+            if "encrypted" in str(exc).lower():  # a workbook with a password: its cells are ciphertext
+                report.not_read(
+                    ScanStatus.encrypted, "workbook encrypted with a password: its cells are not read"
+                )
+                return
+            report.not_read(ScanStatus.unsupported, f"workbook not readable: {type(exc).__name__}")
+            return
+        text = TextScanner(self.settings, self._threats)
+        size = 0
+        try:
+            renderers: dict[int, sheets.Render | None] = {}
+            for index in range(book.nsheets):
+                if self.out_of_time():
+                    raise ScanTimeout
+                sheet = book.get_sheet(index)
+                for lines in sheets.xls_numbers(book, sheet, renderers):
+                    text.feed(lines)
+                    size += len(lines)
+                book.unload_sheet(index)
+        except ScanTimeout:
+            raise
+        except Exception as exc:  # a damaged sheet: what was read counts, the rest is said unread
+            report.not_read(ScanStatus.unsupported, f"worksheet numbers not read: {type(exc).__name__}")
+        finally:
+            book.release_resources()
+            if isinstance(data, mmap.mmap):
+                data.close()
+        if size:
+            result.reports.append(
+                self._text_member(prefix + "formatted-numbers", depth + 1, size, "sheet-numbers", text)
+            )
 
     def _mime_parts(
         self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
@@ -799,6 +862,59 @@ class ScanEngine:
                     RuntimeError,
                 ) as exc:
                     report.not_read(ScanStatus.unsupported, f"member not readable: {type(exc).__name__}")
+            if sheets.is_workbook(archive):
+                self._sheet_numbers(archive, report, prefix, depth, result)
+
+    def _sheet_numbers(
+        self, archive: zipfile.ZipFile, report: ContentReport, prefix: str, depth: int, result: ScanResult
+    ) -> None:
+        """A workbook's integer cells shown through a digit-pattern format (an SSN, a phone number), as its
+        member ``!/formatted-numbers``: its bytes hold only the bare numbers (``sheets``)."""
+        import lzma
+        from xml.etree.ElementTree import ParseError
+
+        unreadable = (
+            ParseError,
+            ValueError,  # a part in no SpreadsheetML namespace
+            zipfile.BadZipFile,
+            NotImplementedError,
+            EOFError,
+            zlib.error,
+            lzma.LZMAError,
+        )
+        styles = archive.getinfo(sheets.STYLES)
+        if styles.file_size > sheets.STYLES_MAX_BYTES:
+            report.not_read(
+                ScanStatus.too_large, f"workbook styles of {styles.file_size} bytes: numbers unread"
+            )
+            return
+        try:
+            renderers = sheets.style_renderers(archive.read(styles))
+        except unreadable as exc:
+            report.not_read(ScanStatus.unsupported, f"workbook styles not readable: {type(exc).__name__}")
+            return
+        if not renderers:
+            return
+
+        def tick() -> None:
+            if self.out_of_time():
+                raise ScanTimeout
+
+        text = TextScanner(self.settings, self._threats)
+        size = 0
+        for info in archive.infolist():
+            if info.flag_bits & 0x1 or not sheets.WORKSHEET.fullmatch(info.filename):
+                continue
+            try:
+                with archive.open(info) as part:
+                    for line in sheets.worksheet_numbers(part, renderers, tick):
+                        text.feed(line)
+                        size += len(line)
+            except unreadable as exc:
+                report.not_read(ScanStatus.unsupported, f"worksheet numbers not read: {type(exc).__name__}")
+        if size:
+            member = self._text_member(prefix + "formatted-numbers", depth + 1, size, "sheet-numbers", text)
+            result.reports.append(member)
 
 
 class _SevenZipMember:

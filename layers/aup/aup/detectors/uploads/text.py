@@ -23,6 +23,9 @@ _SEPARATORS = b" ().-"
 _CARD_SHAPE = re.compile(rb"\d(?:[ -]?\d){12,18}")
 _SSN_SHAPE = re.compile(rb"(\d{3})([- ])(\d{2})\2(\d{4})")
 _PHONE_SHAPE = re.compile(rb"(?:\d{1,3}[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}")
+# A run starts at a digit, so "(212) 555-1234" is found as "212) 555-1234": without this shape no US
+# number written the usual way was counted. (A run that opened at "(" cost a third of the pass's speed.)
+_PAREN_AREA_TAIL = re.compile(rb"\d{3}\) ?\d{3}[ .-]\d{4}")
 _EMAIL_DOMAIN = re.compile(rb"@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b")
 _EMAIL_LOCAL_REVERSED = re.compile(rb"[\w.%+-]{1,64}")  # matched on the reversed bytes before "@"
 _IBAN = re.compile(rb"([A-Z]{2})(\d{2})((?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)(?![A-Z0-9])")
@@ -294,7 +297,7 @@ class TextScanner:
                     else:
                         c.ssn_like += 1
                     continue
-            if 10 <= n <= 13 and _PHONE_SHAPE.fullmatch(run):
+            if 10 <= n <= 13 and (_PHONE_SHAPE.fullmatch(run) or _PAREN_AREA_TAIL.fullmatch(run)):
                 c.phones += 1
                 if len(self._phones) < self._MAX_DISTINCT:
                     self._phones.add(hash(digits))
