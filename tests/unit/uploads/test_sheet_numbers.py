@@ -198,3 +198,58 @@ def test_a_styles_part_in_no_spreadsheet_namespace_is_said_not_read() -> None:
     data = samples.xlsx([ssn_rows(30, SSN_FORMAT)], styles=b'<styleSheet xmlns="urn:not-excel"/>')
     result, findings = scan(data)
     assert verdict(result.status, findings, POLICY) is not Verdict.clean  # type: ignore[attr-defined]
+
+
+class _Streamed(io.RawIOBase):
+    """A seekable stream with no file behind it, as an object read from S3 by ranged GETs is."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data, self._at = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._at = (
+            offset
+            if whence == io.SEEK_SET
+            else (self._at + offset if whence == io.SEEK_CUR else len(self._data) + offset)
+        )
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        piece = self._data[self._at : self._at + len(b)]
+        b[: len(piece)] = piece
+        self._at += len(piece)
+        return len(piece)
+
+
+def test_a_legacy_workbook_streamed_without_a_file_is_copied_and_read() -> None:
+    data = samples.xls([ssn_rows(30, SSN_FORMAT)])
+    engine = ScanEngine(POLICY.upload_scanning, compile_rules(), ())
+    result = engine.scan(io.BufferedReader(_Streamed(data)), "hr/staff.xls")
+    (member,) = [r for r in result.reports if r.path.endswith("!/formatted-numbers")]
+    assert member.text is not None and member.text.ssns == 30
+
+
+def test_an_ole_file_naming_no_workbook_stream_is_not_read_a_second_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import xlrd
+
+    opened: list[int] = []
+    real = xlrd.open_workbook
+    monkeypatch.setattr(xlrd, "open_workbook", lambda *a, **k: opened.append(1) or real(*a, **k))
+    document = samples.xls([ssn_rows(5, SSN_FORMAT)]).replace(
+        "Workbook".encode("utf-16-le"), "WordDocs".encode("utf-16-le")
+    )
+    scan(document, "letters/letter.doc")
+    assert opened == []
+    scan(samples.xls([ssn_rows(5, SSN_FORMAT)]), "letters/letter.doc")  # a workbook, whatever its name
+    assert opened == [1]

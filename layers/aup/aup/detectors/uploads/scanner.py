@@ -58,6 +58,8 @@ from aup.detectors.uploads.signatures import SignatureScanner
 from aup.detectors.uploads.text import TextCounts, TextScanner
 from aup.policy.sections.uploads import UploadScanning
 
+# An OLE directory entry's name, UTF-16LE and NUL-terminated: a BIFF8 or a BIFF5 workbook stream
+_WORKBOOK_ENTRIES = ("Workbook\0".encode("utf-16-le"), "Book\0".encode("utf-16-le"))
 NESTED_IN_MEMORY_BYTES = 16 * 1024 * 1024  # a nested container up to this size is opened from memory
 _EOCD = b"PK\x05\x06"
 # A layer of a container chain "expands" past this: honest compressed data, held by another container,
@@ -113,6 +115,7 @@ class ContentReport:
     md5: str = ""  # when an md5 bank is loaded
     pdq: PdqHash | None = None  # an image's, when a pdq bank is loaded
     hash_note: str = ""  # why an image was matched by its digests only ('' otherwise)
+    ole_workbook: bool = False  # an OLE file whose directory names a workbook stream (an .xls)
 
     def not_read(self, status: ScanStatus, why: str) -> None:
         if not self.unread:
@@ -304,6 +307,8 @@ class ScanEngine:
         second = {"pdf": self._pdf_text, "email": self._mime_parts, "ole": self._ole_numbers}.get(
             report.type.label
         )
+        if second == self._ole_numbers and not report.ole_workbook:
+            second = None  # a document or a presentation: no cells
         if second is not None:  # a second read, of the whole stream, for what the linear pass cannot see
             src = self._reread(f, report, report.type.label, cheap_seek=cheap_seek)
             if src is not None:
@@ -394,32 +399,52 @@ class ScanEngine:
     ) -> None:
         """A legacy workbook's (``.xls``) integer cells shown through a digit-pattern format (an SSN, a
         phone number), as its member ``<xls>!/formatted-numbers`` (``sheets``): its bytes hold only the
-        bare numbers. xlrd reads the workbook stream, its formats and cells; an OLE file without one
-        (a ``.doc``, a ``.ppt``) has none to read."""
-        import xlrd  # at first use: only a function that meets an OLE file pays for it
-
-        data: Any
-        try:  # a spooled copy is mapped, not read into memory (a 300 MB presentation is an OLE file too)
-            data = mmap.mmap(src.fileno(), 0, access=mmap.ACCESS_READ)
+        bare numbers. xlrd reads the workbook stream, its formats and cells. Only an OLE file whose
+        directory names a workbook stream is read again (``ContentReport.ole_workbook``)."""
+        copy: IO[bytes] | None = None
+        try:
+            src.fileno()
         except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
-            data = src.read()
+            # An object streamed from S3: a copy in memory or a temporary file, within the spool limit
+            copy = self._materialize(src, report, "workbook")
+            if copy is None:
+                return
+            copy.seek(0)
+        data: Any = None
+        try:
+            held = copy if copy is not None else src
+            if isinstance(held, io.BytesIO):
+                data = held.getbuffer()
+            else:  # a file: mapped, not read into memory
+                data = mmap.mmap(held.fileno(), 0, access=mmap.ACCESS_READ)
+            self._workbook_numbers(
+                bytes(data) if isinstance(data, memoryview) else data, report, prefix, depth, result
+            )
+        finally:
+            if isinstance(data, mmap.mmap):
+                data.close()
+            elif isinstance(data, memoryview):
+                data.release()
+            if copy is not None:
+                copy.close()
+
+    def _workbook_numbers(
+        self, data: Any, report: ContentReport, prefix: str, depth: int, result: ScanResult
+    ) -> None:
+        import xlrd  # at first use: only a function that meets a legacy workbook pays for it
+        from xlrd.compdoc import CompDocError
+
         try:
             book = xlrd.open_workbook(
                 file_contents=data, formatting_info=True, on_demand=True, logfile=io.StringIO()
             )
         except Exception as exc:  # xlrd raises many kinds on a damaged workbook
-            if isinstance(data, mmap.mmap):
-                data.close()
-            from xlrd.compdoc import CompDocError
-
             if isinstance(exc, CompDocError) or (
                 isinstance(exc, xlrd.XLRDError) and "find workbook" in str(exc).lower()
-            ):  # no compound document that Excel would open, or no Workbook stream in it (a .doc, a .ppt)
+            ):  # no compound document that Excel would open, or no Workbook stream in it
                 return
             if "encrypted" in str(exc).lower():  # a workbook with a password: its cells are ciphertext
-                report.not_read(
-                    ScanStatus.encrypted, "workbook encrypted with a password: its cells are not read"
-                )
+                report.not_read(ScanStatus.encrypted, "workbook encrypted with a password: cells not read")
                 return
             report.not_read(ScanStatus.unsupported, f"workbook not readable: {type(exc).__name__}")
             return
@@ -430,8 +455,7 @@ class ScanEngine:
             for index in range(book.nsheets):
                 if self.out_of_time():
                     raise ScanTimeout
-                sheet = book.get_sheet(index)
-                for lines in sheets.xls_numbers(book, sheet, renderers):
+                for lines in sheets.xls_numbers(book, book.get_sheet(index), renderers):
                     text.feed(lines)
                     size += len(lines)
                 book.unload_sheet(index)
@@ -441,12 +465,9 @@ class ScanEngine:
             report.not_read(ScanStatus.unsupported, f"worksheet numbers not read: {type(exc).__name__}")
         finally:
             book.release_resources()
-            if isinstance(data, mmap.mmap):
-                data.close()
         if size:
-            result.reports.append(
-                self._text_member(prefix + "formatted-numbers", depth + 1, size, "sheet-numbers", text)
-            )
+            member = self._text_member(prefix + "formatted-numbers", depth + 1, size, "sheet-numbers", text)
+            result.reports.append(member)
 
     def _mime_parts(
         self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
@@ -561,6 +582,7 @@ class ScanEngine:
         # An OLE document's strings (Word's text, Excel's shared strings, PowerPoint's atoms) are 8-bit or
         # UTF-16LE, at either byte parity: the raw bytes go to ``text``, two UTF-16 views to these.
         ole_views: list[tuple[Any, TextScanner]] = []
+        ole_tail = b""  # the last bytes of an OLE file's previous chunk, for a directory name across two
         decoder: Any = None
         markup_left = s.markup.parse_limit_bytes
         hint_tail = b""
@@ -643,6 +665,10 @@ class ScanEngine:
             tail = (tail + chunk)[-_EOCD_REACH:] if n < _EOCD_REACH else chunk[-_EOCD_REACH:]
             if active is not None:
                 active.feed(chunk)
+            if ole_views and report is not None and not report.ole_workbook:  # (ole_views: an OLE file)
+                window = ole_tail + chunk
+                report.ole_workbook = any(entry in window for entry in _WORKBOOK_ENTRIES)
+                ole_tail = window[-24:]
             for k, (utf16, view) in enumerate(ole_views):
                 view.feed(utf16.decode(chunk[1:] if k and size == n else chunk).encode("utf-8", "replace"))
             if wide is not None:
