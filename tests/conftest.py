@@ -34,6 +34,32 @@ os.environ.update(
 )
 
 
+def one_dynamodb_request_at_a_time() -> None:
+    """moto's in-process DynamoDB serves one request at a time in this process, as DynamoDB applies each
+    atomically (idempotent). moto's backends hold no locks: the ledger writes a batch's counters from
+    several threads, and two first writes into one new partition could each create the partition's dict,
+    one replacing the other with its item (a counter lost about once in a few thousand runs). The local
+    stack's server has the same rule as a WSGI wrapper (``aupctl.server.DynamoDBOneAtATime``)."""
+    import threading
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler.call_action, "one_at_a_time", False):
+        return
+    lock = threading.RLock()  # re-entrant: a server in a thread of this process dispatches here too
+    serve = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with lock:
+            return serve(self)
+
+    call_action.one_at_a_time = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
+one_dynamodb_request_at_a_time()
+
+
 def load_handler(function_dir: str) -> ModuleType:
     """Import ``functions/<function_dir>/app.py`` as Lambda would (a fresh module per call)."""
     path = ROOT / "functions" / function_dir / "app.py"
