@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -158,10 +159,7 @@ def set_allowlisted(
 
     def change(s: AccountState) -> Outcome | None:
         outcome = engine.set_allowlisted(s, allowlisted=allowlisted, actor=actor, now=now)
-        if outcome is not None and reason:
-            audit = [a.model_copy(update={"reason": reason}) for a in outcome.audit]
-            outcome = outcome.model_copy(update={"audit": audit})
-        return outcome
+        return _reasoned(outcome, reason, lambda _engine, given: given)
 
     outcome = ledger.transition(account_id, change)
     return _state_after(outcome, ledger, account_id)
@@ -183,13 +181,21 @@ def set_acts_for(
 
     def change(s: AccountState) -> Outcome | None:
         outcome = engine.set_acts_for(s, acts_for=acts_for, actor=actor, now=now)
-        if outcome is not None and reason:
-            audit = [a.model_copy(update={"reason": f"{a.reason}: {reason}"}) for a in outcome.audit]
-            outcome = outcome.model_copy(update={"audit": audit})
-        return outcome
+        return _reasoned(outcome, reason, lambda engine_reason, given: f"{engine_reason}: {given}")
 
     outcome = ledger.transition(account_id, change)
     return _state_after(outcome, ledger, account_id)
+
+
+def _reasoned(
+    outcome: Outcome | None, reason: str | None, compose: Callable[[str, str], str]
+) -> Outcome | None:
+    """``outcome`` with each audit entry's reason made by ``compose(the engine's, the operator's)``
+    when the operator gave one."""
+    if outcome is None or not reason:
+        return outcome
+    audit = [a.model_copy(update={"reason": compose(a.reason, reason)}) for a in outcome.audit]
+    return outcome.model_copy(update={"audit": audit})
 
 
 VOID_SEARCH_LIMIT = 2000  # violations searched for the one to void (newest first)
