@@ -253,3 +253,30 @@ def test_an_ole_file_naming_no_workbook_stream_is_not_read_a_second_time(
     assert opened == []
     scan(samples.xls([ssn_rows(5, SSN_FORMAT)]), "letters/letter.doc")  # a workbook, whatever its name
     assert opened == [1]
+
+
+def test_an_open_document_sheet_is_read_as_its_cells_show_them() -> None:
+    """OpenDocument keeps each number cell's shown text (``text:p``) beside its value, so an ODS of SSNs
+    typed as numbers needs no rendering: its content part is read as it stands."""
+    shown = samples.valid_ssns(60)
+    rows = "".join(
+        "<table:table-row>"
+        f'<table:table-cell office:value-type="string"><text:p>Employee {i}</text:p></table:table-cell>'
+        f'<table:table-cell office:value-type="float" office:value="{s.replace("-", "")}"'
+        f' table:style-name="ce1"><text:p>{s}</text:p></table:table-cell></table:table-row>'
+        for i, s in enumerate(shown)
+    )
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content'
+        ' xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+        ' xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"'
+        ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet>'
+        f'<table:table table:name="Staff">{rows}</table:table></office:spreadsheet></office:body>'
+        "</office:document-content>"
+    )
+    ods = samples.zip_bytes(
+        {"mimetype": b"application/vnd.oasis.opendocument.spreadsheet", "content.xml": content.encode()}
+    )
+    result, findings = scan(ods, "hr/staff.ods")
+    assert [f.rule_id for f in findings] == ["W2-bulk-personal-data"]
+    assert not any(r.path.endswith("!/formatted-numbers") for r in result.reports)  # type: ignore[attr-defined]
