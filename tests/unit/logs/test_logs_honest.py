@@ -568,7 +568,12 @@ HOUR = 3_600_000
 def repeated(path: str, resource: str, status: int, *, every_ms: int, hours: int) -> list[T.Line]:
     return [
         T.line(
-            T.T0 + t, account=SHOP, agent="AcmeAgent-Updater/3.2", path=path, resource=resource, status=status
+            T.DAY0 + t,
+            account=SHOP,
+            agent="AcmeAgent-Updater/3.2",
+            path=path,
+            resource=resource,
+            status=status,
         )
         for t in range(0, hours * HOUR, every_ms)
     ]
@@ -602,8 +607,8 @@ def test_refused_sensitive_paths_on_three_routes_in_an_hour_strike() -> None:
 def test_probes_of_many_targets_spread_over_a_day_strike() -> None:
     paths = ["/.env", "/.git/config", "/backup.sql", "/wp-login.php", "/.aws/credentials", "/config.json"]
     lines = [
-        T.line(T.T0 + i * HOUR // 2, account=SHOP, path=paths[i % len(paths)], resource="-", status=404)
-        for i in range(20)  # 2 an hour: under the hourly minimum, every hour
+        T.line(T.DAY0 + i * HOUR // 2, account=SHOP, path=paths[i % len(paths)], resource="-", status=404)
+        for i in range(20)  # 2 an hour: under the hourly minimum, every hour; 10 hours of one UTC day
     ]
     assert _actions(lines, "D1-sensitive-path") == set()
     assert _actions(lines, "D1-slow-probing") & {Action.strike, Action.suspend_temporary}

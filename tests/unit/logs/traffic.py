@@ -21,6 +21,10 @@ AT = datetime.fromtimestamp(int(time.time()), UTC)
 # Three hours before AT, on the hour: recent enough that a suspension decided from the events' own time
 # is still in force when a test looks, and aligned with every counter window.
 T0 = (int(AT.timestamp()) // 3600 - 3) * 3_600_000
+# The start of the latest UTC day whose first 11 hours had ended by AT: traffic of up to 10 hours from
+# here falls in one UTC day and before AT, whatever the hour the suite runs at (a per-day rule sees it
+# whole; from T0 it would be cut in two at midnight when the suite runs in the evening).
+DAY0 = (int(AT.timestamp()) * 1000 - 11 * 3_600_000) // 86_400_000 * 86_400_000
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36"
