@@ -113,12 +113,17 @@ def runner() -> Iterator[Any]:
     from aupctl.server import _serve
     from aupctl.stack import deploy
     from aupctl.state import free_port
+    from tests.conftest import reset_moto
 
     port = free_port()
     server = _serve(port)
+    endpoint = f"http://127.0.0.1:{port}"
+    # moto's backends live in this process and outlive another module's server on this worker: a stack
+    # deployed there (test_concurrency's, the reliability suite's) is still there for this server
+    reset_moto(endpoint)
     r = None
     try:
-        deploy(boto3.session.Session(region_name="us-east-1"), endpoint_url=f"http://127.0.0.1:{port}")
+        deploy(boto3.session.Session(region_name="us-east-1"), endpoint_url=endpoint)
         r = FunctionRunner(LocalStack(port))
         yield r
     finally:
