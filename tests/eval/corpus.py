@@ -476,6 +476,78 @@ def h_admin_scope_poll(ctx: Ctx) -> Traffic:
     return hourly(lines, start, 8)
 
 
+def h_uptime_monitors(ctx: Ctx) -> Traffic:
+    """A status-page service checking the customer's /health and /v1/status every minute from 12
+    monitoring regions for two hours, each region its own network, one monitor agent."""
+    me, lines, start = ctx.account_id, [], ctx.end_ms - 120 * MIN
+    agent = "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)"
+    for region in range(12):
+        ip = ctx.ip(net=60 + region * 7)
+        for at in gaps(ctx.rng, start + region * 4 * SEC, 120, MIN, cv=0.01):
+            lines.append(Line(at, ip, "/health", "/health", me, 200, agent, length=40))
+            lines.append(Line(at + 150, ip, "/v1/status", "/v1/status", me, 200, agent, length=300))
+    return hourly([ln for ln in lines if ln.at_ms < ctx.end_ms], start, 2)
+
+
+def h_developer_exploring(ctx: Ctx) -> Traffic:
+    """A developer writing an integration in Postman for 40 minutes: the right calls, and wrong guesses
+    at routes (404), methods (405) and parameters (400), and a mistyped key now and then (401)."""
+    ip, me, lines = ctx.ip(), ctx.account_id, []
+    agent = "PostmanRuntime/7.43.0"
+    guesses = [
+        "/v1/user", "/v1/users/me/", "/v1/Orders", "/v1/order", "/api/v1/orders", "/v1/orders/list",
+        "/v1/customers/search", "/v1/invoice", "/v2/orders", "/v1/orders.json", "/v1/me/orders",
+        "/v1/products/all", "/v1/auth/token", "/v1/webhooks/test", "/v1/orders/latest", "/orders",
+    ]  # fmt: skip
+    at = ctx.end_ms - 40 * MIN
+    for _ in range(220):
+        at += ctx.rng.randrange(4, 18) * SEC
+        r = ctx.rng.random()
+        if r < 0.2:
+            g = ctx.rng.choice(guesses)
+            lines.append(Line(at, ip, g, "-", me, 404, agent, length=80))
+        elif r < 0.26:
+            lines.append(Line(at, ip, "/v1/orders", "/v1/orders", me, 405, agent, method="PATCH", length=80))
+        elif r < 0.34:
+            q = ctx.rng.choice(["limit=-1", "since=yesterday", "page=0", "sort=date%20desc"])
+            lines.append(Line(at, ip, f"/v1/orders?{q}", "/v1/orders", me, 400, agent, length=120))
+        elif r < 0.37:
+            lines.append(Line(at, ip, "/v1/orders", "/v1/orders", me, 401, agent, length=60))
+        else:
+            oid = ctx.rng.randrange(1000, 1200)
+            path, res = ctx.rng.choice(
+                [("/v1/orders", "/v1/orders"), (f"/v1/orders/{oid}", "/v1/orders/{id}")]
+            )
+            lines.append(Line(at, ip, path, res, me, 200, agent, length=ctx.rng.randrange(300, 4000)))
+    return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], ip)
+
+
+def h_push_burst(ctx: Ctx) -> Traffic:
+    """A news app sends a breaking-news push to its users: 6,000 phones open it within three minutes,
+    each from its own address on a mobile network, each loading the story, its comments and the feed.
+    The app does the same most days, so its history shows days as wide."""
+    me, lines = ctx.account_id, []
+    versions = [f"NewsNow/8.{v}.{ctx.rng.randrange(5)}" for v in range(5)]
+
+    def phones(t0: int, n: int, spread_ms: int) -> None:
+        for phone in range(n):
+            ip = ctx.ip(net=phone % 250)
+            v = versions[phone % 5]
+            agent = f"{v} (iPhone; iOS 18.{phone % 3})" if phone % 2 else f"{v} (Android 14; okhttp/4.12.0)"
+            at = t0 + ctx.rng.randrange(spread_ms)
+            story = 9000 + ctx.rng.randrange(3)
+            for path, res in ((f"/stories/{story}", "/stories/{id}"), (f"/stories/{story}/comments", "/stories/{id}/comments"), ("/feed", "/feed")):  # fmt: skip
+                lines.append(Line(at, ip, path, res, me, 200, agent, length=ctx.rng.randrange(800, 9000)))
+                at += ctx.rng.randrange(300, 4000)
+
+    for day_back in (3, 2, 1):
+        phones((ctx.end_ms // DAY_MS - day_back) * DAY_MS + 8 * 60 * MIN, 1500, 10 * MIN)
+    phones(ctx.end_ms - 5 * MIN, 6000, 3 * MIN)
+    return traffic(
+        sorted((ln for ln in lines if ln.at_ms < ctx.end_ms), key=lambda ln: ln.at_ms), lines[-1].ip
+    )
+
+
 # ------------------------------------------------------------------------------------------ honest: uploads
 
 
@@ -1494,6 +1566,27 @@ SCENARIOS: list[Scenario] = [
         "business",
         "a dashboard polling the API's own /admin/usage without the scope (403), 8 hours",
         h_admin_scope_poll,
+    ),
+    Scenario(
+        "uptime-monitors-12-regions",
+        H,
+        "standard",
+        "a status-page service checking /health from 12 regions every minute, 2 hours",
+        h_uptime_monitors,
+    ),
+    Scenario(
+        "developer-exploring",
+        H,
+        "free",
+        "a developer trying the API in Postman: wrong routes, methods, parameters and keys",
+        h_developer_exploring,
+    ),
+    Scenario(
+        "push-notification-burst",
+        H,
+        "business",
+        "6,000 phones opening a breaking-news push within three minutes",
+        h_push_burst,
     ),
     # honest: uploads
     Scenario(
