@@ -489,6 +489,25 @@ def h_uptime_monitors(ctx: Ctx) -> Traffic:
     return hourly([ln for ln in lines if ln.at_ms < ctx.end_ms], start, 2)
 
 
+def h_outage_retries(ctx: Ctx) -> Traffic:
+    """A standard-plan integration at 3 req/s through an eight-minute outage of the provider's own: every
+    request is answered 503 and the client's library retries it three times within a second."""
+    ip, me, lines = ctx.ip(), ctx.account_id, []
+    start = ctx.end_ms - 20 * MIN
+    outage = (start + 6 * MIN, start + 14 * MIN)
+    agent = "billing-sync/3.2 python-requests/2.32.3"
+    for at in gaps(ctx.rng, start, 3 * 20 * 60, 1000 / 3, cv=0.2):
+        path = f"/invoices/{ctx.rng.randrange(10_000, 99_999)}"
+        if outage[0] <= at < outage[1]:
+            for k in range(4):
+                lines.append(Line(at + k * 250, ip, path, "/invoices/{id}", me, 503, agent, length=60))
+        else:
+            lines.append(
+                Line(at, ip, path, "/invoices/{id}", me, 200, agent, length=ctx.rng.randrange(400, 3000))
+            )
+    return traffic(sorted((ln for ln in lines if ln.at_ms < ctx.end_ms), key=lambda ln: ln.at_ms), ip)
+
+
 def h_developer_exploring(ctx: Ctx) -> Traffic:
     """A developer writing an integration in Postman for 40 minutes: the right calls, and wrong guesses
     at routes (404), methods (405) and parameters (400), and a mistyped key now and then (401)."""
@@ -1573,6 +1592,13 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a status-page service checking /health from 12 regions every minute, 2 hours",
         h_uptime_monitors,
+    ),
+    Scenario(
+        "retries-through-outage",
+        H,
+        "standard",
+        "an integration at 3 req/s retrying each 503 three times through the provider's 8-minute outage",
+        h_outage_retries,
     ),
     Scenario(
         "developer-exploring",

@@ -197,3 +197,59 @@ def test_default_policy_yaml_equals_the_section_defaults() -> None:
 def test_rate_window_must_divide_the_hour() -> None:
     with pytest.raises(ValueError, match="divide an hour"):
         LogAnalysis.model_validate({"windows": {"rate_seconds": 420}})
+
+
+def _through_an_outage(failed_status: int) -> list[T.Line]:
+    """A standard-plan integration (5 req/s) at 3 req/s for 20 minutes; for 8 of them every request is
+    answered ``failed_status`` and its client library tries it three more times within a second."""
+    out = []
+    for i in range(3 * 20 * 60):
+        at = T.T0 + i * 333
+        path = f"/invoices/{10_000 + i}"
+        if 6 * 60_000 <= at - T.T0 < 14 * 60_000:
+            out += [
+                T.line(at + k * 250, account="botfarm", agent="billing-sync/3.2", path=path,
+                       resource="/invoices/{id}", status=failed_status, length=60)
+                for k in range(4)
+            ]  # fmt: skip
+        else:
+            out.append(
+                T.line(at, account="botfarm", agent="billing-sync/3.2", path=path, resource="/invoices/{id}")
+            )
+    return sorted(out, key=lambda ln: ln.ts)
+
+
+def test_retries_through_the_services_own_outage_are_a_review_not_a_flood() -> None:
+    """12 req/s (2.4x the plan) for 8 minutes, all of the excess requests the service answered 503: the
+    provider's outage made the rate. D5a says so, below its bar; the ladder strikes nothing."""
+    lines = [x.text for x in _through_an_outage(503)]
+    flood = [f for f in replay(lines, POLICY, plans=PLANS) if f.rule_id == "D5a-request-flood"]
+    bar = POLICY.rules["D5a-request-flood"].confidence_bar
+    assert flood and all(f.confidence < bar and f.evidence["excess_is_server_errors"] for f in flood)
+    assert all(f.evidence["server_errors"] > 600 for f in flood)
+    when = max(f.detected_at for f in flood) + timedelta(minutes=1)
+    outcome = replay_decisions(flood, POLICY, when, plans=PLANS)["botfarm"]
+    assert {d.action for d in outcome.decisions} == {Action.review}
+
+
+def test_the_same_rate_answered_by_the_service_is_still_a_flood() -> None:
+    """The same requests answered (429 is the gateway's answer, not a failure): the client's own rate, as
+    before; and a flood the service answered beside some 5xx keeps its strike."""
+    bar = POLICY.rules["D5a-request-flood"].confidence_bar
+    for status in (200, 429):
+        flood = [
+            f
+            for f in replay([x.text for x in _through_an_outage(status)], POLICY, plans=PLANS)
+            if f.rule_id == "D5a-request-flood"
+        ]
+        assert flood and any(f.confidence >= bar for f in flood), status
+        assert not any(f.evidence["excess_is_server_errors"] for f in flood)
+    robot = T.robot(minutes=6)
+    mixed = [
+        T.line(x.ts, account="botfarm", agent="billing-sync/3.2", path="/x", status=500) if i % 10 == 0 else x
+        for i, x in enumerate(robot)
+    ]
+    flood = [
+        f for f in replay([x.text for x in mixed], POLICY, plans=PLANS) if f.rule_id == "D5a-request-flood"
+    ]
+    assert any(f.confidence >= bar and f.evidence["server_errors"] > 0 for f in flood)

@@ -412,6 +412,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
         sampled_requests=sampled_requests,
         errors=e,
         refused=w.failures,
+        server_errors=w.server_errors,
         login_refused=lf,
         logins=logins,
         error_paths=error_paths,

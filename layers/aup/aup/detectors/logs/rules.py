@@ -98,7 +98,8 @@ def _finding(
 
 def request_flood(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """D5a: the window's requests above the plan's sustained rate (x factor), machine evidence raising
-    confidence. A burst a person can produce never fills a whole window."""
+    confidence. A burst a person can produce never fills a whole window; an excess made of requests the
+    service failed (5xx, retried by the client) is a review at most."""
     c = cfg.request_flood
     t = w.totals
     n = t.requests
@@ -123,6 +124,12 @@ def request_flood(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Findin
     sustained = ratio >= c.sustained_factor and w.elapsed >= c.sustained_fill * w.seconds
     if sustained:  # far beyond the plan for the whole window: the agent's word does not lower it
         confidence = max(confidence, c.sustained_confidence)
+    # Without the requests the service failed (5xx) the window is within the bar: clients retrying the
+    # provider's own outage made the excess. A review: an operator sees it, no strike (D3 alarms watch
+    # the service's errors themselves).
+    outage = t.server_errors > 0 and n - t.server_errors <= limit
+    if outage:
+        confidence = min(confidence, c.server_error_confidence)
     return _finding(
         "D5a-request-flood",
         w,
@@ -137,6 +144,8 @@ def request_flood(w: Window[RateTotals], plan: Plan, cfg: LogAnalysis) -> Findin
             "interarrival_cv": None if cv is None else round(cv, 3),
             "non_browser_share": round(nb_share, 2),
             "sustained": sustained,
+            "server_errors": t.server_errors,
+            "excess_is_server_errors": outage,
         },
     )
 

@@ -3,7 +3,7 @@
 Pure: records in, tallies out. Every rule reads these tallies (added to the ledger's counters), so
 the per-line cost does not grow with the number of rules. The only Python-level loop over lines
 groups them by account; everything per account is counted with ``Counter``/``map``/``sum``. The
-passes that look for odd lines (4xx, unmatched resources, claimed accounts, forwarded chains) run only
+passes that look for odd lines (4xx, 5xx, unmatched resources, claimed accounts, forwarded chains) run only
 for the accounts that have such lines (``_Odd``: found with a few passes over the whole batch).
 """
 
@@ -54,6 +54,7 @@ class AccountWindow:
         "last_ts",
         "paths",
         "requests",
+        "server_errors",
         "undocumented",
     )
 
@@ -71,6 +72,7 @@ class AccountWindow:
         self.ips: set[str] = set()
         self.errors: dict[tuple[str, int], int] = {}  # (path, 4xx status) -> count
         self.failures = 0  # 401/403 that the backend (not the authorizer) answered
+        self.server_errors = 0  # requests the service answered 5xx (it failed them: clients retry those)
         self.undocumented: dict[str, int] = {}
         self.claimed = 0
         self.claims: dict[str, int] = {}  # claimed account value (not the account's own) -> count
@@ -173,14 +175,17 @@ class _Odd:
     that is not (or not a public) resource, a claimed account, a forwarded chain that is not the
     source address. Found with C-level passes over the whole batch; honest batches have few."""
 
-    __slots__ = ("claims", "errors", "forwarded", "resources")
+    __slots__ = ("claims", "errors", "forwarded", "resources", "server_errors")
 
     def __init__(self, records: list[RawRecord], public_resources: frozenset[str]) -> None:
         def accounts_where(test: Callable[[str], bool], field: Callable[[RawRecord], str]) -> set[str]:
             return set(map(_acct, compress(records, map(test, map(field, records)))))
 
-        bad_status = {s for s in set(map(_status, records)) if s[:1] == "4"}
+        statuses = set(map(_status, records))
+        bad_status = {s for s in statuses if s[:1] == "4"}
         self.errors = accounts_where(bad_status.__contains__, _status) if bad_status else set()
+        failed = {s for s in statuses if s[:1] == "5"}
+        self.server_errors = accounts_where(failed.__contains__, _status) if failed else set()
         bad_res = {
             r
             for r in set(map(_res, records))
@@ -206,6 +211,8 @@ def _optional_passes(
             w.errors = Counter((r[_PATH], int(r[_STATUS])) for r in rs if r[_STATUS][0] == "4")
             if not failure_statuses.isdisjoint(statuses):
                 w.failures = sum(1 for r in rs if r[_STATUS] in failure_statuses and r[_AUTHERR] == "-")
+    if account in odd.server_errors:
+        w.server_errors = sum(1 for r in rs if r[_STATUS][:1] == "5")
     if account in odd.resources:
         resources = Counter(map(_res, rs))
         if (

@@ -60,6 +60,7 @@ class RateTotals:
     sampled_requests: int = count("dpn")
     errors: int = count("e")  # responses with a probing error status
     refused: int = count("ef")  # 401/403 answered by the backend (not the authorizer)
+    server_errors: int = count("sx")  # responses 5xx: requests the service failed (D5a: retries of those)
     login_refused: int = count("lf")  # 401/403 on login-like routes (break_in.login_routes) ...
     logins: int = count("lg")  # ... and every request on them, whatever its answer
     error_paths: AbstractSet[str] = distinct("ep")  # routes (``members.route_shape``) answered an error

@@ -44,6 +44,10 @@ class RequestFlood(_Section):
     sustained_factor: float = Field(default=2.5, ge=1)  # rate x the plan that is enforced whatever the agent
     sustained_confidence: float = Field(default=0.8, ge=0, le=1)  # confidence floor of such a window
     sustained_fill: float = Field(default=0.9, gt=0, le=1)  # share of the window the rate must span
+    # A window whose excess over the limit is all requests the service answered 5xx (the provider's own
+    # outage: client libraries retry what failed, two to four times) is a review at this confidence,
+    # whatever the other evidence: the service's failure, not the client, made the rate.
+    server_error_confidence: float = Field(default=0.6, ge=0, le=1)
 
 
 class DailyUsage(_Section):
