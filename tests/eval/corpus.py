@@ -567,6 +567,35 @@ def h_push_burst(ctx: Ctx) -> Traffic:
     )
 
 
+GOOGLEBOT_RENDERER = (
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Googlebot/2.1; "
+    "+http://www.google.com/bot.html) Chrome/130.0.6723.69 Safari/537.36"
+)
+
+
+def h_spa_rendered_by_googlebot(ctx: Ctx) -> Traffic:
+    """A small recipe site whose single-page front-end calls the API with its publishable key. In a quiet
+    hour a few people browse it, and Googlebot renders 80 of its pages from Google's published crawler
+    network, running the page's script: each render makes the page's two API calls with the site's key."""
+    me, lines, start = ctx.account_id, [], ctx.end_ms - 60 * MIN
+    for visitor in range(4):
+        ip = ctx.ip()
+        for at in gaps(ctx.rng, start + ctx.rng.randrange(40 * MIN), 6, 20 * SEC):
+            rid = ctx.rng.randrange(1, 900)
+            lines.append(Line(at, ip, f"/recipes/{rid}", "/recipes/{id}", me, 200, BROWSER_UAS[visitor % 2]))
+    for page in range(80):
+        ip = f"66.249.{66 + page % 4}.{1 + (page * 7) % 30}"  # Googlebot's published /27 blocks
+        at = start + page * 40 * SEC + ctx.rng.randrange(5000)
+        rid = 1 + page * 11
+        lines.append(Line(at, ip, f"/recipes/{rid}", "/recipes/{id}", me, 200, GOOGLEBOT_RENDERER))
+        lines.append(
+            Line(
+                at + 180, ip, f"/recipes/{rid}/related", "/recipes/{id}/related", me, 200, GOOGLEBOT_RENDERER
+            )
+        )
+    return hourly(sorted((ln for ln in lines if ln.at_ms < ctx.end_ms), key=lambda ln: ln.at_ms), start, 1)
+
+
 # ------------------------------------------------------------------------------------------ honest: uploads
 
 
@@ -1613,6 +1642,13 @@ SCENARIOS: list[Scenario] = [
         "business",
         "6,000 phones opening a breaking-news push within three minutes",
         h_push_burst,
+    ),
+    Scenario(
+        "spa-rendered-by-googlebot",
+        H,
+        "free",
+        "Googlebot rendering a site's single-page front-end, which calls the API with the site's key",
+        h_spa_rendered_by_googlebot,
     ),
     # honest: uploads
     Scenario(

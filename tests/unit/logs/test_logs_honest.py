@@ -645,6 +645,46 @@ def test_an_account_sending_most_requests_as_a_crawler_is_impersonation() -> Non
     assert _actions(rendered_pages(0.9), "W1-fake-crawler") & {Action.strike, Action.suspend_temporary}
 
 
+# Found by the eval corpus (spa-rendered-by-googlebot): a site's single-page front-end calls the API with
+# its publishable key, and Googlebot renders its pages running that script, from Google's own network: in
+# a quiet hour most of the site's requests, so W1-fake-crawler struck the site for "posing" as Googlebot.
+
+
+def rendered_by(ip: str, n: int = 120) -> list[T.Line]:
+    return [
+        T.line(T.T0 + i * 25_000, account=SHOP, ip=ip, agent=GOOGLEBOT, path=f"/recipes/{i}", resource="/recipes/{id}")
+        for i in range(n)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("ip", ["66.249.66.17", "66.249.79.200", "2001:4860:4801:2a::9"])
+def test_googlebot_from_its_published_network_rendering_a_front_end_is_no_impersonation(ip: str) -> None:
+    assert _actions(rendered_by(ip), "W1-fake-crawler") == set()
+
+
+@pytest.mark.parametrize("ip", ["198.51.100.70", "66.249.96.1", "34.100.182.200", "2001:4860:4802::9"])
+def test_the_same_agent_from_any_other_network_is_still_impersonation(ip: str) -> None:
+    assert _actions(rendered_by(ip), "W1-fake-crawler") & {Action.strike, Action.suspend_temporary}
+
+
+def test_the_crawler_networks_are_the_policys_and_a_bad_one_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from aup.policy.sections.logs import Spoofing
+
+    doc = POLICY.model_copy(
+        update={
+            "log_analysis": POLICY.log_analysis.model_copy(
+                update={"spoofing": POLICY.log_analysis.spoofing.model_copy(update={"crawler_networks": ()})}
+            )
+        }
+    )
+    found = replay([x.text for x in rendered_by("66.249.66.17")], doc, plans={SHOP: "business"})
+    assert "W1-fake-crawler" in {f.rule_id for f in found}  # without the list, only the agent is judged
+    with pytest.raises(ValidationError, match=r"66\.249\.300\.0/19. is not a network"):
+        Spoofing(crawler_networks=("66.249.300.0/19",))
+
+
 # Found by running the eval corpus just after midnight UTC (mobile-40-users): the minutes of the app's
 # hour that fell before midnight were the previous day, taken as the account's whole history, and the
 # rest of its hour was "3x its baseline": a strike. One day of history is no baseline.

@@ -227,6 +227,7 @@ def analyze(
         window_ms=wms,
         failure_statuses=cfg.break_in.failure_statuses,
         public_resources=frozenset(cfg.scraping.public_resources),
+        crawler_agent=sig.claims_crawler,
     )
     full = full_id_sets if full_id_sets is not None else set()
     known = known_sets if known_sets is not None else {}

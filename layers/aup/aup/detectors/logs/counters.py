@@ -125,6 +125,21 @@ def network(ip: str) -> str:
         return ip
 
 
+@lru_cache(maxsize=64)
+def _parsed_networks(networks: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+@lru_cache(maxsize=TAG_CACHE_LIMIT)
+def from_networks(ip: str, networks: tuple[str, ...]) -> bool:
+    """Whether ``ip`` lies in one of ``networks`` (CIDR strings; an unparseable address: no)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr in net for net in _parsed_networks(networks))
+
+
 def forged_forwarded(chain: str, source_ip: str, cfg: LogAnalysis) -> bool:
     """An X-Forwarded-For chain no honest proxy writes: garbage or loopback hops, too long, or not
     ending with the caller's address (API Gateway appends it). Private hops alone are honest proxies."""
@@ -310,6 +325,9 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
                 scan += count
             if flags & CRAWLER:
                 crawl += count
+    if crawl and w.crawler_sources:  # the crawler itself, from its published networks, poses as nobody
+        networks = cfg.spoofing.crawler_networks
+        crawl -= sum(n for (_, ip), n in w.crawler_sources.items() if from_networks(ip, networks))
     sens = payl = served_payl = expl = prb = 0
     groups: dict[str, dict[int, str]] = {}  # collection -> id -> its member
     classify = sig.path

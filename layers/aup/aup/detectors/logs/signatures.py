@@ -140,6 +140,8 @@ class Signatures:
         self.path: Callable[[str], PathInfo] = lru_cache(maxsize=CACHE_LIMIT)(self._path_info)
         self.agent: Callable[[str], int] = lru_cache(maxsize=CACHE_LIMIT)(self._classify_agent)
         self.field: Callable[[str], int] = lru_cache(maxsize=CACHE_LIMIT)(self._classify_field)
+        agent = self.agent
+        self.claims_crawler: Callable[[str], bool] = lambda a: bool(agent(a) & CRAWLER)
         self._prefix_class: Callable[[str], _Prefix | None] = lru_cache(maxsize=CACHE_LIMIT)(
             self._classify_prefix
         )

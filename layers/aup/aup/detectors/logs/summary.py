@@ -44,6 +44,7 @@ class AccountWindow:
         "bytes",
         "claimed",
         "claims",
+        "crawler_sources",
         "errors",
         "failures",
         "forwarded",
@@ -77,6 +78,9 @@ class AccountWindow:
         self.claimed = 0
         self.claims: dict[str, int] = {}  # claimed account value (not the account's own) -> count
         self.forwarded: dict[tuple[str, str], int] = {}  # (X-Forwarded-For, source ip) -> count; not the ip
+        # (agent, source ip) -> count of the requests whose agent claims a search crawler (W1: from the
+        # crawler's published networks it is the crawler); empty without such an agent
+        self.crawler_sources: dict[tuple[str, str], int] = {}
 
 
 class SourceWindow:
@@ -147,6 +151,7 @@ def _account_window(
     failure_statuses: frozenset[str],
     public_resources: frozenset[str],
     odd: _Odd,
+    crawler_agent: Callable[[str], bool] | None = None,
 ) -> AccountWindow:
     """``odd``: the accounts of the batch with any line each optional pass looks for; an account
     without such a line gets nothing from that pass, so it is skipped."""
@@ -166,6 +171,8 @@ def _account_window(
     w.paths = Counter(map(_path, rs))
     w.agents = Counter(map(_agent, rs))
     w.ips = set(map(_ip, rs))
+    if crawler_agent is not None and any(map(crawler_agent, w.agents)):  # rare: a few distinct agents
+        w.crawler_sources = Counter((r[_AGENT], r[_IP]) for r in rs if crawler_agent(r[_AGENT]))
     _optional_passes(w, rs, account, failure_statuses, public_resources, odd)
     return w
 
@@ -276,8 +283,10 @@ def summarize(
     window_ms: int,
     failure_statuses: frozenset[int],
     public_resources: frozenset[str] = frozenset(),
+    crawler_agent: Callable[[str], bool] | None = None,
 ) -> BatchSummary:
-    """Tally ``records`` (fast-path tuples, see ``parse.RAW_FIELDS``) into window counts."""
+    """Tally ``records`` (fast-path tuples, see ``parse.RAW_FIELDS``) into window counts.
+    ``crawler_agent``: whether an agent claims a search crawler (their sources are kept, by agent)."""
     summary = BatchSummary()
     fail = frozenset(str(s) for s in failure_statuses)
     by_account: dict[str, list[RawRecord]] = {}
@@ -293,7 +302,14 @@ def summarize(
             continue  # unauthenticated (or a refused key's principal): only the source rules see these
         for bucket, part, ts in _by_bucket(rs, window_ms):
             summary.accounts[(account, bucket)] = _account_window(
-                account, bucket, part, ts, failure_statuses=fail, public_resources=public_resources, odd=odd
+                account,
+                bucket,
+                part,
+                ts,
+                failure_statuses=fail,
+                public_resources=public_resources,
+                odd=odd,
+                crawler_agent=crawler_agent,
             )
     _sources(records, window_ms, fail, summary.sources)
     summary.records = len(records)

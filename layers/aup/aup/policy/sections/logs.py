@@ -6,6 +6,8 @@ defaults equal the values in ``default_policy.yaml``.
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
@@ -174,6 +176,29 @@ class Spoofing(_Section):
     # ``mixed_crawler_confidence``, a review. An impersonator sends most of its requests as the crawler.
     crawler_min_share: float = Field(default=0.5, ge=0, le=1)
     mixed_crawler_confidence: float = Field(default=0.6, ge=0, le=1)  # that cap: under every default bar
+    # The networks search engines publish for their crawlers (Google's googlebot.json, Microsoft's
+    # bingbot.json; refresh them from there): a request from one of them whose agent names that crawler
+    # is the crawler itself (it renders a site's pages, running the script that calls the API with the
+    # site's key), never counted as impersonation. A TCP source address cannot be forged. The defaults:
+    # Googlebot's three blocks, then Bingbot's.
+    crawler_networks: tuple[str, ...] = (
+        "66.249.64.0/19",
+        "192.178.4.0/22",
+        "2001:4860:4801::/48",
+        "157.55.39.0/24",
+        "207.46.13.0/24",
+        "40.77.167.0/24",
+    )
+
+    @field_validator("crawler_networks")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"crawler_networks: {net!r} is not a network in CIDR notation") from exc
+        return v
 
 
 class LogAnalysis(_Section):
