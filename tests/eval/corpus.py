@@ -596,6 +596,35 @@ def h_spa_rendered_by_googlebot(ctx: Ctx) -> Traffic:
     return hourly(sorted((ln for ln in lines if ln.at_ms < ctx.end_ms), key=lambda ln: ln.at_ms), start, 1)
 
 
+def h_odata_connector(ctx: Ctx) -> Traffic:
+    """A BI tool refreshing a report from the customer's OData route every hour for three hours: filtered
+    pages (``$filter=Status eq 'Open' and Amount gt 100``, ``$top``/``$skip``), and in the second hour an
+    analyst's misspelt property, which the route refuses (400) until it is fixed."""
+    ip, me, lines = ctx.ip(), ctx.account_id, []
+    agent = "Microsoft.Data.Mashup (https://go.microsoft.com/fwlink/?LinkID=304225)"
+    start = ctx.end_ms - 180 * MIN
+    filters = [
+        "Status eq 'Open' and Amount gt 100",
+        "Region eq 'EMEA' or Region eq 'APAC'",
+        "Customer eq 'O''Neill Ltd' and Year eq 2026",
+    ]
+    for hour in range(3):
+        at = start + hour * 60 * MIN + ctx.rng.randrange(5 * MIN)
+        for f in filters:
+            for page in range(8):
+                q = quote(f"$filter={f}&$select=Id,Status,Amount&$top=500&$skip={page * 500}", safe="$&=")
+                lines.append(
+                    Line(at, ip, f"/odata/Orders?{q}", "/odata/Orders", me, 200, agent, length=40_000)
+                )
+                at += ctx.rng.randrange(400, 1500)
+        if hour == 1:
+            for _ in range(3):  # the misspelt property, tried three times
+                q = quote("$filter=Stauts eq 'Open' and Amount gt 100&$top=500", safe="$&=")
+                lines.append(Line(at, ip, f"/odata/Orders?{q}", "/odata/Orders", me, 400, agent, length=300))
+                at += 20 * SEC
+    return hourly(sorted(lines, key=lambda ln: ln.at_ms), start, 3)
+
+
 # ------------------------------------------------------------------------------------------ honest: uploads
 
 
@@ -1649,6 +1678,13 @@ SCENARIOS: list[Scenario] = [
         "free",
         "Googlebot rendering a site's single-page front-end, which calls the API with the site's key",
         h_spa_rendered_by_googlebot,
+    ),
+    Scenario(
+        "odata-connector",
+        H,
+        "standard",
+        "a BI tool's OData refreshes (quoted filters joined by and/or), one misspelt property refused (400)",
+        h_odata_connector,
     ),
     # honest: uploads
     Scenario(

@@ -754,3 +754,60 @@ def test_refusals_on_a_client_it_acts_for_are_no_foreign_account_probe() -> None
     assert "D2-foreign-account-probe" not in result(CONNECTED)
     assert "D2-foreign-account-probe" not in result(["*"])
     assert "W1-claimed-account" not in result(CONNECTED)
+
+
+# Found by the eval corpus (odata-connector): a filter language quotes its values and joins them with
+# and/or (OData's `$filter=Status eq 'Open' and Amount gt 100`), which read as the quote-boolean SQL
+# fragments `' and ` / `' or `; one refused (400) filter was a D1-attack-payload strike. Those fragments
+# are a payload when the quote breaks out of a string the value did not open (an odd quote of it).
+
+FILTERS = [
+    "$filter=Status eq 'Open' and Amount gt 100",
+    "$filter=Region eq 'EMEA' or Region eq 'APAC'",
+    "$filter=Customer eq 'O''Neill Ltd' and Year eq 2026",
+    "q=name:'union station' or city:'Denver'",
+]
+BREAKOUTS = ["id=5' or 1=1", "name=admin' or '1'='1", "user=x' and 1=2", "q=a' or b", "k=1' and sleep(5)#"]
+
+
+@pytest.mark.parametrize("query", FILTERS)
+def test_a_quoted_filter_joined_by_and_or_is_no_payload(query: str) -> None:
+    from urllib.parse import quote
+
+    from aup.detectors.logs.signatures import PAYLOAD, signatures
+
+    assert not signatures().path("/odata/Orders?" + quote(query, safe="$&=")).flags & PAYLOAD
+
+
+@pytest.mark.parametrize("query", BREAKOUTS)
+def test_a_quote_breaking_out_before_and_or_is_a_payload(query: str) -> None:
+    from urllib.parse import quote
+
+    from aup.detectors.logs.signatures import PAYLOAD, signatures
+
+    sig = signatures()
+    assert sig.path("/v1/users?" + quote(query, safe="&=")).flags & PAYLOAD
+    assert sig.path("/v1/users/" + quote(query.partition("=")[2])).flags & PAYLOAD  # in a path segment too
+
+
+def test_a_refused_odata_filter_is_not_struck_and_a_refused_injection_is() -> None:
+    from urllib.parse import quote
+
+    def refused(query: str) -> list[T.Line]:
+        q = quote(query, safe="$&=")
+        return [
+            T.line(
+                T.T0 + i * 20_000,
+                account=SHOP,
+                path=f"/odata/Orders?{q}",
+                resource="/odata/Orders",
+                status=400,
+            )
+            for i in range(3)
+        ]
+
+    assert _actions(refused(FILTERS[0].replace("Status", "Stauts")), "D1-attack-payload") == set()
+    assert _actions(refused("$filter=Id eq 5' or 1=1--"), "D1-attack-payload") & {
+        Action.strike,
+        Action.suspend_temporary,
+    }

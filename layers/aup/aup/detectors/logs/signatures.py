@@ -49,6 +49,23 @@ _SQL_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _SPACES = re.compile(r"[ \t\x0b\x0c+]+")
 
 
+# Fragments that are a quote then a boolean word: the breakout of an injection (``5' or 1=1``) when the
+# quote closes a string the value did not open, an odd quote of its value; an even one closes a literal
+# the value opened itself, as a filter language's does (OData's ``$filter=status eq 'open' and total gt
+# 100``, ``name:'x' or``): no payload.
+_QUOTE_BOOLEANS = frozenset({"' or ", "' and "})
+_VALUE_START = re.compile(r"[=&?/]")
+
+
+def breakout(text: str, at: int) -> bool:
+    """Whether the quote at ``text[at]`` is an odd one of its value (the text since the last ``=``,
+    ``&``, ``?`` or ``/`` before it): it closes a string the value did not open."""
+    start = 0
+    for m in _VALUE_START.finditer(text, 0, at):
+        start = m.end()
+    return text.count("'", start, at + 1) % 2 == 1
+
+
 def forms(value: str) -> tuple[str, str]:
     """(raw lower-cased, decoded and normalised) forms of a logged value. Decoding repeats while it
     changes the text, at most ``DECODE_ROUNDS`` times; ``+`` reads as a space (query strings)."""
@@ -215,13 +232,20 @@ class Signatures:
         if self.exploit_re.search(decoded) or (decoded != lower and self.exploit_re.search(lower)):
             flags |= EXPLOIT
         if (
-            self.payload_re.search(lower)
+            self._fragment(lower)
             or self.encoding_re.search(lower)
-            or (decoded != lower and self.payload_re.search(decoded))
+            or (decoded != lower and self._fragment(decoded))
             or (_SPELLING_HINT(decoded) is not None and self.spelling_re.search(decoded))
         ):
             flags |= PAYLOAD
         return flags
+
+    def _fragment(self, text: str) -> bool:
+        """Whether ``text`` carries a payload fragment (a quote-boolean one only as a breakout)."""
+        for m in self.payload_re.finditer(text):
+            if m.group() not in _QUOTE_BOOLEANS or breakout(text, m.start()):
+                return True
+        return False
 
     def _classify_field(self, value: str) -> int:
         """A header-like field (user agent, X-Forwarded-For, claimed account): its payload flags."""
