@@ -541,32 +541,6 @@ def h_developer_exploring(ctx: Ctx) -> Traffic:
     return traffic([ln for ln in lines if ln.at_ms < ctx.end_ms], ip)
 
 
-def h_push_burst(ctx: Ctx) -> Traffic:
-    """A news app sends a breaking-news push to its users: 6,000 phones open it within three minutes,
-    each from its own address on a mobile network, each loading the story, its comments and the feed.
-    The app does the same most days, so its history shows days as wide."""
-    me, lines = ctx.account_id, []
-    versions = [f"NewsNow/8.{v}.{ctx.rng.randrange(5)}" for v in range(5)]
-
-    def phones(t0: int, n: int, spread_ms: int) -> None:
-        for phone in range(n):
-            ip = ctx.ip(net=phone % 250)
-            v = versions[phone % 5]
-            agent = f"{v} (iPhone; iOS 18.{phone % 3})" if phone % 2 else f"{v} (Android 14; okhttp/4.12.0)"
-            at = t0 + ctx.rng.randrange(spread_ms)
-            story = 9000 + ctx.rng.randrange(3)
-            for path, res in ((f"/stories/{story}", "/stories/{id}"), (f"/stories/{story}/comments", "/stories/{id}/comments"), ("/feed", "/feed")):  # fmt: skip
-                lines.append(Line(at, ip, path, res, me, 200, agent, length=ctx.rng.randrange(800, 9000)))
-                at += ctx.rng.randrange(300, 4000)
-
-    for day_back in (3, 2, 1):
-        phones((ctx.end_ms // DAY_MS - day_back) * DAY_MS + 8 * 60 * MIN, 1500, 10 * MIN)
-    phones(ctx.end_ms - 5 * MIN, 6000, 3 * MIN)
-    return traffic(
-        sorted((ln for ln in lines if ln.at_ms < ctx.end_ms), key=lambda ln: ln.at_ms), lines[-1].ip
-    )
-
-
 GOOGLEBOT_RENDERER = (
     "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Googlebot/2.1; "
     "+http://www.google.com/bot.html) Chrome/130.0.6723.69 Safari/537.36"
@@ -1664,13 +1638,6 @@ SCENARIOS: list[Scenario] = [
         "free",
         "a developer trying the API in Postman: wrong routes, methods, parameters and keys",
         h_developer_exploring,
-    ),
-    Scenario(
-        "push-notification-burst",
-        H,
-        "business",
-        "6,000 phones opening a breaking-news push within three minutes",
-        h_push_burst,
     ),
     Scenario(
         "spa-rendered-by-googlebot",
