@@ -631,6 +631,27 @@ def h_static_site(ctx: Ctx) -> Traffic:
     )
 
 
+def h_cookie_consent(ctx: Ctx) -> Traffic:
+    """A site's cookie-consent banner: its inline script reads ``document.cookie`` to see whether the
+    visitor has chosen, writes the choice back, and reports it to the site's own ``/api/consent``
+    (and, once consented, loads the analytics tag by setting a script element's ``src``)."""
+    page = (
+        b'<!doctype html><html><head><meta charset="utf-8"><title>Acme Outdoor</title></head><body>'
+        b'<div id="consent" hidden><p>We use cookies to measure visits.</p>'
+        b'<button onclick="choose(true)">Accept</button><button onclick="choose(false)">Decline</button></div>'
+        b"<script>function consented(){return document.cookie.split('; ').find(function(c){"
+        b"return c.indexOf('consent=')===0})}"
+        b"function choose(yes){document.cookie='consent='+(yes?'yes':'no')+'; max-age=31536000; path=/';"
+        b"fetch('/api/consent',{method:'POST',body:JSON.stringify({accepted:yes})});"
+        b"document.getElementById('consent').hidden=true;if(yes)load()}"
+        b"function load(){var s=document.createElement('script');"
+        b"s.src='https://www.googletagmanager.com/gtag/js?id=G-ABC123';document.head.appendChild(s)}"
+        b"var c=consented();if(!c)document.getElementById('consent').hidden=false;"
+        b"else if(c==='consent=yes')load();</script></body></html>"
+    )
+    return uploads(("site/index.html", page))
+
+
 def h_own_login_page(ctx: Ctx) -> Traffic:
     """The shop's own sign-in page: a password form under its name, social sign-in links and the
     payment brands it accepts named in passing."""
@@ -1660,6 +1681,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a web site: analytics snippet, onclick menu, javascript:void(0), its bundle",
         h_static_site,
+    ),
+    Scenario(
+        "cookie-consent-banner",
+        H,
+        "standard",
+        "a consent banner's script reads and sets document.cookie, posts the choice to /api/consent",
+        h_cookie_consent,
+        fast=True,
     ),
     Scenario(
         "own-login-page",

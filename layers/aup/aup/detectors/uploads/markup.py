@@ -86,9 +86,73 @@ _REFRESH_URL = re.compile(r"url\s*=\s*['\"]?(.*)", re.I | re.S)
 _MAX_SRCDOC_DEPTH = 3
 _EXFIL = re.compile(
     r"document\.cookie|localstorage|sessionstorage|\bfetch\s*\(|xmlhttprequest|sendbeacon|new\s+image\b|"
-    r"\.src\s*=|window\.location|document\.location|location\.href\s*=|\batob\s*\(|\beval\s*\(|websocket",
+    r"\.src\s*=|window\.location|document\.location|location\.href\s*=|(?<![\w$.])location\s*=(?!=)|"
+    r"\batob\s*\(|\beval\s*\(|websocket",
     re.I,
 )
+# What a script does with the page's cookies. Theft hands the value on: joins it into a string
+# (``'//host/?'+document.cookie``, ``${document.cookie}``), passes it to a call (``btoa(document.cookie)``)
+# or puts it in an object (``{c: document.cookie}``), directly or through a variable it was read into.
+# A consent banner or a cookie library only parses it (``document.cookie.split('; ')``) and writes it:
+# those uses are kept apart (``COOKIE_KEPT``), and a sink beside them is a page's own request.
+COOKIE_KEPT = "document.cookie:kept"
+_COOKIE = re.compile(r"document\s*\.\s*cookie\b", re.I)
+_HANDED_ON_BEFORE = re.compile(r"(?:\+|\$\{|,|:(?!:)|(?<![\w$.])([A-Za-z_$][\w$.]*)\s*\()\s*$")
+_HANDED_ON_AFTER = re.compile(r"^\s*\+")
+_PARSING_CALLS = frozenset({
+    "if", "while", "switch", "for", "return", "typeof", "decodeuricomponent", "decodeuri", "unescape",
+    "json.parse", "string",
+})  # fmt: skip
+_READ_INTO = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*)\s*=\s*$")
+_READ_ENDS = re.compile(r"^\s*(?:[;,)\n]|$)")
+_LOOKBACK = 80
+
+
+def _handed_on(before: str, after: str) -> bool:
+    m = _HANDED_ON_BEFORE.search(before)
+    if m and (m.group(1) is None or m.group(1).lower() not in _PARSING_CALLS):
+        return True
+    return bool(_HANDED_ON_AFTER.match(after))
+
+
+def cookie_uses(code: str) -> tuple[int, int]:
+    """How often ``code`` hands the page's cookies on, and how often it only parses or writes them."""
+    sent = kept = 0
+    aliases: set[str] = set()
+    for m in _COOKIE.finditer(code):
+        before, after = code[max(0, m.start() - _LOOKBACK) : m.start()], code[m.end() : m.end() + _LOOKBACK]
+        if _handed_on(before, after):
+            sent += 1
+            continue
+        kept += 1
+        alias = _READ_INTO.search(before)
+        if alias and _READ_ENDS.match(after):
+            aliases.add(alias.group(1))
+    for name in aliases:
+        for m in re.finditer(rf"(?<![\w$.]){re.escape(name)}(?![\w$])", code):
+            before, after = (
+                code[max(0, m.start() - _LOOKBACK) : m.start()],
+                code[m.end() : m.end() + _LOOKBACK],
+            )
+            if not _READ_INTO.search(before) and _handed_on(before, after):
+                sent += 1
+    return sent, kept
+
+
+def exfiltration_markers(code: str, into: Counter[str]) -> None:
+    """Count the markers of ``_EXFIL`` in a script's ``code``, the cookie's split by ``cookie_uses``."""
+    for m in _EXFIL.finditer(code):
+        name = m.group(0).lower().split("(")[0].strip()
+        if name != "document.cookie":
+            into[name] += 1
+    if "cookie" in code.lower():
+        sent, kept = cookie_uses(code)
+        if sent:
+            into["document.cookie"] += sent
+        if kept:
+            into[COOKIE_KEPT] += kept
+
+
 _HIDDEN_DECL = re.compile(
     r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:\.0+)?(?:px|em|rem|pt|%)?\s*(?:;|$|!)|"
     r"opacity\s*:\s*0(?:\.0+)?\s*(?:;|$|!)|text-indent\s*:\s*-\d{3,}|"
@@ -345,8 +409,7 @@ class MarkupScanner(HTMLParser):
                     r.page_handlers[name] += 1
                 else:
                     r.event_handlers[name] += 1
-                for m in _EXFIL.finditer(value):
-                    r.exfiltration_markers[m.group(0).lower().split("(")[0].strip()] += 1
+                exfiltration_markers(value, r.exfiltration_markers)
             elif (name in _URL_ATTRS or _local(name) in _URL_ATTRS) and script_url(value):
                 r.javascript_urls += 1
             elif name == "srcdoc" and value:
@@ -409,8 +472,7 @@ class MarkupScanner(HTMLParser):
     def handle_data(self, data: str) -> None:
         r = self.report
         if self._in_script:
-            for m in _EXFIL.finditer(data):
-                r.exfiltration_markers[m.group(0).lower().split("(")[0].strip()] += 1
+            exfiltration_markers(data, r.exfiltration_markers)
             return
         if self._in_style:
             for rule in _CSS_RULE.finditer(data):
