@@ -94,9 +94,10 @@ class Scripts(_Section):
     location) are below the bar (review); a script that hands ``document.cookie`` on (joined into a
     string, passed to a call, put in an object, directly or through a variable) beside a request, a
     redirect or a beacon, or runs ``eval(atob(...))``, is exfiltration; one that only parses and writes
-    its cookies (a consent banner) beside its own requests is a page's script. A Markdown file (``.md``) not stored as a type a browser renders as a page (HTML,
-    XHTML, SVG, XML; or no type) is read without its fenced code blocks and one-line code spans, which a
-    renderer prints: a guide's example payloads; its raw HTML is read as any page's."""
+    its cookies (a consent banner) beside its own requests is a page's script. A Markdown file
+    (``.md``) not stored as a type a browser renders as a page (HTML, XHTML, SVG, XML; or no type) is
+    read without its fenced code blocks and one-line code spans, which a renderer prints: a guide's
+    example payloads; its raw HTML is read as any page's."""
 
     handler_confidence: float = Field(default=0.9, ge=0, le=1)
     script_tag_confidence: float = Field(default=0.6, ge=0, le=1)
