@@ -634,7 +634,8 @@ def h_static_site(ctx: Ctx) -> Traffic:
 def h_cookie_consent(ctx: Ctx) -> Traffic:
     """A site's cookie-consent banner: its inline script reads ``document.cookie`` to see whether the
     visitor has chosen, writes the choice back, and reports it to the site's own ``/api/consent``
-    (and, once consented, loads the analytics tag by setting a script element's ``src``)."""
+    (and, once consented, loads the analytics tag by setting a script element's ``src``); its cart page
+    sends the CSRF token from its cookie in a header to its own ``/api/orders``."""
     page = (
         b'<!doctype html><html><head><meta charset="utf-8"><title>Acme Outdoor</title></head><body>'
         b'<div id="consent" hidden><p>We use cookies to measure visits.</p>'
@@ -649,7 +650,14 @@ def h_cookie_consent(ctx: Ctx) -> Traffic:
         b"var c=consented();if(!c)document.getElementById('consent').hidden=false;"
         b"else if(c==='consent=yes')load();</script></body></html>"
     )
-    return uploads(("site/index.html", page))
+    cart = (
+        b"<!doctype html><html><head><title>Cart - Acme Outdoor</title></head><body><button id=pay>Pay</button>"
+        b"<script>document.getElementById('pay').addEventListener('click',function(){"
+        b"fetch('/api/orders',{method:'POST',headers:{'Content-Type':'application/json','X-CSRF-Token':"
+        b"document.cookie.match(/csrftoken=([^;]+)/)[1]},body:JSON.stringify({cart:1})})"
+        b".then(function(r){if(r.ok)location='/thanks'})})</script></body></html>"
+    )
+    return uploads(("site/index.html", page), ("site/cart.html", cart))
 
 
 def h_own_login_page(ctx: Ctx) -> Traffic:
@@ -1686,7 +1694,7 @@ SCENARIOS: list[Scenario] = [
         "cookie-consent-banner",
         H,
         "standard",
-        "a consent banner's script reads and sets document.cookie, posts the choice to /api/consent",
+        "a consent banner reads and sets document.cookie; a cart sends its CSRF cookie to /api/orders",
         h_cookie_consent,
         fast=True,
     ),

