@@ -660,6 +660,23 @@ def h_cookie_consent(ctx: Ctx) -> Traffic:
     return uploads(("site/index.html", page), ("site/cart.html", cart))
 
 
+def h_legacy_app_eval(ctx: Ctx) -> Traffic:
+    """An older internal app's page: one script shows the signed-in user's name from the payload of its
+    token (``atob``), another still parses the menu it loads with ``eval``, as pages did before
+    ``JSON.parse``. Both names are on the page; nothing decoded is run."""
+    page = (
+        b'<!doctype html><html><head><meta charset="utf-8"><title>Acme Intranet</title></head><body>'
+        b'<span id="user"></span><ul id="menu"></ul><script>var t=sessionStorage.getItem("token");'
+        b"if(t){var claims=JSON.parse(atob(t.split('.')[1]));"
+        b"document.getElementById('user').textContent=claims.name}</script>"
+        b"<script>var x=new XMLHttpRequest();x.onload=function(){var items=eval('('+x.responseText+')');"
+        b"for(var i=0;i<items.length;i++){var li=document.createElement('li');li.textContent=items[i].title;"
+        b"document.getElementById('menu').appendChild(li)}};x.open('GET','/api/menu');x.send()</script>"
+        b"</body></html>"
+    )
+    return uploads(("intranet/index.html", page))
+
+
 def h_own_login_page(ctx: Ctx) -> Traffic:
     """The shop's own sign-in page: a password form under its name, social sign-in links and the
     payment brands it accepts named in passing."""
@@ -1696,6 +1713,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a consent banner reads and sets document.cookie; a cart sends its CSRF cookie to /api/orders",
         h_cookie_consent,
+        fast=True,
+    ),
+    Scenario(
+        "legacy-app-atob-and-eval",
+        H,
+        "standard",
+        "a page decoding its token's payload with atob and, apart, parsing its menu with eval",
+        h_legacy_app_eval,
         fast=True,
     ),
     Scenario(

@@ -264,6 +264,27 @@ def test_a_cookie_handed_on_to_a_request_is_exfiltration_however_it_is_spelt(scr
     assert _script_confidence(page) == POLICY.upload_scanning.scripts.exfiltration_confidence
 
 
+def test_a_page_using_atob_and_eval_apart_runs_nothing_hidden_but_running_what_atob_decoded_is() -> None:
+    scripts = POLICY.upload_scanning.scripts
+    apart = (
+        b"<html><body><script>var claims=JSON.parse(atob(token.split('.')[1]));</script>"
+        b"<script>var x=new XMLHttpRequest();x.onload=function(){render(eval('('+x.responseText+')'))};"
+        b"x.open('GET','/api/menu');x.send()</script></body></html>"
+    )
+    result, findings = scan(apart, "legacy.html")
+    (f,) = findings
+    assert f.confidence == scripts.script_tag_confidence
+    assert {"eval", "atob"} <= set(f.evidence["exfiltration_markers"])
+    assert verdict(result.status, findings, POLICY) is Verdict.review
+    for hidden in (
+        "var p = window.atob('YWxlcnQoMSk=');\nsetTimeout(p, 10)",
+        "Function(atob('YWxlcnQoMSk='))()",
+        "eval( self.atob('YWxlcnQoMSk=') )",
+    ):
+        page = f"<html><body><script>{hidden}</script></body></html>".encode()
+        assert _script_confidence(page) == scripts.exfiltration_confidence, hidden
+
+
 def test_a_login_page_naming_brands_in_passing_is_no_phishing_page() -> None:
     page = (
         b"<html><head><title>Sign in - Acme Shop</title></head><body><h1>Sign in to Acme Shop</h1>"

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from aup.detectors.uploads.filetype import extension
-from aup.detectors.uploads.markup import COOKIE_KEPT, COOKIE_OWN
+from aup.detectors.uploads.markup import COOKIE_KEPT, COOKIE_OWN, HIDDEN_RUN
 from aup.detectors.uploads.scanner import ContentReport, ScanResult
 from aup.domain.models import Finding, Source
 from aup.policy import Policy
@@ -137,17 +137,18 @@ def disguised_executable(
 
 
 _SECRETS = frozenset({"document.cookie"})  # what a page's script steals ...
-_OBFUSCATION = frozenset({"eval", "atob"})  # ... or how it hides what it runs: eval(atob("..."))
+_OBFUSCATION = frozenset({"eval", "atob", HIDDEN_RUN})  # ... or how it hides what it runs: eval(atob("..."))
 
 
 def _stealing(markers: Counter[str]) -> bool:
-    """Markers of a script that sends the session away (the cookies handed on, and a request, a redirect
-    or a beacon made) or runs a hidden payload (eval and atob). A page that fetches its own data,
-    redirects, keeps its settings in localStorage, or parses and writes its cookies (a consent banner)
-    shows sinks alone: that is a web page."""
+    """Markers of a script that sends the session away (the cookies handed on to another host, and a
+    request, a redirect or a beacon made) or runs a hidden payload (what ``atob`` decoded, handed to
+    ``eval``). A page that fetches its own data, redirects, keeps its settings in localStorage, parses
+    and writes its cookies (a consent banner), or uses ``atob`` and ``eval`` apart shows sinks alone:
+    that is a web page."""
     found = set(markers)
     sinks = found - _SECRETS - _OBFUSCATION - {"localstorage", "sessionstorage", COOKIE_KEPT, COOKIE_OWN}
-    return bool(found & _SECRETS and sinks) or found >= _OBFUSCATION
+    return bool(found & _SECRETS and sinks) or HIDDEN_RUN in found
 
 
 def script_in_document(

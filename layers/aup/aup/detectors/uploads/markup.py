@@ -151,6 +151,25 @@ def cookie_uses(code: str) -> Counter[str]:
     return uses
 
 
+# A hidden payload runs what it decodes: ``eval(atob('...'))``, or through the variable the decoded
+# text was put in. A page that decodes a token's payload with ``atob`` and, elsewhere, still parses old
+# JSON with ``eval`` shows both names and runs nothing hidden.
+HIDDEN_RUN = "eval(atob)"
+_RUNS = r"(?<![\w$.])(?:eval|Function|setTimeout|setInterval)\s*\(\s*"
+_RUN_DECODED = re.compile(_RUNS + r"(?:(?:window|self|globalThis)\s*\.\s*)?atob\s*\(")
+_DECODED_INTO = re.compile(
+    r"(?<![\w$.])([A-Za-z_$][\w$]*)\s*=\s*(?:(?:window|self|globalThis)\s*\.\s*)?atob\s*\("
+)
+
+
+def hidden_runs(code: str) -> int:
+    """How often ``code`` runs text it decoded from base64."""
+    n = len(_RUN_DECODED.findall(code))
+    for name in {m.group(1) for m in _DECODED_INTO.finditer(code)}:
+        n += len(re.findall(_RUNS + re.escape(name) + r"(?![\w$])", code))
+    return n
+
+
 def exfiltration_markers(code: str, into: Counter[str]) -> None:
     """Count the markers of ``_EXFIL`` in a script's ``code``, the cookie's split by ``cookie_uses``."""
     for m in _EXFIL.finditer(code):
@@ -159,6 +178,8 @@ def exfiltration_markers(code: str, into: Counter[str]) -> None:
             into[name] += 1
     if "cookie" in code.lower():
         into.update(cookie_uses(code))
+    if "atob" in code and (runs := hidden_runs(code)):
+        into[HIDDEN_RUN] += runs
 
 
 _HIDDEN_DECL = re.compile(
