@@ -677,6 +677,22 @@ def h_legacy_app_eval(ctx: Ctx) -> Traffic:
     return uploads(("intranet/index.html", page))
 
 
+def h_print_views(ctx: Ctx) -> Traffic:
+    """A billing app's printable invoice opens the print dialog when it loads and closes after, and its
+    status board refreshes itself every 30 s (``setInterval`` handed a function by name), both from
+    ``<body onload>``."""
+    invoice = (
+        b"<!doctype html><html><head><title>Invoice 2026-1187 - Acme Billing</title></head>"
+        b'<body onload="window.print();window.close()"><h1>Invoice 2026-1187</h1>'
+        b"<table><tr><td>Support plan</td><td>EUR 480.00</td></tr></table></body></html>"
+    )
+    board = (
+        b'<!doctype html><html><head><title>Status - Acme Billing</title><script src="/js/board.js"></script>'
+        b'</head><body onload="refresh();setInterval(refresh, 30000)"><div id="board"></div></body></html>'
+    )
+    return uploads(("exports/invoice-2026-1187.html", invoice), ("site/status.html", board))
+
+
 def h_own_login_page(ctx: Ctx) -> Traffic:
     """The shop's own sign-in page: a password form under its name, social sign-in links and the
     payment brands it accepts named in passing."""
@@ -1721,6 +1737,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a page decoding its token's payload with atob and, apart, parsing its menu with eval",
         h_legacy_app_eval,
+        fast=True,
+    ),
+    Scenario(
+        "print-view-and-status-board",
+        H,
+        "standard",
+        "an invoice whose body onload prints and closes it, a board that refreshes with setInterval",
+        h_print_views,
         fast=True,
     ),
     Scenario(

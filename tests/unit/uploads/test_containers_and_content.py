@@ -489,6 +489,8 @@ PAGE_SHAPED = [
     "this.style.display='none'",
     "init(); return false",
     "loadCSS('/css/app.css')",
+    "refresh();setInterval(refresh, 30000)",  # a timer handed a function by name
+    "window.setTimeout(showBanner)",
 ]
 PAYLOADS = [
     "alert(1)",
@@ -505,6 +507,11 @@ PAYLOADS = [
     "Function('alert(1)')()",
     "[].constructor.constructor('alert(1)')()",
     "setTimeout('alert(1)')",
+    "setTimeout(alert, 0)",
+    "setInterval('tick()', 1000)",
+    "setTimeout(window.alert)",
+    "window.print()",  # the XSS probe that replaced alert (a print view's body onload: below)
+    "print()",
     "top.location='https://evil.example'",
     "location.href='//evil.example'",
     "fetch('/account/export')",
@@ -537,6 +544,20 @@ def test_what_injected_markup_runs_stays_self_running(code: str) -> None:
     from aup.detectors.uploads.markup import page_handler
 
     assert not page_handler(code)
+
+
+def test_a_print_view_printing_and_closing_itself_from_body_onload_is_a_review_not_a_probe() -> None:
+    invoice = b'<html><body onload="window.print();window.close()"><h1>Invoice 1187</h1></body></html>'
+    got, _, findings = judge(invoice, "invoice.html")
+    (f,) = findings
+    assert (got, f.confidence, f.evidence["page_handlers"]) == (Verdict.review, 0.6, {"onload": 1})
+    for probe in (
+        b'<svg xmlns="http://www.w3.org/2000/svg" onload="print()"/>',
+        b"<img src=x onerror=print()>",
+    ):
+        got, _, findings = judge(probe, "probe.html")
+        (f,) = findings
+        assert (got, f.confidence) == (Verdict.threat, 0.9)
 
 
 def test_a_legacy_site_with_onload_and_fallbacks_is_held_for_review_not_struck() -> None:

@@ -60,11 +60,23 @@ _RISKY_CODE = re.compile(
     re.I,
 )
 _JS_STRING = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+# Two more things a page's own handlers do. A page hands one of its functions by name to a timer
+# (``<body onload="setInterval(refresh, 30000)">``): read as the call ``refresh()``; a timer handed a
+# string runs code from it and stays self-running. A printable view opens the print dialog and closes
+# itself from ``<body onload="window.print();window.close()">``: on the body element only, as the page's
+# own calls (an ``<img onerror=print()>`` is the XSS probe that replaced ``alert``).
+_TIMER_CALLBACK = re.compile(
+    rf"(?<![\w$.])(?:window\.)?set(?:Timeout|Interval)\s*\(\s*({_JS_NAME})\s*(?:,\s*\d+\s*)?\)"
+)
+_PRINT_VIEW = re.compile(r"(?<![\w$.])(?:window\.)?(?:print|close)\s*\(\s*\)")
 
 
-def page_handler(code: str) -> bool:
-    """Whether a self-running handler's ``code`` only calls the page's functions or sets its element's
-    own properties to plain values (see ``_PAGE_STATEMENT``)."""
+def page_handler(code: str, tag: str = "") -> bool:
+    """Whether a self-running handler's ``code`` (on a ``tag`` element) only calls the page's functions
+    or sets its element's own properties to plain values (see ``_PAGE_STATEMENT``)."""
+    code = _TIMER_CALLBACK.sub(lambda m: f"{m.group(1)}()", code)
+    if tag == "body":
+        code = _PRINT_VIEW.sub("printView()", code)
     if not code.strip() or len(code) > PAGE_HANDLER_MAX_CHARS or _RISKY_CODE.search(code):
         return False
     for part in code.split(";"):
@@ -434,7 +446,7 @@ class MarkupScanner(HTMLParser):
             if name.startswith("on") and len(name) > 2:
                 if name in _INTERACTION_HANDLERS:
                     r.interaction_handlers[name] += 1
-                elif page_handler(value):
+                elif page_handler(value, tag):
                     r.page_handlers[name] += 1
                 else:
                     r.event_handlers[name] += 1

@@ -90,16 +90,17 @@ class Scripts(_Section):
     javascript: URLs (not ``void(0)``) are exploits; a bare <script>, the handlers of a page's own
     controls (onclick, onsubmit, ...) and self-running handlers of a page's own shape (they only call a
     function by name, ``<body onload="init()">``, or set their element's properties to plain values,
-    ``<img onerror="this.src='fallback.png'">``, never a dialog, code from a string, the cookie or the
-    location) are below the bar (review); a script that hands ``document.cookie`` on (joined into a
-    string, passed to a call, put in an object, directly or through a variable) with another host's
-    address near it, beside a request, a redirect or a beacon, or runs what ``atob`` decoded
-    (``eval(atob(...))``, directly or through a variable), is exfiltration; one that only parses and
-    writes its cookies (a consent banner), sends a token from them to its own paths (a CSRF header), or
-    uses ``atob`` and ``eval`` apart, is a page's script. A Markdown file (``.md``) not stored as a type
-    a browser renders as a page (HTML, XHTML, SVG, XML; or no type) is read without its fenced code
-    blocks and one-line code spans, which a renderer prints: a guide's example payloads; its raw HTML is
-    read as any page's."""
+    ``<img onerror="this.src='fallback.png'">``, hand a function by name to a timer,
+    ``setInterval(refresh, 30000)``, or, on ``<body>``, print and close a printable view; never a dialog,
+    code from a string, the cookie or the location) are below the bar (review); a script that hands
+    ``document.cookie`` on (joined into a string, passed to a call, put in an object, directly or through
+    a variable) with another host's address near it, beside a request, a redirect or a beacon, or runs
+    what ``atob`` decoded (``eval(atob(...))``, directly or through a variable), is exfiltration; one
+    that only parses and writes its cookies (a consent banner), sends a token from them to its own paths
+    (a CSRF header), or uses ``atob`` and ``eval`` apart, is a page's script. A Markdown file (``.md``)
+    not stored as a type a browser renders as a page (HTML, XHTML, SVG, XML; or no type) is read without
+    its fenced code blocks and one-line code spans, which a renderer prints: a guide's example payloads;
+    its raw HTML is read as any page's."""
 
     handler_confidence: float = Field(default=0.9, ge=0, le=1)
     script_tag_confidence: float = Field(default=0.6, ge=0, le=1)
