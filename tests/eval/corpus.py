@@ -693,6 +693,19 @@ def h_print_views(ctx: Ctx) -> Traffic:
     return uploads(("exports/invoice-2026-1187.html", invoice), ("site/status.html", board))
 
 
+def h_cms_handlers(ctx: Ctx) -> Traffic:
+    """A page exported by an older CMS: its body starts the page with the ``javascript:`` label many
+    templates still write, scrolls to the top through ``window``, and its embedded form grows to fit
+    its content when it loads (``this.style.height = ... + 'px'``)."""
+    page = (
+        b'<!doctype html><html><head><title>Opening hours - Acme Library</title><script src="/js/site.js">'
+        b'</script></head><body onload="javascript:initMenu();window.scrollTo(0, 0);">'
+        b'<iframe src="/forms/contact" onload="this.style.height=this.contentWindow.document.body.scrollHeight'
+        b"+'px'\"></iframe><p>Mon-Fri 9-18</p></body></html>"
+    )
+    return uploads(("site/hours.html", page), ("site/js/site.js", b"function initMenu(){}\n"))
+
+
 def h_own_login_page(ctx: Ctx) -> Traffic:
     """The shop's own sign-in page: a password form under its name, social sign-in links and the
     payment brands it accepts named in passing."""
@@ -1745,6 +1758,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "an invoice whose body onload prints and closes it, a board that refreshes with setInterval",
         h_print_views,
+        fast=True,
+    ),
+    Scenario(
+        "cms-exported-handlers",
+        H,
+        "standard",
+        "body onload with the javascript: label and window.scrollTo, an iframe that grows to fit itself",
+        h_cms_handlers,
         fast=True,
     ),
     Scenario(

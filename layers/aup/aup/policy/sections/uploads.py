@@ -91,8 +91,9 @@ class Scripts(_Section):
     controls (onclick, onsubmit, ...) and self-running handlers of a page's own shape (they only call a
     function by name, ``<body onload="init()">``, or set their element's properties to plain values,
     ``<img onerror="this.src='fallback.png'">``, hand a function by name to a timer,
-    ``setInterval(refresh, 30000)``, or, on ``<body>``, print and close a printable view; never a dialog,
-    code from a string, the cookie or the location) are below the bar (review); a script that hands
+    ``setInterval(refresh, 30000)``, or, on ``<body>``, print and close a printable view (a leading
+    ``javascript:`` label and ``window.`` before a call are read without them); never a dialog, code from
+    a string, the cookie or the location) are below the bar (review); a script that hands
     ``document.cookie`` on (joined into a string, passed to a call, put in an object, directly or through
     a variable) with another host's address near it, beside a request, a redirect or a beacon, or runs
     what ``atob`` decoded (``eval(atob(...))``, directly or through a variable), is exfiltration; one
