@@ -8,6 +8,7 @@ honest scenario the current code is known to treat wrongly, with its issue class
 from __future__ import annotations
 
 import bz2
+import gzip
 import random
 from collections.abc import Callable
 from datetime import timedelta
@@ -704,6 +705,35 @@ def h_cms_handlers(ctx: Ctx) -> Traffic:
         b"+'px'\"></iframe><p>Mon-Fri 9-18</p></body></html>"
     )
     return uploads(("site/hours.html", page), ("site/js/site.js", b"function initMenu(){}\n"))
+
+
+def h_archived_access_logs(ctx: Ctx) -> Traffic:
+    """A customer archives its web servers' access logs, gzipped, as every site does. Like every
+    public server's logs, they hold the probes scanners sent it: cross-site scripting in query strings
+    (raw and percent-encoded), a shellshock agent, path traversal; the lines are text, never a page."""
+    probes = [
+        '"GET /search?q=<script>alert(document.cookie)</script> HTTP/1.1" 400 0 "-" "Mozilla/5.0"',
+        '"GET /?s=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E HTTP/1.1" 404 0 "-" "sqlmap/1.7"',
+        '"GET /p?x=\\"><svg onload=alert(1)> HTTP/1.1" 404 0 "-" "Mozilla/5.0"',
+        '"GET /cgi-bin/status HTTP/1.1" 404 0 "-" "() { :; }; /bin/bash -c \\"id\\""',
+        '"GET /../../etc/passwd HTTP/1.1" 400 0 "-" "curl/8.5.0"',
+    ]
+    rows = []
+    for i in range(20_000):
+        ip = f"198.51.100.{i % 250 + 1}"
+        req = (
+            probes[i // 4000]
+            if i % 4000 == 17
+            else f'"GET /products/{i % 900} HTTP/1.1" 200 5120 "-" "Mozilla/5.0"'
+        )
+        rows.append(f"{ip} - - [01/Dec/2026:10:{i % 60:02d}:00 +0000] {req}")
+    body = ("\n".join(rows) + "\n").encode()
+    return Traffic(
+        uploads=[
+            Upload("logs/web/2026-12-01/access.log.gz", gzip.compress(body), content_type="application/gzip"),
+            Upload("logs/web/2026-12-01/access.log", body, content_type="text/plain"),
+        ]
+    )
 
 
 def h_own_login_page(ctx: Ctx) -> Traffic:
@@ -1767,6 +1797,13 @@ SCENARIOS: list[Scenario] = [
         "body onload with the javascript: label and window.scrollTo, an iframe that grows to fit itself",
         h_cms_handlers,
         fast=True,
+    ),
+    Scenario(
+        "archived-access-logs",
+        H,
+        "standard",
+        "its web servers' access logs (plain and gzipped) holding the XSS and shellshock probes they saw",
+        h_archived_access_logs,
     ),
     Scenario(
         "own-login-page",

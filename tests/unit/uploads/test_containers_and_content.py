@@ -613,7 +613,9 @@ def test_payloads_a_markdown_guide_shows_as_code_are_no_finding(name: str, serve
 @pytest.mark.parametrize(
     ("name", "served_as"),
     [
-        ("notes.txt", "text/plain"),  # no Markdown file
+        ("notes.txt", "text/html"),  # a text served as a page
+        ("notes.txt", None),
+        ("notes", "text/plain"),  # no extension: a server or a browser may sniff it as a page
         (f"docs/xss.{MD}", "text/html"),  # a browser renders it: every fenced payload runs
         (f"docs/xss.{MD}", "application/xhtml+xml"),
         (f"docs/xss.{MD}", "image/svg+xml"),
@@ -625,6 +627,26 @@ def test_the_same_text_is_read_as_markup_unless_it_is_markdown_no_browser_render
 ) -> None:
     got, _, findings = judge(GUIDE, name, served_as=served_as)
     assert got is Verdict.threat and rules_of(findings) == {"I3-script-in-document"}
+
+
+def test_markup_in_a_text_no_browser_renders_as_a_page_runs_nothing() -> None:
+    """An access log holds the probes its server was sent, from its first lines on (it sniffs as HTML).
+    Named ``.log`` and stored as text/plain, or unpacked from a tar.gz by its name, it is shown as text.
+    Before, each probe was a 0.9 self-running handler: two such uploads suspended the account."""
+    log = b"".join(
+        b'198.51.100.%d - - [01/Dec/2026:10:00:00 +0000] "GET %s HTTP/1.1" 404 0 "-" "Mozilla/5.0"\n'
+        % (i % 250 + 1, b"/?s=<img src=x onerror=alert(1)>" if i % 100 == 7 else b"/products/%d" % i)
+        for i in range(1000)
+    )
+    assert judge(log, "logs/access.log", served_as="text/plain")[0] is Verdict.clean
+    assert judge(GUIDE, "notes.txt", served_as="text/plain")[0] is Verdict.clean
+    rotated = gzip.compress(samples.tar_bytes({"web/access.log.1": log, "web/access.log.2026-11-30": log}))
+    assert judge(rotated, "logs.tar.gz", served_as="application/gzip")[0] is Verdict.clean
+    # the same lines as a page: named .html in the archive, or the log itself stored as text/html
+    paged = gzip.compress(samples.tar_bytes({"web/access.log.1": log, "web/report.html": log}))
+    got, _, findings = judge(paged, "logs.tar.gz", served_as="application/gzip")
+    assert got is Verdict.threat and [f.evidence["where"] for f in findings] == [["logs.tar.gz!/logs.tar!/web/report.html"]]
+    assert judge(log, "logs/access.log", served_as="text/html")[0] is Verdict.threat
 
 
 def test_a_markdown_member_of_an_archive_is_read_as_markdown() -> None:

@@ -72,6 +72,14 @@ _UNSUPPORTED_ARCHIVES = {"rar"}
 # there. Literal-led patterns only (the regex engine is fast on those): a tag, or a javascript: URL.
 _MARKUP_TAG = re.compile(rb"<[A-Za-z!/?]")
 _MARKUP_KINDS = {"text", "xml"}
+# Markup (sniffed, or found in a text) is read as a page's only where a browser may render it as one:
+# a page's extension (or none: a browser or a server sniffs it), or, for the object itself, a stored
+# Content-Type that renders (``renders_markup``; unknown: it may). An access log named ``.log`` stored as
+# text/plain, or a rotated ``access.log.1`` in a tar.gz, holds the XSS probes its server was sent, from
+# its first lines on; served or opened as text, they run nothing. (Markdown has its own path above.)
+_PAGE_EXTENSIONS = frozenset({
+    "", "html", "htm", "xhtml", "xht", "shtml", "svg", "xml", "xsl", "xslt", "mht", "mhtml", "hta", "php",
+})  # fmt: skip
 _MARKDOWN_KINDS = {"text", "html", "svg", "xml"}  # what a Markdown file sniffs as, by the tags it shows
 _RENDERED_AS_MARKUP = ("html", "xml", "svg")  # text/html, application/xhtml+xml, image/svg+xml, text/xml
 
@@ -597,6 +605,9 @@ class ScanEngine:
             if ftype is None:
                 ftype = sniff(chunk[:HEAD_BYTES], name)
                 base = name.rsplit("/", 1)[-1]
+                may_render = extension(base) in _PAGE_EXTENSIONS or (
+                    depth == 0 and renders_markup(self._served_as)
+                )
                 signatures = SignatureScanner(
                     self.rules,
                     s.streaming.overlap_bytes,
@@ -625,7 +636,7 @@ class ScanEngine:
                     # blanked (whether a line is code depends on the lines before it)
                     markdown = MarkdownCode()
                     markup = MarkupScanner(self.marks, s.markup.phishing_brands)
-                elif ftype.is_markup:
+                elif ftype.is_markup and may_render:
                     markup = MarkupScanner(self.marks, s.markup.phishing_brands)
                 if ftype.label in ("pdf", "ole"):
                     active = ActiveContentScanner(ftype.label, s.streaming.overlap_bytes)
@@ -679,7 +690,7 @@ class ScanEngine:
                 plain = chunk
             if text is not None:
                 text.feed(plain)
-                if markup is None and ftype.kind in _MARKUP_KINDS:
+                if markup is None and ftype.kind in _MARKUP_KINDS and may_render:
                     window = hint_tail + plain
                     if _MARKUP_TAG.search(window) or _markup_word(window):
                         markup = MarkupScanner(self.marks, s.markup.phishing_brands)

@@ -98,10 +98,12 @@ class Scripts(_Section):
     a variable) with another host's address near it, beside a request, a redirect or a beacon, or runs
     what ``atob`` decoded (``eval(atob(...))``, directly or through a variable), is exfiltration; one
     that only parses and writes its cookies (a consent banner), sends a token from them to its own paths
-    (a CSRF header), or uses ``atob`` and ``eval`` apart, is a page's script. A Markdown file (``.md``)
-    not stored as a type a browser renders as a page (HTML, XHTML, SVG, XML; or no type) is read without
-    its fenced code blocks and one-line code spans, which a renderer prints: a guide's example payloads;
-    its raw HTML is read as any page's."""
+    (a CSRF header), or uses ``atob`` and ``eval`` apart, is a page's script. Markup sniffed in a text is
+    read as a page only where a browser may render it: a page's extension (or none), or for the object
+    itself a stored type that renders (an access log stored as text/plain holds probes, not a page). A
+    Markdown file (``.md``) not stored as a type a browser renders as a page (HTML, XHTML, SVG, XML; or
+    no type) is read without its fenced code blocks and one-line code spans, which a renderer prints: a
+    guide's example payloads; its raw HTML is read as any page's."""
 
     handler_confidence: float = Field(default=0.9, ge=0, le=1)
     script_tag_confidence: float = Field(default=0.6, ge=0, le=1)
