@@ -645,7 +645,9 @@ def test_markup_in_a_text_no_browser_renders_as_a_page_runs_nothing() -> None:
     # the same lines as a page: named .html in the archive, or the log itself stored as text/html
     paged = gzip.compress(samples.tar_bytes({"web/access.log.1": log, "web/report.html": log}))
     got, _, findings = judge(paged, "logs.tar.gz", served_as="application/gzip")
-    assert got is Verdict.threat and [f.evidence["where"] for f in findings] == [["logs.tar.gz!/logs.tar!/web/report.html"]]
+    assert got is Verdict.threat and [f.evidence["where"] for f in findings] == [
+        ["logs.tar.gz!/logs.tar!/web/report.html"]
+    ]
     assert judge(log, "logs/access.log", served_as="text/html")[0] is Verdict.threat
 
 

@@ -244,6 +244,12 @@ def test_a_csrf_token_read_from_the_cookie_and_sent_to_the_pages_own_path_is_no_
     )
     evidence = _reviewed_script(b"<html><body><script>" + script + b"</script></body></html>", "cart.html")
     assert evidence["exfiltration_markers"] == {"fetch": 1, "document.cookie:to-own-paths": 1}
+    badge = (  # an SVG badge showing the cookie's size: the namespace is no host
+        b"var t=document.createElementNS('http://www.w3.org/2000/svg','text');"
+        b"t.setAttribute('data-size', document.cookie.length);fetch('/api/badge')"
+    )
+    markers = _reviewed_script(b"<html><body><script>" + badge + b"</script></body></html>", "b.html")
+    assert markers["exfiltration_markers"]["document.cookie:to-own-paths"] == 1
     stolen = script.replace(b"'/api/orders'", b"'https://x.example/orders'")  # the same, to another host
     assert _script_confidence(b"<html><body><script>" + stolen + b"</script></body></html>") == (
         POLICY.upload_scanning.scripts.exfiltration_confidence

@@ -127,7 +127,8 @@ _PARSING_CALLS = frozenset({
 })  # fmt: skip
 _READ_INTO = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*)\s*=\s*$")
 _READ_ENDS = re.compile(r"^\s*(?:[;,)\n]|$)")
-_OTHER_HOST = re.compile(r"""['"`](?:https?:|wss?:)?//""", re.I)  # a string literal naming a host
+# a string literal naming a host (not a namespace: ``createElementNS('http://www.w3.org/2000/svg', ...)``)
+_OTHER_HOST = re.compile(r"""['"`](?:https?:|wss?:)?//(?!www\.w3\.org/)""", re.I)
 _LOOKBACK = 80
 _DESTINATION_REACH = 160  # how far from a handed-on cookie the address it goes to is looked for
 
