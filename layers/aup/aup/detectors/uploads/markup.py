@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -212,6 +213,24 @@ _COLOR = re.compile(r"(?<![-\w])color\s*:\s*([#\w(),. ]+?)\s*(?:;|$|!)", re.I)
 _BACKGROUND = re.compile(r"background(?:-color)?\s*:\s*([#\w(),. ]+?)\s*(?:;|$|!)", re.I)
 _CSS_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
 _SIMPLE_SELECTOR = re.compile(r"^\s*([.#])([\w-]+)\s*$")
+# A masked field for a key, a token or a service's secret, by its name, id, placeholder or autocomplete
+# (``name="client_secret"``, ``id="api-key"``, ``name="smtp_password"``): what a settings page asks for to
+# connect another service (its h2 "Amazon S3 export", its label "PayPal client secret"), not a sign-in's
+# password (``pw``, ``pass``, ``passwd``, ``password``, ``autocomplete="current-password"``).
+_SECRET_FIELD = re.compile(
+    r"secret|token|api[\s_-]?key|access[\s_-]?key|private[\s_-]?key|signing|webhook|smtp|imap|license|"
+    r"client|(?:^|[\s_-])key$",
+    re.I,
+)
+
+
+def secret_field(attrs: Mapping[str, str]) -> bool:
+    """Whether a password input (its ``attrs``) asks for a key, a token or a service's secret."""
+    if attrs.get("autocomplete", "").lower() == "current-password":
+        return False
+    return any(_SECRET_FIELD.search(attrs.get(a, "")) for a in ("name", "id", "placeholder", "autocomplete"))
+
+
 _IDENTITY_TAGS = frozenset({"title", "h1", "h2", "h3", "label", "legend"})  # where a page names itself
 _WHITE = {"#fff", "#ffffff", "white", "rgb(255,255,255)", "#fefefe", "rgba(255,255,255,1)"}
 
@@ -232,7 +251,8 @@ class MarkupReport:
     marks_hidden: Counter[str] = field(default_factory=Counter)
     hiding_methods: Counter[str] = field(default_factory=Counter)
     marks_visible: Counter[str] = field(default_factory=Counter)
-    password_forms: int = 0
+    password_forms: int = 0  # forms asking for a sign-in's password
+    secret_forms: int = 0  # forms whose only masked fields are keys, tokens or a service's secret
     brands_seen: Counter[str] = field(default_factory=Counter)
     # brands named where a page says whose it is (its title, headings, form labels and legends), not
     # in passing ("Continue with Google", "We accept PayPal")
@@ -375,7 +395,8 @@ class MarkupScanner(HTMLParser):
         self._in_script = False
         self._in_style = False
         self._form_depth = 0
-        self._form_has_password = False
+        self._form_has_password = False  # a password field asking for a sign-in's password
+        self._form_has_secret = False  # only fields of the secret_field shape (a key, a token)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -478,7 +499,10 @@ class MarkupScanner(HTMLParser):
         elif tag == "form":
             self._form_depth += 1
         elif tag == "input" and attrs.get("type", "").lower() == "password":
-            self._form_has_password = True
+            if secret_field(attrs):
+                self._form_has_secret = True
+            else:
+                self._form_has_password = True
         if tag in ("img", "input"):
             alt = attrs.get("alt", "") + " " + attrs.get("title", "")
             hidden = self._hidden_by(attrs) or self._hidden()
@@ -510,9 +534,7 @@ class MarkupScanner(HTMLParser):
             self._in_style = False
         elif tag == "form" and self._form_depth:
             self._form_depth -= 1
-            if self._form_has_password:
-                self.report.password_forms += 1
-            self._form_has_password = False
+            self._count_form()
         for i in range(len(self._stack) - 1, -1, -1):
             if self._stack[i].tag == tag:
                 del self._stack[i:]
@@ -553,7 +575,12 @@ class MarkupScanner(HTMLParser):
     def finish(self) -> MarkupReport:
         with contextlib.suppress(Exception):  # a malformed tail never sinks the scan
             self.close()
-        if self._form_has_password:  # a password field outside a closed form still asks for a password
-            self.report.password_forms += 1
-            self._form_has_password = False
+        self._count_form()  # a password field outside a closed form still asks for a password
         return self.report
+
+    def _count_form(self) -> None:
+        if self._form_has_password:
+            self.report.password_forms += 1
+        elif self._form_has_secret:
+            self.report.secret_forms += 1
+        self._form_has_password = self._form_has_secret = False
