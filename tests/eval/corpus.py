@@ -761,6 +761,22 @@ def h_integrations_page(ctx: Ctx) -> Traffic:
     return uploads(("app/integrations.html", integrations), ("app/backup-settings.html", backup))
 
 
+def h_faq_and_mobile_menu(ctx: Ctx) -> Traffic:
+    """A monitoring product built on the provider's platform says so on its site: its FAQ's answers
+    are collapsed (``.answer{display:none}``, shown by ``.open .answer``), its mobile menu is hidden
+    until its button opens it by id, and that menu repeats the desktop menu's "Status (hosted on CIMCON)"."""
+    page = (
+        b"<!doctype html><html><head><title>FAQ - Acme Monitoring</title><style>.answer{display:none}"
+        b'.open .answer{display:block}</style></head><body><h1>Questions</h1><div class="q">'
+        b"<button onclick=\"this.parentNode.classList.toggle('open')\">Does Acme run on CIMCON?</button>"
+        b'<div class="answer">Yes: Acme is built on the CIMCON platform and reads its API.</div></div>'
+        b"<button onclick=\"document.getElementById('mobile-menu').hidden=false\">Menu</button>"
+        b'<nav id="mobile-menu" hidden><a href="/status">Status (hosted on CIMCON)</a></nav>'
+        b'<nav class="desktop"><a href="/status">Status (hosted on CIMCON)</a></nav></body></html>'
+    )
+    return uploads(("site/faq.html", page))
+
+
 def h_own_login_page(ctx: Ctx) -> Traffic:
     """The shop's own sign-in page: a password form under its name, social sign-in links and the
     payment brands it accepts named in passing."""
@@ -1581,6 +1597,19 @@ def a_phishing_kit(ctx: Ctx) -> Traffic:
     return uploads(("site/paypal-verify.html", page))
 
 
+def a_hidden_trademark_stuffing(ctx: Ctx) -> Traffic:
+    """A reseller's landing page stuffed for search engines with the provider's mark: a block hidden by
+    an inline style and a class no rule shows, and white-on-white text, none of it shown to visitors."""
+    page = (
+        b"<!doctype html><html><head><title>Cheap sensors</title><style>.kw{display:none}</style></head>"
+        b"<body><h1>Industrial sensors, best prices</h1><p>Order today.</p>"
+        b'<div style="display:none">CIMCON CIMCON official CIMCON partner CIMCON discount</div>'
+        b'<span class="kw">cimcon sensors cimcon price</span>'
+        b'<p style="color:#fff;background:#fff">CIMCON</p></body></html>'
+    )
+    return uploads(("site/sensors.html", page))
+
+
 def a_leaked_aws_key(ctx: Ctx) -> Traffic:
     """A deployment script with a live-looking AWS access key id."""
     return uploads(
@@ -1836,6 +1865,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "an integrations page asking for Amazon and PayPal secrets, a settings page for Microsoft 365",
         h_integrations_page,
+        fast=True,
+    ),
+    Scenario(
+        "faq-and-mobile-menu",
+        H,
+        "standard",
+        "collapsed FAQ answers and a hidden mobile menu naming the provider's platform, shown on demand",
+        h_faq_and_mobile_menu,
         fast=True,
     ),
     Scenario(
@@ -2266,6 +2303,14 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario("svg-onload", A, "free", "an SVG that runs a script when opened", a_svg_onload, ("I3",)),
     Scenario("phishing-kit", A, "free", "a PayPal sign-in page posting elsewhere", a_phishing_kit, ("W1",)),
+    Scenario(
+        "hidden-trademark-stuffing",
+        A,
+        "free",
+        "the provider's mark stuffed in hidden blocks and white-on-white text",
+        a_hidden_trademark_stuffing,
+        ("W6",),
+    ),
     Scenario(
         "leaked-aws-key",
         A,

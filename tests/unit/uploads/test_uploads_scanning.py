@@ -128,6 +128,53 @@ def test_visible_trademark_is_fine_hidden_is_not() -> None:
     assert set(hidden[0].evidence["hiding_methods"]) >= {"display", "css-class", "same-colour-text"}
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # an FAQ's collapsed answer, which its stylesheet shows once the question is opened
+        b"<style>.answer{display:none}.open .answer{display:block}</style>"
+        b'<div class="q"><div class="answer">Acme is built on the CIMCON platform.</div></div>',
+        # a menu a media query shows on small screens
+        b"<style>.mobile{display:none}@media (max-width:600px){.mobile{display:flex}}</style>"
+        b'<nav class="mobile"><a href="/s">Status on CIMCON</a></nav>',
+        # a hidden menu its button opens by id
+        b"<button onclick=\"document.getElementById('m').hidden=false\">Menu</button>"
+        b'<nav id="m" hidden><a href="/s">Status on CIMCON</a></nav>',
+        # the same text shown elsewhere on the page (a responsive duplicate)
+        b'<nav style="display:none"><a href="/s">Status (hosted on CIMCON)</a></nav>'
+        b'<nav><a href="/s">Status (hosted on CIMCON)</a></nav>',
+    ],
+)
+def test_a_mark_in_hidden_text_the_page_itself_shows_is_a_review_not_stuffing(body: bytes) -> None:
+    """Before, each was W6 at 0.9: a strike for a page that only says what it is built on."""
+    result, findings = scan(
+        b"<html><head><title>Acme</title></head><body>" + body + b"</body></html>", "a.html"
+    )
+    (f,) = [f for f in findings if f.rule_id == "W6-hidden-trademark"]
+    assert (f.confidence, f.evidence["in_text_the_page_shows"], f.evidence["in_hidden_text"]) == (
+        0.6,
+        {"CIMCON": 1},
+        {},
+    )
+    assert verdict(result.status, [f], POLICY) is Verdict.review
+
+
+def test_stuffing_beside_hidden_text_the_page_shows_is_still_stuffing() -> None:
+    page = (
+        b"<html><head><style>.answer{display:none}.open .answer{display:block}.kw{display:none}</style></head>"
+        b'<body><div class="answer">Built on CIMCON.</div><span class="kw">CIMCON cheap CIMCON</span>'
+        b"<p>Built on CIMCON!</p></body></html>"  # the .kw copy is shown nowhere: it still stuffs
+    )
+    result, findings = scan(page, "a.html")
+    (f,) = findings
+    assert (f.confidence, f.evidence["in_hidden_text"], f.evidence["in_text_the_page_shows"]) == (
+        0.9,
+        {"CIMCON": 2},
+        {"CIMCON": 1},
+    )
+    assert verdict(result.status, findings, POLICY) is Verdict.violation
+
+
 def test_few_cards_go_to_review_and_business_csv_is_clean() -> None:
     few = "\n".join(f"card {c}" for c in samples.valid_cards(4)).encode()
     _, findings = scan(few, "few.txt")

@@ -280,33 +280,46 @@ def phishing_page(obj: UploadedObject, result: ScanResult, policy: Policy) -> li
     ]
 
 
+REVEALABLE_MARK_CONFIDENCE = 0.6  # hidden text the page itself shows (an FAQ's answer): an operator looks
+
+
 def hidden_trademark(obj: UploadedObject, result: ScanResult, policy: Policy) -> list[Finding]:
+    """W6: protected marks in meta tags or in text hidden from visitors. Hidden text the page shows
+    itself (a collapsed FAQ answer its stylesheet opens, a mobile menu, a duplicate of visible text) is
+    no hidden text in the clause's sense: alone, it is a review."""
     meta: Counter[str] = Counter()
     hidden: Counter[str] = Counter()
+    revealable: Counter[str] = Counter()
     methods: Counter[str] = Counter()
     pages = []
     for r in result.reports:
         m = r.markup
-        if m and (m.marks_in_meta or m.marks_hidden):
+        if m and (m.marks_in_meta or m.marks_hidden or m.marks_revealable):
             meta.update(m.marks_in_meta)
             hidden.update(m.marks_hidden)
+            revealable.update(m.marks_revealable)
             methods.update(m.hiding_methods)
             pages.append(r)
     if not pages:
         return []
-    marks = sorted(set(meta) | set(hidden))
+    marks = sorted(set(meta) | set(hidden) | set(revealable))
+    shown_only = not meta and not hidden
+    summary = f"protected marks {', '.join(marks)} in " + (
+        "hidden text the page itself shows" if shown_only else "meta tags or hidden text"
+    )
     return [
         _finding(
             obj,
             "W6-hidden-trademark",
             policy,
-            0.9,
-            f"protected marks {', '.join(marks)} in meta tags or hidden text",
+            REVEALABLE_MARK_CONFIDENCE if shown_only else 0.9,
+            summary,
             {
                 "sha256": _sha(result),
                 "marks": marks,
                 "in_meta": dict(meta),
                 "in_hidden_text": dict(hidden),
+                "in_text_the_page_shows": dict(revealable),
                 "hiding_methods": dict(methods),
                 "where": _where(pages),
             },

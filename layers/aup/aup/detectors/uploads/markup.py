@@ -209,6 +209,12 @@ _HIDDEN_DECL = re.compile(
     r"(?:left|top|right)\s*:\s*-\d{3,}(?:px|em)|(?:width|height)\s*:\s*0(?:px)?\s*;.*overflow\s*:\s*hidden",
     re.I | re.S,
 )
+# A declaration that displays what a rule selects (``.open .answer{display:block}``); the classes and id
+# of the selector's last compound are the ones it shows.
+_REVEAL_DECL = re.compile(r"display\s*:\s*(?!none)[a-z-]+|visibility\s*:\s*visible", re.I)
+_SELECTOR_CLASS = re.compile(r"\.([\w-]+)")
+_SELECTOR_ID = re.compile(r"#([\w-]+)")
+_MAX_TEXTS_KEPT = 50_000  # script literals and visible texts kept per page (a bound for huge pages)
 _COLOR = re.compile(r"(?<![-\w])color\s*:\s*([#\w(),. ]+?)\s*(?:;|$|!)", re.I)
 _BACKGROUND = re.compile(r"background(?:-color)?\s*:\s*([#\w(),. ]+?)\s*(?:;|$|!)", re.I)
 _CSS_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
@@ -250,6 +256,10 @@ class MarkupReport:
     marks_in_meta: Counter[str] = field(default_factory=Counter)
     marks_hidden: Counter[str] = field(default_factory=Counter)
     hiding_methods: Counter[str] = field(default_factory=Counter)
+    # marks in hidden text the page itself shows: a class its stylesheet reveals (an FAQ's answer under
+    # ``.open .answer{display:block}``, a menu under a media query), an element its scripts name by id or
+    # class (``getElementById('mobile-menu')``), or the same text shown elsewhere (a responsive duplicate)
+    marks_revealable: Counter[str] = field(default_factory=Counter)
     marks_visible: Counter[str] = field(default_factory=Counter)
     password_forms: int = 0  # forms asking for a sign-in's password
     secret_forms: int = 0  # forms whose only masked fields are keys, tokens or a service's secret
@@ -265,6 +275,17 @@ class _Element:
     tag: str
     hidden: str | None  # how it is hidden, None when visible
     background: str | None
+    id: str = ""
+    classes: tuple[str, ...] = ()
+
+
+@dataclass
+class _HiddenText:
+    """Protected marks counted in text hidden by ``element`` (the nearest hidden element over it)."""
+
+    element: _Element
+    text: str
+    marks: Counter[str]
 
 
 def script_url(value: str) -> bool:
@@ -392,6 +413,11 @@ class MarkupScanner(HTMLParser):
         self._stack: list[_Element] = []
         self._hidden_classes: set[str] = set()
         self._hidden_ids: set[str] = set()
+        self._revealed_classes: set[str] = set()  # classes a CSS rule displays (see _REVEAL_DECL)
+        self._revealed_ids: set[str] = set()
+        self._script_names: set[str] = set()  # short string literals of scripts and handlers ('#menu')
+        self._hidden_texts: list[_HiddenText] = []
+        self._visible_texts: set[str] = set()  # visible text nodes naming a mark, whitespace folded
         self._in_script = False
         self._in_style = False
         self._form_depth = 0
@@ -480,6 +506,7 @@ class MarkupScanner(HTMLParser):
                 else:
                     r.event_handlers[name] += 1
                 exfiltration_markers(value, r.exfiltration_markers)
+                self._note_script_names(value)
             elif (name in _URL_ATTRS or _local(name) in _URL_ATTRS) and script_url(value):
                 r.javascript_urls += 1
             elif name == "srcdoc" and value:
@@ -513,7 +540,13 @@ class MarkupScanner(HTMLParser):
         style = attrs.get("style", "")
         bg_m = _BACKGROUND.search(style) if style else None
         self._stack.append(
-            _Element(tag, self._hidden_by(attrs), _norm_color(bg_m.group(1)) if bg_m else None)
+            _Element(
+                tag,
+                self._hidden_by(attrs),
+                _norm_color(bg_m.group(1)) if bg_m else None,
+                attrs.get("id", ""),
+                tuple(attrs.get("class", "").split()),
+            )
         )
         if len(self._stack) > 512:  # malformed pages: bound the stack
             del self._stack[:256]
@@ -544,9 +577,15 @@ class MarkupScanner(HTMLParser):
         r = self.report
         if self._in_script:
             exfiltration_markers(data, r.exfiltration_markers)
+            self._note_script_names(data)
             return
         if self._in_style:
             for rule in _CSS_RULE.finditer(data):
+                if _REVEAL_DECL.search(rule.group(2)):
+                    for selector in rule.group(1).split(","):
+                        last = selector.split()[-1] if selector.split() else ""
+                        self._revealed_classes.update(_SELECTOR_CLASS.findall(last))
+                        self._revealed_ids.update(_SELECTOR_ID.findall(last))
                 if not _HIDDEN_DECL.search(rule.group(2)):
                     continue
                 for selector in rule.group(1).split(","):
@@ -558,10 +597,14 @@ class MarkupScanner(HTMLParser):
             return
         hidden = self._hidden()
         if hidden:
-            if self._count_marks(data, r.marks_hidden):
+            found: Counter[str] = Counter()
+            if self._count_marks(data, found):
+                r.marks_hidden.update(found)
                 r.hiding_methods[hidden] += 1
-        else:
-            self._count_marks(data, r.marks_visible)
+                element = next(el for el in reversed(self._stack) if el.hidden)
+                self._hidden_texts.append(_HiddenText(element, " ".join(data.split()), found))
+        elif self._count_marks(data, r.marks_visible) and len(self._visible_texts) < _MAX_TEXTS_KEPT:
+            self._visible_texts.add(" ".join(data.split()))
         if self._brands is not None:
             claimed = None
             for m in self._brands.finditer(data):
@@ -576,7 +619,38 @@ class MarkupScanner(HTMLParser):
         with contextlib.suppress(Exception):  # a malformed tail never sinks the scan
             self.close()
         self._count_form()  # a password field outside a closed form still asks for a password
+        self._sort_revealable()
         return self.report
+
+    def _note_script_names(self, code: str) -> None:
+        if len(self._script_names) >= _MAX_TEXTS_KEPT or ("'" not in code and '"' not in code):
+            return
+        for a, b in _JS_STRING.findall(code):
+            literal = (a or b).strip()
+            if 0 < len(literal) <= 64:
+                self._script_names.add(literal.lstrip("#."))
+
+    def _revealable(self, hidden: _HiddenText) -> bool:
+        el = hidden.element
+        return bool(
+            (el.hidden == "css-class" and self._revealed_classes.intersection(el.classes))
+            or (el.hidden == "css-id" and el.id in self._revealed_ids)
+            or (el.id and el.id in self._script_names)
+            or self._script_names.intersection(el.classes)
+            or hidden.text in self._visible_texts
+        )
+
+    def _sort_revealable(self) -> None:
+        """Move the marks of hidden text the page itself shows to ``marks_revealable``."""
+        r = self.report
+        for hidden in self._hidden_texts:
+            if self._revealable(hidden):
+                r.marks_hidden.subtract(hidden.marks)
+                r.marks_revealable.update(hidden.marks)
+                r.hiding_methods[hidden.element.hidden or ""] -= 1
+        r.marks_hidden = +r.marks_hidden
+        r.hiding_methods = +r.hiding_methods
+        self._hidden_texts.clear()
 
     def _count_form(self) -> None:
         if self._form_has_password:
