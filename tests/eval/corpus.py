@@ -679,13 +679,15 @@ def h_legacy_app_eval(ctx: Ctx) -> Traffic:
 
 
 def h_print_views(ctx: Ctx) -> Traffic:
-    """A billing app's printable invoice opens the print dialog when it loads and closes after, and its
-    status board refreshes itself every 30 s (``setInterval`` handed a function by name), both from
+    """A billing app's printable invoice opens the print dialog when it loads and closes after (with
+    ``javascript:`` links to print again and go back), and its status board refreshes itself every 30 s (``setInterval`` handed a function by name), both from
     ``<body onload>``."""
     invoice = (
         b"<!doctype html><html><head><title>Invoice 2026-1187 - Acme Billing</title></head>"
         b'<body onload="window.print();window.close()"><h1>Invoice 2026-1187</h1>'
-        b"<table><tr><td>Support plan</td><td>EUR 480.00</td></tr></table></body></html>"
+        b"<table><tr><td>Support plan</td><td>EUR 480.00</td></tr></table>"
+        b'<a href="javascript:window.print()">Print again</a> <a href="javascript:history.back()">Back</a>'
+        b"</body></html>"
     )
     board = (
         b'<!doctype html><html><head><title>Status - Acme Billing</title><script src="/js/board.js"></script>'

