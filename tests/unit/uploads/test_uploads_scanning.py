@@ -377,6 +377,7 @@ def test_a_settings_page_asking_for_a_brands_key_or_secret_is_a_review_not_a_phi
         b'<input type="password" name="pw">',
         b'<input type="password" name="passwd" id="i0118">',  # the field a Microsoft sign-in kit copies
         b'<input type="password" name="client_secret" autocomplete="current-password">',
+        b'<input type="password" name="client_password">',  # a client portal's sign-in
     ],
 )
 def test_a_sign_in_password_under_a_brands_name_stays_a_phishing_page(field: bytes) -> None:

@@ -225,7 +225,7 @@ _SIMPLE_SELECTOR = re.compile(r"^\s*([.#])([\w-]+)\s*$")
 # password (``pw``, ``pass``, ``passwd``, ``password``, ``autocomplete="current-password"``).
 _SECRET_FIELD = re.compile(
     r"secret|token|api[\s_-]?key|access[\s_-]?key|private[\s_-]?key|signing|webhook|smtp|imap|license|"
-    r"client|(?:^|[\s_-])key$",
+    r"(?:^|[\s_-])key$",  # not "client": a client portal's sign-in (name="client_password") is a sign-in
     re.I,
 )
 
