@@ -105,7 +105,7 @@ _CONTROL_AND_SPACE = {i: None for i in range(0x21)}  # browsers drop tabs and ne
 _REFRESH_URL = re.compile(r"url\s*=\s*['\"]?(.*)", re.I | re.S)
 _MAX_SRCDOC_DEPTH = 3
 _EXFIL = re.compile(
-    r"document\.cookie|localstorage|sessionstorage|\bfetch\s*\(|xmlhttprequest|sendbeacon|new\s+image\b|"
+    r"localstorage|sessionstorage|\bfetch\s*\(|xmlhttprequest|sendbeacon|new\s+image\b|"
     r"\.src\s*=|window\.location|document\.location|location\.href\s*=|(?<![\w$.])location\s*=(?!=)|"
     r"\batob\s*\(|\beval\s*\(|websocket",
     re.I,
@@ -192,11 +192,9 @@ def hidden_runs(code: str) -> int:
 
 
 def exfiltration_markers(code: str, into: Counter[str]) -> None:
-    """Count the markers of ``_EXFIL`` in a script's ``code``, the cookie's split by ``cookie_uses``."""
+    """Count the markers of ``_EXFIL`` in a script's ``code``, and its cookie uses (``cookie_uses``)."""
     for m in _EXFIL.finditer(code):
-        name = m.group(0).lower().split("(")[0].strip()
-        if name != "document.cookie":
-            into[name] += 1
+        into[m.group(0).lower().split("(")[0].strip()] += 1
     if "cookie" in code.lower():
         into.update(cookie_uses(code))
     if "atob" in code and (runs := hidden_runs(code)):
@@ -214,6 +212,7 @@ _HIDDEN_DECL = re.compile(
 _REVEAL_DECL = re.compile(r"display\s*:\s*(?!none)[a-z-]+|visibility\s*:\s*visible", re.I)
 _SELECTOR_CLASS = re.compile(r"\.([\w-]+)")
 _SELECTOR_ID = re.compile(r"#([\w-]+)")
+_COMBINATORS = re.compile(r"\s*[\s>+~]\s*")  # ``.open > .answer``: the compound after the last one
 _MAX_TEXTS_KEPT = 50_000  # script literals and visible texts kept per page (a bound for huge pages)
 _COLOR = re.compile(r"(?<![-\w])color\s*:\s*([#\w(),. ]+?)\s*(?:;|$|!)", re.I)
 _BACKGROUND = re.compile(r"background(?:-color)?\s*:\s*([#\w(),. ]+?)\s*(?:;|$|!)", re.I)
@@ -301,10 +300,10 @@ _LINK_IDIOM = re.compile(
 
 def link_action(url: str) -> bool:
     """Whether a link's ``javascript:`` ``url`` only does what a page's own button does (see above)."""
-    code = url.translate(_CONTROL_AND_SPACE)
-    if code[:11].lower() != "javascript:":
+    scheme, _, code = url.translate(_CONTROL_AND_SPACE).partition(":")
+    if scheme.lower() != "javascript":
         return False
-    statements = [part for part in code[11:].split(";") if part]
+    statements = [part for part in code.split(";") if part]
     return bool(statements) and all(_LINK_IDIOM.fullmatch(st) or page_handler(st) for st in statements)
 
 
@@ -606,7 +605,7 @@ class MarkupScanner(HTMLParser):
             for rule in _CSS_RULE.finditer(data):
                 if _REVEAL_DECL.search(rule.group(2)):
                     for selector in rule.group(1).split(","):
-                        last = selector.split()[-1] if selector.split() else ""
+                        last = _COMBINATORS.split(selector.strip())[-1]
                         self._revealed_classes.update(_SELECTOR_CLASS.findall(last))
                         self._revealed_ids.update(_SELECTOR_ID.findall(last))
                 if not _HIDDEN_DECL.search(rule.group(2)):
