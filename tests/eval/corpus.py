@@ -709,6 +709,27 @@ def h_cms_handlers(ctx: Ctx) -> Traffic:
     return uploads(("site/hours.html", page), ("site/js/site.js", b"function initMenu(){}\n"))
 
 
+def h_sso_and_guarded_init(ctx: Ctx) -> Traffic:
+    """A single sign-on hand-off page, as SAML's POST binding and OAuth's ``form_post`` write it: the body
+    submits its one form of hidden fields to the service when it loads (``document.forms[0].submit()``).
+    And a reports page that starts its script only once it has loaded, guarding the call on the
+    function being there (``if(typeof init==='function')init()``, ``window.app && app.start()``)."""
+    handoff = (
+        b"<!doctype html><html><head><title>Signing you in - Acme</title></head>"
+        b'<body onload="document.forms[0].submit()"><noscript><p>Press Continue to go on.</p></noscript>'
+        b'<form method="post" action="https://sso.acme-corp.example/saml/acs">'
+        b'<input type="hidden" name="SAMLResponse" value="PHNhbWxwOlJlc3BvbnNlPjwvc2FtbHA6UmVzcG9uc2U+">'
+        b'<input type="hidden" name="RelayState" value="/dashboard">'
+        b'<noscript><input type="submit" value="Continue"></noscript></form></body></html>'
+    )
+    reports = (
+        b'<!doctype html><html><head><title>Reports - Acme</title><script src="/js/reports.js"></script>'
+        b"</head><body onload=\"if(typeof init==='function'){init();} window.app && app.start()\">"
+        b'<div id="charts"></div></body></html>'
+    )
+    return uploads(("site/sso/handoff.html", handoff), ("site/reports.html", reports))
+
+
 def h_archived_access_logs(ctx: Ctx) -> Traffic:
     """A customer archives its web servers' access logs, gzipped, as every site does. Like every
     public server's logs, they hold the probes scanners sent it: cross-site scripting in query strings
@@ -1852,6 +1873,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "body onload with the javascript: label and window.scrollTo, an iframe that grows to fit itself",
         h_cms_handlers,
+        fast=True,
+    ),
+    Scenario(
+        "sso-post-and-guarded-init",
+        H,
+        "standard",
+        "a sign-on hand-off page whose body onload submits its form, a page guarding its init() call",
+        h_sso_and_guarded_init,
         fast=True,
     ),
     Scenario(

@@ -32,6 +32,7 @@ from tests.eval.corpus import matrix_uploads
 from tests.eval.model import Ctx, Scenario, Traffic, Upload
 
 UPLOAD_WAIT_SECONDS = 60.0
+UNSCANNED = "not scanned in time"  # an upload whose object never got its verdict tags
 ASYNC_ATTEMPTS = 3  # Lambda's asynchronous invocation: the first attempt and two retries
 
 
@@ -293,6 +294,11 @@ class Harness:
         if traffic.uploads:
             row.uploads = self.upload(row.account_id, traffic.uploads, traffic.scan_limit_bytes)
             row.objects = len(traffic.uploads)
+            unscanned = [u["key"] for u in row.uploads if u["verdict"] == UNSCANNED]
+            if unscanned:  # the scanner failed or stalled: no verdict is no "ok", whatever the label
+                row.error = (
+                    f"{len(unscanned)} of {len(row.uploads)} uploads not scanned in time: {unscanned[0]}"
+                )
 
     def invoke_async(self, row: Row, function: str, event: Any) -> None:
         """As Lambda runs an asynchronous invocation (a log subscription's): an error is retried twice."""
@@ -350,7 +356,7 @@ class Harness:
         return [
             {
                 "key": key.split("/", 2)[2],
-                "verdict": verdicts.get(key, {}).get("aup-verdict", "not scanned in time"),
+                "verdict": verdicts.get(key, {}).get("aup-verdict", UNSCANNED),
                 "scan": verdicts.get(key, {}).get("aup-scan", "-"),
                 "rules": verdicts.get(key, {}).get("aup-rules", ""),
             }

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from tests.eval.corpus import SCENARIOS, by_name, matrix_uploads
-from tests.eval.harness import Harness, Report, Row, base_instant
-from tests.eval.model import Ctx
+from tests.eval.harness import UNSCANNED, Harness, Report, Row, base_instant
+from tests.eval.model import Ctx, Traffic, Upload
 from tests.eval.report import as_json, exit_status, summary_lines
 
 BASE = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -102,6 +102,27 @@ def test_an_attack_is_caught_by_its_clause_or_by_enforcement() -> None:
     assert not row("attack", authorizer="?", error="LedgerTimeout", violations=["D1-x:strike"]).caught
 
 
+def test_an_upload_left_without_a_verdict_is_the_rows_error_not_an_ok() -> None:
+    """A scanner that raised (or stalled) tags nothing: an honest row must not read "ok", nor an attack
+    "caught" by its other signals."""
+    harness = Harness.__new__(Harness)
+    harness.outputs = {"AccessLogGroupName": "g"}
+    got: list[tuple[str, str]] = [("a.html", "clean"), ("b.html", UNSCANNED)]
+    harness.upload = lambda account, uploads, limit: [  # type: ignore[method-assign]
+        {"key": k, "verdict": v, "scan": "-", "rules": ""} for k, v in got
+    ]
+    traffic = Traffic(uploads=[Upload("a.html", b"<p>a"), Upload("b.html", b"<p>b")])
+    honest, attack = row("honest"), row("attack", violations=["I3-script-in-document:strike"])
+    for r in (honest, attack):
+        harness.deliver(r, traffic)
+        assert r.error == "1 of 2 uploads not scanned in time: b.html", r.error
+    assert (honest.wronged, honest.outcome, attack.outcome) == (True, "WRONG", "ERROR")
+    got[1] = ("b.html", "clean")
+    scanned = row("honest")
+    harness.deliver(scanned, traffic)
+    assert (scanned.error, scanned.outcome) == (None, "ok")
+
+
 # ------------------------------------------------------------------------------------------ end to end
 
 
@@ -145,9 +166,7 @@ def test_a_small_eval_runs_through_the_real_handlers_and_reports(runner: Any, tm
     honest = rows["browser-person"]
     assert (honest.status, honest.strikes, honest.authorizer, honest.outcome) == ("active", 0, "Allow", "ok")
     assert rows["sqlmap-scan"].caught and any(v.startswith("D1-") for v in rows["sqlmap-scan"].violations)
-    assert (
-        rows["pe-named-jpg"].uploads and rows["pe-named-jpg"].uploads[0]["verdict"] != "not scanned in time"
-    )
+    assert rows["pe-named-jpg"].uploads and rows["pe-named-jpg"].uploads[0]["verdict"] != UNSCANNED
     # A CRM hitting deleted records (404s on /customers/{id}) was once a D2 probe: now plainly honest.
     crm = rows["crm-deleted-records"]
     assert (crm.outcome, crm.strikes, crm.authorizer) == ("ok", 0, "Allow") and not crm.wronged

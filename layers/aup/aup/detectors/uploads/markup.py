@@ -47,7 +47,9 @@ _JS_NAME = r"[A-Za-z_$][\w$]*"
 _JS_VALUE = (
     rf"""(?:'[^'\\]*'|"[^"\\]*"|-?\d+(?:\.\d+)?|true|false|null|this|event|evt|{_JS_NAME}(?:\.{_JS_NAME})*)"""
 )
-_JS_CALL = rf"{_JS_NAME}(?:\.{_JS_NAME})*\s*\(\s*(?:{_JS_VALUE}(?:\s*,\s*{_JS_VALUE})*)?\s*\)"
+# A member by name or by a plain index: ``document.forms[0].submit()``, ``document.forms['sso']``.
+_JS_MEMBER = rf"""(?:\.{_JS_NAME}|\[\s*(?:\d+|'[^'\\]*'|"[^"\\]*")\s*\])"""
+_JS_CALL = rf"{_JS_NAME}{_JS_MEMBER}*\s*\(\s*(?:{_JS_VALUE}(?:\s*,\s*{_JS_VALUE})*)?\s*\)"
 _PAGE_STATEMENT = re.compile(
     rf"(?:{_JS_CALL}(?:\s*\.\s*{_JS_CALL})*|this(?:\.{_JS_NAME})+\s*=\s*{_JS_VALUE}(?:\s*\+\s*{_JS_VALUE})*|"
     r"return\s+(?:true|false)|)",
@@ -76,6 +78,23 @@ _TIMER_CALLBACK = re.compile(
 _LABEL = re.compile(r"^\s*javascript\s*:", re.I)
 _WINDOW_CALL = re.compile(rf"(?<![\w$.])window\s*\.\s*(?={_JS_NAME}\s*\()")
 _PRINT_VIEW = re.compile(r"(?<![\w$.])(?:window\.)?(?:print|close)\s*\(\s*\)")
+# Pages guard a call on the function being there (``if(typeof init==='function')init()``,
+# ``if (window.init) { init(); }``, ``window.init && init()``): the guard only tests a name, so the
+# handler is judged by what it guards. A guard naming anything of ``_RISKY_CODE`` is kept, and judged.
+_NAME_PATH = rf"{_JS_NAME}(?:\.{_JS_NAME})*"
+_GUARD_TEST = rf"""(?:typeof\s+{_NAME_PATH}\s*[!=]==?\s*(?:'\w+'|"\w+")|!?\s*{_NAME_PATH})"""
+_GUARD = re.compile(
+    rf"(?:(?<![\w$.])if\s*\(\s*{_GUARD_TEST}\s*\)\s*(?:\{{(?P<block>[^{{}}]*)\}})?|"
+    rf"(?:^|(?<=[;}}]))\s*{_GUARD_TEST}\s*&&\s*)"
+)
+
+
+def _unguarded(m: re.Match[str]) -> str:
+    test = m.group(0)[: m.start("block") - m.start()] if m.group("block") is not None else m.group(0)
+    names = re.sub(r"(?<![\w$.])window\s*\.\s*|'\w+'|\"\w+\"", "", test)  # ('function': a type's name)
+    if _RISKY_CODE.search(names):
+        return m.group(0)
+    return " " + (m.group("block") or "") + ";"
 
 
 def page_handler(code: str, tag: str = "") -> bool:
@@ -84,7 +103,7 @@ def page_handler(code: str, tag: str = "") -> bool:
     code = _TIMER_CALLBACK.sub(lambda m: f"{m.group(1)}()", _LABEL.sub("", code, count=1))
     if tag == "body":
         code = _PRINT_VIEW.sub("printView()", code)
-    code = _WINDOW_CALL.sub("", code)
+    code = _WINDOW_CALL.sub("", _GUARD.sub(_unguarded, code))
     if not code.strip() or len(code) > PAGE_HANDLER_MAX_CHARS or _RISKY_CODE.search(code):
         return False
     for part in code.split(";"):
