@@ -1001,6 +1001,22 @@ def h_order_ids_16(ctx: Ctx) -> Traffic:
     return uploads(("exports/order-ids.csv", ("\n".join(rows) + "\n").encode()))
 
 
+def h_parts_catalogue(ctx: Ctx) -> Traffic:
+    """A hardware wholesaler's stock list: 400 part numbers written 415-22-9034 (the shape of an SSN,
+    which has no check digit), with descriptions, bins and quantities, as CSV and inside a zipped export."""
+    rows = ["part_no,description,bin,qty"] + [
+        f"{n // 10**6:03d}-{n // 10**4 % 100:02d}-{n % 10**4:04d},"
+        f"{ctx.rng.choice(['Hex bolt', 'Washer', 'Lock nut', 'Anchor'])} M{ctx.rng.randrange(3, 13)},"
+        f"B{ctx.rng.randrange(1, 60):02d},{ctx.rng.randrange(1, 900)}"
+        for n in F.ssn_numbers(ctx.rng, 400)
+    ]
+    data = ("\n".join(rows) + "\n").encode()
+    zipped = F.zip_of(
+        [("export/parts.csv", data), ("export/README.txt", b"Stock export, one part a line.\n")]
+    )
+    return uploads(("stock/parts.csv", data), ("stock/export-2026-11.zip", zipped))
+
+
 def h_backup_10001(ctx: Ctx) -> Traffic:
     members = [
         (f"backup/notes/{i:05d}.txt", f"note {i}: {ctx.rng.choice(['todo', 'done', 'call back'])}\n".encode())
@@ -2015,6 +2031,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a CSV of 1,000 random 16-digit order ids",
         h_order_ids_16,
+    ),
+    Scenario(
+        "parts-catalogue",
+        H,
+        "standard",
+        "a stock list of 400 part numbers written like SSNs (415-22-9034), plain and zipped",
+        h_parts_catalogue,
+        fast=True,
     ),
     Scenario(
         "backup-10001-files",

@@ -680,6 +680,43 @@ def test_cards_in_bulk_beside_ibans_still_strike() -> None:
     assert _bulk_confidence(findings) >= POLICY.rules["W2-bulk-personal-data"].confidence_bar
 
 
+# Found probing honest uploads: a parts list whose part numbers are written 415-22-9034 held 200 "valid
+# SSNs" (an SSN has no check digit; nine in ten numbers of that shape pass the SSA's rules) and struck at
+# 0.95. Numbers of that shape count as SSNs in bulk only where something names them so.
+
+
+def _parts(header: str, n: int = 200) -> bytes:
+    rows = [f"{ssn},Bolt M{3 + i % 9},{1 + i % 40}" for i, ssn in enumerate(samples.valid_ssns(n))]
+    return "\n".join([header, *rows]).encode()
+
+
+def test_a_parts_list_in_the_ssns_shape_is_a_review_never_a_strike() -> None:
+    for header in ("part_no,description,qty", "classname,description,qty"):  # ("classname" names no SSN)
+        result, findings = scan(_parts(header), "stock/parts.csv")
+        (f,) = [f for f in findings if f.rule_id == "W2-bulk-personal-data"]
+        assert (f.confidence, f.evidence["ssns_named"], f.evidence["distinct_ssns"]) == (0.7, False, 200)
+        assert verdict(result.status, findings, POLICY) is Verdict.review, header
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["name,ssn,qty", "Name,SSN#,Qty", "employee_ssn,x,y", "Social Security Number,x,y", "SOC SEC,x,y"],
+)
+def test_the_same_numbers_named_as_ssns_still_strike(header: str) -> None:
+    result, findings = scan(_parts(header), "hr/staff.csv")
+    assert (
+        _bulk_confidence(findings) == 0.95 and verdict(result.status, findings, POLICY) is Verdict.violation
+    )
+
+
+def test_an_ssn_named_in_another_file_of_the_upload_names_the_numbers_in_this_one() -> None:
+    data = samples.zip_bytes({"README.txt": b"Staff SSNs, one a line.\n", "staff.txt": _parts("id,x,y")})
+    _, findings = scan(data, "hr/staff.zip")
+    assert _bulk_confidence(findings) == 0.95
+    alone = samples.zip_bytes({"README.txt": b"Parts, one a line.\n", "staff.txt": _parts("id,x,y")})
+    assert _bulk_confidence(scan(alone, "stock/parts.zip")[1]) == 0.7
+
+
 # Found the same way: an e-mail (.eml) sends its attachments base64-encoded, so an export of a mailbox
 # carrying a zipped EICAR and a list of 40 card numbers was clean.
 

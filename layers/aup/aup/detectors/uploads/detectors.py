@@ -359,6 +359,7 @@ def _text_totals(
             "text_bytes",
             "card_candidates",
             "card_context",
+            "ssn_context",
             "test_cards",
         ):
             totals[name] += getattr(t, name)
@@ -418,7 +419,9 @@ def personal_data(
     # People, not mentions: a value repeated (the firm's IBAN on each invoice) counts once, and so does a
     # candidate repeated to drown the cards among chance passes.
     cards = real_cards(t["distinct_cards"], t["distinct_card_candidates"], t["card_context"] > 0, settings)
-    validated = cards + t["distinct_ssns"] + t["distinct_ibans"]
+    ssns = t["distinct_ssns"]
+    named_ssns = ssns if t["ssn_context"] else 0  # (an SSN has no check digit: its name makes it one)
+    validated = cards + ssns + t["distinct_ibans"]
     contacts = max(t["distinct_emails"], t["distinct_phones"])
     evidence = {
         "sha256": _sha(result),
@@ -431,6 +434,7 @@ def personal_data(
         "distinct_cards": t["distinct_cards"],
         "ssns": t["ssns"],
         "distinct_ssns": t["distinct_ssns"],
+        "ssns_named": bool(t["ssn_context"]),
         "ibans": t["ibans"],
         "distinct_ibans": t["distinct_ibans"],
         "distinct_emails": t["distinct_emails"],
@@ -439,8 +443,11 @@ def personal_data(
         "where": _where(r for r in reports if r.text and (r.text.validated or r.text.distinct_emails)),
     }
     if validated >= s.bulk_min or contacts >= s.contacts_bulk_min:
-        if cards + t["distinct_ssns"] >= s.bulk_min:
+        if cards + named_ssns >= s.bulk_min:
             confidence = 0.95
+        elif validated >= s.bulk_min and ssns - named_ssns > t["distinct_ibans"]:
+            # numbers of the SSN's shape that nothing names as SSNs make the bulk: a parts list, references
+            confidence = s.unnamed_ssns_confidence
         elif validated >= s.bulk_min:  # the IBANs make the bulk: a statement, a payroll, a supplier list
             confidence = s.ibans_confidence
         else:

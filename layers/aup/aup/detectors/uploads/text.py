@@ -61,6 +61,16 @@ _CARD_CONTEXT = (
     b"expir",
 )
 
+# Words that say a 3-2-4 number is a social security number (Presidio's US_SSN context words, and
+# Excel's "Social Security Number" format code as a workbook's styles keep it). An SSN has no check
+# digit: nine in ten numbers of that shape pass the SSA's rules, so a parts list or a column of
+# reference numbers written 415-22-9034 is all "valid SSNs". Case-insensitive; not inside a word
+# ("classname" holds no SSN).
+_SSN_CONTEXT = re.compile(
+    rb"(?<![a-z])(?:ssns?|ss#|ssan|social[ _-]?security|soc\.? ?sec)(?![a-z])|000\\?-00\\?-0000", re.I
+)
+_CONTEXT_SPAN = 262144  # bytes of a window looked at for context words
+
 # The card numbers payment processors publish for testing (Stripe, Braintree/PayPal, Adyen, the card
 # networks' sandboxes): they pass Luhn and carry a real issuer prefix, and every shop's test fixtures and
 # docs are full of them (4242 4242 4242 4242). They belong to no one, so they are never counted as cards.
@@ -180,6 +190,7 @@ class TextCounts:
     test_cards: int = 0  # published test numbers (``_TEST_CARDS``), left out of ``cards``
     ssns: int = 0
     ssn_like: int = 0
+    ssn_context: int = 0  # windows holding an SSN context word (ssn, social security; the stream's first too)
     ibans: int = 0
     iban_countries: Counter[str] = field(default_factory=Counter)
     emails: int = 0
@@ -219,6 +230,7 @@ class TextScanner:
         self._buf = b""
         self._emails: set[int] = set()
         self._context_checks = 0
+        self._ssn_checks = 0
         self._phones: set[int] = set()
 
     def feed(self, chunk: bytes) -> None:
@@ -247,13 +259,19 @@ class TextScanner:
 
     def _scan(self, text: bytes) -> None:
         c = self.counts
-        before = c.cards
+        before, ssns_before = c.cards, c.ssns
         self._digit_runs(text)
         if c.cards > before and not c.card_context and self._context_checks < 4:
             self._context_checks += 1  # (card words sit in headers and near the numbers: a few windows do)
-            lowered = text[:262144].lower()
+            lowered = text[:_CONTEXT_SPAN].lower()
             if any(word in lowered for word in _CARD_CONTEXT):
                 c.card_context += 1
+        # SSN words are looked for in a stream's first window (a header, a workbook's strings and styles,
+        # where no SSN is) and in the first few windows holding SSNs; the upload's streams count together.
+        if not c.ssn_context and self._ssn_checks < 5 and (self._ssn_checks == 0 or c.ssns > ssns_before):
+            self._ssn_checks += 1
+            if _SSN_CONTEXT.search(text, 0, _CONTEXT_SPAN):
+                c.ssn_context += 1
         if b"@" in text:
             self._emails_in(text)
         self._ibans_in(text)

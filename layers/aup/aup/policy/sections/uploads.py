@@ -127,6 +127,10 @@ class PersonalData(_Section):
     # counterparties' accounts as a matter of course. At this confidence (under the default bar), a review;
     # cards and SSNs in bulk stay 0.95.
     ibans_confidence: float = Field(default=0.7, ge=0, le=1)
+    # Bulk reached with numbers of the SSN's shape (123-45-6789) that no word names as SSNs (ssn, social
+    # security, Excel's SSN format): an SSN has no check digit, and part numbers and references take that
+    # shape too. At this confidence (under the default bar), a review; named SSNs in bulk stay 0.95.
+    unnamed_ssns_confidence: float = Field(default=0.7, ge=0, le=1)
     cloud_keys_min: int = Field(default=1, gt=0)
     # PII regexes run on this much text per stream; beyond it the scan is not-scanned (too-large).
     text_limit_bytes: int = Field(default=8 * 1024**3, gt=0)
