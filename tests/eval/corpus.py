@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import json
 import random
 from collections.abc import Callable
 from datetime import timedelta
@@ -1017,6 +1018,40 @@ def h_parts_catalogue(ctx: Ctx) -> Traffic:
     return uploads(("stock/parts.csv", data), ("stock/export-2026-11.zip", zipped))
 
 
+def h_cloudtrail_archive(ctx: Ctx) -> Traffic:
+    """The account keeps its AWS CloudTrail logs, gzipped JSON as CloudTrail delivers them: every event
+    names the access key id that signed it (temporary ASIA ids for roles, an AKIA id for its CI user),
+    never a secret."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+    def key_id(prefix: str) -> str:
+        return prefix + "".join(ctx.rng.choice(alphabet) for _ in range(16))
+
+    ci_user = key_id("AKIA")
+    files = []
+    for hour in range(3):
+        events = [
+            {
+                "eventVersion": "1.08",
+                "userIdentity": (
+                    {"type": "IAMUser", "userName": "ci", "accessKeyId": ci_user}
+                    if i % 10 == 0
+                    else {"type": "AssumedRole", "accessKeyId": key_id("ASIA")}
+                ),
+                "eventTime": f"2026-11-30T{10 + hour:02d}:{i % 60:02d}:00Z",
+                "eventSource": "s3.amazonaws.com",
+                "eventName": ctx.rng.choice(["GetObject", "PutObject", "ListObjects"]),
+                "awsRegion": "eu-west-1",
+                "sourceIPAddress": "198.51.100.20",
+                "eventID": f"{ctx.rng.getrandbits(128):032x}",
+            }
+            for i in range(40)
+        ]
+        name = f"logs/AWSLogs/123456789012/CloudTrail/eu-west-1/2026/11/30/trail_20261130T{10 + hour:02d}00Z.json.gz"
+        files.append((name, F.gzip_of(json.dumps({"Records": events}).encode())))
+    return uploads(*files)
+
+
 def h_backup_10001(ctx: Ctx) -> Traffic:
     members = [
         (f"backup/notes/{i:05d}.txt", f"note {i}: {ctx.rng.choice(['todo', 'done', 'call back'])}\n".encode())
@@ -1659,6 +1694,17 @@ def a_leaked_aws_key(ctx: Ctx) -> Traffic:
     )
 
 
+def a_leaked_aws_key_pair(ctx: Ctx) -> Traffic:
+    """A CI script committed with a live-looking access key id and its secret access key."""
+    return uploads(
+        (
+            "repo/ci/publish.sh",
+            b"#!/bin/sh\nexport AWS_ACCESS_KEY_ID=AKIA2OGYBAH6TXQ4ZR7M\n"
+            b"export AWS_SECRET_ACCESS_KEY=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\naws s3 sync dist s3://x\n",
+        )
+    )
+
+
 def a_pe_jpg(ctx: Ctx) -> Traffic:
     return uploads(("photos/holiday.jpg", F.pe(ctx.rng)))
 
@@ -2041,6 +2087,14 @@ SCENARIOS: list[Scenario] = [
         fast=True,
     ),
     Scenario(
+        "cloudtrail-archive",
+        H,
+        "standard",
+        "its CloudTrail logs, each event naming the access key id that signed it",
+        h_cloudtrail_archive,
+        fast=True,
+    ),
+    Scenario(
         "backup-10001-files",
         H,
         "business",
@@ -2372,6 +2426,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a deploy script with an AWS access key id",
         a_leaked_aws_key,
+        ("W2",),
+    ),
+    Scenario(
+        "leaked-aws-key-pair",
+        A,
+        "standard",
+        "a CI script with an AWS access key id and its secret",
+        a_leaked_aws_key_pair,
         ("W2",),
     ),
 ]

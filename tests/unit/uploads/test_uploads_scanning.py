@@ -399,6 +399,49 @@ def test_awss_documented_example_keys_are_no_credentials() -> None:
     assert "W2-cloud-credentials" in {f.rule_id for f in findings}
 
 
+# Found probing honest uploads: a CloudTrail archive writes an access key id into every event, and every
+# file of it struck as leaked credentials. An id names a key; its secret is the credential.
+
+_ID, _SECRET = "AKIA2OGYBAH6TXQ4ZR7M", "q8Yz3vKfT0bW/9mRr1Lp+XcN4eJd7HsGa2UoViQk"
+
+
+def _cloud(findings: list) -> tuple[float, dict[str, int]]:
+    (f,) = [f for f in findings if f.rule_id == "W2-cloud-credentials"]
+    return float(f.confidence), dict(f.evidence["kinds"])
+
+
+def test_a_key_id_beside_its_secret_is_a_credential_and_strikes() -> None:
+    profile = f"[default]\naws_access_key_id = {_ID}\naws_secret_access_key = {_SECRET}\n".encode()
+    sts = (
+        b'{"Credentials": {"AccessKeyId": "ASIA2OGYBAH6TXQ4ZR7M", "SecretAccessKey": "%s"}}'
+        % _SECRET.encode()
+    )
+    script = f"export AWS_ACCESS_KEY_ID={_ID}\nexport AWS_SECRET_ACCESS_KEY={_SECRET}\n".encode()
+    for data, name in [(profile, "home/.aws/credentials"), (sts, "ci/session.json"), (script, "ci/env.sh")]:
+        result, findings = scan(data, name)
+        assert _cloud(findings) == (0.9, {"aws-access-key": 1}), name
+        assert verdict(result.status, findings, POLICY) is Verdict.violation
+
+
+def test_key_ids_without_their_secret_are_a_review_and_temporary_ones_nothing() -> None:
+    event = '{"userIdentity": {"type": "%s", "accessKeyId": "%s"}, "eventID": "3f9c1e1e-0e6e-4a3b-9e1d-6c1d2b3a4f5e"}'
+    trail = "\n".join(event % ("AssumedRole", f"ASIA2OGYBAH6TXQ4Z{i:03d}") for i in range(50))
+    _, findings = scan(trail.encode(), "AWSLogs/trail.json")
+    assert "W2-cloud-credentials" not in {f.rule_id for f in findings}
+    sha1 = "9fceb02d0ae598e95dc970b74767f19372d61af8"  # a commit id: 40 characters, no upper case
+    for text in [
+        trail + "\n" + event % ("IAMUser", _ID),
+        f"Credential={_ID}/20261130/us-east-1/s3\ncommit {sha1}",
+    ]:
+        result, findings = scan(text.encode(), "logs/requests.log")
+        assert _cloud(findings) == (0.6, {"aws-access-key-id": 1})
+        assert verdict(result.status, findings, POLICY) is Verdict.review
+    far = f"{_ID}\n{'#' * 600}\n{_SECRET}\n"  # a secret out of reach belongs to no id here
+    assert _cloud(scan(far.encode(), "notes.txt")[1]) == (0.6, {"aws-access-key-id": 1})
+    documented = b"AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+    assert "W2-cloud-credentials" not in {f.rule_id for f in scan(documented, "README.md")[1]}
+
+
 PUBLISHED_TEST_CARDS = [  # Stripe's, Braintree's and the networks' sandbox numbers
     "4242424242424242", "4000056655665556", "5555555555554444", "2223003122003222", "5105105105105100",
     "378282246310005", "6011111111111117", "3056930009020004", "3566002020360505", "4000000000009995",

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from aup.detectors.uploads.filetype import extension
 from aup.detectors.uploads.markup import COOKIE_KEPT, COOKIE_OWN, HIDDEN_RUN
 from aup.detectors.uploads.scanner import ContentReport, ScanResult
+from aup.detectors.uploads.text import AWS_KEY_ID_ONLY
 from aup.domain.models import Finding, Source
 from aup.policy import Policy
 from aup.policy.sections.uploads import UploadScanning
@@ -471,16 +472,19 @@ def cloud_credentials(
     _, _, keys, _, _, reports = _text_totals(result)
     if sum(keys.values()) < settings.personal_data.cloud_keys_min:
         return []
+    ids_only = set(keys) == {AWS_KEY_ID_ONLY}  # no secret beside them: a name, not yet a credential
     return [
         _finding(
             obj,
             "W2-cloud-credentials",
             policy,
-            0.9,
-            f"{sum(keys.values())} cloud credentials",
+            settings.personal_data.key_ids_only_confidence if ids_only else 0.9,
+            f"{sum(keys.values())} cloud "
+            + ("access key ids without their secret" if ids_only else "credentials"),
             {
                 "sha256": _sha(result),
                 "kinds": dict(keys),
+                "key_ids_only": ids_only,
                 "where": _where(r for r in reports if r.text and r.text.cloud_keys),
             },
         )

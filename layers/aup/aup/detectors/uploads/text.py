@@ -31,6 +31,16 @@ _EMAIL_LOCAL_REVERSED = re.compile(rb"[\w.%+-]{1,64}")  # matched on the reverse
 _IBAN = re.compile(rb"([A-Z]{2})(\d{2})((?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)(?![A-Z0-9])")
 # AWS's documentation writes its example key ids ending in EXAMPLE (AKIAIOSFODNN7EXAMPLE): never counted
 _AWS_KEY = re.compile(rb"(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
+# A key id is no credential alone (AWS calls it the key's name; CloudTrail writes one into every event, a
+# signed request's Credential= names one): the secret access key beside it is, 40 characters of base64
+# with both cases (a SHA-1 in hex has one) within AWS_SECRET_REACH bytes of the id. A long-term id
+# (AKIA) alone is counted as ``aws-access-key-id`` (its secret may sit in another file: a review); a
+# temporary one (ASIA) is useless without its secret and session token, and is not counted alone.
+_AWS_SECRET = re.compile(
+    rb"(?<![A-Za-z0-9/+])(?=[A-Za-z0-9/+]*[a-z])(?=[A-Za-z0-9/+]*[A-Z])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
+)
+AWS_SECRET_REACH = 512
+AWS_KEY_ID_ONLY = "aws-access-key-id"
 _PRIVATE_KEY = re.compile(rb"-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----")
 _AZURE_KEY = re.compile(rb"AccountKey=[A-Za-z0-9+/]{86}==")
 _GCP_KEY = re.compile(rb'"type"\s*:\s*"service_account"')
@@ -277,13 +287,29 @@ class TextScanner:
         self._ibans_in(text)
         for name, literals, rx in _KEY_PATTERNS:
             if any(lit in text for lit in literals):
-                c.cloud_keys[name] += sum(1 for k in rx.findall(text) if not k.endswith(b"EXAMPLE"))
+                if rx is _AWS_KEY:
+                    self._aws_keys(text)
+                else:
+                    c.cloud_keys[name] += len(rx.findall(text))
         if self.threat_phrases:
             lowered = text.lower()
             for phrase in self.threat_phrases:
                 n = lowered.count(phrase)
                 if n:
                     c.threat_phrases[phrase.decode()] += n
+
+    def _aws_keys(self, text: bytes) -> None:
+        """AWS key ids with their secret beside them (``aws-access-key``), long-term ids alone
+        (``aws-access-key-id``); AWS's documented examples (``...EXAMPLE``, ``...EXAMPLEKEY``) never."""
+        keys = self.counts.cloud_keys
+        for m in _AWS_KEY.finditer(text):
+            if m.group().endswith(b"EXAMPLE"):
+                continue
+            start, end = max(0, m.start() - AWS_SECRET_REACH), m.end() + AWS_SECRET_REACH
+            if any(not k.endswith(b"EXAMPLEKEY") for k in _AWS_SECRET.findall(text, start, end)):
+                keys["aws-access-key"] += 1
+            elif m.group().startswith(b"AKIA"):
+                keys[AWS_KEY_ID_ONLY] += 1
 
     def _digit_runs(self, text: bytes) -> None:
         """Cards (issuer + Luhn), SSNs (SSA rules) and formatted phone numbers among runs of digits."""

@@ -132,6 +132,10 @@ class PersonalData(_Section):
     # shape too. At this confidence (under the default bar), a review; named SSNs in bulk stay 0.95.
     unnamed_ssns_confidence: float = Field(default=0.7, ge=0, le=1)
     cloud_keys_min: int = Field(default=1, gt=0)
+    # Long-term AWS access key ids (AKIA...) found without a secret access key beside them: a key's name,
+    # which CloudTrail and signed requests' logs write as a matter of course. At this confidence (under
+    # the default bar), a review; a key id with its secret stays 0.9.
+    key_ids_only_confidence: float = Field(default=0.6, ge=0, le=1)
     # PII regexes run on this much text per stream; beyond it the scan is not-scanned (too-large).
     text_limit_bytes: int = Field(default=8 * 1024**3, gt=0)
     # Luhn-valid numbers count as cards only when that many passes by chance (1 in 10) has a
