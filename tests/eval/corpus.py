@@ -8,7 +8,6 @@ honest scenario the current code is known to treat wrongly, with its issue class
 from __future__ import annotations
 
 import bz2
-import gzip
 import json
 import random
 from collections.abc import Callable
@@ -754,7 +753,11 @@ def h_archived_access_logs(ctx: Ctx) -> Traffic:
     body = ("\n".join(rows) + "\n").encode()
     return Traffic(
         uploads=[
-            Upload("logs/web/2026-12-01/access.log.gz", gzip.compress(body), content_type="application/gzip"),
+            Upload(
+                "logs/web/2026-12-01/access.log.gz",
+                F.gzip_of(body, "access.log"),
+                content_type="application/gzip",
+            ),
             Upload("logs/web/2026-12-01/access.log", body, content_type="text/plain"),
         ]
     )
