@@ -571,6 +571,51 @@ def h_spa_rendered_by_googlebot(ctx: Ctx) -> Traffic:
     return hourly(sorted((ln for ln in lines if ln.at_ms < ctx.end_ms), key=lambda ln: ln.at_ms), start, 1)
 
 
+OTHER_RENDERERS = (  # each crawler with an address of the network its operator publishes for it
+    (
+        "17.241.75.%d",  # Apple's 17.0.0.0/8
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/13.1.1 Safari/605.1.15 (Applebot/0.1; +http://www.apple.com/go/applebot)",
+    ),
+    (
+        "5.255.231.%d",  # Yandex's 5.255.192.0/18
+        "Mozilla/5.0 (compatible; YandexRenderResourcesBot/1.0; +http://yandex.com/bots) "
+        "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/81.0.4044.268 YaBrowser/20.6.0.905 Safari/537.36 "
+        "YandexBot/3.0",
+    ),
+    (
+        "40.77.189.%d",  # a block of bingbot.json beyond the three /24s the policy listed first
+        "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; "
+        "+http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36",
+    ),
+)
+
+
+def h_spa_rendered_by_other_crawlers(ctx: Ctx) -> Traffic:
+    """The same kind of site as ``spa-rendered-by-googlebot``, indexed in turn by Applebot, YandexBot and
+    Bingbot, one crawler an hour, each from its operator's own network: 40 renders an hour, each making
+    the page's two API calls with the site's key, while two or three people browse it."""
+    me, lines, start = ctx.account_id, [], ctx.end_ms - 180 * MIN
+    for hour, (net, agent) in enumerate(OTHER_RENDERERS):
+        h0 = start + hour * 60 * MIN
+        for visitor in range(3):
+            ip = ctx.ip()
+            for at in gaps(ctx.rng, h0 + ctx.rng.randrange(40 * MIN), 5, 20 * SEC):
+                rid = ctx.rng.randrange(1, 900)
+                lines.append(
+                    Line(at, ip, f"/recipes/{rid}", "/recipes/{id}", me, 200, BROWSER_UAS[visitor % 2])
+                )
+        for page in range(40):
+            ip = net % (1 + page % 20)
+            at = h0 + page * 80 * SEC + ctx.rng.randrange(5000)
+            rid = 1 + page * 13 + hour
+            lines.append(Line(at, ip, f"/recipes/{rid}", "/recipes/{id}", me, 200, agent))
+            lines.append(
+                Line(at + 210, ip, f"/recipes/{rid}/related", "/recipes/{id}/related", me, 200, agent)
+            )
+    return hourly(sorted((ln for ln in lines if ln.at_ms < ctx.end_ms), key=lambda ln: ln.at_ms), start, 3)
+
+
 def h_odata_connector(ctx: Ctx) -> Traffic:
     """A BI tool refreshing a report from the customer's OData route every hour for three hours: filtered
     pages (``$filter=Status eq 'Open' and Amount gt 100``, ``$top``/``$skip``), and in the second hour an
@@ -1892,6 +1937,13 @@ SCENARIOS: list[Scenario] = [
         "free",
         "Googlebot rendering a site's single-page front-end, which calls the API with the site's key",
         h_spa_rendered_by_googlebot,
+    ),
+    Scenario(
+        "spa-rendered-by-other-crawlers",
+        H,
+        "free",
+        "Applebot, YandexBot and Bingbot rendering a site's front-end from their own networks, an hour each",
+        h_spa_rendered_by_other_crawlers,
     ),
     Scenario(
         "odata-connector",

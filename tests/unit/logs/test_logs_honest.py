@@ -685,6 +685,67 @@ def test_the_crawler_networks_are_the_policys_and_a_bad_one_is_refused() -> None
         Spoofing(crawler_networks=("66.249.300.0/19",))
 
 
+# Found by probing other crawlers (eval spa-rendered-by-other-crawlers): the same site indexed by Applebot
+# from Apple's network, YandexBot from Yandex's, or Bingbot from a block of bingbot.json beyond the three
+# the policy listed, was struck for posing as them: only Google's and Microsoft's networks are listed.
+
+APPLEBOT = "Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 (Applebot/0.1; +http://www.apple.com/go/applebot)"
+YANDEXBOT = "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)"
+BINGBOT = "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"
+
+
+def rendered_as(agent: str, ip: str, n: int = 120) -> list[T.Line]:
+    return [
+        T.line(T.T0 + i * 25_000, account=SHOP, ip=ip, agent=agent, path=f"/recipes/{i}", resource="/recipes/{id}")
+        for i in range(n)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("agent", "ip"), [(APPLEBOT, "17.241.75.3"), (YANDEXBOT, "5.255.231.7"), (APPLEBOT, "198.51.100.70")]
+)
+def test_a_crawler_whose_networks_the_policy_does_not_list_is_at_most_a_review(agent: str, ip: str) -> None:
+    assert _actions(rendered_as(agent, ip), "W1-fake-crawler") == {Action.review}
+
+
+@pytest.mark.parametrize("ip", ["40.77.189.20", "52.167.144.9", "199.30.25.1", "20.15.133.170"])
+def test_bingbot_from_any_block_microsoft_publishes_for_it_is_no_impersonation(ip: str) -> None:
+    assert _actions(rendered_as(BINGBOT, ip), "W1-fake-crawler") == set()
+
+
+def test_a_verified_crawlers_name_from_elsewhere_still_strikes_even_beside_an_unverified_one() -> None:
+    both = rendered_as(BINGBOT, "198.51.100.70") + rendered_as(APPLEBOT, "198.51.100.71")
+    assert _actions(both, "W1-fake-crawler") & {Action.strike, Action.suspend_temporary}
+
+
+def test_naming_a_crawler_verified_judges_its_impersonators_and_a_bad_name_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from aup.policy.sections.logs import Spoofing
+
+    spoofing = POLICY.log_analysis.spoofing
+    listed = spoofing.model_copy(
+        update={
+            "verified_crawlers": (*spoofing.verified_crawlers, "applebot"),
+            "crawler_networks": (*spoofing.crawler_networks, "17.0.0.0/8"),
+        }
+    )
+    doc = POLICY.model_copy(
+        update={"log_analysis": POLICY.log_analysis.model_copy(update={"spoofing": listed})}
+    )
+    rules = {
+        f.rule_id: f
+        for f in replay([x.text for x in rendered_as(APPLEBOT, "17.241.75.3")], doc, plans={SHOP: "business"})
+    }
+    assert "W1-fake-crawler" not in rules  # from its own network, now listed: the crawler itself
+    fake = replay([x.text for x in rendered_as(APPLEBOT, "198.51.100.70")], doc, plans={SHOP: "business"})
+    (finding,) = [f for f in fake if f.rule_id == "W1-fake-crawler"]
+    assert finding.confidence == 0.85 and finding.evidence["unverified"] == 0
+    assert Spoofing(verified_crawlers=(" AppleBot ",)).verified_crawlers == ("applebot",)
+    with pytest.raises(ValidationError, match="verified_crawlers"):
+        Spoofing(verified_crawlers=("apple bot",))
+
+
 # Found by running the eval corpus just after midnight UTC (mobile-40-users): the minutes of the app's
 # hour that fell before midnight were the previous day, taken as the account's whole history, and the
 # rest of its hour was "3x its baseline": a strike. One day of history is no baseline.

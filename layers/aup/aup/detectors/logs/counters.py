@@ -23,6 +23,7 @@ minutes, and a batch that adds nothing to a set writes nothing for it.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Sequence, Sized
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -138,6 +139,15 @@ def from_networks(ip: str, networks: tuple[str, ...]) -> bool:
     except ValueError:
         return False
     return any(addr in net for net in _parsed_networks(networks))
+
+
+@lru_cache(maxsize=8)
+def _verified_crawler(names: tuple[str, ...]) -> Callable[[str], bool]:
+    """Whether a lower-case agent names one of the crawlers whose networks the policy lists."""
+    if not names:
+        return lambda agent: False
+    rx = re.compile(rf"\b(?:{'|'.join(map(re.escape, names))})\b")
+    return lambda agent: rx.search(agent) is not None
 
 
 def forged_forwarded(chain: str, source_ip: str, cfg: LogAnalysis) -> bool:
@@ -325,9 +335,15 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
                 scan += count
             if flags & CRAWLER:
                 crawl += count
+    crawl_unverified = 0
     if crawl and w.crawler_sources:  # the crawler itself, from its published networks, poses as nobody
         networks = cfg.spoofing.crawler_networks
-        crawl -= sum(n for (_, ip), n in w.crawler_sources.items() if from_networks(ip, networks))
+        named = _verified_crawler(cfg.spoofing.verified_crawlers)
+        for (agent, ip), n in w.crawler_sources.items():
+            if from_networks(ip, networks):
+                crawl -= n
+            elif not named(agent.lower()):
+                crawl_unverified += n
     sens = payl = served_payl = expl = prb = 0
     groups: dict[str, dict[int, str]] = {}  # collection -> id -> its member
     classify = sig.path
@@ -445,6 +461,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
         probe=prb,
         scanner=scan,
         crawler=crawl,
+        crawler_unverified=crawl_unverified,
         claimed=w.claimed,
         forged_forwarded=(
             sum(c for (chain, ip), c in w.forwarded.items() if forged_forwarded(chain, ip, cfg))

@@ -514,7 +514,9 @@ def forged_forwarded_for(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) ->
 def fake_crawler(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """W1: authenticated requests whose agent claims a search-engine crawler (crawlers hold no keys).
     When they are a small share of the hour's requests, the account's server is passing its visitors'
-    agents on (server-side rendering while a search engine indexes its site): reported for review."""
+    agents on (server-side rendering while a search engine indexes its site): reported for review. So
+    are claims of crawlers whose networks the policy does not list (``spoofing.verified_crawlers``):
+    Applebot rendering a site from Apple's network is not told apart from a scraper wearing its name."""
     c = cfg.spoofing
     hits = w.totals.crawler
     if hits < c.crawler_min_hits:
@@ -523,12 +525,15 @@ def fake_crawler(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding
     share = hits / w.requests if w.requests else 1.0
     if share < c.crawler_min_share:
         confidence = min(confidence, c.mixed_crawler_confidence)
+    unverified = w.totals.crawler_unverified
+    if hits - unverified < c.crawler_min_hits:  # mostly crawlers whose own networks nobody listed
+        confidence = min(confidence, c.unverified_crawler_confidence)
     return _finding(
         "W1-fake-crawler",
         w,
         confidence,
         f"{hits} authenticated requests posing as a search crawler ({share:.0%} of the hour's)",
-        {"hits": hits, "share": round(share, 3)},
+        {"hits": hits, "share": round(share, 3), "unverified": unverified},
     )
 
 

@@ -75,7 +75,9 @@ class HourTotals:
     sensitive: int = count("sens")
     payload: int = count("payl")
     scanner: int = count("scan")
-    crawler: int = count("crawl")  # authenticated requests from an agent claiming a search crawler
+    crawler: int = count("crawl")  # authenticated requests from an agent claiming a search crawler ...
+    # ... of which: claims of a crawler whose networks the policy does not list (cannot be verified)
+    crawler_unverified: int = count("crawlu")
     claimed: int = count("claim")
     forged_forwarded: int = count("xff")
     foreign_probes: int = count("fp")

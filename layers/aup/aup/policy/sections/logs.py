@@ -7,6 +7,7 @@ defaults equal the values in ``default_policy.yaml``.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -180,7 +181,7 @@ class Spoofing(_Section):
     # bingbot.json; refresh them from there): a request from one of them whose agent names that crawler
     # is the crawler itself (it renders a site's pages, running the script that calls the API with the
     # site's key), never counted as impersonation. A TCP source address cannot be forged. The defaults:
-    # Googlebot's three blocks, then Bingbot's.
+    # Googlebot's three blocks, then the prefixes of bingbot.json (all in Microsoft's address space).
     crawler_networks: tuple[str, ...] = (
         "66.249.64.0/19",
         "192.178.4.0/22",
@@ -188,7 +189,47 @@ class Spoofing(_Section):
         "157.55.39.0/24",
         "207.46.13.0/24",
         "40.77.167.0/24",
+        "13.66.139.0/24",
+        "13.66.144.0/24",
+        "52.167.144.0/24",
+        "13.67.10.16/28",
+        "13.69.66.240/28",
+        "13.71.172.224/28",
+        "139.217.52.0/28",
+        "191.233.204.224/28",
+        "20.36.108.32/28",
+        "20.43.120.16/28",
+        "40.79.131.208/28",
+        "40.79.186.176/28",
+        "52.231.148.0/28",
+        "20.79.107.240/28",
+        "51.105.67.0/28",
+        "20.125.163.80/28",
+        "40.77.188.0/22",
+        "65.55.210.0/24",
+        "199.30.24.0/23",
+        "40.77.202.0/24",
+        "40.77.139.0/25",
+        "20.74.197.0/28",
+        "20.15.133.160/27",
+        "40.77.177.0/24",
+        "40.77.178.0/23",
     )
+    # The crawler names (tokens of the agent, lower case) whose operators' networks ``crawler_networks``
+    # lists. A claim of any other crawler (Applebot, YandexBot, Baiduspider...) from an address outside
+    # those networks may be that crawler itself rendering a site, from networks this policy does not
+    # know: it cannot be told from an impersonator, so it is at most ``unverified_crawler_confidence``
+    # (a review). Add a crawler's name here with its networks to judge its impersonators as Googlebot's.
+    verified_crawlers: tuple[str, ...] = (
+        "googlebot",
+        "google-inspectiontool",
+        "adsbot-google",
+        "mediapartners-google",
+        "bingbot",
+        "bingpreview",
+        "msnbot",
+    )
+    unverified_crawler_confidence: float = Field(default=0.6, ge=0, le=1)  # under every default bar
 
     @field_validator("crawler_networks")
     @classmethod
@@ -199,6 +240,14 @@ class Spoofing(_Section):
             except ValueError as exc:
                 raise ValueError(f"crawler_networks: {net!r} is not a network in CIDR notation") from exc
         return v
+
+    @field_validator("verified_crawlers")
+    @classmethod
+    def _crawler_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(n.strip().lower() for n in v)
+        if not all(re.fullmatch(r"[a-z0-9][a-z0-9._-]*", n) for n in names):
+            raise ValueError("verified_crawlers: a name is a crawler's agent token: letters, digits, . _ -")
+        return names
 
 
 class LogAnalysis(_Section):
