@@ -477,6 +477,21 @@ def h_admin_scope_poll(ctx: Ctx) -> Traffic:
     return hourly(lines, start, 8)
 
 
+def h_admin_widgets_without_scope(ctx: Ctx) -> Traffic:
+    """A staff dashboard with three admin widgets (usage, users, audit log) on the provider's own /admin
+    routes, refreshed every 20 minutes for 8 hours with a key that lacks the admin scope (403 each time),
+    while the same page's other widgets read the account's orders."""
+    ip, me, lines = ctx.ip(), ctx.account_id, []
+    start = ctx.end_ms - 8 * 60 * MIN
+    widgets = ["/admin/usage", "/admin/users", "/admin/audit-log"]
+    for at in gaps(ctx.rng, start, 24, 20 * MIN, cv=0.05):
+        for k, route in enumerate(widgets):
+            lines.append(Line(at + k * 120, ip, route, route, me, 403, BROWSER_UAS[0], length=90))
+        oid = ctx.rng.randrange(1000, 9000)
+        lines.append(Line(at + 500, ip, f"/orders?since={oid}", "/orders", me, 200, BROWSER_UAS[0]))
+    return hourly([ln for ln in lines if ln.at_ms < ctx.end_ms], start, 8)
+
+
 def h_uptime_monitors(ctx: Ctx) -> Traffic:
     """A status-page service checking the customer's /health and /v1/status every minute from 12
     monitoring regions for two hours, each region its own network, one monitor agent."""
@@ -1909,6 +1924,13 @@ SCENARIOS: list[Scenario] = [
         "business",
         "a dashboard polling the API's own /admin/usage without the scope (403), 8 hours",
         h_admin_scope_poll,
+    ),
+    Scenario(
+        "admin-widgets-without-scope",
+        H,
+        "standard",
+        "a dashboard's three admin widgets refreshed with a key lacking the admin scope (403), 8 hours",
+        h_admin_widgets_without_scope,
     ),
     Scenario(
         "uptime-monitors-12-regions",

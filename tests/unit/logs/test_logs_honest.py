@@ -585,10 +585,11 @@ def test_an_updater_asking_for_a_moved_installer_is_a_review_never_a_strike() ->
     assert _actions(lines, "D1-slow-probing") == {Action.review}
 
 
-def test_a_dashboard_polling_an_admin_route_without_the_scope_is_a_review_never_a_strike() -> None:
+def test_a_dashboard_polling_an_admin_route_without_the_scope_is_never_a_strike() -> None:
     lines = repeated("/admin/usage", "/admin/usage", 403, every_ms=300_000, hours=8)
-    assert _actions(lines, "D1-sensitive-path") == {Action.review}
-    assert _actions(lines, "D1-slow-probing") == {Action.review}
+    assert _actions(lines, "D1-sensitive-path") == set()  # the API's own route declining a scope: D2's
+    assert _actions(lines, "D1-slow-probing") == set()
+    assert not _actions(lines, "D2-auth-failure-burst") & {Action.strike, Action.suspend_temporary}
 
 
 def test_a_stale_call_below_the_hourly_minimum_is_no_slow_probe() -> None:
@@ -683,6 +684,68 @@ def test_the_crawler_networks_are_the_policys_and_a_bad_one_is_refused() -> None
     assert "W1-fake-crawler" in {f.rule_id for f in found}  # without the list, only the agent is judged
     with pytest.raises(ValidationError, match=r"66\.249\.300\.0/19. is not a network"):
         Spoofing(crawler_networks=("66.249.300.0/19",))
+
+
+# Found by probing (eval admin-widgets-without-scope): a dashboard's three admin widgets on the API's
+# own /admin routes, refreshed with a key lacking the admin scope (403), struck D1-sensitive-path every
+# hour ("three admin interfaces") and suspended the account; one load of the page was already a strike.
+
+WIDGETS = ["/admin/usage", "/admin/users", "/admin/audit-log"]
+
+
+def admin_calls(
+    hours: int, *, routed: bool = True, status: int = 403, paths: list[str] = WIDGETS, via: str | None = None
+) -> list[T.Line]:
+    return [
+        T.line(
+            T.DAY0 + h * HOUR + k * 150,
+            account=SHOP,
+            path=p,
+            resource=via or (p if routed else "-"),
+            status=status,
+        )
+        for h in range(hours)
+        for k, p in enumerate(paths)
+    ]
+
+
+@pytest.mark.parametrize("hours", [1, 8])
+def test_admin_routes_of_the_api_declining_a_keys_scope_are_no_admin_interface_probe(hours: int) -> None:
+    lines = admin_calls(hours)
+    assert _actions(lines, "D1-sensitive-path", "standard") == set()
+    assert _actions(lines, "D1-slow-probing", "standard") == set()
+
+
+@pytest.mark.parametrize(
+    ("routed", "status", "via"),
+    [
+        (False, 404, None),
+        (False, 403, None),
+        (True, 404, None),
+        (True, 403, "/{proxy+}"),
+        (True, 403, "/v1/{p+}"),
+    ],
+)
+def test_the_same_admin_paths_unrouted_or_not_found_are_still_a_probe(
+    routed: bool, status: int, via: str | None
+) -> None:  # a greedy resource routes every path to a backend that may answer 403 for whatever it lacks
+    lines = admin_calls(1, routed=routed, status=status, via=via)
+    assert _actions(lines, "D1-sensitive-path", "standard") & {Action.strike, Action.suspend_temporary}
+
+
+def test_a_secret_file_under_an_admin_route_refused_is_still_a_sensitive_path() -> None:
+    lines = admin_calls(1, paths=["/admin/.env", "/admin/.git/config", "/admin/backup.sql"])
+    assert _actions(lines, "D1-sensitive-path", "standard") & {Action.strike, Action.suspend_temporary}
+
+
+def test_a_key_refused_on_admin_route_after_admin_route_at_machine_rate_is_still_struck() -> None:
+    routes = ["/admin/users", "/admin/keys", "/admin/plans", "/admin/billing", "/admin/audit", "/admin/roles"]
+    lines = [
+        T.line(T.T0 + i * 2_000, account=SHOP, path=f"{routes[i % 6]}/{i}", resource=routes[i % 6] + "/{id}",
+               status=403, agent="python-requests/2.31.0")
+        for i in range(120)
+    ]  # fmt: skip
+    assert _actions(lines, "D2-auth-failure-burst", "standard") & {Action.strike, Action.suspend_temporary}
 
 
 # Found by probing other crawlers (eval spa-rendered-by-other-crawlers): the same site indexed by Applebot

@@ -35,6 +35,7 @@ from typing import Any
 
 from aup.detectors.logs.members import route_shape, tag
 from aup.detectors.logs.signatures import (
+    ADMIN,
     BAD_BOT,
     CRAWLER,
     EXPLOIT,
@@ -364,6 +365,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
     # D1 sensitive paths judge what was refused (4xx) or matched no route: a 2xx from the customer's
     # own route (its installers, a migration .sql, a composer.json) is its service, never the finding.
     judged = _refused_or_unrouted(w)
+    refusals = cfg.break_in.failure_statuses
     # W5 crawl ratio, batching-independent: the paths whose digest falls in a fixed 1-in-``every``
     # sample (as tags), and their requests.
     every = cfg.scraping.crawl_path_sample
@@ -376,11 +378,16 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
             sampled_requests += count
         if flags:
             if flags & SENSITIVE and path in judged:
-                sens += judged[path]
-                _sample(samples, "D1-sensitive-path", path)
-                route = tag(route_shape(path))
-                sensitive_routes.add(route)
-                targets.add(route)
+                hits = judged[path]
+                if flags & ADMIN and path not in w.undocumented and path not in w.greedy:
+                    # a route of the API's own (not a greedy /{proxy+}) declining the key's scope
+                    hits -= sum(w.errors.get((path, status), 0) for status in refusals)
+                if hits:
+                    sens += hits
+                    _sample(samples, "D1-sensitive-path", path)
+                    route = tag(route_shape(path))
+                    sensitive_routes.add(route)
+                    targets.add(route)
             if flags & EXPLOIT:
                 expl += count
                 _sample(samples, "D1-exploit-signature", path)

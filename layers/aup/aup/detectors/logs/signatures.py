@@ -32,6 +32,10 @@ PAYLOAD = 2  # traversal, SQLi, XSS probe strings (D1-attack-payload)
 EXPLOIT = 4  # an unambiguous exploit payload: ${jndi:..}, shellshock (D1-exploit-signature)
 PROBE = 8  # one published exploit path: a CVE probe URI, a known web shell (D1-exploit-probe)
 LOGIN = 16  # a login-like route (``break_in.login_routes``): D2-login-brute-force's attempts
+# With SENSITIVE: an admin interface's path and nothing else sensitive (no secret file, backdoor or CVE
+# URI). Refused 401/403 by a route of the API, that is the API's own admin route declining a key's
+# scope: D2's refusal rules judge it, not D1 (a dashboard's admin widgets polled with the wrong key).
+ADMIN = 32
 
 # Agent flags
 SCANNER = 1  # D1-scanner-agent
@@ -209,13 +213,15 @@ class Signatures:
         if _PLAIN_PATH(path) is None:
             flags = self._payload_flags(path)
             decoded = forms(path)[1]
-            if self._sensitive(decoded):
+            if self._sensitive_file(decoded):
                 flags |= SENSITIVE
+            elif self._admin(decoded):
+                flags |= SENSITIVE | ADMIN
             if self._probe(decoded) or self.probe_re.search(lower):
                 flags |= PROBE
         else:
             if self._admin(lower):
-                flags |= SENSITIVE
+                flags |= SENSITIVE | ADMIN
             if self.probe_re.search(lower):  # CVE probe URIs made of plain characters (/rpc2_login)
                 flags |= PROBE
         prefix, _, last = path.rpartition("/")
@@ -271,9 +277,10 @@ class Signatures:
                 return True
         return False
 
-    def _sensitive(self, lower: str) -> bool:
+    def _sensitive_file(self, lower: str) -> bool:
+        """A secret file, a backdoor or a CVE probe URI (the sensitive paths beyond admin interfaces)."""
         last = lower.rsplit("/", 1)[-1]
-        if last.split("?", 1)[0] in self.backdoors or self._admin(lower):
+        if last.split("?", 1)[0] in self.backdoors:
             return True
         trimmed = lower.rstrip("/")
         if trimmed.endswith(self.sensitive_suffixes) or any(d in lower for d in self.sensitive_dirs):

@@ -51,6 +51,7 @@ class AccountWindow:
         "gap_n",
         "gap_sq",
         "gap_sum",
+        "greedy",
         "ips",
         "last_ts",
         "paths",
@@ -75,6 +76,9 @@ class AccountWindow:
         self.failures = 0  # 401/403 that the backend (not the authorizer) answered
         self.server_errors = 0  # requests the service answered 5xx (it failed them: clients retry those)
         self.undocumented: dict[str, int] = {}
+        # paths refused 4xx through a greedy resource (``/{proxy+}``): the API routed them, but to no
+        # route of their own (a backend behind it answers 403 for whatever it lacks)
+        self.greedy: frozenset[str] = frozenset()
         self.claimed = 0
         self.claims: dict[str, int] = {}  # claimed account value (not the account's own) -> count
         self.forwarded: dict[tuple[str, str], int] = {}  # (X-Forwarded-For, source ip) -> count; not the ip
@@ -182,7 +186,7 @@ class _Odd:
     that is not (or not a public) resource, a claimed account, a forwarded chain that is not the
     source address. Found with C-level passes over the whole batch; honest batches have few."""
 
-    __slots__ = ("claims", "errors", "forwarded", "resources", "server_errors")
+    __slots__ = ("claims", "errors", "forwarded", "greedy", "resources", "server_errors")
 
     def __init__(self, records: list[RawRecord], public_resources: frozenset[str]) -> None:
         def accounts_where(test: Callable[[str], bool], field: Callable[[RawRecord], str]) -> set[str]:
@@ -193,12 +197,11 @@ class _Odd:
         self.errors = accounts_where(bad_status.__contains__, _status) if bad_status else set()
         failed = {s for s in statuses if s[:1] == "5"}
         self.server_errors = accounts_where(failed.__contains__, _status) if failed else set()
-        bad_res = {
-            r
-            for r in set(map(_res, records))
-            if r in ("-", "") or (public_resources and r not in public_resources)
-        }
+        resources = set(map(_res, records))
+        bad_res = {r for r in resources if r in ("-", "") or (public_resources and r not in public_resources)}
         self.resources = accounts_where(bad_res.__contains__, _res) if bad_res else set()
+        greedy = {r for r in resources if "+}" in r}
+        self.greedy = accounts_where(greedy.__contains__, _res) if greedy and bad_status else set()
         self.claims = accounts_where("-".__ne__, _claim) if set(map(_claim, records)) != {"-"} else set()
         mismatched = compress(records, map(ne, map(_fwd, records), map(_ip, records)))
         self.forwarded = {r[_ACCT] for r in mismatched if r[_FWD] not in ("-", "")}
@@ -216,6 +219,8 @@ def _optional_passes(
         statuses = Counter(map(_status, rs))
         if any(s[0] == "4" for s in statuses):
             w.errors = Counter((r[_PATH], int(r[_STATUS])) for r in rs if r[_STATUS][0] == "4")
+            if account in odd.greedy:
+                w.greedy = frozenset(r[_PATH] for r in rs if r[_STATUS][0] == "4" and "+}" in r[_RES])
             if not failure_statuses.isdisjoint(statuses):
                 w.failures = sum(1 for r in rs if r[_STATUS] in failure_statuses and r[_AUTHERR] == "-")
     if account in odd.server_errors:
