@@ -7,6 +7,7 @@ honest scenario the current code is known to treat wrongly, with its issue class
 
 from __future__ import annotations
 
+import base64
 import bz2
 import json
 import random
@@ -1179,6 +1180,49 @@ def h_team_rota(ctx: Ctx) -> Traffic:
     return uploads(("shop/rota-december.xlsx", F.xlsx([rows])), ("shop/rota-november.xls", F.xls([rows])))
 
 
+def pem_key(rng: random.Random, label: str = "RSA PRIVATE KEY", size: int = 1190) -> bytes:
+    """A PEM private key's shape: its header, 64-character lines of base64, its footer."""
+    body = base64.b64encode(rng.randbytes(size))
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return b"-----BEGIN %s-----\n%s\n-----END %s-----\n" % (label.encode(), b"\n".join(lines), label.encode())
+
+
+def h_projects_with_own_keys(ctx: Ctx) -> Traffic:
+    """A developer's backups: a service's repository whose tests bring their own TLS key and certificate,
+    its vendored node_modules whose packages' test fixtures carry theirs (as many npm packages do), and a
+    home directory with its ~/.ssh key. Every key is its owner's; none is a cloud access key."""
+    repo = F.tar_gz_of(
+        [(f"api/src/mod{i}.py", f"def route_{i}(req):\n    return {i}\n".encode()) for i in range(40)]
+        + [
+            ("api/tests/fixtures/server.key", pem_key(ctx.rng)),
+            ("api/tests/fixtures/server.crt", pem_key(ctx.rng, "CERTIFICATE", 800)),
+            (
+                "api/README",
+                b"# api\n\nRun `make test`: the suite serves TLS with tests/fixtures/server.key.\n",
+            ),
+        ]
+    )
+    vendored = F.zip_of(
+        [(f"node_modules/pkg-{i}/test/fixtures/key.pem", pem_key(ctx.rng, "PRIVATE KEY")) for i in range(5)]
+        + [(f"node_modules/pkg-{i}/index.js", b"module.exports = {};\n") for i in range(5)]
+    )
+    home = F.tar_gz_of(
+        [
+            ("home/dev/.ssh/id_ed25519", pem_key(ctx.rng, "OPENSSH PRIVATE KEY", 300)),
+            (
+                "home/dev/.ssh/known_hosts",
+                b"git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0Sd\n",
+            ),
+            ("home/dev/.bashrc", b"export EDITOR=vim\n"),
+        ]
+    )
+    return uploads(
+        ("backups/api-repo.tar.gz", repo),
+        ("backups/web-vendor.zip", vendored),
+        ("backups/home-dev.tar.gz", home),
+    )
+
+
 def h_media(ctx: Ctx) -> Traffic:
     return uploads(
         *[(f"photos/team-{i}.jpg", F.jpeg(ctx.rng, 300_000 + i * 10_000)) for i in range(4)],
@@ -2203,6 +2247,13 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario("media-within-allowance", H, "free", "photos, a podcast and a clip within 100 MB", h_media),
     Scenario("project-backup-tar", H, "standard", "a tar.gz backup of a project", h_backup_tar),
+    Scenario(
+        "projects-with-own-keys",
+        H,
+        "standard",
+        "a repository with its TLS test key, node_modules' test keys, a home directory's ~/.ssh key",
+        h_projects_with_own_keys,
+    ),
     # honest: usage
     Scenario(
         "cpu-one-spike",

@@ -442,6 +442,48 @@ def test_key_ids_without_their_secret_are_a_review_and_temporary_ones_nothing() 
     assert "W2-cloud-credentials" not in {f.rule_id for f in scan(documented, "README.md")[1]}
 
 
+# Found probing honest uploads (eval projects-with-own-keys): every PEM private key struck as a cloud
+# credential: a repository's TLS test key, node_modules' test fixtures, a home directory's ~/.ssh key,
+# even a guide's placeholder (the header, then "..."). A private key is its owner's, not a cloud key.
+
+_BODY = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0/Iz"
+
+
+@pytest.mark.parametrize("label", ["RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY", "OPENSSH PRIVATE KEY"])
+def test_a_private_key_alone_is_a_review_not_a_strike(label: str) -> None:
+    key = f"-----BEGIN {label}-----\n{_BODY[:64]}\n{_BODY[64:]}\n-----END {label}-----\n".encode()
+    result, findings = scan(key, "tests/fixtures/server.key")
+    assert _cloud(findings) == (0.6, {"private-key": 1})
+    assert findings[0].evidence["private_keys_only"] is True
+    assert verdict(result.status, findings, POLICY) is Verdict.review
+
+
+def test_placeholders_and_passphrase_protected_keys_are_not_counted() -> None:
+    for text in [
+        "```\n-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----\n```\n",
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F1\n\n" + _BODY,
+        f"-----BEGIN ENCRYPTED PRIVATE KEY-----\n{_BODY}\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    ]:
+        assert "W2-cloud-credentials" not in {
+            f.rule_id for f in scan(text.encode(), "guides/tls-setup.txt")[1]
+        }, text
+
+
+def test_a_private_key_beside_a_cloud_credential_still_strikes() -> None:
+    gcp = (
+        '{"type": "service_account", "project_id": "acme", "private_key": "-----BEGIN PRIVATE KEY-----\\n'
+        + _BODY
+        + '\\n-----END PRIVATE KEY-----\\n"}'
+    )
+    result, findings = scan(gcp.encode(), "ci/gcp-key.json")
+    assert _cloud(findings) == (0.9, {"gcp-service-account": 1, "private-key": 1})  # its escaped key too
+    assert verdict(result.status, findings, POLICY) is Verdict.violation
+    pair = f"{_ID}\n{_SECRET}\n-----BEGIN EC PRIVATE KEY-----\n{_BODY}\n".encode()
+    assert _cloud(scan(pair, "deploy/all.txt")[1]) == (0.9, {"aws-access-key": 1, "private-key": 1})
+    weak = f"{_ID}\n-----BEGIN EC PRIVATE KEY-----\n{_BODY}\n".encode()
+    assert _cloud(scan(weak, "deploy/id.txt")[1]) == (0.6, {"aws-access-key-id": 1, "private-key": 1})
+
+
 PUBLISHED_TEST_CARDS = [  # Stripe's, Braintree's and the networks' sandbox numbers
     "4242424242424242", "4000056655665556", "5555555555554444", "2223003122003222", "5105105105105100",
     "378282246310005", "6011111111111117", "3056930009020004", "3566002020360505", "4000000000009995",

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from aup.detectors.uploads.filetype import extension
 from aup.detectors.uploads.markup import COOKIE_KEPT, COOKIE_OWN, HIDDEN_RUN
 from aup.detectors.uploads.scanner import ContentReport, ScanResult
-from aup.detectors.uploads.text import AWS_KEY_ID_ONLY
+from aup.detectors.uploads.text import AWS_KEY_ID_ONLY, PRIVATE_KEY
 from aup.domain.models import Finding, Source
 from aup.policy import Policy
 from aup.policy.sections.uploads import UploadScanning
@@ -472,19 +472,30 @@ def cloud_credentials(
     _, _, keys, _, _, reports = _text_totals(result)
     if sum(keys.values()) < settings.personal_data.cloud_keys_min:
         return []
+    pd = settings.personal_data
+    # the kinds that are no cloud credential alone: a key id without its secret (a name), a private key
+    # (its owner's own: TLS test fixtures, ~/.ssh); with nothing stronger beside them, a review
+    weak = {AWS_KEY_ID_ONLY: pd.key_ids_only_confidence, PRIVATE_KEY: pd.private_keys_confidence}
     ids_only = set(keys) == {AWS_KEY_ID_ONLY}  # no secret beside them: a name, not yet a credential
+    weak_only = set(keys) <= weak.keys()
+    if ids_only:
+        what = "cloud access key ids without their secret"
+    elif weak_only:
+        what = "private keys" if set(keys) == {PRIVATE_KEY} else "private keys and access key ids"
+    else:
+        what = "cloud credentials"
     return [
         _finding(
             obj,
             "W2-cloud-credentials",
             policy,
-            settings.personal_data.key_ids_only_confidence if ids_only else 0.9,
-            f"{sum(keys.values())} cloud "
-            + ("access key ids without their secret" if ids_only else "credentials"),
+            max(weak[k] for k in keys) if weak_only else 0.9,
+            f"{sum(keys.values())} {what}",
             {
                 "sha256": _sha(result),
                 "kinds": dict(keys),
                 "key_ids_only": ids_only,
+                "private_keys_only": set(keys) == {PRIVATE_KEY},
                 "where": _where(r for r in reports if r.text and r.text.cloud_keys),
             },
         )

@@ -41,12 +41,19 @@ _AWS_SECRET = re.compile(
 )
 AWS_SECRET_REACH = 512
 AWS_KEY_ID_ONLY = "aws-access-key-id"
-_PRIVATE_KEY = re.compile(rb"-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----")
+# A PEM private key with its body: the header, a line break (or JSON's escaped one), and a line of base64.
+# A documentation's placeholder (``-----BEGIN RSA PRIVATE KEY-----`` then ``...``) is no key; a key
+# encrypted with a passphrase (``ENCRYPTED PRIVATE KEY``, or a ``Proc-Type: 4,ENCRYPTED`` header) is not
+# counted either. Counted as ``private-key``: a review alone (``personal_data.private_keys_confidence``).
+_PRIVATE_KEY = re.compile(
+    rb"-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----[ \t]*(?:\r?\n|\\r\\n|\\n)[A-Za-z0-9+/]{40}"
+)
+PRIVATE_KEY = "private-key"
 _AZURE_KEY = re.compile(rb"AccountKey=[A-Za-z0-9+/]{86}==")
 _GCP_KEY = re.compile(rb'"type"\s*:\s*"service_account"')
 _KEY_PATTERNS = (
     ("aws-access-key", (b"AKIA", b"ASIA"), _AWS_KEY),
-    ("private-key", (b"PRIVATE KEY-----",), _PRIVATE_KEY),
+    (PRIVATE_KEY, (b"PRIVATE KEY-----",), _PRIVATE_KEY),
     ("azure-storage-key", (b"AccountKey=",), _AZURE_KEY),
     ("gcp-service-account", (b"service_account",), _GCP_KEY),
 )

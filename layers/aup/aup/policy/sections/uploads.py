@@ -136,6 +136,10 @@ class PersonalData(_Section):
     # which CloudTrail and signed requests' logs write as a matter of course. At this confidence (under
     # the default bar), a review; a key id with its secret stays 0.9.
     key_ids_only_confidence: float = Field(default=0.6, ge=0, le=1)
+    # PEM private keys (RSA, EC, DSA, OpenSSH) and nothing stronger beside them: a key is its owner's
+    # (a project's TLS test fixtures, node_modules' test certificates, a home directory's ~/.ssh), not
+    # a cloud access key and no one else's personal data. At this confidence, a review.
+    private_keys_confidence: float = Field(default=0.6, ge=0, le=1)
     # PII regexes run on this much text per stream; beyond it the scan is not-scanned (too-large).
     text_limit_bytes: int = Field(default=8 * 1024**3, gt=0)
     # Luhn-valid numbers count as cards only when that many passes by chance (1 in 10) has a
