@@ -11,6 +11,7 @@ import base64
 import bz2
 import json
 import random
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import quote
@@ -491,6 +492,44 @@ def h_admin_widgets_without_scope(ctx: Ctx) -> Traffic:
         oid = ctx.rng.randrange(1000, 9000)
         lines.append(Line(at + 500, ip, f"/orders?since={oid}", "/orders", me, 200, BROWSER_UAS[0]))
     return hourly([ln for ln in lines if ln.at_ms < ctx.end_ms], start, 8)
+
+
+def h_blob_existence_checks(ctx: Ctx) -> Traffic:
+    """Content-addressed stores asking which blobs they already hold, as their protocols do: a registry
+    client pushing an image (``HEAD /v2/acme/app/blobs/sha256:<digest>``, 404 for the layers the registry
+    lacks, then the upload), and a site's image cache asking for ``<content hash>.webp`` and
+    ``<uuid>.jpg`` renditions, most not made yet (404) and then rendered."""
+    me, lines = ctx.account_id, []
+    registry, cache = ctx.ip(), ctx.ip()
+    docker = "docker/27.3.1 go/go1.22.7 git-commit/41ca978 kernel/6.8.0 os/linux arch/amd64"
+    start = ctx.end_ms - 30 * MIN
+    for i, at in enumerate(gaps(ctx.rng, start, 240, 250, cv=0.3)):
+        digest = f"sha256:{ctx.rng.getrandbits(256):064x}"
+        path, held = f"/v2/acme/app/blobs/{digest}", i % 3 == 0
+        lines.append(
+            Line(
+                at,
+                registry,
+                path,
+                "/v2/{repo}/blobs/{digest}",
+                me,
+                200 if held else 404,
+                docker,
+                method="HEAD",
+            )
+        )
+        if not held:
+            lines.append(Line(at + 40, registry, f"/v2/acme/app/blobs/uploads/?digest={digest}",
+                              "/v2/{repo}/blobs/uploads", me, 202, docker, method="POST"))  # fmt: skip
+    for i, at in enumerate(gaps(ctx.rng, start + 2 * MIN, 300, 3 * SEC, cv=0.5)):
+        name = (
+            f"{ctx.rng.getrandbits(128):032x}.webp"
+            if i % 2
+            else f"{uuid.UUID(int=ctx.rng.getrandbits(128))}.jpg"
+        )
+        lines.append(Line(at, cache, f"/v1/renditions/{name}", "/v1/renditions/{name}", me, 200 if i % 4 == 0 else 404,
+                          "okhttp/4.12.0"))  # fmt: skip
+    return traffic(sorted(lines, key=lambda ln: ln.at_ms), registry)
 
 
 def h_uptime_monitors(ctx: Ctx) -> Traffic:
@@ -1975,6 +2014,13 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a dashboard's three admin widgets refreshed with a key lacking the admin scope (403), 8 hours",
         h_admin_widgets_without_scope,
+    ),
+    Scenario(
+        "blob-existence-checks",
+        H,
+        "standard",
+        "a registry push asking for each layer by its digest and an image cache for its renditions, most 404",
+        h_blob_existence_checks,
     ),
     Scenario(
         "uptime-monitors-12-regions",

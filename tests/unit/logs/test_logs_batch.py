@@ -464,6 +464,14 @@ def test_paused_gc_restores_the_collector() -> None:
         ("/admin/users", "/admin/users"),  # words stay: probes ask for many of them
         ("/wp-login.php", "/wp-login.php"),
         ("/v2/reports", "/v2/reports"),  # a short segment with a digit is a route's name
+        # content-addressed blobs: a digest with its algorithm, a hash or uuid with its file's extension
+        ("/v2/acme/app/blobs/sha256:" + "ab12" * 16, "/v2/acme/app/blobs/{}"),
+        ("/v1/renditions/9f86d081884c7d659a2feaa0c55ad015.webp", "/v1/renditions/{}"),
+        ("/img/3f2a9c1e-7d4b-4e8a-9b1c-2d3e4f5a6b7c.jpg", "/img/{}"),
+        ("/exports/88121.tar.gz", "/exports/{}"),
+        ("/backup.sql", "/backup.sql"),  # a file's name stays: probes ask for many of them
+        ("/index.php.bak", "/index.php.bak"),
+        ("/v1/logout:now", "/v1/logout:now"),
     ],
 )
 def test_route_shape_collapses_record_ids_only(path: str, shape: str) -> None:

@@ -748,6 +748,32 @@ def test_a_key_refused_on_admin_route_after_admin_route_at_machine_rate_is_still
     assert _actions(lines, "D2-auth-failure-burst", "standard") & {Action.strike, Action.suspend_temporary}
 
 
+# Found by probing (eval blob-existence-checks): a registry client pushing an image asks for each layer by
+# its digest (HEAD .../blobs/sha256:<hex>, 404 for those the registry lacks) and an image cache for its
+# <hash>.webp renditions: every digest was a route of its own, and D1-error-burst suspended the account.
+
+
+@pytest.mark.parametrize("shape", ["/v2/acme/app/blobs/sha256:{h}", "/v1/renditions/{h}.webp"])
+def test_a_client_asking_which_blobs_a_store_holds_is_no_error_burst(shape: str) -> None:
+    rnd = random.Random(5)
+    lines = [
+        T.line(T.T0 + i * 250, account=SHOP, method="HEAD", agent="docker/27.3.1 go/go1.22.7",
+               path=shape.format(h=f"{rnd.getrandbits(256):064x}"), resource="/blobs/{digest}",
+               status=200 if i % 3 == 0 else 404)
+        for i in range(400)
+    ]  # fmt: skip
+    assert _actions(lines, "D1-error-burst", "standard") == set()
+
+
+def test_files_of_many_names_refused_at_machine_rate_are_still_an_error_burst() -> None:
+    names = [f"/{w}{ext}" for w in ("backup", "db", "dump", "site", "old", "www", "data", "prod", "test")
+             for ext in (".sql", ".zip", ".tar.gz", ".bak")]  # fmt: skip
+    lines = [
+        T.line(T.T0 + i * 250, account=SHOP, path=p, resource="-", status=404) for i, p in enumerate(names)
+    ]
+    assert _actions(lines, "D1-error-burst", "standard") & {Action.strike, Action.suspend_temporary}
+
+
 # Found by probing other crawlers (eval spa-rendered-by-other-crawlers): the same site indexed by Applebot
 # from Apple's network, YandexBot from Yandex's, or Bingbot from a block of bingbot.json beyond the three
 # the policy listed, was struck for posing as them: only Google's and Microsoft's networks are listed.

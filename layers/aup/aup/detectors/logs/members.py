@@ -49,8 +49,12 @@ def walk_member(prefix: str, number: int) -> str:
     return walk_member_at(walk_head(prefix), number)
 
 
-# A segment that names a record rather than a route: digits, a UUID, a long hex or base-36 id with digits.
-_ID_SEGMENT = re.compile(r"\d+|[0-9a-fA-F-]{32,36}|(?=[^/]*\d)[0-9A-Za-z_-]{16,}").fullmatch
+# A segment that names a record rather than a route: digits, a UUID, a long hex or base-36 id with digits;
+# with an algorithm's prefix (a registry's ``sha256:<digest>``) or a file's extension (an asset store's
+# ``<content hash>.webp``, ``<uuid>.jpg``): a client asking whether it holds many blobs calls one route.
+_ID_SEGMENT = re.compile(
+    r"(?:[a-z][a-z0-9]{1,9}:)?(?:\d+|[0-9a-fA-F-]{32,36}|(?=[^/]*\d)[0-9A-Za-z_-]{16,})(?:\.[A-Za-z0-9]{1,5}){0,2}"
+).fullmatch
 
 
 @lru_cache(maxsize=50_000)
