@@ -1337,6 +1337,49 @@ PROBE_PATHS = ("/.env", "/.git/config", "/wp-login.php", "/backup.sql", "/admin/
                "/config.json", "/.aws/credentials", "/.DS_Store", "/actuator/env", "/debug/pprof/")  # fmt: skip
 
 
+def h_sql_console(ctx: Ctx) -> Traffic:
+    """A data team's SQL console on its own warehouse API: two analysts in browsers run the queries they
+    type (``GET /v1/query?sql=...``) for two hours, now and then a UNION of two tables, and the API answers
+    400 to a typo or a query it declines."""
+    me, lines, start = ctx.account_id, [], ctx.end_ms - 120 * MIN
+    queries = [
+        "SELECT region, SUM(amount) FROM orders WHERE month = '2026-10' GROUP BY region",
+        "SELECT id, name FROM customers WHERE name LIKE 'A%' ORDER BY name LIMIT 50",
+        "SELECT month, total FROM revenue_2025 UNION ALL SELECT month, total FROM revenue_2026",
+        "SELECT * FROM orders WHERE status = 'open' AND created_at > '2026-11-01'",
+        "SELECT sku, COUNT(*) FROM order_lines GROUP BY sku HAVING COUNT(*) > 10",
+        "SELECT id FROM users UNION SELECT user_id FROM sessions",
+        "SELEC id FROM users WHERE email LIKE '%@example.com'",
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+        "SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id --latest",
+    ]
+    for person in range(2):
+        ip = ctx.ip()
+        for at in gaps(ctx.rng, start + person * 7 * MIN, 70, 90 * SEC):
+            q = ctx.rng.choice(queries)
+            bad = q.startswith("SELEC ") or ctx.rng.random() < 0.15
+            lines.append(Line(at, ip, "/v1/query?sql=" + quote(q), "/v1/query", me, 400 if bad else 200))
+    return hourly(sorted(lines, key=lambda ln: ln.at_ms), start, 2)
+
+
+def h_log_search(ctx: Ctx) -> Traffic:
+    """A security team's log search on its own API: three analysts in browsers hunt the probes their web
+    servers saw, typing them as queries (``q=<script>alert(1)</script>``, ``../../etc/passwd``,
+    ``' OR 1=1--``), for two hours; the API answers 400 to a query its syntax declines."""
+    me, lines, start = ctx.account_id, [], ctx.end_ms - 120 * MIN
+    terms = ["<script>alert(1)</script>", "../../etc/passwd", "' OR 1=1--", "UNION SELECT NULL,NULL",
+             "status:500 AND path:/login", "onerror=alert(", "sqlmap", 'user_agent:"Nikto"',
+             "ip:203.0.113.7", "cmd.exe"]  # fmt: skip
+    for person in range(3):
+        ip = ctx.ip()
+        for at in gaps(ctx.rng, start + person * 5 * MIN, 50, 2 * MIN):
+            q, bad = ctx.rng.choice(terms), ctx.rng.random() < 0.15
+            lines.append(
+                Line(at, ip, f"/v1/search?q={quote(q)}&range=24h", "/v1/search", me, 400 if bad else 200)
+            )
+    return hourly(sorted(lines, key=lambda ln: ln.at_ms), start, 2)
+
+
 def scan(ctx: Ctx, agent: str, paths: list[str], *, seconds: float = 1.0, status: int = 404) -> Traffic:
     ip, me = ctx.ip(), ctx.account_id
     start = ctx.end_ms - int(len(paths) * seconds * 1000) - MIN
@@ -1394,6 +1437,19 @@ def a_sqli_answered(ctx: Ctx) -> Traffic:
     lines = [
         Line(ctx.end_ms - (len(qs) - i) * MIN, ip, f"/items?id={quote(q)}", "/items", me, 200, BROWSER_UAS[0])
         for i, q in enumerate(qs)
+    ]
+    return traffic(lines, ip)
+
+
+def a_sqli_declined(ctx: Ctx) -> Traffic:
+    """sqlmap's payloads against a live route's query string, which its validation answers 400: 60 in
+    two minutes, with a library's agent."""
+    inj = ["1' OR '1'='1", "1 AND SLEEP(5)", "1) UNION ALL SELECT NULL,NULL--", "1';DROP TABLE users--",
+           "1 AND 1=2", "1'||pg_sleep(5)--"]  # fmt: skip
+    ip, me = ctx.ip(), ctx.account_id
+    lines = [
+        Line(at, ip, f"/items?id={quote(inj[i % len(inj)])}", "/items", me, 400, "python-requests/2.31.0")
+        for i, at in enumerate(gaps(ctx.rng, ctx.end_ms - 3 * MIN, 60, 2 * SEC, cv=0.3))
     ]
     return traffic(lines, ip)
 
@@ -2016,6 +2072,20 @@ SCENARIOS: list[Scenario] = [
         h_admin_widgets_without_scope,
     ),
     Scenario(
+        "sql-console-queries",
+        H,
+        "standard",
+        "analysts' SQL console: queries typed in ?sql=, UNIONs among them, typos answered 400, 2 hours",
+        h_sql_console,
+    ),
+    Scenario(
+        "log-search-for-probes",
+        H,
+        "standard",
+        "a security team searching its logs for <script>, ../../etc/passwd, ' OR 1=1--; some 400, 2 hours",
+        h_log_search,
+    ),
+    Scenario(
         "blob-existence-checks",
         H,
         "standard",
@@ -2408,6 +2478,14 @@ SCENARIOS: list[Scenario] = [
         ("W1",),
         connected=("client-a", "client-b", "client-c", "rival-a", "rival-b"),
         acts_for=("client-a", "client-b", "client-c"),
+    ),
+    Scenario(
+        "sqli-declined-400",
+        A,
+        "standard",
+        "60 injections in a live route's query in two minutes, declined 400 by its validation",
+        a_sqli_declined,
+        ("D1",),
     ),
     Scenario(
         "sqli-answered-200",

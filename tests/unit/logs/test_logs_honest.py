@@ -558,6 +558,43 @@ def test_a_payload_in_the_path_itself_strikes_even_when_answered() -> None:
     assert _actions(lines, "D1-attack-payload") & {Action.strike, Action.suspend_temporary}
 
 
+# Found by probing (eval sql-console-queries, log-search-for-probes): a SQL console's typo with a UNION
+# in it, or a security team's log search for the ``<script>`` its servers saw, answered 400 by the
+# customer's own route, struck D1-attack-payload and suspended the account.
+
+
+@pytest.mark.parametrize("status", [400, 422])
+def test_a_payload_a_route_declined_as_invalid_is_a_review_never_a_strike(status: int) -> None:
+    for query in ["SELECT id FROM users UNION SELECT user_id FROM sessions", "<script>alert(1)</script>"]:
+        actions = _actions(searches(query, status=status), "D1-attack-payload")
+        assert actions == {Action.review}, query
+
+
+@pytest.mark.parametrize("resource", ["/{proxy+}", "-"])
+def test_the_same_payload_declined_through_a_greedy_resource_or_unrouted_strikes(resource: str) -> None:
+    actions = _actions(searches("union select syntax", status=400, resource=resource), "D1-attack-payload")
+    assert actions & {Action.strike, Action.suspend_temporary}
+
+
+def test_a_burst_of_injections_a_route_declined_strikes() -> None:
+    from urllib.parse import quote
+
+    inj = ["1' OR '1'='1", "1 AND SLEEP(5)", "1) UNION ALL SELECT NULL,NULL--", "1';DROP TABLE users--"]
+    lines = [
+        T.line(
+            T.T0 + i * 2_000,
+            account=SHOP,
+            path="/items?id=" + quote(inj[i % 4]),
+            resource="/items",
+            status=400,
+            agent="python-requests/2.31.0",
+        )
+        for i in range(POLICY.log_analysis.probing.declined_payload_min_hits)
+    ]
+    assert _actions(lines, "D1-attack-payload") & {Action.strike, Action.suspend_temporary}
+    assert _actions(lines[:-1], "D1-attack-payload") == {Action.review}
+
+
 # Found by the eval corpus's review (stale-updater-link, admin-scope-poll): one client repeating one
 # sensitive-looking call for hours was suspended by D1-sensitive-path and D1-slow-probing; a probe asks
 # for many routes, and still strikes.
@@ -940,24 +977,24 @@ def test_a_quote_breaking_out_before_and_or_is_a_payload(query: str) -> None:
     assert sig.path("/v1/users/" + quote(query.partition("=")[2])).flags & PAYLOAD  # in a path segment too
 
 
-def test_a_refused_odata_filter_is_not_struck_and_a_refused_injection_is() -> None:
+def test_a_refused_odata_filter_is_not_struck_and_refused_injections_are_reviewed_until_a_burst() -> None:
     from urllib.parse import quote
 
-    def refused(query: str) -> list[T.Line]:
+    def refused(query: str, n: int = 3, resource: str = "/odata/Orders") -> list[T.Line]:
         q = quote(query, safe="$&=")
         return [
-            T.line(
-                T.T0 + i * 20_000,
-                account=SHOP,
-                path=f"/odata/Orders?{q}",
-                resource="/odata/Orders",
-                status=400,
-            )
-            for i in range(3)
+            T.line(T.T0 + i * 20_000, account=SHOP, path=f"/odata/Orders?{q}", resource=resource, status=400)
+            for i in range(n)
         ]
 
     assert _actions(refused(FILTERS[0].replace("Status", "Stauts")), "D1-attack-payload") == set()
-    assert _actions(refused("$filter=Id eq 5' or 1=1--"), "D1-attack-payload") & {
+    # A few injections the route's validation declined are a review (the route refused them: no harm was
+    # done, and an operator sees them); a burst of them, or the same refused by no route of the API's, strikes.
+    injection = "$filter=Id eq 5' or 1=1--"
+    assert _actions(refused(injection), "D1-attack-payload") == {Action.review}
+    burst = refused(injection, POLICY.log_analysis.probing.declined_payload_min_hits)
+    assert _actions(burst, "D1-attack-payload") & {Action.strike, Action.suspend_temporary}
+    assert _actions(refused(injection, resource="-"), "D1-attack-payload") & {
         Action.strike,
         Action.suspend_temporary,
     }

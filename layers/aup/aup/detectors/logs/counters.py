@@ -234,6 +234,19 @@ def _served_query(path: str, count: int, judged: dict[str, int], classify: Calla
     return served
 
 
+def _declined_query(
+    path: str, w: AccountWindow, statuses: frozenset[int], classify: Callable[[str], Any]
+) -> int:
+    """Requests for ``path`` (which carries a payload, only in its query string) that a route of the API's
+    own, not a greedy ``/{proxy+}``, answered with a validation status (``declined_statuses``): the route
+    read the value and refused it, as a SQL console refuses a typo or a log search a malformed query."""
+    if not w.errors or path in w.undocumented or path in w.greedy:
+        return 0
+    if "?" not in path or classify(path.partition("?")[0]).flags & PAYLOAD:
+        return 0
+    return sum(w.errors.get((path, status), 0) for status in statuses)
+
+
 def _refused_or_unrouted(w: AccountWindow) -> dict[str, int]:
     """Path -> requests that matched no route (resource ``-`` or not a public one: every status), or
     were answered 4xx on a route."""
@@ -345,7 +358,8 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
                 crawl -= n
             elif not named(agent.lower()):
                 crawl_unverified += n
-    sens = payl = served_payl = expl = prb = 0
+    sens = payl = served_payl = declined_payl = expl = prb = 0
+    declined_statuses = cfg.probing.declined_statuses
     groups: dict[str, dict[int, str]] = {}  # collection -> id -> its member
     classify = sig.path
     field_flags = sig.field
@@ -394,10 +408,12 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
                 targets.add(tag(path))
             elif flags & PAYLOAD:
                 served = _served_query(path, count, judged, classify)
-                payl += count - served
+                declined = _declined_query(path, w, declined_statuses, classify)
+                payl += count - served - declined
                 served_payl += served
+                declined_payl += declined
                 _sample(samples, "D1-attack-payload", path)
-                if served < count:
+                if served + declined < count:
                     targets.add(tag(path))
             if flags & PROBE and path in judged:  # a 2xx on the customer's own route is its service
                 prb += judged[path]
@@ -464,6 +480,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
         sensitive=sens,
         payload=payl,
         served_payload=served_payl,
+        declined_payload=declined_payl,
         exploit=expl,
         probe=prb,
         scanner=scan,

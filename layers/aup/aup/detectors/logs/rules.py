@@ -236,13 +236,17 @@ def sensitive_path(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Findi
 def attack_payload(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Finding | None:
     """D1: path traversal, SQL injection or XSS probe strings in the (decoded) path or a header. Those
     only in the query string of requests the customer's route answered (a search box's users typing
-    ``union select``) are no evidence alone: reported for review at ``served_payload_confidence``."""
+    ``union select``), or declined with a validation status (a SQL console's typo, a log search for
+    ``<script>``) fewer than ``declined_payload_min_hits`` times an hour, are no evidence alone: reported
+    for review at ``served_payload_confidence``."""
     c = cfg.probing
     t = w.totals
     if t.payload >= c.payload_min_hits:
         hits, confidence = t.payload, 0.9
-    elif t.payload + t.served_payload >= c.payload_min_hits:
-        hits, confidence = t.payload + t.served_payload, c.served_payload_confidence
+    elif t.declined_payload >= c.declined_payload_min_hits:
+        hits, confidence = t.declined_payload, 0.9
+    elif t.payload + t.served_payload + t.declined_payload >= c.payload_min_hits:
+        hits, confidence = t.payload + t.served_payload + t.declined_payload, c.served_payload_confidence
     else:
         return None
     return _finding(
@@ -250,7 +254,7 @@ def attack_payload(w: Window[HourTotals], plan: Plan, cfg: LogAnalysis) -> Findi
         w,
         confidence,
         f"{hits} requests carrying traversal/SQLi/XSS probes",
-        {"hits": hits, "served_query_hits": t.served_payload},
+        {"hits": hits, "served_query_hits": t.served_payload, "declined_query_hits": t.declined_payload},
     )
 
 

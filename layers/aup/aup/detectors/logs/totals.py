@@ -87,6 +87,9 @@ class HourTotals:
     # requests whose payload is only in the query string of a route that answered them (not 4xx): what a
     # search box's users type as often as what an injection sends; ``payload`` counts the others
     served_payload: int = count("spl")
+    # ... and those a route of the API's own declined with a validation status (400, 422): its users'
+    # malformed queries as often as an injection's; a burst of them (``declined_payload_min_hits``) is not
+    declined_payload: int = count("dpl")
     probe: int = count("prb")  # requests for a published exploit path (CVE probe URI, web shell)
     foreign_ids: AbstractSet[str] = distinct("fid")
     # W5 enumeration: the hour's numbered paths as members (``members.walk_member``: a digest of the

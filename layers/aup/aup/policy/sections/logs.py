@@ -76,6 +76,11 @@ class Probing(_Section):
     payload_min_hits: int = Field(default=1, ge=1)  # one SQLi/XSS/traversal probe in any field: a strike
     # A payload only in the query string of requests a route answered (not 4xx): a review at this confidence
     served_payload_confidence: float = Field(default=0.6, ge=0, le=1)
+    # A payload only in the query string of requests a route of the API's own (not a greedy one) declined
+    # with one of these statuses, its validation refusing the value: a review too, up to the next figure
+    declined_statuses: frozenset[int] = frozenset({400, 422})
+    # Such declined requests per account and hour that are a burst of injections, not users' typos: a strike
+    declined_payload_min_hits: int = Field(default=20, ge=1)
     scanner_min_hits: int = Field(default=3, ge=1)
     exploit_min_hits: int = Field(default=1, ge=1)  # ${jndi:..}, shellshock in any field (basis signature)
     probe_min_hits: int = Field(default=1, ge=1)  # one published exploit path: CVE probe URI, web shell
