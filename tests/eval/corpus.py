@@ -1369,7 +1369,7 @@ def h_log_search(ctx: Ctx) -> Traffic:
     me, lines, start = ctx.account_id, [], ctx.end_ms - 120 * MIN
     terms = ["<script>alert(1)</script>", "../../etc/passwd", "' OR 1=1--", "UNION SELECT NULL,NULL",
              "status:500 AND path:/login", "onerror=alert(", "sqlmap", 'user_agent:"Nikto"',
-             "ip:203.0.113.7", "cmd.exe"]  # fmt: skip
+             "ip:203.0.113.7", "cmd.exe", "url:*169.254.169.254*"]  # fmt: skip
     for person in range(3):
         ip = ctx.ip()
         for at in gaps(ctx.rng, start + person * 5 * MIN, 50, 2 * MIN):
@@ -1450,6 +1450,35 @@ def a_sqli_declined(ctx: Ctx) -> Traffic:
     lines = [
         Line(at, ip, f"/items?id={quote(inj[i % len(inj)])}", "/items", me, 400, "python-requests/2.31.0")
         for i, at in enumerate(gaps(ctx.rng, ctx.end_ms - 3 * MIN, 60, 2 * SEC, cv=0.3))
+    ]
+    return traffic(lines, ip)
+
+
+def a_ssrf_metadata(ctx: Ctx) -> Traffic:
+    """Server-side request forgery at the cloud's metadata service: a key guesses routes that fetch a URL
+    (``/proxy?url=``, ``/fetch?url=``: unrouted, 404), then tries the metadata address in eight spellings
+    through the customer's webhook-test route, which answers 400 to those it blocks and 200 to the rest."""
+    ip, me, agent = ctx.ip(), ctx.account_id, "python-requests/2.31.0"
+    target = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
+    guesses = [f"/{r}?url={quote(target)}" for r in ("proxy", "fetch", "api/proxy", "image-proxy")]
+    spellings = ["http://169.254.169.254/latest/meta-data/", "http://2852039166/latest/meta-data/",
+                 "http://0xa9fea9fe/", "http://[::ffff:169.254.169.254]/", "http://[fd00:ec2::254]/latest/api/token",
+                 "http://metadata.google.internal/computeMetadata/v1/", "http://100.100.100.200/latest/meta-data/",
+                 target]  # fmt: skip
+    start = ctx.end_ms - 10 * MIN
+    lines = [Line(start + i * 20 * SEC, ip, p, "-", me, 404, agent, length=90) for i, p in enumerate(guesses)]
+    lines += [
+        Line(
+            start + 2 * MIN + i * 30 * SEC,
+            ip,
+            f"/v1/webhooks/test?url={quote(u)}",
+            "/v1/webhooks/test",
+            me,
+            400 if i % 2 else 200,
+            agent,
+            length=120,
+        )
+        for i, u in enumerate(spellings)
     ]
     return traffic(lines, ip)
 
@@ -2082,7 +2111,7 @@ SCENARIOS: list[Scenario] = [
         "log-search-for-probes",
         H,
         "standard",
-        "a security team searching its logs for <script>, ../../etc/passwd, ' OR 1=1--; some 400, 2 hours",
+        "a security team searching its logs for <script>, ' OR 1=1--, 169.254.169.254; some 400, 2 hours",
         h_log_search,
     ),
     Scenario(
@@ -2485,6 +2514,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "60 injections in a live route's query in two minutes, declined 400 by its validation",
         a_sqli_declined,
+        ("D1",),
+    ),
+    Scenario(
+        "ssrf-metadata-probe",
+        A,
+        "standard",
+        "the metadata address through guessed fetch routes (404), then in 8 spellings through a webhook test",
+        a_ssrf_metadata,
         ("D1",),
     ),
     Scenario(

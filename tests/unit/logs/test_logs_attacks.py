@@ -112,6 +112,15 @@ SPELLINGS = [
     "/a/%25252e%25252e%25252fetc%25252fpasswd",
     "/q?x=" + quote("<details open ontoggle=alert(1)>"),
     "/q?x=" + quote('" autofocus onfocus=alert(1) x="'),
+    # server-side request forgery at a cloud's metadata service, in the spellings that slip past filters
+    "/v1/fetch?url=" + quote("http://169.254.169.254/latest/meta-data/iam/security-credentials/"),
+    "/v1/hooks?target=http://169.254.169.254/",
+    "/v1/img?src=" + quote("http://metadata.google.internal/computeMetadata/v1/instance/"),
+    "/v1/img?src=" + quote("http://2852039166/"),
+    "/v1/img?src=" + quote("http://0xa9fea9fe/"),
+    "/v1/img?src=" + quote("http://[::ffff:169.254.169.254]/"),
+    "/v1/img?src=" + quote("http://[fd00:ec2::254]/"),
+    "/v1/img?src=" + quote("http://100.100.100.200/latest/meta-data/"),
 ]
 
 
@@ -129,6 +138,10 @@ HONEST = [
     "/files/report%202024.pdf",
     "/users/o'brien",
     "/api/v1/widgets/42/union-members",
+    "/v1/items?id=2852039166",  # the metadata address as one number, but no URL's host
+    "/v1/hosts?ip=169.254.1.7",  # another link-local address
+    "/v1/hosts?ip=10.169.254.169",
+    "/v1/releases/latest/api/tokens",
 ]
 
 

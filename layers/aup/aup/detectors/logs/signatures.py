@@ -45,6 +45,7 @@ NON_BROWSER = 8  # client library, headless tool, or no browser token at all (D5
 
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/_\-]*").fullmatch
 # Values no pattern can match: letters, digits and the punctuation of ordinary agents and addresses.
+# (A metadata address alone, as a hop of a forwarded chain, is no request forgery: W1 judges chains.)
 _PLAIN_FIELD = re.compile(r"[A-Za-z0-9 .,:/_\-]*").fullmatch
 # Every spelling in payload_spellings.regex.txt needs one of these: a value without any skips the
 # spellings' alternation (the costliest scan) with one character-class scan.
