@@ -1216,7 +1216,11 @@ def h_team_rota(ctx: Ctx) -> Traffic:
     for i in range(25):
         mobile = ctx.rng.randrange(201, 990) * 10**7 + 5_550_000 + i
         rows.append([(F.person(ctx.rng), None), (mobile, PHONE_FORMAT), (100 + i, "000"), (37.5, "0.0")])
-    return uploads(("shop/rota-december.xlsx", F.xlsx([rows])), ("shop/rota-november.xls", F.xls([rows])))
+    return uploads(
+        ("shop/rota-december.xlsx", F.xlsx([rows])),
+        ("shop/rota-november.xls", F.xls([rows])),
+        ("shop/rota-october.xlsb", F.xlsb([rows])),
+    )
 
 
 def pem_key(rng: random.Random, label: str = "RSA PRIVATE KEY", size: int = 1190) -> bytes:
@@ -1795,6 +1799,15 @@ def a_cards_in_pdf(ctx: Ctx) -> Traffic:
         for c in F.card_numbers(ctx.rng, 40)
     ]
     return uploads(("statements/2026-11.pdf", F.text_pdf(rows)))
+
+
+def a_cards_in_xlsb(ctx: Ctx) -> Traffic:
+    """A customer list of 40 people's card numbers and expiry dates saved as an Excel binary workbook."""
+    rows: list[list[F.Cell]] = [[("Name", None), ("Card", None), ("Expiry", None), ("Spent", None)]]
+    for card in F.card_numbers(ctx.rng, 40):
+        rows.append([(F.person(ctx.rng), None), (card, None), (f"{ctx.rng.randrange(1, 13):02d}/29", None),
+                     (ctx.rng.randrange(100, 90_000) / 100, "0.00")])  # fmt: skip
+    return uploads(("exports/customers.xlsb", F.xlsb([rows])))
 
 
 SSN_FORMAT = r"000\-00\-0000"  # Excel's "Special: Social Security Number"
@@ -2399,7 +2412,7 @@ SCENARIOS: list[Scenario] = [
         "team-rota-workbooks",
         H,
         "standard",
-        "a staff rota with 25 mobile numbers in Excel's phone format, as .xlsx and .xls",
+        "a staff rota with 25 mobile numbers in Excel's phone format, as .xlsx, .xls and .xlsb",
         h_team_rota,
     ),
     Scenario("media-within-allowance", H, "free", "photos, a podcast and a clip within 100 MB", h_media),
@@ -2643,6 +2656,14 @@ SCENARIOS: list[Scenario] = [
         ("W2",),
     ),
     Scenario("cards-in-pdf", A, "standard", "40 card numbers in a PDF's text", a_cards_in_pdf, ("W2",)),
+    Scenario(
+        "cards-in-xlsb",
+        A,
+        "standard",
+        "40 card numbers in an Excel binary workbook's shared strings",
+        a_cards_in_xlsb,
+        ("W2",),
+    ),
     Scenario(
         "ssns-as-numbers-xlsx",
         A,

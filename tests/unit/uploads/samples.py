@@ -10,7 +10,7 @@ import io
 import random
 import zipfile
 
-from tests.eval.files import Cell, email_with, nested_zip_bomb, text_pdf, xls, xlsx  # noqa: F401 - the eval corpus's builders
+from tests.eval.files import Cell, email_with, nested_zip_bomb, text_pdf, xls, xlsb, xlsx  # noqa: F401 - the eval corpus's builders
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 

@@ -200,6 +200,47 @@ def test_a_styles_part_in_no_spreadsheet_namespace_is_said_not_read() -> None:
     assert verdict(result.status, findings, POLICY) is not Verdict.clean  # type: ignore[attr-defined]
 
 
+# --- binary workbooks (.xlsb, BIFF12 records in a zip) -------------------------------------------------
+# Found by probing: an .xlsb's strings are UTF-16LE records in binary parts no byte-level detector read,
+# so a customer list of 40 card numbers saved as .xlsb was clean, and its scan complete.
+
+
+def card_rows(n: int) -> list[list[samples.Cell]]:
+    import random
+
+    from tests.eval.files import card_numbers
+
+    rng = random.Random(5)
+    return [
+        [(f"Customer {i}", None), (card, None), (12.5 * i, "0.00")]
+        for i, card in enumerate(card_numbers(rng, n))
+    ]
+
+
+def test_a_binary_workbook_of_card_numbers_is_bulk_personal_data() -> None:
+    result, findings = scan(samples.xlsb([card_rows(40)]), "sales/customers.xlsb")
+    assert [f.rule_id for f in findings] == ["W2-bulk-personal-data"]
+    texts = [r for r in result.reports if r.type.label == "xlsb-text"]  # type: ignore[attr-defined]
+    assert max(r.text.cards for r in texts) == 40
+
+
+def test_a_binary_workbook_is_read_at_either_byte_parity() -> None:
+    # A record of odd length before them (an empty string's) moves every string to the other byte parity.
+    seen = []
+    for rows in (card_rows(40), [[("", None)], *card_rows(40)]):
+        result, findings = scan(samples.xlsb([rows]), "sales/customers.xlsb")
+        assert [f.rule_id for f in findings] == ["W2-bulk-personal-data"]
+        (view,) = [r for r in result.reports if r.type.label == "xlsb-text" and r.text.cards]  # type: ignore[attr-defined]
+        seen.append(view.path[-1])
+    assert sorted(seen) == ["0", "1"]
+
+
+def test_a_binary_workbook_of_names_and_numbers_is_clean() -> None:
+    rows = [[(f"Employee {i}", None), (2015550000 + i, "General"), (37.5, "0.0")] for i in range(40)]
+    result, findings = scan(samples.xlsb([rows]), "shop/rota.xlsb")
+    assert findings == [] and verdict(result.status, findings, POLICY) is Verdict.clean  # type: ignore[attr-defined]
+
+
 class _Streamed(io.RawIOBase):
     """A seekable stream with no file behind it, as an object read from S3 by ranged GETs is."""
 

@@ -59,6 +59,10 @@ from aup.detectors.uploads.text import TextCounts, TextScanner
 from aup.policy.sections.uploads import UploadScanning
 
 # An OLE directory entry's name, UTF-16LE and NUL-terminated: a BIFF8 or a BIFF5 workbook stream
+# An Excel binary workbook's (.xlsb) parts, members of its zip: their records hold every string as
+# UTF-16LE (shared strings, inline cells, comments, sheet names), which no byte-level detector reads.
+# (Its OLE parts, a vbaProject.bin, are sniffed as OLE and read as OLE.)
+_XLSB_PART = re.compile(r"(?:^|/)xl/(?:[^/]+/)*[^/]+\.bin$", re.IGNORECASE).search
 _WORKBOOK_ENTRIES = ("Workbook\0".encode("utf-16-le"), "Book\0".encode("utf-16-le"))
 NESTED_IN_MEMORY_BYTES = 16 * 1024 * 1024  # a nested container up to this size is opened from memory
 _EOCD = b"PK\x05\x06"
@@ -588,7 +592,8 @@ class ScanEngine:
         active: ActiveContentScanner | None = None
         wide: Any = None  # incremental UTF-16/32 decoder
         # An OLE document's strings (Word's text, Excel's shared strings, PowerPoint's atoms) are 8-bit or
-        # UTF-16LE, at either byte parity: the raw bytes go to ``text``, two UTF-16 views to these.
+        # UTF-16LE, at either byte parity: the raw bytes go to ``text``, two UTF-16 views to these. An
+        # .xlsb's binary parts (``_XLSB_PART``) hold UTF-16LE strings only: the two views alone.
         ole_views: list[tuple[Any, TextScanner]] = []
         ole_tail = b""  # the last bytes of an OLE file's previous chunk, for a directory name across two
         decoder: Any = None
@@ -640,8 +645,9 @@ class ScanEngine:
                     markup = MarkupScanner(self.marks, s.markup.phishing_brands)
                 if ftype.label in ("pdf", "ole"):
                     active = ActiveContentScanner(ftype.label, s.streaming.overlap_bytes)
-                if ftype.label == "ole":
-                    text = TextScanner(s, self._threats)
+                if ftype.label == "ole" or (depth and _XLSB_PART(name)):
+                    if ftype.label == "ole":
+                        text = TextScanner(s, self._threats)
                     ole_views = [
                         (codecs.getincrementaldecoder("utf-16-le")("replace"), TextScanner(s, self._threats))
                         for _ in range(2)
@@ -725,9 +731,10 @@ class ScanEngine:
                 report.signature_confidence.setdefault(rule, conf)
         if active is not None:
             report.active.update(active.found)
+        label = "ole-text" if report.type.label == "ole" else "xlsb-text"
         for k, (_, view) in enumerate(ole_views):  # the UTF-16 views, as the document's members
             prefix = f"{path}!/" if path else "!/"
-            result.reports.append(self._text_member(f"{prefix}utf-16-{k}", depth + 1, size, "ole-text", view))
+            result.reports.append(self._text_member(f"{prefix}utf-16-{k}", depth + 1, size, label, view))
         if text is not None:
             self._text_read(report, text)
         if markup is not None:
