@@ -1201,6 +1201,24 @@ def h_video_large(ctx: Ctx) -> Traffic:
     return t
 
 
+def h_rtf_documents(ctx: Ctx) -> Traffic:
+    """A firm's RTF documents, as word processors and old systems still write them: a letter, a quarterly
+    report embedding its Excel chart, and an exported order form."""
+    chart = F.xls(
+        [
+            [
+                [("Quarter", None), ("Sales", None)],
+                *[[(f"Q{q}", None), (1000 + 250 * q, "General")] for q in range(1, 5)],
+            ]
+        ]
+    )
+    return uploads(
+        ("letters/2026-11-reminder.rtf", F.rtf("Dear Ms Weber,\nYour subscription renews on 1 January.\nKind regards")),
+        ("reports/q3.rtf", F.rtf("Q3 report\nSales rose in every region.", [("Excel.Chart.8", chart)])),
+        ("forms/order-4471.rtf", F.rtf("Order 4471\nQty 3 x Widget {blue}\nTotal EUR 71.40")),
+    )  # fmt: skip
+
+
 def h_office(ctx: Ctx) -> Traffic:
     return uploads(
         ("docs/plan.docx", F.office("docx", "Project plan and milestones for the office move.")),
@@ -1838,6 +1856,26 @@ def a_ssn_legacy_workbook(ctx: Ctx) -> Traffic:
     return uploads(("hr/payroll-2019.xls", F.xls([rows[:31], [rows[0], *rows[31:]]])))
 
 
+def a_rtf_packaged_executable(ctx: Ctx) -> Traffic:
+    """A remittance letter in RTF with a file dropped on it: the Packager object holds an executable
+    named remittance.pdf, its digits split by control words and skipped groups as exploit kits write."""
+    doc = F.rtf(
+        "Please find our remittance advice attached.",
+        [("Package", F.packaged("remittance.pdf", F.pe(ctx.rng)))],
+    )
+    head, _, rest = doc.partition(b"\\objdata")
+    digits, _, tail = rest.partition(b"}")
+    split = b"".join(digits[i : i + 9] + b"{\\*\\bkmkstart a}\\par " for i in range(0, len(digits), 9))
+    return uploads(("finance/remittance-advice.rtf", head + b"\\objdata" + split + b"}" + tail))  # fmt: skip
+
+
+def a_rtf_equation_exploit(ctx: Ctx) -> Traffic:
+    """An RTF whose Equation Editor object refreshes itself as the document opens (``\\objupdate``), as
+    exploits of the Equation Editor (CVE-2017-11882) run without a click."""
+    native = b"\x1c\x00\x00\x00\x02\x00" + ctx.rng.randbytes(600)
+    return uploads(("orders/po-88213.rtf", F.rtf("Purchase order", [("Equation.3", native)], update=True)))
+
+
 def a_eicar_in_email(ctx: Ctx) -> Traffic:
     """A mail export (.eml) whose attachment, base64-encoded as mail sends it, is a zip holding EICAR."""
     zipped = F.zip_of([("tools/eicar.com", F.EICAR)])
@@ -2409,6 +2447,13 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario("office-documents", H, "standard", "docx, xlsx, pptx and a pdf", h_office),
     Scenario(
+        "rtf-documents",
+        H,
+        "standard",
+        "an RTF letter, a report embedding its Excel chart, an exported order form",
+        h_rtf_documents,
+    ),
+    Scenario(
         "team-rota-workbooks",
         H,
         "standard",
@@ -2679,6 +2724,22 @@ SCENARIOS: list[Scenario] = [
         "the same 60 SSNs in a legacy .xls over two sheets",
         a_ssn_legacy_workbook,
         ("W2",),
+    ),
+    Scenario(
+        "rtf-packaged-executable",
+        A,
+        "standard",
+        "an RTF letter packaging an executable named remittance.pdf, its hex split as exploit kits do",
+        a_rtf_packaged_executable,
+        ("I3",),
+    ),
+    Scenario(
+        "rtf-equation-exploit",
+        A,
+        "standard",
+        "an RTF whose Equation Editor object refreshes itself on opening (\\objupdate)",
+        a_rtf_equation_exploit,
+        ("I3",),
     ),
     Scenario(
         "eicar-in-email",

@@ -421,6 +421,54 @@ def xlsx(
     return zip_of(members)
 
 
+def packaged(name: str, data: bytes) -> bytes:
+    """The Packager's native data for a file ``name``: what Word embeds when a file is dropped on a page."""
+    import struct
+
+    path = f"C:\\Users\\user\\Desktop\\{name}".encode("latin-1")
+    temp = f"C:\\Users\\user\\AppData\\Local\\Temp\\{name}".encode("latin-1") + b"\x00"
+    return (
+        b"\x02\x00" + name.encode("latin-1") + b"\x00" + path + b"\x00" + b"\x00\x00\x03\x00"
+        + struct.pack("<I", len(temp)) + temp + struct.pack("<I", len(data)) + data
+    )  # fmt: skip
+
+
+def rtf(text: str, objects: list[tuple[str, bytes]] = (), *, update: bool = False, width: int = 128) -> bytes:  # type: ignore[assignment]
+    """An RTF document of ``text`` paragraphs embedding ``objects`` (class name, native data) as Word
+    writes them: an OLE 1.0 header, then the data, in hex lines of ``width`` digits."""
+    import struct
+
+    def lp(value: str) -> bytes:
+        raw = value.encode("latin-1") + b"\x00" if value else b""
+        return struct.pack("<I", len(raw)) + raw
+
+    body = [r"{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0\froman Times New Roman;}}\f0\fs24 "]
+    body += [
+        line.replace("\\", "\\\\").replace("{", r"\{").replace("}", r"\}") + r"\par "
+        for line in text.split("\n")
+    ]
+    for cls, native in objects:
+        blob = (
+            struct.pack("<II", 0x0501, 2)
+            + lp(cls)
+            + lp("")
+            + lp("")
+            + struct.pack("<I", len(native))
+            + native
+        )
+        digits = blob.hex()
+        lines = "\n".join(digits[i : i + width] for i in range(0, len(digits), width))
+        update_word = r"\objupdate" if update else ""
+        body.append(
+            rf"{{\object\objemb{update_word}\objw1200\objh800{{\*\objclass {cls}}}{{\*\objdata"
+            + "\n"
+            + lines
+            + "\n}}"
+        )
+    body.append("}")
+    return "".join(body).encode("latin-1")
+
+
 def _biff12(kind: int, payload: bytes = b"") -> bytes:
     """One record of an Excel binary workbook: its type and size as 7-bit varints, then its payload."""
 

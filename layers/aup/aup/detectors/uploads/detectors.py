@@ -188,7 +188,7 @@ def script_in_document(
         return []
     if _stealing(exfil) and (handlers or interaction or page or js_urls or tags):
         confidence = s.exfiltration_confidence
-    elif handlers or js_urls or active["launch"]:
+    elif handlers or js_urls or active["launch"] or active["equation-editor-auto-update"]:
         confidence = s.handler_confidence
     elif active:
         # Scripts in a PDF, macros in an Office file: common in honest documents too; an operator looks.

@@ -228,6 +228,7 @@ def _wide_text(head: bytes, name: str, codec: str) -> FileType:
 # byte ("From " first in an mbox), a MIME header among them. Its base64 / quoted-printable parts are
 # decoded and scanned as its members (``ScanEngine._mime_parts``).
 _HEADER_BLOCK = re.compile(rb"\A(?:From [^\r\n]*\r?\n)?(?:[!-9;-~]+:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*)+")
+_RTF = re.compile(rb"\A\s*\{\\rt").match  # Word reads "{\rt" as RTF: the "f1" after it is optional
 _MIME_HEADER = re.compile(rb"^(?:mime-version:|content-type:[ \t]*multipart/)", re.I | re.M)
 
 
@@ -242,6 +243,8 @@ def _text_type(head: bytes, name: str) -> FileType:
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if _is_email(sample):
         return FileType("text", "email")
+    if _RTF(sample):  # text, read as it stands; its embedded objects are members (``rtf.objects``)
+        return FileType("text", "rtf")
     if _MARKUP_SVG.search(sample) or ext == "svg":
         return FileType("svg", "svg")
     if _MARKUP_HTML.search(sample) or ext in {"html", "htm", "xhtml", "shtml"}:

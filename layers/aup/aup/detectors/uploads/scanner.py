@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
 
-from aup.detectors.uploads import sheets
+from aup.detectors.uploads import rtf, sheets
 from aup.detectors.uploads.active import OOXML_MEMBERS, ActiveContentScanner
 from aup.detectors.uploads.filetype import HEAD_BYTES, FileType, extension, sniff
 from aup.detectors.uploads.markup import MARKDOWN_EXTENSIONS, MarkdownCode, MarkupReport, MarkupScanner
@@ -316,9 +316,12 @@ class ScanEngine:
     ) -> ContentReport:
         """What a stream holds beyond its bytes: a second read (PDF, e-mail), then its members when it is
         a container."""
-        second = {"pdf": self._pdf_text, "email": self._mime_parts, "ole": self._ole_numbers}.get(
-            report.type.label
-        )
+        second = {
+            "pdf": self._pdf_text,
+            "email": self._mime_parts,
+            "ole": self._ole_numbers,
+            "rtf": self._rtf_objects,
+        }.get(report.type.label)
         if second == self._ole_numbers and not report.ole_workbook:
             second = None  # a document or a presentation: no cells
         if second is not None:  # a second read, of the whole stream, for what the linear pass cannot see
@@ -405,6 +408,27 @@ class ScanEngine:
             return
         result.reports.append(self._text_member(prefix + "text", depth + 1, chars, "pdf-text", text))
         self._members(attached, report, prefix, depth, result, "pdf attachments")
+
+    def _rtf_objects(
+        self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
+    ) -> None:
+        """The objects an RTF document embeds (hex in its ``\\objdata`` groups), scanned as its members
+        ``<rtf>!/object-<k>...`` (a packaged file by its own name); what they are among its active content:
+        a packaged file (``embedded-object``), an Equation Editor object (``equation-editor``, and
+        ``equation-editor-auto-update`` when the document refreshes its objects as it opens, the way
+        exploits of the Equation Editor run without a click)."""
+        limit = self.settings.archives.spool_bytes
+        if report.size > limit:  # read whole to be parsed: a document that large is not read for them
+            report.not_read(ScanStatus.too_large, f"rtf of {report.size} bytes: embedded objects not read")
+            return
+        found = rtf.objects(src.read(), limit)
+        for problem in found.problems:
+            report.not_read(ScanStatus.too_large, problem)
+        for marker in found.markers:
+            report.active[marker] = 1
+        if found.auto_update and "equation-editor" in found.markers:
+            report.active["equation-editor-auto-update"] = 1
+        self._members(found.members, report, prefix, depth, result, "rtf objects")
 
     def _ole_numbers(
         self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
