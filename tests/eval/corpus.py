@@ -1219,6 +1219,21 @@ def h_rtf_documents(ctx: Ctx) -> Traffic:
     )  # fmt: skip
 
 
+def h_spanish_customer_list(ctx: Ctx) -> Traffic:
+    """A Spanish shop's customer list: 400 mobile numbers written 6xx xxx xxx (a tenth of them pass the
+    Luhn check a Canadian SIN carries) beside notes that say "sin" ("without"), and a delivery list whose
+    references are written 0000 0000 0000."""
+    notes = ["sin descuento", "sin número de pedido", "cliente habitual", "sin nombre"]
+    rows = [f"{F.person(ctx.rng)},6{ctx.rng.randrange(10, 99)} {ctx.rng.randrange(100, 999)} "
+            f"{ctx.rng.randrange(100, 999)},{notes[i % 4]}" for i in range(400)]  # fmt: skip
+    refs = [f"{ctx.rng.randrange(2000, 9999)} {ctx.rng.randrange(1000, 9999)} {ctx.rng.randrange(1000, 9999)}"
+            for _ in range(300)]  # fmt: skip
+    return uploads(
+        ("tienda/clientes.csv", ("nombre,movil,notas\n" + "\n".join(rows)).encode()),
+        ("tienda/envios.csv", ("referencia,estado\n" + "\n".join(f"{r},entregado" for r in refs)).encode()),
+    )
+
+
 def h_office(ctx: Ctx) -> Traffic:
     return uploads(
         ("docs/plan.docx", F.office("docx", "Project plan and milestones for the office move.")),
@@ -1817,6 +1832,20 @@ def a_cards_in_pdf(ctx: Ctx) -> Traffic:
         for c in F.card_numbers(ctx.rng, 40)
     ]
     return uploads(("statements/2026-11.pdf", F.text_pdf(rows)))
+
+
+def a_national_id_lists(ctx: Ctx) -> Traffic:
+    """Lists of 40 people each with their national identity numbers, as leaked data is shared: Brazilians'
+    CPFs, Canadians' Social Insurance Numbers and Indians' Aadhaar numbers, each column named."""
+
+    def listing(header: str, make: Callable[[random.Random], str]) -> bytes:
+        return (header + "\n" + "\n".join(f"{F.person(ctx.rng)},{make(ctx.rng)}" for _ in range(40))).encode()
+
+    return uploads(
+        ("dump/clientes.csv", listing("nome,cpf", F.cpf)),
+        ("dump/customers-ca.csv", listing("name,SIN", F.sin)),
+        ("dump/kyc-in.csv", listing("name,aadhaar_no", F.aadhaar)),
+    )
 
 
 def a_cards_in_xlsb(ctx: Ctx) -> Traffic:
@@ -2447,6 +2476,13 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario("office-documents", H, "standard", "docx, xlsx, pptx and a pdf", h_office),
     Scenario(
+        "spanish-customer-list",
+        H,
+        "standard",
+        "400 Spanish mobiles (6xx xxx xxx) beside notes saying 'sin', and 4-4-4 delivery references",
+        h_spanish_customer_list,
+    ),
+    Scenario(
         "rtf-documents",
         H,
         "standard",
@@ -2701,6 +2737,14 @@ SCENARIOS: list[Scenario] = [
         ("W2",),
     ),
     Scenario("cards-in-pdf", A, "standard", "40 card numbers in a PDF's text", a_cards_in_pdf, ("W2",)),
+    Scenario(
+        "national-id-lists",
+        A,
+        "standard",
+        "40 people's CPFs, Canadian SINs and Aadhaar numbers, each list's column named",
+        a_national_id_lists,
+        ("W2",),
+    ),
     Scenario(
         "cards-in-xlsb",
         A,

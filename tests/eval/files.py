@@ -286,6 +286,45 @@ def iban_de(rng: random.Random) -> str:
     return " ".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
+def cpf(rng: random.Random) -> str:
+    """A Brazilian CPF as its owners write it (000.000.000-00), its two mod-11 check digits right."""
+    d = [rng.randrange(10) for _ in range(9)]
+    for n in (9, 10):  # each check digit: the weighted sum of the digits before it, mod 11
+        d.append(sum(x * (n + 1 - i) for i, x in enumerate(d)) * 10 % 11 % 10)
+    digits = "".join(map(str, d))
+    return f"{digits[:3]}.{digits[3:6]}.{digits[6:9]}-{digits[9:]}"
+
+
+def sin(rng: random.Random) -> str:
+    """A Canadian Social Insurance Number (000 000 000), Luhn-valid."""
+    digits = luhn_complete(str(rng.randrange(1, 8)), 9, rng)
+    return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
+
+
+def _verhoeff_d(j: int, k: int) -> int:
+    """The dihedral group D5's product, as Verhoeff numbered its elements."""
+    if j < 5:
+        return (j + k) % 5 if k < 5 else 5 + (j + k) % 5
+    return 5 + (j - k) % 5 if k < 5 else (j - k) % 5
+
+
+def _verhoeff_p(i: int, x: int) -> int:
+    for _ in range(i % 8):
+        x = (1, 5, 7, 6, 2, 8, 3, 0, 9, 4)[x]
+    return x
+
+
+def aadhaar(rng: random.Random) -> str:
+    """An Indian Aadhaar number (0000 0000 0000), its Verhoeff check digit right."""
+    body = [rng.randrange(2, 10)] + [rng.randrange(10) for _ in range(10)]
+    inverse = (0, 4, 3, 2, 1, 5, 6, 7, 8, 9)
+    check = 0
+    for i, x in enumerate(reversed(body)):
+        check = _verhoeff_d(check, _verhoeff_p(i + 1, x))
+    digits = "".join(map(str, body)) + str(inverse[check])
+    return f"{digits[:4]} {digits[4:8]} {digits[8:]}"
+
+
 def ibans_csv(rng: random.Random, n: int = 40) -> bytes:
     rows = ["name,iban,amount_eur"]
     rows += [f"{person(rng)},{iban_de(rng)},{rng.randrange(100, 5000)}.00" for _ in range(n)]

@@ -100,6 +100,14 @@ def test_scrub_masks_pii_and_secrets_but_keeps_ids():
     assert "1234567890123456" in text  # fails Luhn: an order number, not a card
 
 
+def test_scrub_masks_other_countries_identity_numbers() -> None:
+    text = scrub("cpf 529.982.247-25 aadhaar 2345 6789 0124 sin 492-352-455 /v1/people/492 352 455")
+    for value in ("529.982.247-25", "2345 6789 0124", "492-352-455", "492 352 455"):
+        assert value not in text
+    assert text.count("[id]") == 4
+    assert scrub("v1.2.3 build 20261204 order 12-345") == "v1.2.3 build 20261204 order 12-345"
+
+
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(max_size=2000),

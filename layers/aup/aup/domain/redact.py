@@ -12,6 +12,11 @@ from typing import Any
 
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
+# Other identity numbers in the shapes the upload scanner counts (Brazil's CPF, India's Aadhaar, Canada's
+# SIN); masked whether or not their check digits pass: an order reference of that shape loses nothing.
+_NATIONAL_ID = re.compile(
+    r"(?<![\d.])(?:\d{3}\.\d{3}\.\d{3}-\d{2}|\d{4} \d{4} \d{4}|\d{3}([ -])\d{3}\1\d{3})(?![\d.])"
+)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}\.[A-Za-z]{2,24}")
 _AWS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
 # An AWS secret access key: 40 characters of base64 mixing cases and digits (hex digests, all one
@@ -88,7 +93,8 @@ def _mask_phone(match: re.Match[str]) -> str:
 
 def scrub_text(text: str) -> str:
     """``text`` with secrets (cloud keys, API keys, tokens, credentials in query strings and headers)
-    and personal data (e-mail, SSN, card, IBAN, phone) masked, and bounded in length."""
+    and personal data (e-mail, SSN and other identity numbers, card, IBAN, phone) masked, and bounded in
+    length."""
     text = _AWS_KEY.sub("[aws-key]", text)
     text = _TOKEN.sub("[token]", text)
     text = _SECRETISH.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
@@ -97,6 +103,7 @@ def scrub_text(text: str) -> str:
     text = _IBAN.sub(_mask_iban, text)
     text = _EMAIL.sub(lambda m: email_hash(m.group(0)), text)
     text = _SSN.sub("[ssn]", text)
+    text = _NATIONAL_ID.sub("[id]", text)
     text = _CARD.sub(_mask_card, text)
     text = _PHONE.sub(_mask_phone, text)
     if len(text) > _MAX_STRING:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from aup.detectors.uploads.filetype import extension
 from aup.detectors.uploads.markup import COOKIE_KEPT, COOKIE_OWN, HIDDEN_RUN
 from aup.detectors.uploads.scanner import ContentReport, ScanResult
-from aup.detectors.uploads.text import AWS_KEY_ID_ONLY, PRIVATE_KEY
+from aup.detectors.uploads.text import AWS_KEY_ID_ONLY, NATIONAL_ID_KINDS, PRIVATE_KEY
 from aup.domain.models import Finding, Source
 from aup.policy import Policy
 from aup.policy.sections.uploads import UploadScanning
@@ -372,6 +372,15 @@ def _text_totals(
         last4.extend(t.card_last4)
     for kind in ("cards", "card_candidates", "ssns", "ibans"):
         totals["distinct_" + kind] = len(seen.get(kind, ()))
+    # Other countries' identity numbers count where the upload names their kind (text.national_id)
+    named = {kind for r in reports if r.text is not None for kind in r.text.id_context}
+    for kind in NATIONAL_ID_KINDS:
+        distinct = len(seen.get("id:" + kind, ()))
+        totals["distinct_" + kind] = distinct if kind in named else 0
+        totals["unnamed_national_ids"] = totals.get("unnamed_national_ids", 0) + (
+            0 if kind in named else distinct
+        )
+    totals["distinct_national_ids"] = sum(totals["distinct_" + kind] for kind in NATIONAL_ID_KINDS)
     return dict(totals), issuers, keys, threats, last4[:5], reports
 
 
@@ -422,7 +431,8 @@ def personal_data(
     cards = real_cards(t["distinct_cards"], t["distinct_card_candidates"], t["card_context"] > 0, settings)
     ssns = t["distinct_ssns"]
     named_ssns = ssns if t["ssn_context"] else 0  # (an SSN has no check digit: its name makes it one)
-    validated = cards + ssns + t["distinct_ibans"]
+    ids = t["distinct_national_ids"]  # named, and their check digits pass: as sure as named SSNs
+    validated = cards + ssns + t["distinct_ibans"] + ids
     contacts = max(t["distinct_emails"], t["distinct_phones"])
     evidence = {
         "sha256": _sha(result),
@@ -438,13 +448,15 @@ def personal_data(
         "ssns_named": bool(t["ssn_context"]),
         "ibans": t["ibans"],
         "distinct_ibans": t["distinct_ibans"],
+        "national_ids": {k: t["distinct_" + k] for k in NATIONAL_ID_KINDS if t["distinct_" + k]},
+        "unnamed_national_ids": t["unnamed_national_ids"],
         "distinct_emails": t["distinct_emails"],
         "distinct_phones": t["distinct_phones"],
         "near_misses": t["card_like"] + t["ssn_like"],
         "where": _where(r for r in reports if r.text and (r.text.validated or r.text.distinct_emails)),
     }
     if validated >= s.bulk_min or contacts >= s.contacts_bulk_min:
-        if cards + named_ssns >= s.bulk_min:
+        if cards + named_ssns + ids >= s.bulk_min:
             confidence = 0.95
         elif validated >= s.bulk_min and ssns - named_ssns > t["distinct_ibans"]:
             # numbers of the SSN's shape that nothing names as SSNs make the bulk: a parts list, references
@@ -455,7 +467,7 @@ def personal_data(
             confidence = s.contacts_confidence
         summary = (
             f"{cards} cards, {t['distinct_ssns']} SSNs, {t['distinct_ibans']} IBANs, {contacts} contacts"
-        )
+        ) + (f", {ids} national identity numbers" if ids else "")
         return [_finding(obj, "W2-bulk-personal-data", policy, confidence, summary, evidence)]
     if validated >= s.review_min:
         return [

@@ -88,6 +88,26 @@ _SSN_CONTEXT = re.compile(
 )
 _CONTEXT_SPAN = 262144  # bytes of a window looked at for context words
 
+# Other countries' identity numbers, in the shape their owners write them, each with its check digits:
+# Brazil's CPF (000.000.000-00, two mod-11 digits), Canada's SIN (000 000 000 or 000-000-000, Luhn) and
+# India's Aadhaar (0000 0000 0000, Verhoeff). Counted only where the upload names the kind (a header's
+# "CPF", "Social Insurance Number", "Aadhaar"): a 3-3-3 Spanish mobile number passes Luhn one time in
+# ten, as a 4-4-4 reference passes Verhoeff. (Spanish "sin" is "without": only "SIN" as a column name or
+# followed by "no", "number" or "#" names one, so "sin número" does not.)
+NATIONAL_ID_KINDS = ("cpf", "sin", "aadhaar")
+_CPF_SHAPE = re.compile(rb"\d{3}\.\d{3}\.\d{3}-\d{2}")
+_SIN_SHAPE = re.compile(rb"[1-79]\d{2}([ -])\d{3}\1\d{3}")
+_AADHAAR_SHAPE = re.compile(rb"[2-9]\d{3} \d{4} \d{4}")
+_ID_CONTEXT = {
+    "cpf": re.compile(rb"(?<![a-z])cpf(?![a-z])|cadastro de pessoas? f.{1,2}sicas?", re.I),
+    "sin": re.compile(
+        rb"social[ _-]?insurance|assurance[ _-]sociale|(?<![a-z])sin[ _#.-]?(?:no\.?|number|#)(?![a-z])"
+        rb"|(?:^|[,;\t|\"])sin(?=[,;\t|\"\r\n]|$)",
+        re.I | re.M,
+    ),
+    "aadhaar": re.compile(rb"aadhaa?r|uidai|\xe0\xa4\x86\xe0\xa4\xa7\xe0\xa4\xbe\xe0\xa4\xb0", re.I),
+}
+
 # The card numbers payment processors publish for testing (Stripe, Braintree/PayPal, Adyen, the card
 # networks' sandboxes): they pass Luhn and carry a real issuer prefix, and every shop's test fixtures and
 # docs are full of them (4242 4242 4242 4242). They belong to no one, so they are never counted as cards.
@@ -181,6 +201,54 @@ def ssn_valid(area: bytes, group: bytes, serial: bytes) -> bool:
     }
 
 
+def cpf_valid(digits: bytes) -> bool:
+    """Brazil's CPF: two mod-11 check digits; a number of one repeated digit passes them and is none."""
+    if len(digits) != 11 or digits == digits[:1] * 11:
+        return False
+    d = list(digits)
+    for n in (9, 10):
+        total = sum((c - 48) * (n + 1 - i) for i, c in enumerate(d[:n]))
+        if (total * 10) % 11 % 10 != d[n] - 48:
+            return False
+    return True
+
+
+_VERHOEFF_D = tuple(
+    tuple(int(c) for c in row)
+    for row in (
+        "0123456789", "1234067895", "2340178956", "3401289567", "4012395678",
+        "5987604321", "6598710432", "7659821043", "8765932104", "9876543210",
+    )
+)  # fmt: skip
+_VERHOEFF_P = tuple(
+    tuple(int(c) for c in row)
+    for row in (
+        "0123456789", "1576283094", "5803796142", "8916043527",
+        "9453126870", "4286573901", "2793806415", "7046913258",
+    )
+)  # fmt: skip
+
+
+def verhoeff_ok(digits: bytes) -> bool:
+    """The Verhoeff check (Aadhaar's last digit): catches every single error and adjacent swap."""
+    check = 0
+    for i, c in enumerate(reversed(digits)):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[i % 8][c - 48]]
+    return check == 0
+
+
+def national_id(run: bytes, digits: bytes) -> str | None:
+    """The kind of identity number ``run`` is written as and validates as (``cpf``, ``sin``, ``aadhaar``)."""
+    n = len(digits)
+    if n == 11 and _CPF_SHAPE.fullmatch(run):
+        return "cpf" if cpf_valid(digits) else None
+    if n == 9 and _SIN_SHAPE.fullmatch(run):
+        return "sin" if luhn_ok(digits) else None
+    if n == 12 and _AADHAAR_SHAPE.fullmatch(run):
+        return "aadhaar" if verhoeff_ok(digits) else None
+    return None
+
+
 def iban_valid(country: bytes, check: bytes, rest: bytes) -> bool:
     bban = rest.replace(b" ", b"")
     expected = _IBAN_LENGTH.get(country)
@@ -210,6 +278,9 @@ class TextCounts:
     ssn_context: int = 0  # windows holding an SSN context word (ssn, social security; the stream's first too)
     ibans: int = 0
     iban_countries: Counter[str] = field(default_factory=Counter)
+    # other countries' identity numbers by kind (``national_id``), and the kinds the text names
+    national_ids: Counter[str] = field(default_factory=Counter)
+    id_context: set[str] = field(default_factory=set)
     emails: int = 0
     email_bytes: int = 0
     distinct_emails: int = 0
@@ -248,6 +319,7 @@ class TextScanner:
         self._emails: set[int] = set()
         self._context_checks = 0
         self._ssn_checks = 0
+        self._id_checks: dict[str, int] = {}
         self._phones: set[int] = set()
 
     def feed(self, chunk: bytes) -> None:
@@ -276,7 +348,7 @@ class TextScanner:
 
     def _scan(self, text: bytes) -> None:
         c = self.counts
-        before, ssns_before = c.cards, c.ssns
+        before, ssns_before, ids_before = c.cards, c.ssns, dict(c.national_ids)
         self._digit_runs(text)
         if c.cards > before and not c.card_context and self._context_checks < 4:
             self._context_checks += 1  # (card words sit in headers and near the numbers: a few windows do)
@@ -289,6 +361,14 @@ class TextScanner:
             self._ssn_checks += 1
             if _SSN_CONTEXT.search(text, 0, _CONTEXT_SPAN):
                 c.ssn_context += 1
+        # An identity number's kind is named as an SSN is: in the first window, or where they appear.
+        for kind, rx in _ID_CONTEXT.items():
+            if kind in c.id_context or self._id_checks.get(kind, 0) >= 5:
+                continue
+            if self._id_checks.get(kind, 0) == 0 or c.national_ids[kind] > ids_before.get(kind, 0):
+                self._id_checks[kind] = self._id_checks.get(kind, 0) + 1
+                if rx.search(text, 0, _CONTEXT_SPAN):
+                    c.id_context.add(kind)
         if b"@" in text:
             self._emails_in(text)
         self._ibans_in(text)
@@ -347,6 +427,12 @@ class TextScanner:
                         self._saw("ssns", digits)
                     else:
                         c.ssn_like += 1
+                    continue
+            if n in (9, 11, 12):
+                kind = national_id(run, digits)
+                if kind:
+                    c.national_ids[kind] += 1
+                    self._saw("id:" + kind, digits)
                     continue
             if 10 <= n <= 13 and (_PHONE_SHAPE.fullmatch(run) or _PAREN_AREA_TAIL.fullmatch(run)):
                 c.phones += 1
