@@ -120,3 +120,14 @@ def test_an_rtf_beyond_the_spool_limit_is_never_clean() -> None:
     v, result, _ = judge(doc, "letter.rtf", settings=small)
     assert v is not Verdict.clean
     assert any("embedded objects not read" in n for n in result.notes)
+
+
+def test_only_the_equation_objects_own_update_flag_counts() -> None:
+    # a chart linked with \objupdate beside an honest legacy equation: the equation is a review, no more
+    chart = F.rtf("x", [("Excel.Chart.8", b"chart")], update=True)
+    equation = F.rtf("y", [("Equation.3", b"\x1c\x00" + bytes(60))])
+    doc = chart[:-1] + equation[equation.index(b"{\\object") :]
+    found = rtf.objects(doc, limit=1 << 20)
+    assert "equation-editor" in found.markers and "equation-editor-auto-update" not in found.markers
+    v, _, _ = judge(doc, "paper.rtf")
+    assert v is Verdict.review

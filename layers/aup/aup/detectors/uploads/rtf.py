@@ -29,6 +29,7 @@ _HEX_FIRST = frozenset(b"0123456789abcdefABCDEF"[i : i + 1] for i in range(22))
 _SPACE = re.compile(rb"\s+")
 _OLE1_VERSION = 0x0501
 _EMBEDDED, _LINKED = 2, 1
+_HEADER_REACH = 4096  # bytes before an object's data where its \object keyword and its flags are
 EQUATION_CLASSES = frozenset({"equation.3", "equation.2", "equation", "equation.dsmt4"})
 
 
@@ -38,9 +39,11 @@ class RtfObjects:
     could not be read."""
 
     members: list[tuple[str, bytes]] = field(default_factory=list)
-    markers: set[str] = field(default_factory=set)  # "embedded-object" (a packaged file), "equation-editor"
+    # "embedded-object" (a packaged file), "equation-editor", and "equation-editor-auto-update": an
+    # Equation Editor object whose own header says ``\objupdate`` (refreshed, so run, as the document
+    # opens: how exploits of CVE-2017-11882 run without a click)
+    markers: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
-    auto_update: bool = False  # ``\objupdate``: the object is refreshed (run) when the document opens
 
 
 def _hex_digits(data: bytes, start: int, limit: int) -> bytes:
@@ -114,7 +117,7 @@ def _packaged(native: bytes) -> tuple[str, bytes] | None:
 
 def objects(data: bytes, limit: int) -> RtfObjects:
     """The objects embedded in the RTF document ``data``, their decoded bytes at most ``limit`` in all."""
-    found = RtfObjects(auto_update=b"\\objupdate" in data)
+    found = RtfObjects()
     left = limit
     for k, m in enumerate(_OBJDATA.finditer(data)):
         digits = _hex_digits(data, m.end(), 2 * left + 2)
@@ -133,6 +136,9 @@ def objects(data: bytes, limit: int) -> RtfObjects:
         lowered = cls.lower()
         if lowered in EQUATION_CLASSES:
             found.markers.add("equation-editor")
+            opened = data.rfind(b"\\object", max(0, m.start() - _HEADER_REACH), m.start())
+            if opened >= 0 and b"\\objupdate" in data[opened : m.start()]:
+                found.markers.add("equation-editor-auto-update")
         if lowered == "package":
             found.markers.add("embedded-object")
             packaged = _packaged(native)

@@ -58,11 +58,11 @@ from aup.detectors.uploads.signatures import SignatureScanner
 from aup.detectors.uploads.text import TextCounts, TextScanner
 from aup.policy.sections.uploads import UploadScanning
 
-# An OLE directory entry's name, UTF-16LE and NUL-terminated: a BIFF8 or a BIFF5 workbook stream
 # An Excel binary workbook's (.xlsb) parts, members of its zip: their records hold every string as
 # UTF-16LE (shared strings, inline cells, comments, sheet names), which no byte-level detector reads.
 # (Its OLE parts, a vbaProject.bin, are sniffed as OLE and read as OLE.)
 _XLSB_PART = re.compile(r"(?:^|/)xl/(?:[^/]+/)*[^/]+\.bin$", re.IGNORECASE).search
+# An OLE directory entry's name, UTF-16LE and NUL-terminated: a BIFF8 or a BIFF5 workbook stream
 _WORKBOOK_ENTRIES = ("Workbook\0".encode("utf-16-le"), "Book\0".encode("utf-16-le"))
 NESTED_IN_MEMORY_BYTES = 16 * 1024 * 1024  # a nested container up to this size is opened from memory
 _EOCD = b"PK\x05\x06"
@@ -314,8 +314,8 @@ class ScanEngine:
         *,
         cheap_seek: bool,
     ) -> ContentReport:
-        """What a stream holds beyond its bytes: a second read (PDF, e-mail), then its members when it is
-        a container."""
+        """What a stream holds beyond its bytes: a second read (PDF, e-mail, OLE workbook, RTF), then its
+        members when it is a container."""
         second = {
             "pdf": self._pdf_text,
             "email": self._mime_parts,
@@ -413,10 +413,8 @@ class ScanEngine:
         self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
     ) -> None:
         """The objects an RTF document embeds (hex in its ``\\objdata`` groups), scanned as its members
-        ``<rtf>!/object-<k>...`` (a packaged file by its own name); what they are among its active content:
-        a packaged file (``embedded-object``), an Equation Editor object (``equation-editor``, and
-        ``equation-editor-auto-update`` when the document refreshes its objects as it opens, the way
-        exploits of the Equation Editor run without a click)."""
+        ``<rtf>!/object-<k>...`` (a packaged file by its own name); what they are among its active content
+        (``rtf.RtfObjects.markers``)."""
         limit = self.settings.archives.spool_bytes
         if report.size > limit:  # read whole to be parsed: a document that large is not read for them
             report.not_read(ScanStatus.too_large, f"rtf of {report.size} bytes: embedded objects not read")
@@ -426,8 +424,6 @@ class ScanEngine:
             report.not_read(ScanStatus.too_large, problem)
         for marker in found.markers:
             report.active[marker] = 1
-        if found.auto_update and "equation-editor" in found.markers:
-            report.active["equation-editor-auto-update"] = 1
         self._members(found.members, report, prefix, depth, result, "rtf objects")
 
     def _ole_numbers(
