@@ -2205,6 +2205,7 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a security team searching its logs for <script>, ' OR 1=1--, 169.254.169.254; some 400, 2 hours",
         h_log_search,
+        fast=True,
     ),
     Scenario(
         "blob-existence-checks",
@@ -2744,6 +2745,7 @@ SCENARIOS: list[Scenario] = [
         "40 people's CPFs, Canadian SINs and Aadhaar numbers, each list's column named",
         a_national_id_lists,
         ("W2",),
+        fast=True,
     ),
     Scenario(
         "cards-in-xlsb",
@@ -2752,6 +2754,7 @@ SCENARIOS: list[Scenario] = [
         "40 card numbers in an Excel binary workbook's shared strings",
         a_cards_in_xlsb,
         ("W2",),
+        fast=True,
     ),
     Scenario(
         "ssns-as-numbers-xlsx",
@@ -2776,6 +2779,7 @@ SCENARIOS: list[Scenario] = [
         "an RTF letter packaging an executable named remittance.pdf, its hex split as exploit kits do",
         a_rtf_packaged_executable,
         ("I3",),
+        fast=True,
     ),
     Scenario(
         "rtf-equation-exploit",
