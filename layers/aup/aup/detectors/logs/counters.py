@@ -224,27 +224,25 @@ def _fields(w: AccountWindow) -> Iterable[tuple[str, int]]:
     yield from w.claims.items()
 
 
-def _served_query(path: str, count: int, judged: dict[str, int], classify: Callable[[str], Any]) -> int:
+def _query_only(
+    path: str,
+    count: int,
+    judged: dict[str, int],
+    w: AccountWindow,
+    declined_statuses: frozenset[int],
+    classify: Callable[[str], Any],
+) -> tuple[int, int]:
     """Of ``count`` requests for ``path`` (which carries a payload), those whose payload lies in the query
-    string alone and which a route of the customer's answered (not 4xx, not unrouted): a value its
-    service accepted, such as its users' searches for ``union select``."""
-    served = count - judged.get(path, 0)
-    if served <= 0 or "?" not in path or classify(path.partition("?")[0]).flags & PAYLOAD:
-        return 0
-    return served
-
-
-def _declined_query(
-    path: str, w: AccountWindow, statuses: frozenset[int], classify: Callable[[str], Any]
-) -> int:
-    """Requests for ``path`` (which carries a payload, only in its query string) that a route of the API's
-    own, not a greedy ``/{proxy+}``, answered with a validation status (``declined_statuses``): the route
-    read the value and refused it, as a SQL console refuses a typo or a log search a malformed query."""
-    if not w.errors or path in w.undocumented or path in w.greedy:
-        return 0
+    string alone: (served, declined). Served: a route of the customer's answered them (not 4xx, not
+    unrouted), a value its service accepted, such as its users' searches for ``union select``. Declined:
+    a route of the API's own, not a greedy ``/{proxy+}``, answered them with a validation status
+    (``declined_statuses``), as a SQL console refuses a typo or a log search a malformed query."""
     if "?" not in path or classify(path.partition("?")[0]).flags & PAYLOAD:
-        return 0
-    return sum(w.errors.get((path, status), 0) for status in statuses)
+        return 0, 0
+    served = max(0, count - judged.get(path, 0))
+    if not w.errors or path in w.undocumented or path in w.greedy:
+        return served, 0
+    return served, sum(w.errors.get((path, status), 0) for status in declined_statuses)
 
 
 def _refused_or_unrouted(w: AccountWindow) -> dict[str, int]:
@@ -407,8 +405,7 @@ def window_facts(w: AccountWindow, sig: Signatures, cfg: LogAnalysis) -> WindowF
                 _sample(samples, "D1-exploit-signature", path)
                 targets.add(tag(path))
             elif flags & PAYLOAD:
-                served = _served_query(path, count, judged, classify)
-                declined = _declined_query(path, w, declined_statuses, classify)
+                served, declined = _query_only(path, count, judged, w, declined_statuses, classify)
                 payl += count - served - declined
                 served_payl += served
                 declined_payl += declined
