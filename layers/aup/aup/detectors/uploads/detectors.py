@@ -374,13 +374,11 @@ def _text_totals(
         totals["distinct_" + kind] = len(seen.get(kind, ()))
     # Other countries' identity numbers count where the upload names their kind (text.national_id)
     named = {kind for r in reports if r.text is not None for kind in r.text.id_context}
-    for kind in NATIONAL_ID_KINDS:
-        distinct = len(seen.get("id:" + kind, ()))
+    ids = {kind: len(seen.get("id:" + kind, ())) for kind in NATIONAL_ID_KINDS}
+    for kind, distinct in ids.items():
         totals["distinct_" + kind] = distinct if kind in named else 0
-        totals["unnamed_national_ids"] = totals.get("unnamed_national_ids", 0) + (
-            0 if kind in named else distinct
-        )
-    totals["distinct_national_ids"] = sum(totals["distinct_" + kind] for kind in NATIONAL_ID_KINDS)
+    totals["distinct_national_ids"] = sum(n for kind, n in ids.items() if kind in named)
+    totals["unnamed_national_ids"] = sum(n for kind, n in ids.items() if kind not in named)
     return dict(totals), issuers, keys, threats, last4[:5], reports
 
 

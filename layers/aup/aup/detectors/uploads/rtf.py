@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 _OBJDATA = re.compile(rb"\\objdata(?![a-zA-Z])")
 # A run of digits (spaces and line breaks among them), a control word or symbol, a brace, anything else
 _TOKEN = re.compile(
-    rb"[0-9a-fA-F][0-9a-fA-F\s]*|\\(?:[a-zA-Z]{1,32}-?\d{0,10} ?|'[0-9a-fA-F]{0,2}|.)|[{}]|[^0-9a-fA-F\\{}]+",
+    rb"(?P<hex>[0-9a-fA-F][0-9a-fA-F\s]*)|\\(?:[a-zA-Z]{1,32}-?\d{0,10} ?|'[0-9a-fA-F]{0,2}|.)|[{}]"
+    rb"|[^0-9a-fA-F\\{}]+",
     re.S,
 )
-_HEX_FIRST = frozenset(b"0123456789abcdefABCDEF"[i : i + 1] for i in range(22))
 _SPACE = re.compile(rb"\s+")
 _OLE1_VERSION = 0x0501
 _EMBEDDED, _LINKED = 2, 1
@@ -53,15 +53,15 @@ def _hex_digits(data: bytes, start: int, limit: int) -> bytes:
     out = bytearray()
     depth = 0
     for m in _TOKEN.finditer(data, start):
-        first = m.group()[:1]
-        if first == b"{":
+        token = m.group()
+        if token == b"{":
             depth += 1
-        elif first == b"}":
+        elif token == b"}":
             if depth == 0:
                 break
             depth -= 1
-        elif depth == 0 and first in _HEX_FIRST:
-            out += _SPACE.sub(b"", m.group())
+        elif depth == 0 and m.lastgroup == "hex":
+            out += _SPACE.sub(b"", token)
             if len(out) >= limit:
                 break
     return bytes(out[: len(out) - len(out) % 2])

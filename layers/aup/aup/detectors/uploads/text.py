@@ -240,13 +240,12 @@ def verhoeff_ok(digits: bytes) -> bool:
 
 def national_id(run: bytes, digits: bytes) -> str | None:
     """The kind of identity number ``run`` is written as and validates as (``cpf``, ``sin``, ``aadhaar``)."""
-    n, size = len(digits), len(run)
-    # (the separators' places first: half the runs of business text are 11-digit phone numbers)
-    if n == 11 and size == 14 and run[3] == 0x2E and _CPF_SHAPE.fullmatch(run):
+    n = len(digits)
+    if n == 11 and _CPF_SHAPE.fullmatch(run):
         return "cpf" if cpf_valid(digits) else None
-    if n == 9 and size == 11 and _SIN_SHAPE.fullmatch(run):
+    if n == 9 and _SIN_SHAPE.fullmatch(run):
         return "sin" if luhn_ok(digits) else None
-    if n == 12 and size == 14 and run[4] == 0x20 and _AADHAAR_SHAPE.fullmatch(run):
+    if n == 12 and _AADHAAR_SHAPE.fullmatch(run):
         return "aadhaar" if verhoeff_ok(digits) else None
     return None
 
@@ -433,7 +432,9 @@ class TextScanner:
                     else:
                         c.ssn_like += 1
                     continue
-            size = len(run)  # (a CPF's dot, an Aadhaar's space, a SIN's length, before any call)
+            # (a CPF's dot, an Aadhaar's space or a SIN's length before any call: half the runs of business
+            # text are 11-digit phone numbers)
+            size = len(run)
             if (size == 14 and (run[3] == 0x2E or run[4] == 0x20)) or (size == 11 and n == 9):
                 kind = national_id(run, digits)
                 if kind:
