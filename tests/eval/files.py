@@ -13,6 +13,7 @@ import random
 import struct
 import tarfile
 import zipfile
+from xml.sax.saxutils import escape
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 FIXED_DATE = (2026, 11, 2, 9, 30, 0)
@@ -143,9 +144,29 @@ CONTENT_TYPES = (
 )
 
 
-def office(kind: str, text: str, *, vba: bool = False) -> bytes:
+RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+_QUOTE = {'"': "&quot;"}
+Link = tuple[str, str, str, bool]  # (relationship part, type, target, external)
+
+
+def relationships_part(links: list[tuple[str, str, bool]]) -> bytes:
+    """A relationship part (``*.rels``) of (type, target, external) links, as Word writes them."""
+    rows = "".join(
+        f'<Relationship Id="rId{i}" Type="{RELATIONSHIPS}{kind}" Target="{escape(target, _QUOTE)}"'
+        + (' TargetMode="External"' if external else "")
+        + "/>"
+        for i, (kind, target, external) in enumerate(links, start=10)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships '
+        f'xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rows}</Relationships>'
+    ).encode()
+
+
+def office(kind: str, text: str, *, vba: bool = False, links: list[Link] = ()) -> bytes:  # type: ignore[assignment]
     """A minimal OOXML package (docx, xlsx, pptx); ``vba`` adds a vbaProject.bin (an OLE file with a macro
-    project's stream names), as Word keeps macros."""
+    project's stream names), as Word keeps macros; ``links`` its parts' relationships (hyperlinks, linked
+    objects, the template), grouped into their relationship parts."""
     main, ctype, body = {
         "docx": (
             "word/document.xml",
@@ -177,6 +198,10 @@ def office(kind: str, text: str, *, vba: bool = False) -> bytes:
         ("_rels/.rels", rels.encode()),
         (main, body.encode()),
     ]
+    parts: dict[str, list[tuple[str, str, bool]]] = {}
+    for part, link_kind, target, external in links:
+        parts.setdefault(part, []).append((link_kind, target, external))
+    members += [(part, relationships_part(rows)) for part, rows in parts.items()]
     if vba:
         ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 16 + b"\x3e\x00\x03\x00\xfe\xff\x09\x00"
         ole = ole.ljust(512, b"\x00")
@@ -472,9 +497,30 @@ def packaged(name: str, data: bytes) -> bytes:
     )  # fmt: skip
 
 
-def rtf(text: str, objects: list[tuple[str, bytes]] = (), *, update: bool = False, width: int = 128) -> bytes:  # type: ignore[assignment]
+def ole2link(url: str) -> bytes:
+    """An OLE2Link object's data: a compound file whose ``\\x01Ole`` stream links to ``url`` through a URL
+    moniker (its class id, the URL's size, the URL in UTF-16LE), as CVE-2017-0199's documents carry."""
+    moniker_clsid = bytes.fromhex("e0c9ea79f9bace118c8200aa004ba90b")  # {79EAC9E0-BAF9-11CE-8C82-...}
+    address = url.encode("utf-16-le") + b"\x00\x00"
+    header = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 16 + b"\x3e\x00\x03\x00\xfe\xff\x09\x00").ljust(
+        512, b"\x00"
+    )
+    names = b"".join(n.encode("utf-16-le").ljust(128, b"\x00") for n in ("Root Entry", "\x01Ole"))
+    stream = b"\x01\x00\x00\x02" + b"\x00" * 16 + moniker_clsid + struct.pack("<I", len(address)) + address
+    return header + names.ljust(512, b"\x00") + stream.ljust(512, b"\x00")
+
+
+def rtf(
+    text: str,
+    objects: list[tuple[str, bytes]] = (),  # type: ignore[assignment]
+    *,
+    update: bool = False,
+    linked: bool = False,
+    width: int = 128,
+) -> bytes:
     """An RTF document of ``text`` paragraphs embedding ``objects`` (class name, native data) as Word
-    writes them: an OLE 1.0 header, then the data, in hex lines of ``width`` digits."""
+    writes them: an OLE 1.0 header, then the data, in hex lines of ``width`` digits; ``linked``: as a
+    linked object (``\\objautlink``), ``update``: refreshed as the document opens (``\\objupdate``)."""
     import struct
 
     def lp(value: str) -> bytes:
@@ -498,8 +544,9 @@ def rtf(text: str, objects: list[tuple[str, bytes]] = (), *, update: bool = Fals
         digits = blob.hex()
         lines = "\n".join(digits[i : i + width] for i in range(0, len(digits), width))
         update_word = r"\objupdate" if update else ""
+        kind_word = r"\objautlink" if linked else r"\objemb"
         body.append(
-            rf"{{\object\objemb{update_word}\objw1200\objh800{{\*\objclass {cls}}}{{\*\objdata"
+            rf"{{\object{kind_word}{update_word}\objw1200\objh800{{\*\objclass {cls}}}{{\*\objdata"
             + "\n"
             + lines
             + "\n}}"

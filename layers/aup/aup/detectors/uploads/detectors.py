@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from aup.detectors.uploads import links
 from aup.detectors.uploads.filetype import extension
 from aup.detectors.uploads.markup import COOKIE_KEPT, COOKIE_OWN, HIDDEN_RUN
 from aup.detectors.uploads.scanner import ContentReport, ScanResult
@@ -137,6 +138,9 @@ def disguised_executable(
     ]
 
 
+# Active content that runs as the document opens: a PDF's launch action, an Equation Editor object that
+# updates itself, a link to an exploit's page or scheme that Word follows by itself
+LAUNCHES = ("launch", "equation-editor-auto-update", links.EXPLOIT_LINK)
 _SECRETS = frozenset({"document.cookie"})  # what a page's script steals ...
 _OBFUSCATION = frozenset({"eval", "atob", HIDDEN_RUN})  # ... or how it hides what it runs: eval(atob("..."))
 
@@ -188,7 +192,7 @@ def script_in_document(
         return []
     if _stealing(exfil) and (handlers or interaction or page or js_urls or tags):
         confidence = s.exfiltration_confidence
-    elif handlers or js_urls or active["launch"] or active["equation-editor-auto-update"]:
+    elif handlers or js_urls or any(active[what] for what in LAUNCHES):
         confidence = s.handler_confidence
     elif active:
         # Scripts in a PDF, macros in an Office file: common in honest documents too; an operator looks.

@@ -19,6 +19,8 @@ import re
 import struct
 from dataclasses import dataclass, field
 
+from aup.detectors.uploads import links
+
 _OBJDATA = re.compile(rb"\\objdata(?![a-zA-Z])")
 # A run of digits (spaces and line breaks among them), a control word or symbol, a brace, anything else
 _TOKEN = re.compile(
@@ -41,7 +43,8 @@ class RtfObjects:
     members: list[tuple[str, bytes]] = field(default_factory=list)
     # "embedded-object" (a packaged file), "equation-editor", and "equation-editor-auto-update": an
     # Equation Editor object whose own header says ``\objupdate`` (refreshed, so run, as the document
-    # opens: how exploits of CVE-2017-11882 run without a click)
+    # opens: how exploits of CVE-2017-11882 run without a click); a linked object's web address, judged by
+    # ``links.judge_target`` (a launch only when the object also updates itself)
     markers: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
 
@@ -115,6 +118,13 @@ def _packaged(native: bytes) -> tuple[str, bytes] | None:
     return name, data
 
 
+def _updates_itself(data: bytes, objdata_at: int) -> bool:
+    """Whether the object whose ``\\objdata`` starts at ``objdata_at`` says ``\\objupdate`` in its header:
+    refreshed, so run, as the document opens."""
+    opened = data.rfind(b"\\object", max(0, objdata_at - _HEADER_REACH), objdata_at)
+    return opened >= 0 and b"\\objupdate" in data[opened:objdata_at]
+
+
 def objects(data: bytes, limit: int) -> RtfObjects:
     """The objects embedded in the RTF document ``data``, their decoded bytes at most ``limit`` in all."""
     found = RtfObjects()
@@ -136,9 +146,15 @@ def objects(data: bytes, limit: int) -> RtfObjects:
         lowered = cls.lower()
         if lowered in EQUATION_CLASSES:
             found.markers.add("equation-editor")
-            opened = data.rfind(b"\\object", max(0, m.start() - _HEADER_REACH), m.start())
-            if opened >= 0 and b"\\objupdate" in data[opened : m.start()]:
+            if _updates_itself(data, m.start()):
                 found.markers.add("equation-editor-auto-update")
+        if lowered == "ole2link":  # a linked object: a URL moniker is a link to the web (CVE-2017-0199)
+            url = links.moniker_url(native)
+            judged = links.judge_target(url) if url is not None else None
+            if judged == links.EXPLOIT_LINK and not _updates_itself(data, m.start()):
+                judged = links.REMOTE_LINK  # fetched when someone updates the link: a review
+            if judged is not None:
+                found.markers.add(judged)
         if lowered == "package":
             found.markers.add("embedded-object")
             packaged = _packaged(native)

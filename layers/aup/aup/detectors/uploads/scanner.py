@@ -33,6 +33,7 @@ a nested bomb expands at each. Under ``bomb_min_layers`` expanding layers the sc
 from __future__ import annotations
 
 import codecs
+import contextlib
 import email
 import hashlib
 import io
@@ -49,7 +50,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
 
-from aup.detectors.uploads import rtf, sheets
+from aup.detectors.uploads import links, rtf, sheets
 from aup.detectors.uploads.active import OOXML_MEMBERS, ActiveContentScanner
 from aup.detectors.uploads.filetype import HEAD_BYTES, FileType, extension, sniff
 from aup.detectors.uploads.markup import MARKDOWN_EXTENSIONS, MarkdownCode, MarkupReport, MarkupScanner
@@ -96,6 +97,7 @@ def renders_markup(content_type: str | None) -> bool:
     return not media or any(word in media for word in _RENDERED_AS_MARKUP)
 
 
+RELS_LIMIT = 16 << 20  # a relationship part read for its links at most this large (a link is ~200 bytes)
 _PDQ_LABELS = {"jpeg", "png", "webp", "gif", "tiff", "bmp"}  # images Pillow decodes (first frame)
 
 
@@ -928,6 +930,26 @@ class ScanEngine:
                     report.not_read(ScanStatus.unsupported, f"member not readable: {type(exc).__name__}")
             if sheets.is_workbook(archive):
                 self._sheet_numbers(archive, report, prefix, depth, result)
+            self._external_links(archive, infos, report)
+
+    def _external_links(
+        self, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], report: ContentReport
+    ) -> None:
+        """The targets outside the package that an Office document's relationship parts (``*.rels``)
+        have it fetch as it opens, among the archive's active content (``links.relationships``)."""
+        import lzma
+
+        for info in infos:
+            if not info.filename.lower().endswith(".rels") or info.flag_bits & 0x1:
+                continue  # (an encrypted member is already reported not read)
+            if info.file_size > RELS_LIMIT:
+                report.not_read(ScanStatus.too_large, f"relationships of {info.file_size} bytes not read")
+                continue
+            # an unreadable member is reported by the members' own pass, which read it first
+            with contextlib.suppress(
+                zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error, lzma.LZMAError, OSError
+            ):
+                links.relationships(archive.read(info), report.active)
 
     def _sheet_numbers(
         self, archive: zipfile.ZipFile, report: ContentReport, prefix: str, depth: int, result: ScanResult
