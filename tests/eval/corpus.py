@@ -1940,6 +1940,15 @@ def a_rtf_equation_exploit(ctx: Ctx) -> Traffic:
     return uploads(("orders/po-88213.rtf", F.rtf("Purchase order", [("Equation.3", native)], update=True)))
 
 
+def a_rtf_raw_object(ctx: Ctx) -> Traffic:
+    """An RTF letter whose packaged executable, named as a PDF, is written as its raw bytes after
+    ``\\binN`` instead of in hex, as exploit kits write objects to pass readers that look for digits."""
+    native = F.packaged("remittance.pdf", F.pe(ctx.rng, 30_000))
+    return uploads(
+        ("finance/remittance-0412.rtf", F.rtf("Remittance advice", [("Package", native)], binary=True))
+    )
+
+
 def a_follina_link(ctx: Ctx) -> Traffic:
     """Follina's document (CVE-2022-30190): a .docx whose linked OLE object is an external page ending
     ``!``, which Word hands to MSHTML as it opens (the page then calls ``ms-msdt:``), and its variant
@@ -2862,6 +2871,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "an RTF whose Equation Editor object refreshes itself on opening (\\objupdate)",
         a_rtf_equation_exploit,
+        ("I3",),
+    ),
+    Scenario(
+        "rtf-raw-object",
+        A,
+        "standard",
+        "an RTF letter packaging an executable named remittance.pdf as raw bytes after \\binN",
+        a_rtf_raw_object,
         ("I3",),
     ),
     Scenario(

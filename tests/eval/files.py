@@ -516,11 +516,13 @@ def rtf(
     *,
     update: bool = False,
     linked: bool = False,
+    binary: bool = False,
     width: int = 128,
 ) -> bytes:
     """An RTF document of ``text`` paragraphs embedding ``objects`` (class name, native data) as Word
     writes them: an OLE 1.0 header, then the data, in hex lines of ``width`` digits; ``linked``: as a
-    linked object (``\\objautlink``), ``update``: refreshed as the document opens (``\\objupdate``)."""
+    linked object (``\\objautlink``), ``update``: refreshed as the document opens (``\\objupdate``);
+    ``binary``: the object's bytes as they are after ``\\binN`` instead of in hex."""
     import struct
 
     def lp(value: str) -> bytes:
@@ -543,6 +545,8 @@ def rtf(
         )
         digits = blob.hex()
         lines = "\n".join(digits[i : i + width] for i in range(0, len(digits), width))
+        if binary:
+            lines = rf"\bin{len(blob)} " + blob.decode("latin-1")
         update_word = r"\objupdate" if update else ""
         kind_word = r"\objautlink" if linked else r"\objemb"
         body.append(

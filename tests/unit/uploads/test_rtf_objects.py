@@ -131,3 +131,35 @@ def test_only_the_equation_objects_own_update_flag_counts() -> None:
     assert "equation-editor" in found.markers and "equation-editor-auto-update" not in found.markers
     v, _, _ = judge(doc, "paper.rtf")
     assert v is Verdict.review
+
+
+def test_an_object_written_as_raw_bytes_is_read() -> None:
+    # ``\binN`` then the object's N bytes as they are: the digits' reader saw none, and the raw bytes in
+    # the head had the document sniffed as binary; both were clean, the scan complete
+    doc = F.rtf("Remittance advice", [("Package", F.packaged("remittance.pdf", PE))], binary=True)
+    v, result, findings = judge(doc, "remit.rtf")
+    assert result.reports[0].type.label == "rtf"
+    assert v is Verdict.threat and "I3-disguised-executable" in rules_of(findings)
+
+
+def test_raw_bytes_and_digits_of_one_object_join() -> None:
+    blob = F.packaged("readme.txt", F.EICAR)
+    doc = b"{\\rtf1{\\object\\objemb{\\*\\objdata " + blob[:30].hex().encode() + b"\n\\bin"
+    doc += str(len(blob) - 30).encode() + b" " + blob[30:] + b"}}}"
+    found = rtf.objects(doc, limit=1 << 20)
+    assert found.members == [("object-0", blob)]
+
+
+def test_raw_bytes_in_a_skipped_group_are_skipped_whole() -> None:
+    # braces among a skipped group's raw bytes are data: they neither open nor close a group
+    skipped = b"{\\*\\junk \\bin6 }}{{}x}"
+    doc = b"{\\rtf1{\\object{\\*\\objdata " + skipped + F.EICAR.hex().encode() + b"}}}"
+    found = rtf.objects(doc, limit=1 << 20)
+    assert found.members == [("object-0", F.EICAR)]
+
+
+@pytest.mark.parametrize("size", [b"-5", b"0", b"999999999"])
+def test_raw_byte_counts_out_of_range_never_raise(size: bytes) -> None:
+    doc = b"{\\rtf1{\\object{\\*\\objdata 4142\\bin" + size + b" 4344}}}"
+    found = rtf.objects(doc, limit=1 << 20)
+    assert len(found.members) <= 1

@@ -207,6 +207,8 @@ def sniff(head: bytes, name: str = "") -> FileType:
         return FileType("document", "ole")
     if len(head) >= 262 and head[257:262] == b"ustar":
         return FileType("archive", "tar")
+    if _RTF(head):  # before the text check: an object's raw bytes (``\\binN``) may follow in the head
+        return FileType("text", "rtf")
     wide = wide_encoding(head)
     if wide:
         return _wide_text(head, name, wide)

@@ -29,6 +29,7 @@ _TOKEN = re.compile(
     re.S,
 )
 _SPACE = re.compile(rb"\s+")
+_BIN = re.compile(rb"\\bin(-?\d{1,10}) ?\Z").match  # ``\binN``: N raw bytes follow
 _OLE1_VERSION = 0x0501
 _EMBEDDED, _LINKED = 2, 1
 _HEADER_REACH = 4096  # bytes before an object's data where its \object keyword and its flags are
@@ -52,10 +53,13 @@ class RtfObjects:
 def _hex_digits(data: bytes, start: int, limit: int) -> bytes:
     """The hex digits of the group that holds ``data[start:]`` (its ``\\objdata`` keyword just before),
     to the group's closing brace, skipping control words and the groups Word skips; at most ``limit``.
+    ``\\binN`` is followed by N bytes of the object as they are (no digits), taken as their hex here.
     Read by tokens, so a run of digits is one C-level match however long."""
     out = bytearray()
     depth = 0
-    for m in _TOKEN.finditer(data, start):
+    at = start
+    while (m := _TOKEN.match(data, at)) is not None:
+        at = m.end()
         token = m.group()
         if token == b"{":
             depth += 1
@@ -63,10 +67,16 @@ def _hex_digits(data: bytes, start: int, limit: int) -> bytes:
             if depth == 0:
                 break
             depth -= 1
-        elif depth == 0 and m.lastgroup == "hex":
-            out += _SPACE.sub(b"", token)
-            if len(out) >= limit:
-                break
+        elif m.lastgroup == "hex":
+            if depth == 0:
+                out += _SPACE.sub(b"", token)
+        elif (size := _BIN(token)) is not None:  # raw bytes, whatever they hold: never read as tokens
+            raw = data[at : at + max(0, int(size.group(1)))]
+            at += len(raw)
+            if depth == 0:
+                out += raw.hex().encode("ascii")
+        if len(out) >= limit:
+            break
     return bytes(out[: len(out) - len(out) % 2])
 
 
