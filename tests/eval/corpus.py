@@ -1254,6 +1254,29 @@ def h_documents_with_links(ctx: Ctx) -> Traffic:
     )  # fmt: skip
 
 
+def h_pages_with_inline_files(ctx: Ctx) -> Traffic:
+    """A web app's pages with what they inline: a logo as a PNG data URL, a font in its stylesheet, a
+    brochure's PDF behind a download link, and an export page handing the user their orders as a zip of
+    CSV files built in the browser (``Blob``, ``a.download``)."""
+    png = b"\x89PNG\r\n\x1a\n" + ctx.rng.randbytes(900)
+    font = b"wOF2\x00\x01\x00\x00" + ctx.rng.randbytes(1200)
+    pdf = F.pdf("Spring collection")
+    rows = "\n".join(f"{i},{ctx.rng.randrange(100, 9999) / 100:.2f}" for i in range(200))
+    export = F.zip_of([("orders.csv", ("id,total\n" + rows).encode()), ("README.txt", b"Your orders.")])
+    home = (
+        "<!doctype html><html><head><title>Acme</title><style>@font-face{font-family:Acme;"
+        f"src:url(data:font/woff2;base64,{base64.b64encode(font).decode()})}}</style></head><body>"
+        f'<img alt="Acme" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        f'<a download="brochure.pdf" href="data:application/pdf;base64,{base64.b64encode(pdf).decode()}">'
+        "Brochure</a></body></html>"
+    ).encode()
+    page = _saving_page("Your orders", base64.b64encode(export).decode(), "orders.zip")
+    return Traffic(uploads=[
+        Upload("site/index.html", home, content_type="text/html"),
+        Upload("site/export.html", page, content_type="text/html"),
+    ])  # fmt: skip
+
+
 def h_spanish_customer_list(ctx: Ctx) -> Traffic:
     """A Spanish shop's customer list: 400 mobile numbers written 6xx xxx xxx (a tenth of them pass the
     Luhn check a Canadian SIN carries) beside notes that say "sin" ("without"), and a delivery list whose
@@ -1949,6 +1972,26 @@ def a_rtf_raw_object(ctx: Ctx) -> Traffic:
     )
 
 
+def _saving_page(title: str, digits: str, name: str) -> bytes:
+    """A page whose script decodes a base64 file and has the browser save it (``Blob``, ``a.download``)."""
+    pieces = '" +\n    "'.join(digits[i : i + 100] for i in range(0, len(digits), 100))
+    return (
+        f"<!doctype html><html><head><title>{title}</title></head><body><p>Preparing your file...</p>"
+        f'<script>var b = "{pieces}";\nvar d = atob(b), a = new Uint8Array(d.length);'
+        "for (var i = 0; i < d.length; i++) a[i] = d.charCodeAt(i);"
+        "var l = document.createElement('a'); l.href = URL.createObjectURL(new Blob([a]));"
+        f"l.download = '{name}'; document.body.appendChild(l); l.click();</script></body></html>"
+    ).encode()
+
+
+def a_html_smuggling(ctx: Ctx) -> Traffic:
+    """HTML smuggling, as QakBot's and others' e-mails link to it: a page carrying, in base64 cut into
+    joined strings, a zip with an executable named as a PDF, saved by the browser as the page opens."""
+    zipped = F.zip_of([("Invoice_2291.pdf.exe", F.pe(ctx.rng, 30_000))])
+    body = _saving_page("Invoice 2291", base64.b64encode(zipped).decode(), "Invoice_2291.zip")
+    return Traffic(uploads=[Upload("share/invoice-2291.html", body, content_type="text/html")])
+
+
 def a_follina_link(ctx: Ctx) -> Traffic:
     """Follina's document (CVE-2022-30190): a .docx whose linked OLE object is an external page ending
     ``!``, which Word hands to MSHTML as it opens (the page then calls ``ms-msdt:``), and its variant
@@ -2575,6 +2618,13 @@ SCENARIOS: list[Scenario] = [
         h_documents_with_links,
     ),
     Scenario(
+        "pages-with-inline-files",
+        H,
+        "standard",
+        "pages inlining a logo, a font and a brochure PDF, and an export page saving the user's orders as a zip",
+        h_pages_with_inline_files,
+    ),
+    Scenario(
         "team-rota-workbooks",
         H,
         "standard",
@@ -2879,6 +2929,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "an RTF letter packaging an executable named remittance.pdf as raw bytes after \\binN",
         a_rtf_raw_object,
+        ("I3",),
+    ),
+    Scenario(
+        "html-smuggled-executable",
+        A,
+        "standard",
+        "a page carrying a zip with an executable named as a PDF in base64, saved by the browser on opening",
+        a_html_smuggling,
         ("I3",),
     ),
     Scenario(

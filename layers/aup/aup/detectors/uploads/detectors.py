@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from aup.detectors.uploads import links
 from aup.detectors.uploads.filetype import extension
 from aup.detectors.uploads.markup import COOKIE_KEPT, COOKIE_OWN, HIDDEN_RUN
-from aup.detectors.uploads.scanner import ContentReport, ScanResult
+from aup.detectors.uploads.scanner import SMUGGLED_EXECUTABLE, ContentReport, ScanResult
 from aup.detectors.uploads.text import AWS_KEY_ID_ONLY, NATIONAL_ID_KINDS, PRIVATE_KEY
 from aup.domain.models import Finding, Source
 from aup.policy import Policy
@@ -139,8 +139,9 @@ def disguised_executable(
 
 
 # Active content that runs as the document opens: a PDF's launch action, an Equation Editor object that
-# updates itself, a link to an exploit's page or scheme that Word follows by itself
-LAUNCHES = ("launch", "equation-editor-auto-update", links.EXPLOIT_LINK)
+# updates itself, a link to an exploit's page or scheme that Word follows by itself, a page that carries
+# an executable in base64 for the browser to save (HTML smuggling)
+LAUNCHES = ("launch", "equation-editor-auto-update", links.EXPLOIT_LINK, SMUGGLED_EXECUTABLE)
 _SECRETS = frozenset({"document.cookie"})  # what a page's script steals ...
 _OBFUSCATION = frozenset({"eval", "atob", HIDDEN_RUN})  # ... or how it hides what it runs: eval(atob("..."))
 

@@ -93,7 +93,7 @@ def _looks_text(head: bytes) -> bool:
     return len(sample.translate(None, _TEXT_OR_HIGH)) <= len(sample) // 200
 
 
-def _is_pe(head: bytes) -> bool:
+def is_pe(head: bytes) -> bool:
     # "MZ" opens text too (a list of countries from Mozambique, a code like MZ-2291): a DOS header is
     # binary, 16-bit fields whose reserved words (e_res, e_res2) are zero, so it holds a NUL; text does not.
     if head[:2] != b"MZ" or len(head) < 0x40 or b"\x00" not in head[2:0x40]:
@@ -150,7 +150,7 @@ def sniff(head: bytes, name: str = "") -> FileType:
     for bom, codec in _BOMS:  # before the media magics: FF FE also opens an MPEG frame
         if head.startswith(bom):
             return _wide_text(head, name, codec)
-    if _is_pe(head):
+    if is_pe(head):
         return FileType("executable", "pe")
     if head[:4] == b"\x7fELF":
         return FileType("executable", "elf")

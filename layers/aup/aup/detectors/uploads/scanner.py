@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
 
-from aup.detectors.uploads import links, rtf, sheets
+from aup.detectors.uploads import links, rtf, sheets, smuggling
 from aup.detectors.uploads.active import OOXML_MEMBERS, ActiveContentScanner
 from aup.detectors.uploads.filetype import HEAD_BYTES, FileType, extension, sniff
 from aup.detectors.uploads.markup import MARKDOWN_EXTENSIONS, MarkdownCode, MarkupReport, MarkupScanner
@@ -97,6 +97,7 @@ def renders_markup(content_type: str | None) -> bool:
     return not media or any(word in media for word in _RENDERED_AS_MARKUP)
 
 
+SMUGGLED_EXECUTABLE = "smuggled-executable"  # a page carrying an executable in base64: a launch action
 RELS_LIMIT = 16 << 20  # a relationship part read for its links at most this large (a link is ~200 bytes)
 _PDQ_LABELS = {"jpeg", "png", "webp", "gif", "tiff", "bmp"}  # images Pillow decodes (first frame)
 
@@ -130,6 +131,8 @@ class ContentReport:
     pdq: PdqHash | None = None  # an image's, when a pdq bank is loaded
     hash_note: str = ""  # why an image was matched by its digests only ('' otherwise)
     ole_workbook: bool = False  # an OLE file whose directory names a workbook stream (an .xls)
+    # a page with a base64 run that starts as an executable or an archive does (``smuggling.HINT``)
+    carries_base64_file: bool = False
 
     def not_read(self, status: ScanStatus, why: str) -> None:
         if not self.unread:
@@ -326,6 +329,8 @@ class ScanEngine:
         }.get(report.type.label)
         if second == self._ole_numbers and not report.ole_workbook:
             second = None  # a document or a presentation: no cells
+        if second is None and report.carries_base64_file:
+            second = self._smuggled_files
         if second is not None:  # a second read, of the whole stream, for what the linear pass cannot see
             src = self._reread(f, report, report.type.label, cheap_seek=cheap_seek)
             if src is not None:
@@ -427,6 +432,24 @@ class ScanEngine:
         for marker in found.markers:
             report.active[marker] = 1
         self._members(found.members, report, prefix, depth, result, "rtf objects")
+
+    def _smuggled_files(
+        self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
+    ) -> None:
+        """The files a page carries in base64 (``smuggling.payloads``), scanned as its members
+        ``<page>!/base64-<k>``; the page is marked ``smuggled-executable`` when one of them, or a member
+        inside one, is an executable."""
+        limit = self.settings.archives.spool_bytes
+        if report.size > limit:
+            report.not_read(ScanStatus.too_large, f"page of {report.size} bytes: its base64 files not read")
+            return
+        blobs, complete = smuggling.payloads(src.read(), limit)
+        if not complete:
+            report.not_read(ScanStatus.too_large, "base64 files beyond the page's limits not read")
+        first = len(result.reports)
+        self._members(blobs, report, prefix, depth, result, "base64 files")
+        if any(r.type.kind == "executable" for r in result.reports[first:]):
+            report.active[SMUGGLED_EXECUTABLE] = 1
 
     def _ole_numbers(
         self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
@@ -621,6 +644,7 @@ class ScanEngine:
         decoder: Any = None
         markup_left = s.markup.parse_limit_bytes
         hint_tail = b""
+        b64_tail = b""
         size = 0
         tail = b""
         ftype: FileType | None = None
@@ -725,6 +749,9 @@ class ScanEngine:
                         plain = window
                     hint_tail = plain[-256:]
                 if markup is not None:
+                    if report is not None and not report.carries_base64_file:  # (a run across two chunks)
+                        report.carries_base64_file = smuggling.HINT(b64_tail + plain) is not None
+                        b64_tail = plain[-20:]
                     if markup_left > 0:
                         piece = decoder.decode(plain[:markup_left])
                         markup.feed(markdown.feed(piece) if markdown is not None else piece)
