@@ -1277,6 +1277,24 @@ def h_pages_with_inline_files(ctx: Ctx) -> Traffic:
     ])  # fmt: skip
 
 
+def h_disk_images(ctx: Ctx) -> Traffic:
+    """Disk images as people keep them: an installer image (Rock Ridge names) with its README and a
+    package, and a photo backup burnt with Joliet names."""
+    when = ctx.end_ms / 1000
+    installer = F.iso_of(
+        [
+            ("README.md", b"# Acme tools 3.2\n\nRun the installer."),
+            ("pool/acme-tools_3.2_amd64.deb", ctx.rng.randbytes(60_000)),
+        ],
+        when=when,
+        names="rock-ridge",
+    )
+    photos = F.iso_of(
+        [(f"2026/summer/IMG_{i:04d}.jpg", F.jpeg(ctx.rng, 20_000)) for i in range(6)], when=when
+    )
+    return uploads(("isos/acme-tools-3.2.iso", installer), ("backups/photos-2026.img", photos))  # fmt: skip
+
+
 def h_spanish_customer_list(ctx: Ctx) -> Traffic:
     """A Spanish shop's customer list: 400 mobile numbers written 6xx xxx xxx (a tenth of them pass the
     Luhn check a Canadian SIN carries) beside notes that say "sin" ("without"), and a delivery list whose
@@ -1992,6 +2010,14 @@ def a_html_smuggling(ctx: Ctx) -> Traffic:
     return Traffic(uploads=[Upload("share/invoice-2291.html", body, content_type="text/html")])
 
 
+def a_iso_disguised_executable(ctx: Ctx) -> Traffic:
+    """A disk image as 2022's mail campaigns sent them to pass mail filters: an executable named as a PDF
+    beside a decoy text, in an ISO 9660 image with Joliet names."""
+    image = F.iso_of([("Invoice_2291.pdf", F.pe(ctx.rng, 40_000)), ("README.txt", b"Open the invoice.")],
+                     when=ctx.end_ms / 1000)  # fmt: skip
+    return uploads(("mail/invoice-2291.iso", image))
+
+
 def a_follina_link(ctx: Ctx) -> Traffic:
     """Follina's document (CVE-2022-30190): a .docx whose linked OLE object is an external page ending
     ``!``, which Word hands to MSHTML as it opens (the page then calls ``ms-msdt:``), and its variant
@@ -2625,6 +2651,13 @@ SCENARIOS: list[Scenario] = [
         h_pages_with_inline_files,
     ),
     Scenario(
+        "disk-images",
+        H,
+        "standard",
+        "an installer's ISO image with Rock Ridge names and a photo backup's .img with Joliet names",
+        h_disk_images,
+    ),
+    Scenario(
         "team-rota-workbooks",
         H,
         "standard",
@@ -2938,6 +2971,15 @@ SCENARIOS: list[Scenario] = [
         "a page carrying a zip with an executable named as a PDF in base64, saved by the browser on opening",
         a_html_smuggling,
         ("I3",),
+    ),
+    Scenario(
+        "iso-disguised-executable",
+        A,
+        "standard",
+        "an ISO image holding an executable named Invoice_2291.pdf beside a decoy text",
+        a_iso_disguised_executable,
+        ("I3",),
+        fast=True,
     ),
     Scenario(
         "follina-external-ole-link",

@@ -13,6 +13,7 @@ import random
 import struct
 import tarfile
 import zipfile
+import zlib
 from xml.sax.saxutils import escape
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -483,6 +484,44 @@ def xlsx(
         body = f'<worksheet xmlns="{namespace}"><sheetData>{"".join(rows)}</sheetData></worksheet>'
         members.append((f"xl/worksheets/sheet{k}.xml", body.encode()))
     return zip_of(members)
+
+
+def _short(parts: list[str]) -> str:
+    """An ISO 9660 directory's short name: stable for its path, whatever the process."""
+    return f"D{zlib.crc32('/'.join(parts).encode()) % 10**6}"
+
+
+def iso_of(members: list[tuple[str, bytes]], *, when: float, names: str = "joliet") -> bytes:
+    """An ISO 9660 disk image of ``members`` (path, bytes), written by pycdlib as mastering tools do: with
+    Joliet names (``names="joliet"``), Rock Ridge names (``"rock-ridge"``), or ISO 9660's alone (``"iso"``:
+    ``F<k>.``). Its dates are ``when`` (pycdlib stamps the clock's): the same bytes on every build."""
+    import pycdlib
+    import time_machine
+
+    with time_machine.travel(when, tick=False):
+        image = pycdlib.PyCdlib()
+        image.new(interchange_level=3, joliet=3 if names == "joliet" else None,
+                  rock_ridge="1.09" if names == "rock-ridge" else None)  # fmt: skip
+        made: set[str] = set()
+        for k, (path, data) in enumerate(members):
+            parts = path.split("/")
+            for depth in range(1, len(parts)):  # its directories, once each
+                folder = "/".join(parts[:depth])
+                if folder not in made:
+                    made.add(folder)
+                    short = "/" + "/".join(_short(parts[: i + 1]) for i in range(depth))
+                    extra = {
+                        "joliet": {"joliet_path": "/" + folder},
+                        "rock-ridge": {"rr_name": parts[depth - 1]},
+                    }
+                    image.add_directory(short, **extra.get(names, {}))
+            short = "/" + "/".join([*(_short(parts[: i + 1]) for i in range(len(parts) - 1)), f"F{k}.;1"])
+            extra = {"joliet": {"joliet_path": "/" + path}, "rock-ridge": {"rr_name": parts[-1]}}
+            image.add_fp(io.BytesIO(data), len(data), short, **extra.get(names, {}))
+        out = io.BytesIO()
+        image.write_fp(out)
+        image.close()
+    return out.getvalue()
 
 
 def packaged(name: str, data: bytes) -> bytes:

@@ -72,7 +72,11 @@ _EOCD = b"PK\x05\x06"
 LAYER_EXPANSION = 4
 _EOCD_REACH = 65536 + 22  # the record is within the last 64 KiB (+ its own size) of a zip
 _STREAM_ARCHIVES = {"gzip", "bzip2", "xz"}
-_UNSUPPORTED_ARCHIVES = {"rar"}
+_UNSUPPORTED_ARCHIVES = {"rar", "udf"}
+# A disk image (.iso, .img) is told by its first volume descriptor's id, at 32 KiB + 1: ISO 9660 (and
+# its Joliet and Rock Ridge names) is opened with pycdlib; a UDF-only image is not opened (not read)
+_VOLUME_ID_AT, _VOLUME_ID_END = 0x8001, 0x8006
+_DISK_IMAGE_IDS = {b"CD001": "iso", b"BEA01": "udf"}
 # Markup in a text stream (a .txt, an extension-less file, XML), anywhere: the markup scanner starts
 # there. Literal-led patterns only (the regex engine is fast on those): a tag, or a javascript: URL.
 _MARKUP_TAG = re.compile(rb"<[A-Za-z!/?]")
@@ -366,6 +370,8 @@ class ScanEngine:
                 self._tar(src, report, depth, result)
             elif label == "7z":
                 self._sevenzip(src, report, depth, result)
+            elif label == "iso":
+                self._disk_image(src, report, depth, result)
             else:
                 self._zip(src, report, depth, result, strict=report.type.label == "zip")
         finally:
@@ -645,6 +651,7 @@ class ScanEngine:
         markup_left = s.markup.parse_limit_bytes
         hint_tail = b""
         b64_tail = b""
+        volume: bytearray | None = None  # a binary stream's first bytes, to its first volume descriptor's id
         size = 0
         tail = b""
         ftype: FileType | None = None
@@ -700,6 +707,8 @@ class ScanEngine:
                     ]
                 if "pdq" in self.hash_kinds and ftype.kind == "image" and ftype.label in _PDQ_LABELS:
                     image = bytearray()
+                if ftype.kind == "binary":  # a disk image's first 32 KiB are its system area, not its type
+                    volume = bytearray()
                 decoder = codecs.getincrementaldecoder("utf-8")("replace")
                 report = ContentReport(path=path, depth=depth, size=0, sha256="", type=ftype)
                 result.reports.append(report)  # before the content: a bomb still names its stream
@@ -718,6 +727,8 @@ class ScanEngine:
             digest.update(chunk)
             if md5 is not None:
                 md5.update(chunk)
+            if volume is not None and len(volume) < _VOLUME_ID_END:
+                volume += chunk[: _VOLUME_ID_END - len(volume)]
             if image is not None:
                 if len(image) + n <= image_limit:
                     image += chunk
@@ -758,6 +769,8 @@ class ScanEngine:
                     markup_left -= len(plain)
         assert report is not None
         report.size = size
+        if volume is not None and bytes(volume[_VOLUME_ID_AT:_VOLUME_ID_END]) in _DISK_IMAGE_IDS:
+            report.type = FileType("archive", _DISK_IMAGE_IDS[bytes(volume[_VOLUME_ID_AT:_VOLUME_ID_END])])
         report.sha256 = digest.hexdigest()
         if md5 is not None:
             report.md5 = md5.hexdigest()
@@ -855,6 +868,57 @@ class ScanEngine:
             report.not_read(ScanStatus.unsupported, f"tar not readable to its end: {type(exc).__name__}")
         finally:
             archive.close()
+
+    def _disk_image(self, fileobj: IO[bytes], report: ContentReport, depth: int, result: ScanResult) -> None:
+        """An ISO 9660 disk image's files through pycdlib (imported only when one is found), by their
+        Joliet names, else their Rock Ridge ones, else their ISO 9660 ones (``;1`` dropped): each a member
+        ``<image>!/<path>``, streamed from the image. An image shorter than its volume, one pycdlib cannot
+        walk, or a file it cannot open, is reported not read."""
+        import pycdlib
+
+        a = self.settings.archives
+        prefix = f"{report.path}!/" if report.path else "!/"
+        image = pycdlib.PyCdlib()
+        try:
+            image.open_fp(fileobj)  # type: ignore[arg-type]  # (pycdlib types it BinaryIO: any binary stream)
+            facet = (
+                "joliet_path" if image.has_joliet() else "rr_path" if image.has_rock_ridge() else "iso_path"
+            )
+            files = [
+                f"{top.rstrip('/')}/{file}" for top, _, names in image.walk(**{facet: "/"}) for file in names
+            ]
+            # pycdlib cuts a file whose extent runs past the image's end to what is there, silently: an
+            # image shorter than its volume (a cut download) is read, and reported not read whole
+            declared = image.pvd.space_size * image.logical_block_size
+        except ScanTimeout:
+            raise
+        except Exception as exc:  # pycdlib raises many kinds on a damaged image (its own, struct, index)
+            report.not_read(ScanStatus.unsupported, f"unreadable disk image: {type(exc).__name__}")
+            with contextlib.suppress(Exception):  # (an image that never opened cannot be closed)
+                image.close()
+            return
+        try:
+            if report.size < declared:
+                report.not_read(
+                    ScanStatus.unsupported, f"disk image cut short: {report.size} of {declared} bytes"
+                )
+            if len(files) > a.max_members:
+                report.not_read(ScanStatus.too_large, f"{len(files)} members > {a.max_members}")
+                return
+            for where in files:
+                name = where.lstrip("/")
+                name = name.removesuffix(";1") if facet == "iso_path" else name
+                with contextlib.ExitStack() as opened:
+                    try:
+                        member = opened.enter_context(image.open_file_from_iso(**{facet: where}))
+                    except Exception as exc:  # (pycdlib's kinds, as above)
+                        report.not_read(
+                            ScanStatus.unsupported, f"disk image member not readable: {type(exc).__name__}"
+                        )
+                        continue
+                    self._node(member, prefix + name, depth + 1, name, result, cheap_seek=False)
+        finally:
+            image.close()
 
     def _sevenzip(self, fileobj: IO[bytes], report: ContentReport, depth: int, result: ScanResult) -> None:
         """7z through py7zr (imported only when a 7z is found: ~0.3 s). Members are decompressed into a
