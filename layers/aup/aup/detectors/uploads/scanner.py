@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
 
-from aup.detectors.uploads import links, rtf, sheets, shortcut, smuggling
+from aup.detectors.uploads import links, rtf, sheets, shortcut, smuggling, vba
 from aup.detectors.uploads.active import OOXML_MEMBERS, ActiveContentScanner
 from aup.detectors.uploads.filetype import HEAD_BYTES, FileType, extension, sniff
 from aup.detectors.uploads.markup import MARKDOWN_EXTENSIONS, MarkdownCode, MarkupReport, MarkupScanner
@@ -336,6 +336,8 @@ class ScanEngine:
         }.get(report.type.label)
         if second == self._ole_numbers and not report.ole_workbook:
             second = None  # a document or a presentation: no cells
+        if report.type.label == "ole" and report.active["vba-macros"]:
+            second = self._ole_macros if second is None else self._ole_numbers_and_macros
         if second is None and report.carries_base64_file:
             second = self._smuggled_files
         if second is not None:  # a second read, of the whole stream, for what the linear pass cannot see
@@ -474,6 +476,25 @@ class ScanEngine:
         self._members(blobs, report, prefix, depth, result, "base64 files")
         if any(r.type.kind == "executable" for r in result.reports[first:]):
             report.active[SMUGGLED_EXECUTABLE] = 1
+
+    def _ole_macros(
+        self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
+    ) -> None:
+        """A macro document's VBA modules, decompressed (``vba.sources``): one that downloads and runs code
+        as the document opens marks it ``vba-download-on-open``."""
+        limit = self.settings.archives.spool_bytes
+        if report.size > limit:
+            report.not_read(ScanStatus.too_large, f"macros of a {report.size}-byte file not read")
+            return
+        if any(vba.downloads_on_open(source) for source in vba.sources(src.read())):
+            report.active[vba.VBA_DOWNLOAD_ON_OPEN] = 1
+
+    def _ole_numbers_and_macros(
+        self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
+    ) -> None:
+        self._ole_numbers(src, report, prefix, depth, result)
+        src.seek(0)
+        self._ole_macros(src, report, prefix, depth, result)
 
     def _ole_numbers(
         self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
