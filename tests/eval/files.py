@@ -611,6 +611,26 @@ def shortcut(target: str, arguments: str = "", *, icon: str = "", relative: str 
     return header + info + strings
 
 
+def onenote(files: list[bytes], text: str = "") -> bytes:
+    """A OneNote section (MS-ONESTORE) holding ``files`` as OneNote stores a file dropped on a page: its
+    header (the format's GUID, then the store's fields), a page's text in UTF-16, and each file in a file
+    data store object (a header GUID, the length, 12 bytes, the file, padding to 8, a footer GUID)."""
+    header = (
+        bytes.fromhex("e4525c7b8cd8a74daeb15378d02996d3")
+        + bytes(16)
+        + bytes.fromhex(
+            "3fdd9a10cc1cbc4ea8f8dc6c5a31a9c5"  # (the file's own GUID)
+        )
+        + bytes(1024 - 48)
+    )
+    body = text.encode("utf-16-le")
+    for blob in files:
+        pad = b"\x00" * (-len(blob) % 8)
+        body += (bytes.fromhex("e716e3bd65261145a4c48d4d0b7a9eac") + struct.pack("<QI", len(blob), 0) + bytes(8)
+                 + blob + pad + bytes.fromhex("22a7fb71790f0b4abb13899256426b24"))  # fmt: skip
+    return header + body + bytes(64)
+
+
 def packaged(name: str, data: bytes) -> bytes:
     """The Packager's native data for a file ``name``: what Word embeds when a file is dropped on a page."""
     import struct

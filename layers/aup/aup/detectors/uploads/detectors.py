@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from aup.detectors.uploads import links, shortcut, vba
+from aup.detectors.uploads import links, onenote, shortcut, vba
 from aup.detectors.uploads.filetype import extension
 from aup.detectors.uploads.markup import COOKIE_KEPT, COOKIE_OWN, HIDDEN_RUN
 from aup.detectors.uploads.scanner import SMUGGLED_EXECUTABLE, ContentReport, ScanResult
@@ -141,7 +141,7 @@ def disguised_executable(
 # Active content that runs as the document opens: a PDF's launch action, an Equation Editor object that
 # updates itself, a link to an exploit's page or scheme that Word follows by itself, a page that carries
 # an executable in base64 for the browser to save (HTML smuggling), a shortcut running a download, macros
-# that download and run code as the document opens
+# that download and run code as the document opens, a OneNote section embedding code to run
 LAUNCHES = (
     "launch",
     "equation-editor-auto-update",
@@ -149,6 +149,7 @@ LAUNCHES = (
     SMUGGLED_EXECUTABLE,
     shortcut.SHORTCUT_EXPLOIT,
     vba.VBA_DOWNLOAD_ON_OPEN,
+    onenote.ONENOTE_EMBEDDED_CODE,
 )
 _SECRETS = frozenset({"document.cookie"})  # what a page's script steals ...
 _OBFUSCATION = frozenset({"eval", "atob", HIDDEN_RUN})  # ... or how it hides what it runs: eval(atob("..."))

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
 
-from aup.detectors.uploads import links, rtf, sheets, shortcut, smuggling, vba
+from aup.detectors.uploads import links, onenote, rtf, sheets, shortcut, smuggling, vba
 from aup.detectors.uploads.active import OOXML_MEMBERS, ActiveContentScanner
 from aup.detectors.uploads.filetype import HEAD_BYTES, FileType, extension, sniff
 from aup.detectors.uploads.markup import MARKDOWN_EXTENSIONS, MarkdownCode, MarkupReport, MarkupScanner
@@ -333,6 +333,7 @@ class ScanEngine:
             "ole": self._ole_numbers,
             "rtf": self._rtf_objects,
             "lnk": self._shortcut,
+            "onenote": self._onenote_files,
         }.get(report.type.label)
         if second == self._ole_numbers and not report.ole_workbook:
             second = None  # a document or a presentation: no cells
@@ -459,22 +460,49 @@ class ScanEngine:
         if judged is not None:
             report.active[judged] = 1
 
+    def _carried(
+        self,
+        src: IO[bytes],
+        report: ContentReport,
+        prefix: str,
+        depth: int,
+        result: ScanResult,
+        what: str,
+        extract: Callable[[bytes, int], tuple[list[tuple[str, bytes]], bool]],
+    ) -> tuple[list[tuple[str, bytes]], list[ContentReport]]:
+        """The files a stream carries (``extract(its bytes, limit)``: the files, and whether all were
+        read), scanned as its members under ``prefix``: (the files, the reports their scan added). A
+        stream beyond the spool limit, or files beyond the extractor's limits, are reported not read."""
+        limit = self.settings.archives.spool_bytes
+        if report.size > limit:
+            report.not_read(ScanStatus.too_large, f"{what} of a {report.size}-byte stream not read")
+            return [], []
+        blobs, complete = extract(src.read(), limit)
+        if not complete:
+            report.not_read(ScanStatus.too_large, f"{what} beyond the limits not read")
+        first = len(result.reports)
+        self._members(blobs, report, prefix, depth, result, what)
+        return blobs, result.reports[first:]
+
+    def _onenote_files(
+        self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
+    ) -> None:
+        """The files a OneNote section embeds (``onenote.embedded``), scanned as its members
+        ``<section>!/embedded-<k>``; the section is marked when one of them runs code
+        (``onenote.runs_code``)."""
+        blobs, added = self._carried(src, report, prefix, depth, result, "OneNote files", onenote.embedded)
+        kinds = {r.path: r.type.kind for r in added}
+        if any(onenote.runs_code(blob, kinds.get(prefix + name, "")) for name, blob in blobs):
+            report.active[onenote.ONENOTE_EMBEDDED_CODE] = 1
+
     def _smuggled_files(
         self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
     ) -> None:
         """The files a page carries in base64 (``smuggling.payloads``), scanned as its members
         ``<page>!/base64-<k>``; the page is marked ``smuggled-executable`` when one of them, or a member
         inside one, is an executable."""
-        limit = self.settings.archives.spool_bytes
-        if report.size > limit:
-            report.not_read(ScanStatus.too_large, f"page of {report.size} bytes: its base64 files not read")
-            return
-        blobs, complete = smuggling.payloads(src.read(), limit)
-        if not complete:
-            report.not_read(ScanStatus.too_large, "base64 files beyond the page's limits not read")
-        first = len(result.reports)
-        self._members(blobs, report, prefix, depth, result, "base64 files")
-        if any(r.type.kind == "executable" for r in result.reports[first:]):
+        _, added = self._carried(src, report, prefix, depth, result, "base64 files", smuggling.payloads)
+        if any(r.type.kind == "executable" for r in added):
             report.active[SMUGGLED_EXECUTABLE] = 1
 
     def _ole_macros(

@@ -111,3 +111,9 @@ def judge(shortcut: Shortcut, name: str) -> str | None:
     if shortcut.arguments.strip() or DOCUMENT_NAMES.search(name):
         return SHORTCUT_COMMAND
     return None
+
+
+def starts_download(text: str) -> bool:
+    """Whether a script's text (a batch file, a VBScript, a JScript) has one of Windows' script hosts
+    fetch code: ``powershell -c iwr http://...``, ``WScript.Shell`` running ``mshta http://...``."""
+    return (_HOST.search(text) is not None or "wscript.shell" in text.lower()) and bool(_FETCHES.search(text))
