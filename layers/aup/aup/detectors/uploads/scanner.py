@@ -488,12 +488,13 @@ class ScanEngine:
         self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
     ) -> None:
         """The files a OneNote section embeds (``onenote.embedded``), scanned as its members
-        ``<section>!/embedded-<k>``; the section is marked when one of them runs code
-        (``onenote.runs_code``)."""
+        ``<section>!/embedded-<k>``; the section is marked by what they do (``onenote.runs_code``)."""
         blobs, added = self._carried(src, report, prefix, depth, result, "OneNote files", onenote.embedded)
         kinds = {r.path: r.type.kind for r in added}
-        if any(onenote.runs_code(blob, kinds.get(prefix + name, "")) for name, blob in blobs):
-            report.active[onenote.ONENOTE_EMBEDDED_CODE] = 1
+        for name, blob in blobs:
+            does = onenote.runs_code(blob, kinds.get(prefix + name, ""))
+            if does is not None:
+                report.active[does] = 1
 
     def _smuggled_files(
         self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
