@@ -1341,6 +1341,29 @@ def h_onenote_notebooks(ctx: Ctx) -> Traffic:
     )  # fmt: skip
 
 
+def h_linux_packages(ctx: Ctx) -> Traffic:
+    """A build server's artefacts: a .deb of its tool (an ELF binary, its docs), the initramfs it builds
+    (cpio, compressed with zstd as current kernels' are), and a log bundle compressed with zstd."""
+    from backports import zstd
+
+    elf = b"\x7fELF\x02\x01\x01" + bytes(9) + ctx.rng.randbytes(20_000)
+    deb = F.ar_of(
+        [
+            ("debian-binary", b"2.0\n"),
+            ("control.tar.gz", F.tar_gz_of([("control", b"Package: acme\n")])),
+            (
+                "data.tar.gz",
+                F.tar_gz_of([("usr/bin/acme", elf), ("usr/share/doc/acme/README", b"Acme tool")]),
+            ),
+        ]
+    )
+    initrd = zstd.compress(F.cpio_of([("init", b"#!/bin/sh\nexec /sbin/init\n"), ("bin/busybox", elf)]))
+    logs = zstd.compress(
+        b"".join(f"2026-12-01T10:{i % 60:02d}:00Z build {i} ok\n".encode() for i in range(3000))
+    )
+    return uploads(("dist/acme_3.2_amd64.deb", deb), ("dist/initrd.img", initrd), ("logs/build.log.zst", logs))  # fmt: skip
+
+
 def h_spanish_customer_list(ctx: Ctx) -> Traffic:
     """A Spanish shop's customer list: 400 mobile numbers written 6xx xxx xxx (a tenth of them pass the
     Luhn check a Canadian SIN carries) beside notes that say "sin" ("without"), and a delivery list whose
@@ -2123,6 +2146,19 @@ def a_onenote_hta(ctx: Ctx) -> Traffic:
     return uploads(("mail/Invoice_2291.one", F.onenote([cover, hta], "Double-click to view the invoice")))
 
 
+def a_packaged_and_compressed_payloads(ctx: Ctx) -> Traffic:
+    """What hides in containers the scanner did not open: a card dump compressed with zstd, as database
+    exports ship now, and a .deb whose data.tar.gz carries a malware sample (EICAR stands in for one)."""
+    from backports import zstd
+
+    deb = F.ar_of([("debian-binary", b"2.0\n"), ("control.tar.gz", F.tar_gz_of([("control", b"Package: helper\n")])),
+                   ("data.tar.gz", F.tar_gz_of([("usr/lib/helper/update.com", F.EICAR)]))])  # fmt: skip
+    return uploads(
+        ("exports/customers.csv.zst", zstd.compress(F.cards_csv(ctx.rng, 60))),
+        ("pkgs/helper_1.2_amd64.deb", deb),
+    )
+
+
 def a_follina_link(ctx: Ctx) -> Traffic:
     """Follina's document (CVE-2022-30190): a .docx whose linked OLE object is an external page ending
     ``!``, which Word hands to MSHTML as it opens (the page then calls ``ms-msdt:``), and its variant
@@ -2784,6 +2820,13 @@ SCENARIOS: list[Scenario] = [
         h_onenote_notebooks,
     ),
     Scenario(
+        "linux-packages",
+        H,
+        "standard",
+        "a build's .deb, its zstd-compressed cpio initramfs, and a zstd-compressed log bundle",
+        h_linux_packages,
+    ),
+    Scenario(
         "team-rota-workbooks",
         H,
         "standard",
@@ -3138,6 +3181,14 @@ SCENARIOS: list[Scenario] = [
         "a OneNote section whose 'double-click to view' page embeds an HTA running a PowerShell download",
         a_onenote_hta,
         ("I3",),
+    ),
+    Scenario(
+        "packaged-and-compressed-payloads",
+        A,
+        "standard",
+        "a zstd-compressed card dump, and a .deb whose data.tar.gz carries a malware sample",
+        a_packaged_and_compressed_payloads,
+        ("I3", "W2"),
     ),
     Scenario(
         "follina-external-ole-link",

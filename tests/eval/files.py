@@ -631,6 +631,41 @@ def onenote(files: list[bytes], text: str = "") -> bytes:
     return header + body + bytes(64)
 
 
+def ar_of(members: list[tuple[str, bytes]]) -> bytes:
+    """An ar archive as ``dpkg-deb`` and GNU ar write one: 16-byte names (longer ones in a ``//`` table,
+    referred to as ``/<offset>``), data padded to an even length."""
+
+    def header(name: str, size: int) -> bytes:
+        return f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{size:<10}`\n".encode()
+
+    table, refs = b"", {}
+    for name, _ in members:
+        if len(name) > 15:
+            refs[name] = f"/{len(table)}"
+            table += name.encode() + b"/\n"
+    out = bytearray(b"!<arch>\n")
+    if table:
+        out += header("//", len(table)) + table + b"\n" * (len(table) % 2)
+    for name, data in members:
+        out += header(refs.get(name, name + "/"), len(data)) + data + b"\n" * (len(data) % 2)
+    return bytes(out)
+
+
+def cpio_of(members: list[tuple[str, bytes]]) -> bytes:
+    """A cpio archive in the new ASCII format (``070701``), as ``cpio -H newc`` writes one: a directory
+    entry, the files, the trailer."""
+
+    def entry(name: str, mode: int, data: bytes) -> bytes:
+        raw = name.encode() + b"\x00"
+        fields = [1, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(raw), 0]
+        head = b"070701" + "".join(f"{v:08X}" for v in fields).encode() + raw
+        return head + b"\x00" * (-len(head) % 4) + data + b"\x00" * (-len(data) % 4)
+
+    out = entry(".", 0o040755, b"")
+    out += b"".join(entry(name, 0o100644, data) for name, data in members)
+    return out + entry("TRAILER!!!", 0, b"")
+
+
 def packaged(name: str, data: bytes) -> bytes:
     """The Packager's native data for a file ``name``: what Word embeds when a file is dropped on a page."""
     import struct

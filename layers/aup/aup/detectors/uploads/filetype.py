@@ -116,7 +116,37 @@ def _is_id3(head: bytes) -> bool:
     )
 
 
+# Containers told by their first bytes that the scanner opens (zstd, ar, cpio) or cannot (the others:
+# reported not read, so never clean). Their content is compressed (or, for a disk's image, a file
+# system): read as one binary stream, what they hold was never seen.
+_CONTAINER_MAGIC = (
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"!<arch>\n", "ar"),  # .deb packages, static libraries
+    (b"070701", "cpio"),  # the "new" ASCII format (initramfs, RPM payloads)
+    (b"070702", "cpio"),  # ... with checksums
+    (b"070707", "cpio-odc"),
+    (b"MSCF\x00\x00\x00\x00", "cab"),
+    (b"ITSF\x03\x00\x00\x00", "chm"),  # compiled HTML help: LZX-compressed pages and scripts
+    (b"\x04\x22\x4d\x18", "lz4"),
+    (b"MSWIM\x00\x00\x00", "wim"),
+    (b"vhdxfile", "vhdx"),
+    (b"hsqs", "squashfs"),
+    (b"xar!", "xar"),
+    (b"\xed\xab\xee\xdb", "rpm"),
+    (b"\x1f\x9d", "compress"),  # Unix compress (.Z)
+)
+
+
 def _strict_magic(head: bytes) -> FileType | None:
+    for magic, label in _CONTAINER_MAGIC:
+        if head.startswith(magic):
+            return FileType("archive", label)
+    if head[2:7] in (b"-lh0-", b"-lh5-", b"-lh6-", b"-lh7-", b"-lzs-", b"-lz5-"):
+        return FileType("archive", "lzh")
+    if head[7:14] == b"**ACE**":
+        return FileType("archive", "ace")
+    if head[:2] == b"\x60\xea" and len(head) > 10 and 0 < int.from_bytes(head[2:4], "little") <= 2600:
+        return FileType("archive", "arj")  # (its basic header's size, bounded by the format)
     if head[:4] == b"Rar!" and head[4:6] == b"\x1a\x07":
         return FileType("archive", "rar")
     if head[:3] == b"BZh" and head[3:4] in b"123456789" and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
 
-from aup.detectors.uploads import links, onenote, rtf, sheets, shortcut, smuggling, vba
+from aup.detectors.uploads import links, onenote, rtf, sheets, shortcut, smuggling, unix_archives, vba
 from aup.detectors.uploads.active import OOXML_MEMBERS, ActiveContentScanner
 from aup.detectors.uploads.filetype import HEAD_BYTES, FileType, extension, sniff
 from aup.detectors.uploads.markup import MARKDOWN_EXTENSIONS, MarkdownCode, MarkupReport, MarkupScanner
@@ -71,8 +71,22 @@ _EOCD = b"PK\x05\x06"
 # comes out at about its packed size (0.9-1.1 x), and a crafted nested bomb grows 10-1000 x at each layer.
 LAYER_EXPANSION = 4
 _EOCD_REACH = 65536 + 22  # the record is within the last 64 KiB (+ its own size) of a zip
-_STREAM_ARCHIVES = {"gzip", "bzip2", "xz"}
-_UNSUPPORTED_ARCHIVES = {"rar", "udf"}
+_STREAM_ARCHIVES = {"gzip", "bzip2", "xz", "zstd"}
+# Containers not opened: reported not read (their content is compressed, or a file system), never clean
+_UNSUPPORTED_ARCHIVES = {
+    "rar",
+    "udf",
+    "cab",
+    "chm",
+    "lz4",
+    "wim",
+    "vhdx",
+    "squashfs",
+    "xar",
+    "rpm",
+    "compress",
+}
+_UNSUPPORTED_ARCHIVES |= {"lzh", "ace", "arj", "cpio-odc"}
 # A disk image (.iso, .img) is told by its first volume descriptor's id, at 32 KiB + 1: ISO 9660 (and
 # its Joliet and Rock Ridge names) is opened with pycdlib; a UDF-only image is not opened (not read)
 _VOLUME_ID_AT, _VOLUME_ID_END = 0x8001, 0x8006
@@ -91,6 +105,15 @@ _PAGE_EXTENSIONS = frozenset({
 })  # fmt: skip
 _MARKDOWN_KINDS = {"text", "html", "svg", "xml"}  # what a Markdown file sniffs as, by the tags it shows
 _RENDERED_AS_MARKUP = ("html", "xml", "svg")  # text/html, application/xhtml+xml, image/svg+xml, text/xml
+
+
+def _zstd() -> Any:
+    """Zstandard: the standard library's from Python 3.14, its backport before (imported when used)."""
+    try:
+        from compression import zstd  # type: ignore[import-not-found,unused-ignore]  # (3.14's)
+    except ImportError:
+        from backports import zstd
+    return zstd
 
 
 def renders_markup(content_type: str | None) -> bool:
@@ -378,6 +401,8 @@ class ScanEngine:
                 self._sevenzip(src, report, depth, result)
             elif label == "iso":
                 self._disk_image(src, report, depth, result)
+            elif label in ("ar", "cpio"):
+                self._unix_archive(src, report, depth, result)
             else:
                 self._zip(src, report, depth, result, strict=report.type.label == "zip")
         finally:
@@ -892,16 +917,17 @@ class ScanEngine:
             "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
             "bzip2": lambda f: bz2.BZ2File(f, "rb"),
             "xz": lambda f: lzma.LZMAFile(f, "rb"),  # noqa: SIM115 - opened in a with below
+            "zstd": lambda f: _zstd().ZstdFile(f, "rb"),
         }
         base = name.rsplit("/", 1)[-1]
-        inner_name = re.sub(r"\.(gz|tgz|bz2|tbz2?|xz|txz)$", "", base, flags=re.I) or "member"
-        if re.search(r"\.t(gz|bz2?|xz)$", base, re.I):
+        inner_name = re.sub(r"\.(gz|tgz|bz2|tbz2?|xz|txz|zst|tzst)$", "", base, flags=re.I) or "member"
+        if re.search(r"\.t(gz|bz2?|xz|zst)$", base, re.I):
             inner_name += ".tar"
         path = f"{report.path or base}!/{inner_name}"
         with opener[report.type.label](fileobj) as stream:
             try:
                 self._node(stream, path, depth + 1, inner_name, result, cheap_seek=False, packed=report.size)
-            except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+            except (OSError, EOFError, lzma.LZMAError, zlib.error, _zstd().ZstdError) as exc:
                 report.not_read(ScanStatus.unsupported, f"corrupt {report.type.label}: {type(exc).__name__}")
 
     def _tar(self, fileobj: IO[bytes], report: ContentReport, depth: int, result: ScanResult) -> None:
@@ -936,6 +962,28 @@ class ScanEngine:
             report.not_read(ScanStatus.unsupported, f"tar not readable to its end: {type(exc).__name__}")
         finally:
             archive.close()
+
+    def _unix_archive(self, src: IO[bytes], report: ContentReport, depth: int, result: ScanResult) -> None:
+        """An ar archive's (a .deb's) or a cpio archive's (new ASCII format) files, each a member
+        ``<archive>!/<name>`` (a .deb's ``data.tar.xz`` is opened in its turn). A member cut short, or a
+        header that does not parse, is reported not read."""
+        a = self.settings.archives
+        prefix = f"{report.path}!/" if report.path else "!/"
+        read = unix_archives.ar_members if report.type.label == "ar" else unix_archives.cpio_members
+        members = 0
+        try:
+            for name, size in read(src):
+                members += 1
+                if members > a.max_members:
+                    report.not_read(ScanStatus.too_large, f"more than {a.max_members} members")
+                    return
+                with tempfile.SpooledTemporaryFile(max_size=NESTED_IN_MEMORY_BYTES) as member:
+                    if unix_archives.copy(src, member, size) < size:
+                        report.not_read(ScanStatus.unsupported, f"{report.type.label} member cut short")
+                    member.seek(0)
+                    self._node(member, prefix + name, depth + 1, name, result, cheap_seek=True)
+        except unix_archives.ArchiveError as exc:
+            report.not_read(ScanStatus.unsupported, f"unreadable {report.type.label}: {exc}")
 
     def _disk_image(self, fileobj: IO[bytes], report: ContentReport, depth: int, result: ScanResult) -> None:
         """An ISO 9660 disk image's files through pycdlib (imported only when one is found), by their
