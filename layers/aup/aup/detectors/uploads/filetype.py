@@ -122,9 +122,6 @@ def _is_id3(head: bytes) -> bool:
 _CONTAINER_MAGIC = (
     (b"\x28\xb5\x2f\xfd", "zstd"),
     (b"!<arch>\n", "ar"),  # .deb packages, static libraries
-    (b"070701", "cpio"),  # the "new" ASCII format (initramfs, RPM payloads)
-    (b"070702", "cpio"),  # ... with checksums
-    (b"070707", "cpio-odc"),
     (b"MSCF\x00\x00\x00\x00", "cab"),
     (b"ITSF\x03\x00\x00\x00", "chm"),  # compiled HTML help: LZX-compressed pages and scripts
     (b"\x04\x22\x4d\x18", "lz4"),
@@ -137,10 +134,19 @@ _CONTAINER_MAGIC = (
 )
 
 
+# (a text whose first word is 070701, a date as yymmdd, is no cpio archive: the header's every field is)
+_CPIO_NEWC = re.compile(rb"07070[12][0-9A-Fa-f]{104}").match
+_CPIO_ODC = re.compile(rb"070707[0-7]{70}").match
+
+
 def _strict_magic(head: bytes) -> FileType | None:
     for magic, label in _CONTAINER_MAGIC:
         if head.startswith(magic):
             return FileType("archive", label)
+    if _CPIO_NEWC(head):  # the "new" ASCII format (initramfs, RPM payloads): its whole header is hex
+        return FileType("archive", "cpio")
+    if _CPIO_ODC(head):
+        return FileType("archive", "cpio-odc")
     if head[2:7] in (b"-lh0-", b"-lh5-", b"-lh6-", b"-lh7-", b"-lzs-", b"-lz5-"):
         return FileType("archive", "lzh")
     if head[7:14] == b"**ACE**":
