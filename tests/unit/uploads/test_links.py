@@ -75,6 +75,14 @@ def test_only_the_external_links_word_fetches_count() -> None:
     assert found == Counter({EXPLOIT: 1, REMOTE: 1})  # r4 and r5; r3 is inside the package
 
 
+def test_a_raw_angle_bracket_in_a_value_hides_nothing() -> None:
+    found: Counter[str] = Counter()
+    row = ('<Relationship Id="r1" Type="http://x/relationships/oleObject" Target="http://a.example/x>y!" '
+           'TargetMode="External"/>')  # fmt: skip
+    links.relationships(_rels(row), found)
+    assert found == Counter({EXPLOIT: 1})
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400))
 def test_relationship_parts_of_any_bytes_never_raise(data: bytes) -> None:

@@ -45,7 +45,8 @@ CODE_EXTENSIONS = frozenset(
     | {"jsp", "js", "jse", "vbs", "vbe", "wsf", "ps1", "exe", "dll", "scr", "cmd", "bat", "cpl", "msi"}
 )
 
-_RELATIONSHIP = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?Relationship\b([^>]*)>")
+# (quote-aware: XML allows a raw ">" inside an attribute's value, and Word reads it so)
+_RELATIONSHIP = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?Relationship\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
 _ATTRIBUTE = re.compile(rb"([A-Za-z_][\w.:-]*)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 # URL Moniker's class id {79EAC9E0-BAF9-11CE-8C82-00AA004BA90B}, as stored (its first fields little-endian)
 URL_MONIKER = bytes.fromhex("e0c9ea79f9bace118c8200aa004ba90b")
