@@ -2783,6 +2783,7 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "Office documents' hyperlinks, linked workbooks on disk and a share, local and intranet templates",
         h_documents_with_links,
+        fast=True,
     ),
     Scenario(
         "pages-with-inline-files",
@@ -2818,6 +2819,7 @@ SCENARIOS: list[Scenario] = [
         "standard",
         "OneNote sections embedding minutes, a photo, a workbook, and the backup script a runbook describes",
         h_onenote_notebooks,
+        fast=True,
     ),
     Scenario(
         "linux-packages",
@@ -3173,6 +3175,7 @@ SCENARIOS: list[Scenario] = [
         "a .docm whose Document_Open has PowerShell download a script and run it hidden",
         a_macro_dropper,
         ("I3",),
+        fast=True,
     ),
     Scenario(
         "onenote-embedded-hta",
@@ -3181,6 +3184,7 @@ SCENARIOS: list[Scenario] = [
         "a OneNote section whose 'double-click to view' page embeds an HTA running a PowerShell download",
         a_onenote_hta,
         ("I3",),
+        fast=True,
     ),
     Scenario(
         "packaged-and-compressed-payloads",
@@ -3189,6 +3193,7 @@ SCENARIOS: list[Scenario] = [
         "a zstd-compressed card dump, and a .deb whose data.tar.gz carries a malware sample",
         a_packaged_and_compressed_payloads,
         ("I3", "W2"),
+        fast=True,
     ),
     Scenario(
         "follina-external-ole-link",
