@@ -41,6 +41,8 @@ EXPLOIT, REMOTE = links.EXPLOIT_LINK, links.REMOTE_LINK
         ("http://10.20.0.15/templates/letter.dotx", REMOTE),  # a private network's intranet
         ("https://docs.example.net/budget.xlsx", REMOTE),
         ("file:///C:\\Users\\ana\\Documents\\Budget.xlsx", None),
+        ("file:///C:\\Users\\ana\\Documents\\Budget.xlsx!", None),  # a linked workbook, its item empty
+        ("Budget.xlsx!Sheet1!", None),
         ("file://fileserver/finance/Forecast.xlsx", None),
         ("\\\\fileserver\\templates\\Normal.dotm", None),
         ("Normal.dotm", None),

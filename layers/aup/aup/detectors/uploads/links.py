@@ -11,7 +11,7 @@ document fetches, and what an RTF's linked object (CVE-2017-0199) loads.
 Each followed target is judged by what it is:
 
 - *exploit* (a launch: run as the document opens): a scheme no document needs to fetch (``mhtml:``,
-  ``ms-msdt:``, ``search-ms:``, ...: Follina's CVE-2022-30190 and its kin), a target ending ``!``
+  ``ms-msdt:``, ``search-ms:``, ...: Follina's CVE-2022-30190 and its kin), a web address ending ``!``
   (what hands an HTML page to MSHTML), or a web address on a public IP literal or of a page or script
   (``.hta``, ``.sct``, ``.html``, ``.rtf``, ``.php``, ...);
 - *remote* (a review): any other web address. A firm's template on its SharePoint is one;
@@ -59,14 +59,14 @@ def judge_target(target: str) -> str | None:
     value = "".join(html.unescape(target).split())  # Word reads the target without its white space
     if not value:
         return None
-    if value.endswith("!"):
-        return EXPLOIT_LINK
     scheme, sep, _ = value.partition(":")
     scheme = scheme.lower()
     if sep and scheme in EXPLOIT_SCHEMES:
         return EXPLOIT_LINK
     if scheme not in ("http", "https"):
-        return None
+        return None  # (a linked workbook's path may end "!": its item, "Book1.xlsx!Sheet1!", is after it)
+    if value.endswith("!"):  # a web page handed to MSHTML
+        return EXPLOIT_LINK
     try:
         parts = urlsplit(value)
         host = parts.hostname or ""
