@@ -241,9 +241,9 @@ def sniff(head: bytes, name: str = "") -> FileType:
         return FileType("document", "pdf", read_as_text=at > 0)
     if head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         return FileType("document", "ole")
-    if head[:20] == _SHORTCUT:  # a Windows shortcut (MS-SHLLINK: header size, class id)
+    if head[:20] == SHORTCUT_MAGIC:  # a Windows shortcut (MS-SHLLINK: header size, class id)
         return FileType("document", "lnk")
-    if head[:16] == _ONENOTE:  # a OneNote section (MS-ONESTORE: its file format's GUID)
+    if head[:16] == ONENOTE_MAGIC:  # a OneNote section (MS-ONESTORE: its file format's GUID)
         return FileType("document", "onenote")
     if len(head) >= 262 and head[257:262] == b"ustar":
         return FileType("archive", "tar")
@@ -270,8 +270,8 @@ def _wide_text(head: bytes, name: str, codec: str) -> FileType:
 # byte ("From " first in an mbox), a MIME header among them. Its base64 / quoted-printable parts are
 # decoded and scanned as its members (``ScanEngine._mime_parts``).
 _HEADER_BLOCK = re.compile(rb"\A(?:From [^\r\n]*\r?\n)?(?:[!-9;-~]+:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*)+")
-_ONENOTE = bytes.fromhex("e4525c7b8cd8a74daeb15378d02996d3")
-_SHORTCUT = bytes.fromhex("4c0000000114020000000000c000000000000046")
+ONENOTE_MAGIC = bytes.fromhex("e4525c7b8cd8a74daeb15378d02996d3")  # {7B5C52E4-D88C-4DA7-AEB1-5378D02996D3}
+SHORTCUT_MAGIC = bytes.fromhex("4c0000000114020000000000c000000000000046")  # header size, then class id
 _RTF = re.compile(rb"\A\s*\{\\rt").match  # Word reads "{\rt" as RTF: the "f1" after it is optional
 _MIME_HEADER = re.compile(rb"^(?:mime-version:|content-type:[ \t]*multipart/)", re.I | re.M)
 

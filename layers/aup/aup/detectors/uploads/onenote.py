@@ -17,7 +17,6 @@ import re
 
 from aup.detectors.uploads import shortcut
 
-MAGIC = bytes.fromhex("e4525c7b8cd8a74daeb15378d02996d3")  # {7B5C52E4-D88C-4DA7-AEB1-5378D02996D3}
 _FILE_DATA = bytes.fromhex("e716e3bd65261145a4c48d4d0b7a9eac")  # {BDE316E7-2665-4511-A4C4-8D4D0B7A9EAC}
 _DATA_AT = 16 + 8 + 4 + 8  # the header GUID, the length, 4 unused bytes, 8 reserved ones
 ONENOTE_EMBEDDED_CODE = "onenote-embedded-code"  # a launch action (``detectors.script_in_document``)

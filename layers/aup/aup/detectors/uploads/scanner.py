@@ -348,28 +348,33 @@ class ScanEngine:
         *,
         cheap_seek: bool,
     ) -> ContentReport:
-        """What a stream holds beyond its bytes: a second read (PDF, e-mail, OLE workbook, RTF), then its
+        """What a stream holds beyond its bytes: its second reads (a PDF's text, an e-mail's parts, a
+        workbook's cells, macros, RTF objects, a shortcut, OneNote files, a page's base64 files), then its
         members when it is a container."""
-        second = {
-            "pdf": self._pdf_text,
-            "email": self._mime_parts,
-            "ole": self._ole_numbers,
-            "rtf": self._rtf_objects,
-            "lnk": self._shortcut,
-            "onenote": self._onenote_files,
-        }.get(report.type.label)
-        if second == self._ole_numbers and not report.ole_workbook:
-            second = None  # a document or a presentation: no cells
-        if report.type.label == "ole" and report.active["vba-macros"]:
-            second = self._ole_macros if second is None else self._ole_numbers_and_macros
-        if second is None and report.carries_base64_file:
-            second = self._smuggled_files
-        if second is not None:  # a second read, of the whole stream, for what the linear pass cannot see
+        reads = [
+            read
+            for read, wanted in (
+                (self._pdf_text, report.type.label == "pdf"),
+                (self._mime_parts, report.type.label == "email"),
+                (
+                    self._ole_numbers,
+                    report.type.label == "ole" and report.ole_workbook,
+                ),  # (a workbook's cells)
+                (self._ole_macros, report.type.label == "ole" and bool(report.active["vba-macros"])),
+                (self._rtf_objects, report.type.label == "rtf"),
+                (self._shortcut, report.type.label == "lnk"),
+                (self._onenote_files, report.type.label == "onenote"),
+                (self._smuggled_files, report.carries_base64_file),
+            )
+            if wanted
+        ]
+        if reads:  # a second read, of the whole stream, for what the linear pass cannot see
             src = self._reread(f, report, report.type.label, cheap_seek=cheap_seek)
             if src is not None:
                 try:
-                    src.seek(0)
-                    second(src, report, f"{path}!/" if path else "!/", depth, result)
+                    for read in reads:
+                        src.seek(0)
+                        read(src, report, f"{path}!/" if path else "!/", depth, result)
                 finally:
                     if src is not f:
                         src.close()
@@ -459,11 +464,10 @@ class ScanEngine:
         """The objects an RTF document embeds (hex in its ``\\objdata`` groups), scanned as its members
         ``<rtf>!/object-<k>...`` (a packaged file by its own name); what they are among its active content
         (``rtf.RtfObjects.markers``)."""
-        limit = self.settings.archives.spool_bytes
-        if report.size > limit:  # read whole to be parsed: a document that large is not read for them
-            report.not_read(ScanStatus.too_large, f"rtf of {report.size} bytes: embedded objects not read")
+        data = self._whole(src, report, "embedded objects")
+        if data is None:
             return
-        found = rtf.objects(src.read(), limit)
+        found = rtf.objects(data, self.settings.archives.spool_bytes)
         for problem in found.problems:
             report.not_read(ScanStatus.too_large, problem)
         for marker in found.markers:
@@ -474,16 +478,27 @@ class ScanEngine:
         self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
     ) -> None:
         """What a Windows shortcut runs (``shortcut.judge``), among its active content."""
-        if report.size > shortcut.MAX_SHORTCUT_BYTES:
-            report.not_read(ScanStatus.too_large, f"shortcut of {report.size} bytes not parsed")
+        data = self._whole(src, report, "shortcut", shortcut.MAX_SHORTCUT_BYTES)
+        if data is None:
             return
-        found = shortcut.read(src.read())
+        found = shortcut.read(data)
         if found is None:
             report.not_read(ScanStatus.unsupported, "shortcut not parsed: cut before its strings")
             return
         judged = shortcut.judge(found, report.path.rsplit("!/", 1)[-1] or self._name)
         if judged is not None:
             report.active[judged] = 1
+
+    def _whole(
+        self, src: IO[bytes], report: ContentReport, what: str, limit: int | None = None
+    ) -> bytes | None:
+        """``src`` read whole to be parsed for ``what``; None, reported not read, when the stream is beyond
+        ``limit`` (the spool limit by default)."""
+        limit = self.settings.archives.spool_bytes if limit is None else limit
+        if report.size > limit:
+            report.not_read(ScanStatus.too_large, f"{what} not read: the stream is {report.size} bytes")
+            return None
+        return src.read()
 
     def _carried(
         self,
@@ -498,11 +513,10 @@ class ScanEngine:
         """The files a stream carries (``extract(its bytes, limit)``: the files, and whether all were
         read), scanned as its members under ``prefix``: (the files, the reports their scan added). A
         stream beyond the spool limit, or files beyond the extractor's limits, are reported not read."""
-        limit = self.settings.archives.spool_bytes
-        if report.size > limit:
-            report.not_read(ScanStatus.too_large, f"{what} of a {report.size}-byte stream not read")
+        data = self._whole(src, report, what)
+        if data is None:
             return [], []
-        blobs, complete = extract(src.read(), limit)
+        blobs, complete = extract(data, self.settings.archives.spool_bytes)
         if not complete:
             report.not_read(ScanStatus.too_large, f"{what} beyond the limits not read")
         first = len(result.reports)
@@ -536,19 +550,9 @@ class ScanEngine:
     ) -> None:
         """A macro document's VBA modules, decompressed (``vba.sources``): one that downloads and runs code
         as the document opens marks it ``vba-download-on-open``."""
-        limit = self.settings.archives.spool_bytes
-        if report.size > limit:
-            report.not_read(ScanStatus.too_large, f"macros of a {report.size}-byte file not read")
-            return
-        if any(vba.downloads_on_open(source) for source in vba.sources(src.read())):
+        data = self._whole(src, report, "macros")
+        if data is not None and any(vba.downloads_on_open(source) for source in vba.sources(data)):
             report.active[vba.VBA_DOWNLOAD_ON_OPEN] = 1
-
-    def _ole_numbers_and_macros(
-        self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
-    ) -> None:
-        self._ole_numbers(src, report, prefix, depth, result)
-        src.seek(0)
-        self._ole_macros(src, report, prefix, depth, result)
 
     def _ole_numbers(
         self, src: IO[bytes], report: ContentReport, prefix: str, depth: int, result: ScanResult
@@ -1116,8 +1120,11 @@ class ScanEngine:
                     continue
                 try:
                     with archive.open(info) as member:
+                        stream = (
+                            self._relationships(member, info, report) if lowered.endswith(".rels") else member
+                        )
                         self._node(
-                            member,
+                            stream,
                             path,
                             depth + 1,
                             info.filename,
@@ -1137,26 +1144,17 @@ class ScanEngine:
                     report.not_read(ScanStatus.unsupported, f"member not readable: {type(exc).__name__}")
             if sheets.is_workbook(archive):
                 self._sheet_numbers(archive, report, prefix, depth, result)
-            self._external_links(archive, infos, report)
 
-    def _external_links(
-        self, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], report: ContentReport
-    ) -> None:
-        """The targets outside the package that an Office document's relationship parts (``*.rels``)
-        have it fetch as it opens, among the archive's active content (``links.relationships``)."""
-        import lzma
-
-        for info in infos:
-            if not info.filename.lower().endswith(".rels") or info.flag_bits & 0x1:
-                continue  # (an encrypted member is already reported not read)
-            if info.file_size > RELS_LIMIT:
-                report.not_read(ScanStatus.too_large, f"relationships of {info.file_size} bytes not read")
-                continue
-            # an unreadable member is reported by the members' own pass, which read it first
-            with contextlib.suppress(
-                zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error, lzma.LZMAError, OSError
-            ):
-                links.relationships(archive.read(info), report.active)
+    def _relationships(self, member: IO[bytes], info: zipfile.ZipInfo, report: ContentReport) -> IO[bytes]:
+        """A relationship part (``*.rels``) read for the targets outside the package that an Office
+        document has fetched as it opens, counted among the archive's active content
+        (``links.relationships``); handed back to be scanned as the member it is."""
+        if info.file_size > RELS_LIMIT:
+            report.not_read(ScanStatus.too_large, f"relationships of {info.file_size} bytes not read")
+            return member
+        data = member.read()
+        links.relationships(data, report.active)
+        return io.BytesIO(data)
 
     def _sheet_numbers(
         self, archive: zipfile.ZipFile, report: ContentReport, prefix: str, depth: int, result: ScanResult

@@ -21,7 +21,8 @@ import re
 import struct
 from dataclasses import dataclass
 
-MAGIC = bytes.fromhex("4c0000000114020000000000c000000000000046")  # header size, then the class id
+from aup.detectors.uploads.filetype import SHORTCUT_MAGIC as MAGIC
+
 SHORTCUT_EXPLOIT = "shortcut-runs-download"  # a launch action (``detectors.script_in_document``)
 SHORTCUT_COMMAND = "shortcut-command"  # active content: a review
 MAX_SHORTCUT_BYTES = 1 << 20  # read whole at most this large (a shortcut is a few KB)
